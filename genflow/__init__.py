@@ -1,0 +1,1 @@
+"""genflow package."""
