@@ -1,0 +1,331 @@
+"""Campaign specification: one YAML/JSON file describes a generate → gate → relax → score run.
+
+A spec is validated once, up front, and every error names the spec file and the field, e.g.
+``quick.yaml: gate.min_distance: Input should be greater than 0``. The validated spec is a frozen
+pydantic model; its :meth:`CampaignSpec.spec_hash` keys idempotent submission.
+
+>>> spec = CampaignSpec.model_validate({"name": "demo", "generator": {"n_samples": 4}})
+>>> str(spec.engine), spec.hulls, spec.categories.generate
+('mlip', ('mp2021',), 'gpu')
+>>> [sum(c.n_samples for c in batch) for batch in spec.batches()]
+[4]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "CampaignSpec",
+    "CampaignSpecError",
+    "Categories",
+    "Condition",
+    "Conditioning",
+    "ConditioningMode",
+    "Engine",
+    "GateSettings",
+    "GeneratorSettings",
+    "RelaxSettings",
+    "ScoreSettings",
+    "load_spec",
+]
+
+
+class CampaignSpecError(ValueError):
+    """A campaign spec that cannot be used; the message names the file and the field."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Engine(StrEnum):
+    """Relax+static engines (see ``genflow.workflows.relax``)."""
+
+    VASP = "vasp"
+    MLIP = "mlip"
+    GPAW = "gpaw"
+
+
+class ConditioningMode(StrEnum):
+    """How the generator is conditioned."""
+
+    UNCONDITIONAL = "unconditional"
+    COMPOSITIONS = "compositions"
+    CHEMSYS = "chemsys"
+
+
+class GeneratorSettings(_Frozen):
+    """Which generator runs and how many samples it draws."""
+
+    kind: Literal["unimat", "structures"] = Field(
+        "unimat",
+        description="`unimat`: the diffusion model checkpoint; `structures`: import the given "
+        "structure files as candidates (external generators, tests, re-validation).",
+    )
+    checkpoint: str | None = Field(None, description="Checkpoint path; None = bundled one.")
+    n_samples: int = Field(
+        8, gt=0, description="Samples per condition (per composition; total if unconditional)."
+    )
+    seed: int = Field(0, ge=0, description="Base seed; batch i samples with seed + i.")
+    batch_size: int = Field(
+        64, gt=0, description="Maximum samples per FireWorks workflow (one generate job each)."
+    )
+    structures: tuple[str, ...] = Field(
+        (), description="kind=structures: CIF / JSON / extxyz files, relative to the spec file."
+    )
+
+    @model_validator(mode="after")
+    def _structures_need_files(self) -> GeneratorSettings:
+        if self.kind == "structures" and not self.structures:
+            raise ValueError("kind 'structures' needs a non-empty `structures` list of files")
+        return self
+
+
+class Condition(_Frozen):
+    """One generation condition: a batch of samples for a composition (or none)."""
+
+    composition: str | None = None
+    n_samples: int
+    seed: int
+
+
+class Conditioning(_Frozen):
+    """Unconditional, an explicit composition list, or a SMACT-filtered chemical-system scan."""
+
+    mode: ConditioningMode = ConditioningMode.UNCONDITIONAL
+    compositions: tuple[str, ...] = ()
+    chemsys: str | None = Field(None, description="e.g. 'Li-Fe-O' (mode chemsys).")
+    max_coefficient: int = Field(4, gt=0, le=20, description="Largest stoichiometric coefficient.")
+
+    @field_validator("compositions")
+    @classmethod
+    def _valid_compositions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from pymatgen.core import Composition, Element
+
+        for i, formula in enumerate(value):
+            try:
+                comp = Composition(formula)
+            except (ValueError, KeyError) as err:
+                raise ValueError(f"compositions[{i}] {formula!r} is not a formula: {err}") from err
+            if comp.num_atoms == 0:
+                raise ValueError(f"compositions[{i}] {formula!r} has no atoms")
+            unknown = [str(el) for el in comp if not Element.is_valid_symbol(str(el))]
+            if unknown:  # pymatgen parses 'Xx' as a DummySpecies instead of failing
+                raise ValueError(f"compositions[{i}] {formula!r}: unknown element(s) {unknown}")
+        return value
+
+    @field_validator("chemsys")
+    @classmethod
+    def _valid_chemsys(cls, value: str | None) -> str | None:
+        from pymatgen.core import Element
+
+        if value is None:
+            return value
+        for symbol in value.split("-"):
+            if not Element.is_valid_symbol(symbol):
+                raise ValueError(f"chemsys {value!r}: unknown element {symbol!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _mode_has_inputs(self) -> Conditioning:
+        if self.mode == ConditioningMode.COMPOSITIONS and not self.compositions:
+            raise ValueError("mode 'compositions' needs a non-empty `compositions` list")
+        if self.mode == ConditioningMode.CHEMSYS and not self.chemsys:
+            raise ValueError("mode 'chemsys' needs `chemsys`, e.g. 'Li-Fe-O'")
+        return self
+
+    def formulas(self) -> list[str | None]:
+        """Compositions to condition on (``[None]`` when unconditional)."""
+        if self.mode == ConditioningMode.UNCONDITIONAL:
+            return [None]
+        if self.mode == ConditioningMode.COMPOSITIONS:
+            return list(self.compositions)
+        from genflow.model.scan import enumerate_compositions
+
+        found = enumerate_compositions(self.chemsys, self.max_coefficient)
+        return [c if isinstance(c, str) else c.formula.replace(" ", "") for c in found]
+
+
+class GateSettings(_Frozen):
+    """Gate checks; the functions themselves live in ``genflow.workflows.gate``."""
+
+    min_distance: float = Field(0.5, gt=0, description="Minimum interatomic distance (Å).")
+    smact: bool = Field(True, description="Require SMACT charge neutrality.")
+    dedupe: bool = Field(True, description="Reject duplicates (batch and every earlier campaign).")
+    novelty: bool = Field(True, description="Reject matches of the hull's reference structures.")
+    prescreen: bool = Field(True, description="CHGNet pre-relax of every survivor.")
+    prescreen_max_ed: float | None = Field(
+        None,
+        description="Reject if the pre-relaxed CHGNet E_d (eV/atom) on the first hull "
+        "exceeds this; None keeps all.",
+    )
+
+
+class RelaxSettings(_Frozen):
+    """Engine settings passed to ``relax_static_maker(engine, **kwargs)``."""
+
+    force_field: str = Field("CHGNet", description="mlip engine and the pre-relax.")
+    fmax: float = Field(0.05, gt=0, description="Force convergence (eV/Å) for mlip/gpaw.")
+    steps: int = Field(500, gt=0, description="Maximum optimiser steps for mlip/gpaw.")
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Extra keyword arguments for the engine's maker."
+    )
+
+
+class ScoreSettings(_Frozen):
+    """Scoring options."""
+
+    hit_threshold: float | None = Field(
+        None, description="E_d (eV/atom) below which a candidate is a hit; None = settings."
+    )
+    force: bool = Field(
+        False, description="Score non-MP-compatible (gpaw) energies against MP/GNoME hulls anyway."
+    )
+
+
+class Categories(_Frozen):
+    """FireWorks categories (``_category``) each stage is routed to."""
+
+    generate: str = "gpu"
+    gate: str = "cpu"
+    relax: str = "hpc"
+    score: str = "cpu"
+
+
+class CampaignSpec(_Frozen):
+    """A complete campaign description (see ``examples/quick.yaml``)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    description: str = ""
+    generator: GeneratorSettings = GeneratorSettings()
+    conditioning: Conditioning = Conditioning()
+    hulls: tuple[str, ...] = Field(("mp2021",), min_length=1)
+    gate: GateSettings = GateSettings()
+    engine: Engine = Engine.MLIP
+    relax: RelaxSettings = RelaxSettings()
+    score: ScoreSettings = ScoreSettings()
+    categories: Categories = Categories()
+    source: str | None = Field(None, description="Spec file it was read from (set by loader).")
+
+    @field_validator("hulls")
+    @classmethod
+    def _no_duplicate_hulls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"duplicate hull names in {list(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _gpaw_needs_force(self) -> CampaignSpec:
+        mp_like = {"mp2021", "gnome"} & set(self.hulls)
+        if self.engine == Engine.GPAW and mp_like and not self.score.force:
+            raise ValueError(
+                f"engine 'gpaw' energies are not MP2020-compatible; scoring them against "
+                f"{sorted(mp_like)} is refused unless score.force is true"
+            )
+        return self
+
+    def spec_hash(self) -> str:
+        """SHA-256 (16 hex) of the spec's content, independent of name, source and key order."""
+        payload = self.model_dump(mode="json", exclude={"name", "source", "description"})
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def with_name(self, name: str) -> CampaignSpec:
+        """A copy under another campaign name (nightly: ``name-YYYY-MM-DD``)."""
+        return self.model_copy(update={"name": name})
+
+    def conditions(self) -> list[Condition]:
+        """Every generation condition, each with its own seed (recorded in provenance)."""
+        out = []
+        for i, formula in enumerate(self.conditioning.formulas()):
+            out.append(
+                Condition(
+                    composition=formula,
+                    n_samples=self.generator.n_samples,
+                    seed=self.generator.seed + i,
+                )
+            )
+        return out
+
+    def batches(self) -> list[list[Condition]]:
+        """Split conditions into workflow-sized batches of at most ``batch_size`` samples."""
+        size = self.generator.batch_size
+        batches: list[list[Condition]] = [[]]
+        count = 0
+        for cond in self.conditions():
+            remaining, offset = cond.n_samples, 0
+            while remaining:
+                if count == size:
+                    batches.append([])
+                    count = 0
+                take = min(remaining, size - count)
+                seed = cond.seed + 1000 * offset  # distinct seeds when a condition is split
+                batches[-1].append(cond.model_copy(update={"n_samples": take, "seed": seed}))
+                count += take
+                remaining -= take
+                offset += 1
+        return batches
+
+    def structure_files(self) -> list[Path]:
+        """kind=structures: the files, resolved against the spec file's folder."""
+        base = Path(self.source).parent if self.source else Path.cwd()
+        return [(base / p).resolve() for p in self.generator.structures]
+
+
+def _format_errors(path: str, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {field}: {msg}")
+    return "\n".join(lines)
+
+
+def load_spec(path: str | Path) -> CampaignSpec:
+    """Read and validate a campaign spec (YAML or JSON).
+
+    Parameters
+    ----------
+    path
+        Spec file; ``.json`` is read as JSON, anything else as YAML.
+
+    Returns
+    -------
+    CampaignSpec
+        The validated spec with ``source`` set to the absolute path.
+
+    Raises
+    ------
+    CampaignSpecError
+        Missing/unreadable file, bad YAML/JSON, or invalid fields (one line per field).
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise CampaignSpecError(f"{path}: cannot read campaign spec: {err.strerror}") from err
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        kind = path.suffix.lstrip(".") or "YAML"
+        raise CampaignSpecError(f"{path}: not valid {kind}: {err}") from None
+    if not isinstance(data, dict):
+        raise CampaignSpecError(f"{path}: expected a mapping of campaign fields, got {data!r}")
+    data["source"] = str(path.resolve())
+    try:
+        spec = CampaignSpec.model_validate(data)
+    except ValidationError as err:
+        raise CampaignSpecError(_format_errors(str(path), err)) from None
+    for file in spec.structure_files():
+        if not file.exists():
+            raise CampaignSpecError(f"{path}: generator.structures: {file} does not exist")
+    return spec

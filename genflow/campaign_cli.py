@@ -1,0 +1,228 @@
+"""``genflow campaign run|submit|status``, ``genflow nightly`` and ``genflow hits``.
+
+Registered on the root app by :func:`register`. Every command that prints results takes
+``--json``; bad specs exit with code 2 and one line per bad field naming the spec file.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["campaign_app", "register"]
+
+campaign_app = typer.Typer(
+    help="Generate → gate → relax+static → score campaigns (local or FireWorks).",
+    no_args_is_help=True,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+SpecArg = Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+NameOpt = Annotated[
+    str | None, typer.Option("--name", help="Campaign name (default: the spec's name).")
+]
+
+
+def _load(spec_path: Path):
+    from genflow.campaign import CampaignSpecError, load_spec
+
+    try:
+        return load_spec(spec_path)
+    except CampaignSpecError as err:
+        err_console.print(f"[red]invalid campaign spec[/red]\n{err}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def _hits_table(hits: list[dict], title: str = "hits") -> Table:
+    table = Table(title=f"{title} ({len(hits)})")
+    for col in (
+        "candidate",
+        "formula",
+        "hull",
+        "E_d (eV/atom)",
+        "E_f (eV/atom)",
+        "engine",
+        "task",
+        "checkpoint",
+    ):
+        table.add_column(col, overflow="fold")
+    for h in hits:
+        e_f = h.get("e_form")
+        table.add_row(
+            h["candidate_id"],
+            str(h.get("formula")),
+            h["hull"],
+            f"{h['e_d']:+.4f}",
+            "" if e_f is None else f"{e_f:+.4f}",
+            str(h.get("engine")),
+            str(h.get("task_uuid")),
+            str(h.get("checkpoint_hash")),
+        )
+    return table
+
+
+def _print_report(report: dict) -> None:
+    counts = ", ".join(f"{k} {v}" for k, v in report["counts"].items() if v)
+    console.print(f"[bold]campaign {report['campaign']}[/bold]: {counts or 'no candidates'}")
+    if report.get("failure_counts"):
+        reasons = ", ".join(f"{k} ×{v}" for k, v in report["failure_counts"].items())
+        console.print(f"rejected: {reasons}")
+    console.print(_hits_table(report["hits"]))
+
+
+@campaign_app.command("run")
+def run_cmd(spec_path: SpecArg, name: NameOpt = None, json_out: JsonOpt = False) -> None:
+    """Run the whole campaign here against the (embedded) store; ends with the hits table."""
+    from genflow.campaign_runner import CampaignExistsError, run_campaign
+
+    spec = _load(spec_path)
+    try:
+        report = run_campaign(spec, name=name, progress=not json_out)
+    except CampaignExistsError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from None
+    if json_out:
+        _print_json(report)
+        return
+    if report.get("already_completed"):
+        console.print(
+            f"campaign {report['campaign']!r} already completed; showing its results "
+            "(use --name to run again under a new name)"
+        )
+    _print_report(report)
+
+
+@campaign_app.command("submit")
+def submit_cmd(spec_path: SpecArg, name: NameOpt = None, json_out: JsonOpt = False) -> None:
+    """Add the campaign's workflows to the FireWorks LaunchPad (once; re-submitting is a no-op)."""
+    from genflow.campaign_runner import CampaignExistsError, submit_campaign
+
+    spec = _load(spec_path)
+    try:
+        report = submit_campaign(spec, name=name)
+    except CampaignExistsError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from None
+    if json_out:
+        _print_json(report.as_dict())
+        return
+    n_fw = sum(len(v) for v in report.fw_ids.values())
+    console.print(
+        f"campaign {report.campaign}: added {len(report.added)} workflow(s) ({n_fw} fireworks), "
+        f"{len(report.existing)} already submitted. Run workers with rlaunch/qlaunch (deploy/)."
+    )
+
+
+@campaign_app.command("status")
+def status_cmd(
+    name: Annotated[str, typer.Argument(help="Campaign name.")], json_out: JsonOpt = False
+) -> None:
+    """Counts per state, throughput, FireWorks states and failures with reasons."""
+    from genflow.campaign_status import campaign_report
+    from genflow.store import connect
+
+    report = campaign_report(connect(), name)
+    if json_out:
+        _print_json(report)
+        return
+    if not report["known"] and not report["stages"]["generated"]:
+        err_console.print(f"[red]no campaign named {name!r}[/red]")
+        raise typer.Exit(1)
+    _print_report(report)
+    tp = report["throughput"]
+    if tp["scored_per_hour"] is not None:
+        console.print(f"throughput: {tp['scored_per_hour']} scored/h over {tp['wall_hours']} h")
+    fws = report.get("fireworks")
+    if fws:
+        console.print(
+            "fireworks: " + ", ".join(f"{k} {v}" for k, v in sorted(fws["states"].items()))
+        )
+        for fz in fws["fizzled"]:
+            console.print(f"  FIZZLED fw {fz['fw_id']} {fz['name']}: {fz['reason']}")
+    for row in report["failures"][:20]:
+        console.print(
+            f"  {row['candidate_id']} {row.get('formula')}: {row['reason']}", highlight=False
+        )
+
+
+def nightly_cmd(
+    spec_path: SpecArg,
+    on_date: Annotated[
+        str | None, typer.Option("--date", help="Campaign date YYYY-MM-DD (default: today, UTC).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Submit tonight's campaign once (idempotent per date) and report last night's new hits."""
+    from genflow.campaign_runner import nightly
+
+    spec = _load(spec_path)
+    try:
+        day = date.fromisoformat(on_date) if on_date else None
+    except ValueError:
+        err_console.print(f"[red]--date {on_date!r}: expected YYYY-MM-DD[/red]")
+        raise typer.Exit(2) from None
+    report = nightly(spec, date=day)
+    if json_out:
+        _print_json(report)
+        return
+    verb = "submitted" if report["submitted"] else "already submitted (no-op)"
+    console.print(f"nightly {report['campaign']}: {verb}")
+    console.print(_hits_table(report["new_hits"], title="new hits since last night"))
+
+
+def hits_cmd(
+    hull: Annotated[
+        str, typer.Option("--hull", help="Hull: mp2021, gnome, or another name.")
+    ] = "mp2021",
+    max_ed: Annotated[
+        float | None, typer.Option("--max-ed", help="E_d threshold in eV/atom (default: settings).")
+    ] = None,
+    campaign: Annotated[str | None, typer.Option("--campaign", help="Only this campaign.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Scored on/after DATE (ISO).")
+    ] = None,
+    json_out: JsonOpt = False,
+    cif_dir: Annotated[
+        Path | None, typer.Option("--cif", help="Write one CIF per hit into this directory.")
+    ] = None,
+) -> None:
+    """List hits (scored candidates with E_d below the threshold), most stable first."""
+    from genflow.hits import find_hits, write_cifs
+    from genflow.store import connect
+
+    if json_out and cif_dir is not None:
+        err_console.print("[red]--json and --cif are exclusive[/red]")
+        raise typer.Exit(2)
+    stores = connect()
+    try:
+        hits = find_hits(stores, hull=hull, max_ed=max_ed, campaign=campaign, since=since)
+    except ValueError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(2) from None
+    if json_out:
+        _print_json([h.as_dict() for h in hits])
+        return
+    if cif_dir is not None:
+        paths = write_cifs(stores, hits, cif_dir)
+        console.print(f"wrote {len(paths)} CIF(s) to {cif_dir}")
+        return
+    console.print(_hits_table([h.as_dict() for h in hits]))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``campaign`` (run, submit, status), ``nightly`` and ``hits`` to the root app."""
+    app.add_typer(campaign_app, name="campaign")
+    app.command("nightly")(nightly_cmd)
+    app.command("hits")(hits_cmd)

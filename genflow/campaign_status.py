@@ -1,0 +1,150 @@
+"""Campaign progress and status: counts per state, throughput, failures with reasons, hits.
+
+Everything is read from the store (candidates, campaigns, the LaunchPad), so the same report
+works for a local run, for FireWorks workers anywhere, and for ``genflow campaign status``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from genflow.candidates_repo import count_states, failure_counts, failures
+
+if TYPE_CHECKING:
+    from genflow.store import GenflowStores
+
+__all__ = ["campaign_report", "fireworks_status", "show_progress", "stage_counts"]
+
+
+def stage_counts(stores: GenflowStores, name: str) -> dict[str, int]:
+    """Candidates that finished each stage: generated, gated (decided), relaxed, scored."""
+    coll = stores.candidates
+    q = {"campaign": name}
+    return {
+        "generated": coll.count_documents(q),
+        "gated": coll.count_documents({**q, "state": {"$ne": "generated"}}),
+        "rejected_at_gate": coll.count_documents({**q, "state": "rejected", "dft": None}),
+        "relaxed": coll.count_documents({**q, "dft": {"$ne": None}}),
+        "scored": coll.count_documents({**q, "state": "scored"}),
+    }
+
+
+def _throughput(stores: GenflowStores, name: str) -> dict[str, Any]:
+    """Scored candidates per hour between the first candidate and the last score."""
+    coll = stores.candidates
+    first = coll.find_one({"campaign": name}, {"created_at": 1}, sort=[("created_at", 1)])
+    last = coll.find_one(
+        {"campaign": name, "state": "scored"}, {"state_at": 1}, sort=[("state_at.scored", -1)]
+    )
+    if not first or not last:
+        return {"scored_per_hour": None, "wall_hours": None}
+    hours = (last["state_at"]["scored"] - first["created_at"]).total_seconds() / 3600
+    n = coll.count_documents({"campaign": name, "state": "scored"})
+    return {
+        "scored_per_hour": round(n / hours, 2) if hours > 0 else None,
+        "wall_hours": round(hours, 4),
+    }
+
+
+def fireworks_status(stores: GenflowStores, name: str) -> dict[str, Any]:
+    """FireWorks of the campaign: counts per state and fizzled ones with their error line."""
+    lpad = stores.launchpad
+    query = {"spec.genflow_campaign": name}
+    states: dict[str, int] = {}
+    for row in lpad.fireworks.aggregate(
+        [{"$match": query}, {"$group": {"_id": "$state", "n": {"$sum": 1}}}]
+    ):
+        states[str(row["_id"])] = int(row["n"])
+    fizzled = []
+    for fw in lpad.fireworks.find(
+        {**query, "state": "FIZZLED"}, {"fw_id": 1, "name": 1, "launches": 1}
+    ):
+        reason = "unknown"
+        if fw.get("launches"):
+            launch = lpad.launches.find_one({"launch_id": fw["launches"][-1]}, {"action": 1})
+            trace = (
+                (((launch or {}).get("action") or {}).get("stored_data") or {})
+                .get("_exception", {})
+                .get("_stacktrace", "")
+            )
+            reason = trace.strip().splitlines()[-1] if trace.strip() else reason
+        fizzled.append({"fw_id": fw["fw_id"], "name": fw["name"], "reason": reason})
+    return {"states": states, "fizzled": fizzled}
+
+
+def campaign_report(
+    stores: GenflowStores, name: str, hulls: list[str] | tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """Status of one campaign as a JSON-ready dict (used by run, status and --json).
+
+    Parameters
+    ----------
+    hulls
+        Hulls to list hits for (default: the campaign's spec hulls, else ``mp2021``).
+    """
+    from genflow.hits import find_hits
+
+    doc = stores.campaigns.find_one({"name": name}, {"_id": 0, "spec": 1, "state": 1, "mode": 1})
+    if hulls is None:
+        hulls = ((doc or {}).get("spec") or {}).get("hulls") or ["mp2021"]
+    from genflow.workflows.campaign_steps import _hull_key
+
+    hits = [
+        h.as_dict()
+        for hull in hulls
+        for h in find_hits(stores, hull=_hull_key(hull), campaign=name)
+    ]
+    fail_rows = failures(stores.candidates, name, limit=50)
+    for row in fail_rows:
+        row["updated_at"] = row["updated_at"].isoformat() if row.get("updated_at") else None
+    report = {
+        "campaign": name,
+        "known": doc is not None,
+        "state": (doc or {}).get("state"),
+        "mode": (doc or {}).get("mode"),
+        "counts": count_states(stores.candidates, name),
+        "stages": stage_counts(stores, name),
+        "throughput": _throughput(stores, name),
+        "failure_counts": failure_counts(stores.candidates, name),
+        "failures": fail_rows,
+        "hits": hits,
+    }
+    if (doc or {}).get("mode") == "fireworks":
+        report["fireworks"] = fireworks_status(stores, name)
+    return report
+
+
+def show_progress(
+    stores: GenflowStores, name: str, worker: threading.Thread, expected: int | None
+) -> None:
+    """Rich progress bars per stage, polled from the store until ``worker`` finishes."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("{task.description:<9}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=False) as bar:
+        tasks = {
+            stage: bar.add_task(stage, total=expected if stage == "generate" else None)
+            for stage in ("generate", "gate", "relax", "score")
+        }
+        while True:
+            done = not worker.is_alive()
+            c = stage_counts(stores, name)
+            survivors = c["generated"] - c["rejected_at_gate"]
+            bar.update(
+                tasks["generate"], completed=c["generated"], total=expected or c["generated"]
+            )
+            bar.update(tasks["gate"], completed=c["gated"], total=c["generated"] or None)
+            bar.update(
+                tasks["relax"], completed=c["relaxed"], total=survivors if c["gated"] else None
+            )
+            bar.update(tasks["score"], completed=c["scored"], total=c["relaxed"] or None)
+            if done:
+                break
+            time.sleep(0.5)

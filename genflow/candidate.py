@@ -1,0 +1,518 @@
+"""The candidate document: one generated crystal and everything genflow learns about it.
+
+Every room reads and writes this one schema (pydantic v2). A candidate moves through
+
+``generated → gated → prerelaxed → relaxed → scored``, and any non-terminal state may go to
+``rejected`` (with ``reject_reason``). ``gated → relaxed`` is allowed for campaigns without an
+MLIP pre-relax. Re-applying the current state is a no-op, so a rerun job (FireWorks lost-run
+rerun) can repeat its transition safely; anything else raises ``ValueError``.
+
+Deterministic ids
+-----------------
+``candidate_id`` is a SHA-256 over a canonical JSON of: the campaign name, the canonical
+structure (species, lattice rounded to 1e-4 Å, fractional coordinates wrapped into [0, 1) and
+rounded to 1e-5, sites sorted), the generator provenance that determines the sample (model name,
+checkpoint hash, conditioning) and the seed plus the sample's index within that seed's batch.
+Re-submitting the same campaign regenerates the same structures with the same seeds, hence the
+same ids, and the store's upsert keyed on ``candidate_id`` (``$setOnInsert``) turns the second
+submission into a no-op instead of duplicates. Including the structure means a changed sampler
+or checkpoint can never silently reuse an old candidate's results.
+
+>>> from pymatgen.core import Lattice, Structure
+>>> s = Structure(Lattice.cubic(4.2), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+>>> prov = {"model_name": "unimat", "checkpoint_hash": "abc123", "conditioning": {}}
+>>> c = Candidate.from_structure(s, "demo", prov, seed=0, index=3)
+>>> c.state, c.reduced_formula, c.chemsys
+(<CandidateState.GENERATED: 'generated'>, 'NaCl', 'Cl-Na')
+>>> c.candidate_id == Candidate.from_structure(s, "demo", prov, seed=0, index=3).candidate_id
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Self
+
+from monty.json import jsanitize
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "Candidate",
+    "CandidateState",
+    "DFTResult",
+    "GateResult",
+    "GeneratorProvenance",
+    "HullScoreDoc",
+    "MLIPResult",
+    "StateChange",
+    "allowed_sources",
+    "canonical_structure",
+    "check_hull_name",
+    "check_transition",
+    "is_hit",
+    "make_candidate_id",
+    "utcnow",
+]
+
+ID_PREFIX = "gf-"
+ID_HEX_CHARS = 24  # 96 bits: collisions are negligible for 10^12 candidates
+LATTICE_DECIMALS = 4
+FRAC_DECIMALS = 5
+_SUBDOCS = ("gate", "mlip", "dft")
+_HULL_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class CandidateState(StrEnum):
+    """Life-cycle states of a candidate (stored as these strings)."""
+
+    GENERATED = "generated"
+    REJECTED = "rejected"
+    GATED = "gated"
+    PRERELAXED = "prerelaxed"
+    RELAXED = "relaxed"
+    SCORED = "scored"
+
+
+S = CandidateState
+ALLOWED_TRANSITIONS: dict[CandidateState, frozenset[CandidateState]] = {
+    S.GENERATED: frozenset({S.GATED, S.REJECTED}),
+    S.GATED: frozenset({S.PRERELAXED, S.RELAXED, S.REJECTED}),
+    S.PRERELAXED: frozenset({S.RELAXED, S.REJECTED}),
+    S.RELAXED: frozenset({S.SCORED, S.REJECTED}),
+    S.SCORED: frozenset(),
+    S.REJECTED: frozenset(),
+}
+
+
+def allowed_sources(target: CandidateState | str) -> list[str]:
+    """Return the states a candidate may be in to move to ``target`` (including ``target``)."""
+    target = CandidateState(target)
+    return [str(target)] + [str(s) for s, dests in ALLOWED_TRANSITIONS.items() if target in dests]
+
+
+def check_transition(
+    candidate_id: str, current: CandidateState | str, target: CandidateState | str
+):
+    """Raise ``ValueError`` unless ``current → target`` is legal (or ``current == target``)."""
+    current, target = CandidateState(current), CandidateState(target)
+    if current != target and target not in ALLOWED_TRANSITIONS[current]:
+        allowed = ", ".join(sorted(ALLOWED_TRANSITIONS[current])) or "none (terminal state)"
+        raise ValueError(
+            f"candidate {candidate_id}: illegal state transition {current} → {target} "
+            f"(allowed from {current}: {allowed})"
+        )
+
+
+def check_hull_name(name: str) -> str:
+    """Return ``name`` if usable as a field key (``scores.<name>``), else raise ``ValueError``."""
+    if not isinstance(name, str) or not _HULL_NAME.match(name):
+        raise ValueError(
+            f"hull name {name!r} cannot key scores: use letters, digits, '_' or '-' "
+            "(e.g. 'mp2021', 'gnome'), not a file path"
+        )
+    return name
+
+
+def utcnow() -> datetime:
+    """Return the current UTC time truncated to milliseconds (MongoDB's date precision)."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _aware(value: datetime) -> datetime:
+    # pymongo returns naive UTC datetimes unless the client is tz_aware.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _round(x: float, decimals: int) -> float | str:
+    if not math.isfinite(x):
+        return str(x)  # NaN/inf coordinates still hash (the gate rejects them)
+    value = round(x, decimals)
+    return 0.0 if value == 0 else value  # -0.0 and 0.0 hash alike
+
+
+def canonical_structure(structure: Structure | dict) -> dict:
+    """Return a canonical, JSON-ready form of a structure for hashing.
+
+    Sites are wrapped into the cell and sorted, so site order and periodic images do not
+    change the id; rounding absorbs float noise from serialisation.
+    """
+    from pymatgen.core import Structure
+
+    if isinstance(structure, dict):
+        structure = Structure.from_dict(structure)
+    sites = []
+    for site in structure:
+        frac = []
+        for f in site.frac_coords:
+            wrapped = _round(float(f) % 1.0, FRAC_DECIMALS) if math.isfinite(f) else str(f)
+            frac.append(0.0 if wrapped == 1.0 else wrapped)  # 0.999999 rounds to 1 ≡ 0
+        sites.append([str(site.species), frac])
+    sites.sort(key=lambda s: (s[0], [str(v) for v in s[1]]))
+    lattice = [
+        [_round(float(v), LATTICE_DECIMALS) for v in row] for row in structure.lattice.matrix
+    ]
+    return {"lattice": lattice, "sites": sites}
+
+
+def make_candidate_id(
+    campaign: str,
+    structure: Structure | dict | str,
+    provenance: GeneratorProvenance | dict,
+    seed: int,
+    index: int,
+) -> str:
+    """Return the deterministic id of a generated sample (see the module docstring).
+
+    Parameters
+    ----------
+    campaign
+        Campaign name.
+    structure
+        The generated structure, or the raw text of an input that could not be parsed
+        (e.g. a malformed CIF); raw text is hashed verbatim.
+    provenance
+        Generator provenance; ``model_name``, ``checkpoint_hash`` and ``conditioning`` enter
+        the hash (other keys such as the full config do not).
+    seed, index
+        Sampling seed and the sample's index in that seed's batch.
+    """
+    prov = provenance.model_dump() if isinstance(provenance, BaseModel) else dict(provenance)
+    payload = {
+        "campaign": campaign,
+        "model_name": prov.get("model_name"),
+        "checkpoint_hash": prov.get("checkpoint_hash"),
+        "conditioning": jsanitize(prov.get("conditioning") or {}, strict=False),
+        "seed": int(seed),
+        "index": int(index),
+        "structure": structure if isinstance(structure, str) else canonical_structure(structure),
+    }
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return ID_PREFIX + hashlib.sha256(blob.encode()).hexdigest()[:ID_HEX_CHARS]
+
+
+class _Doc(BaseModel):
+    """Base for sub-documents: tolerate extra keys other rooms add, keep them JSON/BSON-safe."""
+
+    model_config = ConfigDict(extra="allow", use_enum_values=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sanitize(cls, data: Any) -> Any:
+        # numpy scalars/arrays from engines would not encode to BSON.
+        return jsanitize(data, strict=False, allow_bson=True) if isinstance(data, dict) else data
+
+
+class GeneratorProvenance(_Doc):
+    """Which generator produced the sample, so a hit can be traced to its checkpoint."""
+
+    model_name: str = Field(..., description="Generator name, e.g. 'unimat'.")
+    checkpoint_hash: str = Field(..., description="Content hash of the checkpoint used.")
+    seed: int | None = Field(None, description="Sampling seed.")
+    sample_index: int | None = Field(None, description="Index of the sample in its batch.")
+    conditioning: dict[str, Any] = Field(
+        default_factory=dict, description="Conditioning: composition, elements, n_atoms, ..."
+    )
+
+
+class GateResult(_Doc):
+    """Outcome of the cheap gate checks (the workflows room may add keys)."""
+
+    valid: bool | None = Field(None, description="Structure validity (distances, cell).")
+    validity_reason: str | None = None
+    smact_valid: bool | None = Field(None, description="SMACT charge neutrality + electroneg.")
+    duplicate_of: str | None = Field(None, description="candidate_id this one duplicates.")
+    novel: bool | None = Field(None, description="Not matched to any reference-hull structure.")
+    novelty_match: str | None = Field(None, description="Id of the matching reference entry.")
+
+
+class MLIPResult(_Doc):
+    """MLIP pre-relax and pre-screen (CHGNet through atomate2's ForceFieldRelaxMaker)."""
+
+    model: str = Field("CHGNet", description="Force field name.")
+    energy_per_atom: float | None = Field(None, description="eV/atom of the pre-relaxed cell.")
+    e_d: float | None = Field(None, description="Pre-screen E_d (eV/atom) on `hull`.")
+    hull: str | None = None
+    job_uuid: str | None = Field(None, description="jobflow uuid of the pre-relax job.")
+    structure: dict | None = Field(None, description="Pre-relaxed structure (pymatgen dict).")
+
+
+class DFTResult(_Doc):
+    """Relax+static result; task docs live in the JobStore under ``task_uuids``."""
+
+    engine: str = Field(..., description="'vasp', 'mlip' or 'gpaw'.")
+    energy_per_atom: float | None = Field(
+        None, description="eV/atom; MP2020-compatible when `mp_compatible`."
+    )
+    mp_compatible: bool = Field(False, description="Energy went through MP2020 corrections.")
+    converged: bool = Field(..., description="Relaxation and static converged.")
+    task_uuid: str | None = Field(None, description="jobflow uuid of the job giving the energy.")
+    task_uuids: list[str] = Field(default_factory=list, description="All relax/static job uuids.")
+    structure: dict | None = Field(None, description="Final relaxed structure (pymatgen dict).")
+    error: str | None = None
+
+
+class HullScoreDoc(_Doc):
+    """One hull's score of the candidate (mirrors ``genflow.hull.HullScore``), eV/atom."""
+
+    e_d: float | None = None
+    e_form: float | None = None
+    is_stable: bool | None = None
+    is_metastable: bool | None = None
+    decomposition: dict[str, float] = Field(default_factory=dict)
+    error: str | None = None
+
+    @classmethod
+    def from_score(cls, score: Any) -> HullScoreDoc:
+        """Build from a ``HullScore`` dataclass, a dict or another model."""
+        if isinstance(score, BaseModel):
+            return cls.model_validate(score.model_dump())
+        if isinstance(score, dict):
+            return cls.model_validate(score)
+        import dataclasses
+
+        return cls.model_validate(dataclasses.asdict(score))
+
+
+def is_hit(score: HullScoreDoc | dict, threshold: float) -> bool:
+    """Return True if a score is a hit: no error and a finite E_d strictly below ``threshold``."""
+    doc = score if isinstance(score, HullScoreDoc) else HullScoreDoc.model_validate(score)
+    return (
+        doc.error is None and doc.e_d is not None and math.isfinite(doc.e_d) and doc.e_d < threshold
+    )
+
+
+class StateChange(BaseModel):
+    """One entry of a candidate's state history."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+    state: CandidateState
+    at: datetime
+    note: str | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return _aware(value)
+
+
+class Candidate(BaseModel):
+    """A generated crystal and its gate, MLIP, DFT and hull results (one MongoDB document)."""
+
+    model_config = ConfigDict(use_enum_values=True, validate_assignment=True)
+
+    candidate_id: str
+    campaign: str
+    provenance: GeneratorProvenance
+    structure: dict | None = Field(None, description="Generated structure (pymatgen dict).")
+    raw_input: str | None = Field(None, description="Unparseable input kept for the record.")
+    formula: str | None = None
+    reduced_formula: str | None = None
+    chemsys: str | None = Field(None, description="Sorted elements joined by '-'.")
+    elements: list[str] = Field(default_factory=list)
+    nsites: int | None = None
+    state: CandidateState = CandidateState.GENERATED
+    reject_reason: str | None = None
+    gate: GateResult | None = None
+    mlip: MLIPResult | None = None
+    dft: DFTResult | None = None
+    scores: dict[str, HullScoreDoc] = Field(default_factory=dict)
+    is_hit: dict[str, bool] = Field(default_factory=dict)
+    hit_hulls: list[str] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    state_at: dict[str, datetime] = Field(
+        default_factory=dict, description="First time each state was reached."
+    )
+    history: list[StateChange] = Field(default_factory=list)
+
+    @field_validator("created_at", "updated_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return _aware(value)
+
+    @field_validator("state_at")
+    @classmethod
+    def _utc_map(cls, value: dict[str, datetime]) -> dict[str, datetime]:
+        return {k: _aware(v) for k, v in value.items()}
+
+    @field_validator("scores")
+    @classmethod
+    def _hull_keys(cls, value: dict[str, HullScoreDoc]) -> dict[str, HullScoreDoc]:
+        for name in value:
+            check_hull_name(name)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.state == S.REJECTED and not self.reject_reason:
+            raise ValueError(f"candidate {self.candidate_id}: state rejected needs reject_reason")
+        if self.state in (S.RELAXED, S.SCORED) and self.dft is None:
+            raise ValueError(f"candidate {self.candidate_id}: state {self.state} needs dft")
+        if self.state == S.SCORED and not self.scores:
+            raise ValueError(f"candidate {self.candidate_id}: state scored needs scores")
+        return self
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_structure(
+        cls,
+        structure: Structure,
+        campaign: str,
+        provenance: GeneratorProvenance | dict,
+        seed: int,
+        index: int,
+    ) -> Candidate:
+        """Make a ``generated`` candidate from a generator sample.
+
+        Parameters
+        ----------
+        structure
+            The sampled structure.
+        campaign
+            Campaign name.
+        provenance
+            ``Generator.provenance`` (model_name, checkpoint_hash, conditioning, ...).
+        seed, index
+            Seed of the sampling call and the sample's index in its batch.
+        """
+        prov = _provenance(provenance, seed, index)
+        comp = structure.composition
+        elements = sorted(el.symbol for el in comp.elements)
+        now = utcnow()
+        return cls(
+            candidate_id=make_candidate_id(campaign, structure, prov, seed, index),
+            campaign=campaign,
+            provenance=prov,
+            structure=structure.as_dict(),
+            formula=comp.formula,
+            reduced_formula=comp.reduced_formula,
+            chemsys="-".join(elements),
+            elements=elements,
+            nsites=len(structure),
+            created_at=now,
+            updated_at=now,
+            state_at={S.GENERATED.value: now},
+            history=[StateChange(state=S.GENERATED, at=now)],
+        )
+
+    @classmethod
+    def from_invalid_input(
+        cls,
+        raw: str,
+        campaign: str,
+        provenance: GeneratorProvenance | dict,
+        seed: int,
+        index: int,
+        reason: str,
+    ) -> Candidate:
+        """Make a ``rejected`` candidate for input that is not even a structure (bad CIF, ...).
+
+        The raw text is kept so the failure stays a row with its reason.
+        """
+        prov = _provenance(provenance, seed, index)
+        now = utcnow()
+        return cls(
+            candidate_id=make_candidate_id(campaign, raw, prov, seed, index),
+            campaign=campaign,
+            provenance=prov,
+            raw_input=raw,
+            state=S.REJECTED,
+            reject_reason=reason,
+            created_at=now,
+            updated_at=now,
+            state_at={S.GENERATED.value: now, S.REJECTED.value: now},
+            history=[
+                StateChange(state=S.GENERATED, at=now),
+                StateChange(state=S.REJECTED, at=now, note=reason),
+            ],
+        )
+
+    # -- behaviour ----------------------------------------------------------------------------
+
+    def pmg_structure(self) -> Structure:
+        """Return the generated structure as a pymatgen ``Structure``."""
+        from pymatgen.core import Structure
+
+        if self.structure is None:
+            raise ValueError(f"candidate {self.candidate_id} has no structure (raw input only)")
+        return Structure.from_dict(self.structure)
+
+    def transition(
+        self, state: CandidateState | str, *, note: str | None = None, **fields: Any
+    ) -> Candidate:
+        """Return a copy moved to ``state`` with ``fields`` set (validated, history appended).
+
+        Raises
+        ------
+        ValueError
+            For an illegal transition, naming the candidate and both states.
+        """
+        state = CandidateState(state)
+        check_transition(self.candidate_id, self.state, state)
+        now = utcnow()
+        data = self.model_dump()
+        data.update(fields)
+        data["updated_at"] = now
+        if state != self.state:
+            data["state"] = state
+            data["state_at"] = {**self.state_at, state.value: now}
+            data["history"] = [*data["history"], {"state": state, "at": now, "note": note}]
+        return type(self).model_validate(data)
+
+    def with_scores(self, scores: dict[str, Any], threshold: float) -> Candidate:
+        """Return a copy in state ``scored`` with per-hull scores and hit flags.
+
+        Parameters
+        ----------
+        scores
+            Hull name → ``HullScore`` (or dict) in eV/atom.
+        threshold
+            E_d (eV/atom) strictly below which a score is a hit (``HIT_THRESHOLD``).
+        """
+        merged = {
+            **self.scores,
+            **{check_hull_name(k): HullScoreDoc.from_score(v) for k, v in scores.items()},
+        }
+        hits = {k: is_hit(v, threshold) for k, v in merged.items()}
+        return self.transition(
+            S.SCORED, scores=merged, is_hit=hits, hit_hulls=sorted(k for k, v in hits.items() if v)
+        )
+
+    # -- persistence --------------------------------------------------------------------------
+
+    def to_mongo(self) -> dict[str, Any]:
+        """Return the BSON-ready document (datetimes stay dates, enums become strings).
+
+        Unset sub-documents (gate, mlip, dft) are omitted rather than stored as null, so
+        dotted updates such as ``{"$set": {"gate.valid": True}}`` can create them.
+        """
+        doc = self.model_dump(mode="python")
+        for key in _SUBDOCS:
+            if doc.get(key) is None:
+                doc.pop(key, None)
+        return doc
+
+    @classmethod
+    def from_mongo(cls, doc: dict[str, Any]) -> Candidate:
+        """Build from a stored document (ignores Mongo's ``_id``)."""
+        return cls.model_validate({k: v for k, v in doc.items() if k != "_id"})
+
+
+def _provenance(
+    provenance: GeneratorProvenance | dict, seed: int, index: int
+) -> GeneratorProvenance:
+    data = provenance.model_dump() if isinstance(provenance, BaseModel) else dict(provenance)
+    data.update(seed=int(seed), sample_index=int(index))
+    return GeneratorProvenance.model_validate(data)

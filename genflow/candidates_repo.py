@@ -1,0 +1,425 @@
+"""Bulk operations on the ``candidates`` collection (insert, state changes, counts, failures).
+
+Every function takes the pymongo collection (``GenflowStores.candidates``), so it works the same
+on production MongoDB and the embedded SecantusDB. Writes are batched ``bulk_write`` calls: one
+round trip per ``batch_size`` candidates, never one per candidate.
+
+State changes are validated in the database itself: each update's filter requires the candidate
+to be in a state from which the target is legal (``allowed_sources``), so two workers racing
+on the same candidate cannot both apply conflicting transitions, and a rejected candidate can
+never be silently revived.
+
+>>> from genflow.store import connect  # doctest: +SKIP
+>>> stores = connect()  # doctest: +SKIP
+>>> insert_candidates(stores.candidates, candidates)  # doctest: +SKIP
+InsertSummary(inserted=100, existing=0, ids=[...])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+from pymongo import ASCENDING, UpdateOne
+from pymongo.errors import BulkWriteError
+
+from genflow.candidate import (
+    Candidate,
+    CandidateState,
+    DFTResult,
+    GateResult,
+    HullScoreDoc,
+    MLIPResult,
+    allowed_sources,
+    check_hull_name,
+    check_transition,
+    is_hit,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from pymongo.collection import Collection
+
+__all__ = [
+    "InsertSummary",
+    "StateUpdate",
+    "TransitionSummary",
+    "count_states",
+    "failure_counts",
+    "failures",
+    "get_candidate",
+    "insert_candidates",
+    "iter_candidates",
+    "record_scores",
+    "transition",
+    "update_states",
+]
+
+DEFAULT_BATCH = 1000
+_DUPLICATE_KEY = 11000
+
+
+@dataclass(frozen=True)
+class InsertSummary:
+    """Result of :func:`insert_candidates`: new documents vs ids that were already stored."""
+
+    inserted: int
+    existing: int
+    ids: list[str] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class StateUpdate:
+    """One requested state change: move ``candidate_id`` to ``state`` and ``$set`` ``fields``.
+
+    ``fields`` keys may be dotted paths (``"dft.converged"``); values must be BSON-ready
+    (use ``model.model_dump()`` for pydantic sub-documents).
+    """
+
+    candidate_id: str
+    state: CandidateState | str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class TransitionSummary:
+    """Result of :func:`update_states`; ``errors`` maps candidate_id → reason, one row each."""
+
+    updated: int
+    errors: dict[str, str]
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def insert_candidates(
+    collection: Collection, candidates: Iterable[Candidate], *, batch_size: int = DEFAULT_BATCH
+) -> InsertSummary:
+    """Insert candidates, skipping ids already stored (``UpdateOne`` upsert ``$setOnInsert``).
+
+    Re-submitting the same candidates inserts nothing and overwrites nothing, so a retried or
+    repeated submission never duplicates or resets progress. Concurrent writers racing on the
+    same new id (a duplicate-key error on upsert) are retried once and then count as existing.
+
+    Returns
+    -------
+    InsertSummary
+        ``inserted`` new documents, ``existing`` ids already present, all ``ids`` in order.
+    """
+    inserted = existing = 0
+    ids: list[str] = []
+    for batch in _batches(candidates, batch_size):
+        ops = [
+            UpdateOne({"candidate_id": c.candidate_id}, {"$setOnInsert": c.to_mongo()}, upsert=True)
+            for c in batch
+        ]
+        ids.extend(c.candidate_id for c in batch)
+        n_new = _upsert(collection, ops)
+        inserted += n_new
+        existing += len(ops) - n_new
+    return InsertSummary(inserted=inserted, existing=existing, ids=ids)
+
+
+def _upsert(collection: Collection, ops: list[UpdateOne]) -> int:
+    """Run upserts unordered; retry ops that lost a duplicate-key race. Return #inserted."""
+    try:
+        return collection.bulk_write(ops, ordered=False).upserted_count
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+            raise
+        # The racing writer inserted those ids: a retry now matches instead of inserting.
+        retry = [ops[e["index"]] for e in errors]
+        done = exc.details.get("nUpserted", 0)
+        return done + collection.bulk_write(retry, ordered=False).upserted_count
+
+
+def update_states(
+    collection: Collection,
+    updates: Iterable[StateUpdate],
+    *,
+    strict: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+) -> TransitionSummary:
+    """Apply many validated state changes in bulk.
+
+    Each update only matches a candidate in a legal source state (or already in the target,
+    a no-op that still applies ``fields``, so reruns are idempotent). Candidates that did not
+    match are reported, not silently dropped.
+
+    Parameters
+    ----------
+    strict
+        Raise ``ValueError`` listing every failed update instead of returning them.
+
+    Returns
+    -------
+    TransitionSummary
+        Number of documents updated and ``errors`` (candidate_id → reason) for illegal
+        transitions and unknown ids.
+    """
+    updated = 0
+    errors: dict[str, str] = {}
+    for batch in _batches(updates, batch_size):
+        now = utcnow()
+        ops = [op for u in batch for op in _state_ops(u, now)]
+        result = collection.bulk_write(ops, ordered=True)
+        updated += result.matched_count
+        if result.matched_count < len(batch):
+            errors.update(_explain_misses(collection, batch))
+    if strict and errors:
+        raise ValueError(
+            f"{len(errors)} state update(s) failed: "
+            + "; ".join(f"{k}: {v}" for k, v in list(errors.items())[:20])
+        )
+    return TransitionSummary(updated=updated, errors=errors)
+
+
+def _state_ops(update: StateUpdate, now: Any) -> list[UpdateOne]:
+    """Two filtered ops, of which exactly one matches a candidate in a legal state.
+
+    The first refreshes ``fields`` of a candidate already in the target state (an idempotent
+    rerun: no new history entry); the second performs the change from a legal source state.
+    Plain update operators only: no aggregation-pipeline updates, which not every
+    MongoDB-compatible server implements.
+    """
+    target = CandidateState(update.state)
+    fields = {**_validated_fields(update), "updated_at": now}
+    sources = [s for s in allowed_sources(target) if s != target]
+    entry = {"state": str(target), "at": now, "note": update.note}
+    return [
+        UpdateOne({"candidate_id": update.candidate_id, "state": str(target)}, {"$set": fields}),
+        UpdateOne(
+            {"candidate_id": update.candidate_id, "state": {"$in": sources}},
+            {
+                "$set": {**fields, "state": str(target), f"state_at.{target}": now},
+                "$push": {"history": entry},
+            },
+        ),
+    ]
+
+
+_SUBDOC_MODELS = {"gate": GateResult, "mlip": MLIPResult, "dft": DFTResult}
+# What a document in each state must carry (mirrors Candidate's model validator).
+_REQUIRED = {
+    CandidateState.REJECTED: "reject_reason",
+    CandidateState.RELAXED: "dft",
+    CandidateState.SCORED: "scores",
+}
+
+
+def _validated_fields(update: StateUpdate) -> dict[str, Any]:
+    """Validate whole sub-documents through their models and check the target's requirements."""
+    fields: dict[str, Any] = {}
+    for key, value in update.fields.items():
+        model = _SUBDOC_MODELS.get(key)
+        if model is not None and value is not None:
+            try:
+                value = model.model_validate(
+                    value.model_dump() if isinstance(value, BaseModel) else value
+                )
+            except ValidationError as exc:
+                raise ValueError(f"candidate {update.candidate_id}: invalid {key}: {exc}") from exc
+        fields[key] = value.model_dump() if isinstance(value, BaseModel) else value
+    needed = _REQUIRED.get(CandidateState(update.state))
+    if needed and not any(k == needed or k.startswith(needed + ".") for k in fields):
+        raise ValueError(
+            f"candidate {update.candidate_id}: moving to {update.state} needs fields[{needed!r}]"
+        )
+    if needed == "reject_reason" and not fields["reject_reason"]:
+        raise ValueError(f"candidate {update.candidate_id}: empty reject_reason")
+    return fields
+
+
+def _explain_misses(collection: Collection, batch: list[StateUpdate]) -> dict[str, str]:
+    """Describe why updates in ``batch`` matched nothing (unknown id or illegal transition)."""
+    wanted = {u.candidate_id: CandidateState(u.state) for u in batch}
+    found = {
+        d["candidate_id"]: d["state"]
+        for d in collection.find(
+            {"candidate_id": {"$in": list(wanted)}}, {"candidate_id": 1, "state": 1}
+        )
+    }
+    errors = {}
+    for cid, target in wanted.items():
+        if cid not in found:
+            errors[cid] = f"candidate {cid}: not found"
+            continue
+        try:
+            check_transition(cid, found[cid], target)
+        except ValueError as exc:
+            errors[cid] = str(exc)
+    return errors
+
+
+def transition(
+    collection: Collection,
+    candidate_id: str,
+    state: CandidateState | str,
+    *,
+    note: str | None = None,
+    **fields: Any,
+) -> None:
+    """Move one candidate to ``state`` (validated in the database), setting ``fields``.
+
+    Raises
+    ------
+    ValueError
+        If the candidate does not exist or the transition is illegal (names both states).
+    """
+    update_states(collection, [StateUpdate(candidate_id, state, fields, note)], strict=True)
+
+
+def record_scores(
+    collection: Collection,
+    scores: Mapping[str, Mapping[str, Any]],
+    *,
+    hit_threshold: float,
+    strict: bool = False,
+) -> TransitionSummary:
+    """Write hull scores, mark hits and move candidates to ``scored``.
+
+    Parameters
+    ----------
+    scores
+        candidate_id → {hull name → ``HullScore`` (or dict)}, energies in eV/atom. Hulls not
+        named keep their earlier scores (scoring on a second hull later is allowed).
+    hit_threshold
+        E_d (eV/atom) strictly below which a score is a hit (``settings.HIT_THRESHOLD``).
+    """
+    updates = []
+    hit_changes: list[tuple[str, list[str], list[str]]] = []
+    for cid, per_hull in scores.items():
+        fields: dict[str, Any] = {}
+        hits, misses = [], []
+        for hull, score in per_hull.items():
+            doc = HullScoreDoc.from_score(score)
+            key = check_hull_name(hull)
+            fields[f"scores.{key}"] = _finite(doc.model_dump())
+            flag = is_hit(doc, hit_threshold)
+            fields[f"is_hit.{key}"] = flag
+            (hits if flag else misses).append(key)
+        updates.append(StateUpdate(cid, CandidateState.SCORED, fields))
+        hit_changes.append((cid, hits, misses))
+    summary = update_states(collection, updates, strict=strict)
+    # hit_hulls: $addToSet and $pull on one path conflict in a single update, so two ops.
+    ops = []
+    for cid, hits, misses in hit_changes:
+        if cid in summary.errors:
+            continue
+        if hits:
+            ops.append(
+                UpdateOne({"candidate_id": cid}, {"$addToSet": {"hit_hulls": {"$each": hits}}})
+            )
+        if misses:
+            ops.append(UpdateOne({"candidate_id": cid}, {"$pull": {"hit_hulls": {"$in": misses}}}))
+    if ops:
+        collection.bulk_write(ops, ordered=True)
+    return summary
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN/inf by None so range queries on scores never match garbage."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
+def get_candidate(collection: Collection, candidate_id: str) -> Candidate:
+    """Return one candidate; ``KeyError`` naming the id if it is not stored."""
+    doc = collection.find_one({"candidate_id": candidate_id})
+    if doc is None:
+        raise KeyError(f"candidate {candidate_id!r} not found in {collection.full_name}")
+    return Candidate.from_mongo(doc)
+
+
+def iter_candidates(
+    collection: Collection,
+    campaign: str | None = None,
+    state: CandidateState | str | Iterable[CandidateState | str] | None = None,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+) -> Iterator[Candidate]:
+    """Yield candidates of a campaign and/or state(s), oldest first."""
+    query: dict[str, Any] = {}
+    if campaign is not None:
+        query["campaign"] = campaign
+    if state is not None:
+        states = [state] if isinstance(state, str) else list(state)
+        query["state"] = {"$in": [str(CandidateState(s)) for s in states]}
+    cursor = collection.find(query, batch_size=batch_size).sort(
+        [("created_at", ASCENDING), ("candidate_id", ASCENDING)]
+    )
+    for doc in cursor:
+        yield Candidate.from_mongo(doc)
+
+
+def count_states(collection: Collection, campaign: str | None = None) -> dict[str, int]:
+    """Return {state: count} for a campaign (every state present, zeros included)."""
+    pipeline: list[dict[str, Any]] = []
+    if campaign is not None:
+        pipeline.append({"$match": {"campaign": campaign}})
+    pipeline.append({"$group": {"_id": "$state", "n": {"$sum": 1}}})
+    counts = {str(s): 0 for s in CandidateState}
+    for row in collection.aggregate(pipeline):
+        counts[str(row["_id"])] = int(row["n"])
+    return counts
+
+
+def failures(
+    collection: Collection, campaign: str | None = None, *, limit: int = 0
+) -> list[dict[str, Any]]:
+    """Return failed candidates as rows: rejected ones and non-converged relaxations.
+
+    Each row has candidate_id, campaign, state, formula, reason and updated_at, newest first.
+    """
+    query: dict[str, Any] = {
+        "$or": [{"state": "rejected"}, {"dft.converged": False}, {"dft.error": {"$ne": None}}]
+    }
+    if campaign is not None:
+        query["campaign"] = campaign
+    proj = {"candidate_id": 1, "campaign": 1, "state": 1, "formula": 1, "reject_reason": 1}
+    proj |= {"dft.converged": 1, "dft.error": 1, "updated_at": 1}
+    rows = []
+    for doc in collection.find(query, proj).sort("updated_at", -1).limit(limit):
+        dft = doc.get("dft") or {}
+        reason = doc.get("reject_reason") or dft.get("error") or "relaxation did not converge"
+        rows.append(
+            {
+                "candidate_id": doc["candidate_id"],
+                "campaign": doc["campaign"],
+                "state": doc["state"],
+                "formula": doc.get("formula"),
+                "reason": reason,
+                "updated_at": doc.get("updated_at"),
+            }
+        )
+    return rows
+
+
+def failure_counts(collection: Collection, campaign: str | None = None) -> dict[str, int]:
+    """Return {reject reason: count} for rejected candidates, most frequent first.
+
+    Reasons are grouped on the text before the first ':' (genflow reasons read
+    ``"<code>: <detail>"``, e.g. ``"min_distance: 0.31 Å < 0.5 Å"``).
+    """
+    match: dict[str, Any] = {"state": "rejected"}
+    if campaign is not None:
+        match["campaign"] = campaign
+    counts: dict[str, int] = {}
+    for row in collection.aggregate(
+        [{"$match": match}, {"$group": {"_id": "$reject_reason", "n": {"$sum": 1}}}]
+    ):
+        code = str(row["_id"]).split(":", 1)[0].strip()
+        counts[code] = counts.get(code, 0) + int(row["n"])
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))

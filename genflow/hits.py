@@ -1,0 +1,284 @@
+"""Find hits and trace each one back to its DFT task, its candidate and its generator checkpoint.
+
+A hit is a ``scored`` candidate whose E_d on a hull is strictly below a threshold (eV/atom;
+default ``settings.HIT_THRESHOLD``). The query runs on the indexed ``scores.<hull>.e_d`` field,
+so ``--max-ed`` can tighten or loosen the threshold after the fact. The same query in plain
+pymongo, for the README, is :data:`RAW_PYMONGO_QUERY` (rendered by :func:`raw_pymongo_query`).
+
+>>> from genflow.store import connect  # doctest: +SKIP
+>>> stores = connect()  # doctest: +SKIP
+>>> for hit in find_hits(stores, hull="mp2021", max_ed=0.0):  # doctest: +SKIP
+...     trace = trace_hit(stores, hit.candidate_id, hull="mp2021")
+...     print(hit.formula, hit.e_d, trace.checkpoint["checkpoint_hash"], trace.task_doc["uuid"])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from genflow.candidate import Candidate, CandidateState, check_hull_name
+from genflow.candidates_repo import get_candidate
+
+if TYPE_CHECKING:
+    from genflow.store import GenflowStores
+
+__all__ = [
+    "RAW_PYMONGO_QUERY",
+    "Hit",
+    "HitTrace",
+    "find_hits",
+    "hits_filter",
+    "raw_pymongo_query",
+    "trace_hit",
+    "write_cifs",
+]
+
+RAW_PYMONGO_QUERY = """\
+from pymongo import MongoClient
+
+db = MongoClient("{uri}")["{db_name}"]
+hits = db.candidates.find(
+    {{"state": "scored", "scores.{hull}.e_d": {{"$lt": {max_ed!r}}}}},
+    {{"candidate_id": 1, "formula": 1, "scores.{hull}": 1, "dft.task_uuid": 1,
+     "provenance.model_name": 1, "provenance.checkpoint_hash": 1}},
+).sort("scores.{hull}.e_d", 1)
+for hit in hits:
+    print(hit["formula"], hit["scores"]["{hull}"]["e_d"], hit["provenance"]["checkpoint_hash"])
+"""
+
+
+def raw_pymongo_query(
+    uri: str = "mongodb://127.0.0.1:27417/?directConnection=true",
+    db_name: str = "genflow",
+    hull: str = "mp2021",
+    max_ed: float = 0.0,
+) -> str:
+    """Return the plain-pymongo equivalent of ``find_hits(hull, max_ed)`` as source code."""
+    return RAW_PYMONGO_QUERY.format(
+        uri=uri, db_name=db_name, hull=check_hull_name(hull), max_ed=float(max_ed)
+    )
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One row of the hits table (eV/atom)."""
+
+    candidate_id: str
+    campaign: str
+    hull: str
+    e_d: float
+    e_form: float | None
+    formula: str | None
+    reduced_formula: str | None
+    chemsys: str | None
+    engine: str | None
+    task_uuid: str | None
+    model_name: str | None
+    checkpoint_hash: str | None
+    scored_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (``scored_at`` as ISO text) for ``--json``."""
+        data = dict(self.__dict__)
+        data["scored_at"] = self.scored_at.isoformat() if self.scored_at else None
+        return data
+
+
+def _since(value: datetime | date | str) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"since={value!r}: expected an ISO date like 2025-01-31") from exc
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def hits_filter(
+    hull: str = "mp2021",
+    max_ed: float = 0.0,
+    campaign: str | None = None,
+    since: datetime | date | str | None = None,
+) -> dict[str, Any]:
+    """Return the MongoDB filter for hits.
+
+    Parameters
+    ----------
+    hull
+        Hull name scores are keyed by (``mp2021``, ``gnome``, ...).
+    max_ed
+        E_d (eV/atom) strictly below which a scored candidate is a hit.
+    campaign
+        Only this campaign.
+    since
+        Only candidates scored at or after this time (naive values are UTC).
+    """
+    query: dict[str, Any] = {
+        "state": str(CandidateState.SCORED),
+        f"scores.{check_hull_name(hull)}.e_d": {"$lt": float(max_ed)},
+    }
+    if campaign is not None:
+        query["campaign"] = campaign
+    if since is not None:
+        query["state_at.scored"] = {"$gte": _since(since)}
+    return query
+
+
+def find_hits(
+    stores: GenflowStores,
+    hull: str = "mp2021",
+    max_ed: float | None = None,
+    campaign: str | None = None,
+    since: datetime | date | str | None = None,
+    *,
+    limit: int = 0,
+) -> list[Hit]:
+    """Return hits sorted by E_d (most stable first); see :func:`hits_filter`.
+
+    ``max_ed`` None uses ``settings.HIT_THRESHOLD``.
+    """
+    if max_ed is None:
+        from genflow.settings import get_settings
+
+        max_ed = get_settings().HIT_THRESHOLD
+    query = hits_filter(hull, max_ed, campaign, since)
+    proj = [
+        "candidate_id", "campaign", "formula", "reduced_formula", "chemsys", f"scores.{hull}",
+        "dft.engine", "dft.task_uuid", "provenance.model_name", "provenance.checkpoint_hash",
+        "state_at.scored",
+    ]  # fmt: skip
+    cursor = stores.candidates.find(query, proj).sort(f"scores.{hull}.e_d", 1).limit(limit)
+    hits = []
+    for doc in cursor:
+        score = doc["scores"][hull]
+        dft, prov = doc.get("dft") or {}, doc.get("provenance") or {}
+        hits.append(
+            Hit(
+                candidate_id=doc["candidate_id"],
+                campaign=doc["campaign"],
+                hull=hull,
+                e_d=score["e_d"],
+                e_form=score.get("e_form"),
+                formula=doc.get("formula"),
+                reduced_formula=doc.get("reduced_formula"),
+                chemsys=doc.get("chemsys"),
+                engine=dft.get("engine"),
+                task_uuid=dft.get("task_uuid"),
+                model_name=prov.get("model_name"),
+                checkpoint_hash=prov.get("checkpoint_hash"),
+                scored_at=(doc.get("state_at") or {}).get("scored"),
+            )
+        )
+    return hits
+
+
+@dataclass(frozen=True)
+class HitTrace:
+    """Everything behind one hit.
+
+    Attributes
+    ----------
+    candidate
+        The full candidate document.
+    task_doc
+        The jobflow output document of the DFT task that gave the energy (blobs in the
+        ``data`` store not loaded), or None if it is missing (see ``problems``).
+    task_docs
+        Output documents of all relax/static jobs (``dft.task_uuids``), in that order.
+    checkpoint
+        Generator provenance: model_name, checkpoint_hash, seed, sample_index, conditioning.
+    campaign
+        The campaign document, if stored.
+    problems
+        Broken links found while tracing (kept as text, never raised).
+    """
+
+    candidate: Candidate
+    task_doc: dict[str, Any] | None
+    task_docs: list[dict[str, Any]]
+    checkpoint: dict[str, Any]
+    campaign: dict[str, Any] | None
+    problems: list[str] = field(default_factory=list)
+
+
+def _job_doc(stores: GenflowStores, uuid: str, load: bool) -> dict[str, Any] | None:
+    # The highest index is the job's final run (jobflow bumps it when a job is replaced).
+    return stores.job_store.query_one({"uuid": uuid}, sort={"index": -1}, load=load)
+
+
+def trace_hit(
+    stores: GenflowStores, candidate_id: str, hull: str | None = None, *, load_blobs: bool = False
+) -> HitTrace:
+    """Walk from a hit to its DFT task documents, candidate and generator checkpoint.
+
+    Parameters
+    ----------
+    candidate_id
+        The hit's id.
+    hull
+        If given, check that the candidate is scored on that hull (else a ``problems`` row).
+    load_blobs
+        Also load large outputs from the JobStore's ``data`` store.
+
+    Raises
+    ------
+    KeyError
+        If the candidate does not exist.
+    """
+    candidate = get_candidate(stores.candidates, candidate_id)
+    problems: list[str] = []
+    if hull is not None and hull not in candidate.scores:
+        problems.append(f"candidate {candidate_id} has no score on hull {hull!r}")
+    dft = candidate.dft
+    task_doc = None
+    task_docs = []
+    if dft is None:
+        problems.append(f"candidate {candidate_id} has no DFT result")
+    else:
+        uuids = list(dft.task_uuids)
+        if dft.task_uuid and dft.task_uuid not in uuids:
+            uuids.append(dft.task_uuid)
+        for uuid in uuids:
+            doc = _job_doc(stores, uuid, load_blobs)
+            if doc is None:
+                problems.append(f"task {uuid} of candidate {candidate_id} not in the JobStore")
+                continue
+            task_docs.append(doc)
+            if uuid == dft.task_uuid:
+                task_doc = doc
+        if dft.task_uuid is None:
+            problems.append(f"candidate {candidate_id}: dft.task_uuid not recorded")
+    campaign = stores.campaigns.find_one({"name": candidate.campaign}, {"_id": 0})
+    checkpoint = candidate.provenance.model_dump()
+    return HitTrace(candidate, task_doc, task_docs, checkpoint, campaign, problems)
+
+
+def write_cifs(stores: GenflowStores, hits: list[Hit], directory: str | Path) -> list[Path]:
+    """Write one CIF per hit (final DFT structure if recorded, else the generated one).
+
+    Files are named ``<reduced_formula>_<candidate_id>.cif``; returns their paths.
+    """
+    from pymatgen.core import Structure
+    from pymatgen.io.cif import CifWriter
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    ids = [h.candidate_id for h in hits]
+    docs = {
+        d["candidate_id"]: d
+        for d in stores.candidates.find(
+            {"candidate_id": {"$in": ids}}, {"candidate_id": 1, "structure": 1, "dft.structure": 1}
+        )
+    }
+    for hit in hits:
+        doc = docs[hit.candidate_id]
+        struct = (doc.get("dft") or {}).get("structure") or doc["structure"]
+        path = out / f"{hit.reduced_formula}_{hit.candidate_id}.cif"
+        CifWriter(Structure.from_dict(struct)).write_file(path)
+        paths.append(path)
+    return paths

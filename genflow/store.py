@@ -1,0 +1,285 @@
+"""Connect to genflow's MongoDB: candidates, campaigns, the jobflow JobStore and the LaunchPad.
+
+Production uses a real MongoDB (``GENFLOW_DB_URI``). Without a URI, :func:`connect` starts or
+reuses the embedded SecantusDB server (:mod:`genflow.embedded`) with a persistent directory
+under ``DATA_DIR`` and then takes exactly the same pymongo code path.
+
+Everything lives in one database (``DB_NAME``):
+
+============================  ==============================================================
+``candidates``                :class:`genflow.candidate.Candidate` documents
+``campaigns``                 one document per campaign (unique ``name``)
+``outputs``                   jobflow job outputs (maggma ``MongoStore``)
+``outputs_blobs.files/chunks`` large job outputs (maggma ``GridFSStore``, JobStore ``"data"``)
+``fireworks``, ``launches``,  FireWorks LaunchPad collections
+``workflows``, ...
+============================  ==============================================================
+
+>>> stores = connect()  # doctest: +SKIP
+>>> stores.candidates.count_documents({"state": "scored"})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo.errors import OperationFailure
+
+if TYPE_CHECKING:
+    from fireworks import LaunchPad
+    from jobflow import JobStore
+    from pymongo.collection import Collection
+    from pymongo.database import Database
+
+    from genflow.settings import GenflowSettings
+
+__all__ = [
+    "CAMPAIGNS",
+    "CANDIDATES",
+    "DEFAULT_SCORE_HULLS",
+    "JOB_BLOBS",
+    "JOB_DOCS",
+    "GenflowStores",
+    "connect",
+    "ensure_index",
+    "ensure_indexes",
+    "ensure_score_index",
+    "resolve_uri",
+]
+
+logger = logging.getLogger(__name__)
+
+CANDIDATES = "candidates"
+CAMPAIGNS = "campaigns"
+JOB_DOCS = "outputs"
+JOB_BLOBS = "outputs_blobs"
+EMBEDDED_STORAGE_SUBDIR = "secantus"
+DEFAULT_SCORE_HULLS = ("mp2021", "gnome")
+
+# (collection, keys, options). Every index is created with background=True: SecantusDB compares
+# the `background` flag when an index is re-created (real MongoDB ignores it), and FireWorks'
+# tuneup and maggma's ensure_index both use background=True, so the same flag everywhere keeps
+# re-creation harmless. `ensure_index` additionally skips keys that already exist.
+_INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
+    (CANDIDATES, [("candidate_id", ASCENDING)], {"unique": True}),
+    (CANDIDATES, [("campaign", ASCENDING), ("state", ASCENDING)], {}),
+    (CANDIDATES, [("state", ASCENDING)], {}),
+    (CANDIDATES, [("formula", ASCENDING)], {}),
+    (CANDIDATES, [("reduced_formula", ASCENDING)], {}),
+    (CANDIDATES, [("chemsys", ASCENDING)], {}),
+    (CANDIDATES, [("created_at", DESCENDING)], {}),
+    (CANDIDATES, [("state_at.scored", DESCENDING)], {}),
+    (CANDIDATES, [("hit_hulls", ASCENDING)], {}),
+    (CANDIDATES, [("dft.task_uuids", ASCENDING)], {}),
+    (CANDIDATES, [("provenance.checkpoint_hash", ASCENDING)], {}),
+    (CAMPAIGNS, [("name", ASCENDING)], {"unique": True}),
+    # jobflow writes with ReplaceOne keyed on (uuid, index); hosts serves flow-level queries.
+    (JOB_DOCS, [("uuid", ASCENDING), ("index", ASCENDING)], {"unique": True}),
+    (JOB_DOCS, [("hosts", ASCENDING)], {}),
+    (JOB_DOCS, [("completed_at", DESCENDING)], {}),
+    (f"{JOB_BLOBS}.files", [("metadata.blob_uuid", ASCENDING)], {}),
+    (f"{JOB_BLOBS}.files", [("metadata.job_uuid", ASCENDING)], {}),
+]
+
+
+def ensure_index(collection: Collection, keys: list[tuple[str, int]], **options: Any) -> bool:
+    """Create an index unless one with the same key pattern exists; return True if created.
+
+    Idempotent and safe on SecantusDB (see ``_INDEXES``). A concurrent creator winning the
+    race (IndexOptionsConflict/IndexKeySpecsConflict) counts as success.
+    """
+    wanted = [(k, int(d)) for k, d in keys]
+    for info in collection.index_information().values():
+        if [(k, int(d)) for k, d in info["key"]] == wanted:
+            return False
+    try:
+        collection.create_index(keys, background=True, **options)
+    except OperationFailure as exc:
+        if exc.code not in (85, 86):  # another process created it meanwhile
+            raise
+        return False
+    return True
+
+
+def ensure_score_index(db: Database, hull: str) -> bool:
+    """Index ``scores.<hull>.e_d`` so hit queries on that hull are index scans."""
+    from genflow.candidate import check_hull_name
+
+    return ensure_index(db[CANDIDATES], [(f"scores.{check_hull_name(hull)}.e_d", ASCENDING)])
+
+
+def ensure_indexes(db: Database, score_hulls: tuple[str, ...] = DEFAULT_SCORE_HULLS) -> list[str]:
+    """Create genflow's indexes (candidates, campaigns, JobStore); return the new ones."""
+    created = []
+    for coll, keys, options in _INDEXES:
+        if ensure_index(db[coll], keys, **options):
+            created.append(f"{coll}:{'+'.join(k for k, _ in keys)}")
+    for hull in score_hulls:
+        if ensure_score_index(db, hull):
+            created.append(f"{CANDIDATES}:scores.{hull}.e_d")
+    return created
+
+
+def resolve_uri(settings: GenflowSettings) -> str:
+    """Return ``DB_URI``, or start/reuse the embedded server under ``DATA_DIR`` and return its."""
+    if settings.DB_URI:
+        return settings.DB_URI
+    from genflow.embedded import ensure_server
+
+    data_dir = Path(settings.DATA_DIR).expanduser()
+    return ensure_server(
+        data_dir / EMBEDDED_STORAGE_SUBDIR, settings.EMBEDDED_PORT, run_dir=data_dir
+    )
+
+
+class GenflowStores:
+    """Handles to everything genflow stores, all in one database.
+
+    Attributes
+    ----------
+    uri, db_name
+        Where the data lives.
+    client, db
+        pymongo client (``tz_aware``) and database.
+    candidates, campaigns
+        pymongo collections.
+    job_store
+        jobflow ``JobStore`` (connected on first use).
+    launchpad
+        FireWorks ``LaunchPad`` (id counters initialised on first use).
+    """
+
+    def __init__(self, uri: str, db_name: str, *, create_indexes: bool = True) -> None:
+        self.uri = uri
+        self.db_name = db_name
+        self.client: MongoClient = MongoClient(uri, tz_aware=True)
+        self.db: Database = self.client[db_name]
+        self.candidates: Collection = self.db[CANDIDATES]
+        self.campaigns: Collection = self.db[CAMPAIGNS]
+        if create_indexes:
+            ensure_indexes(self.db)
+
+    def __repr__(self) -> str:
+        return f"GenflowStores(uri={_redact(self.uri)!r}, db_name={self.db_name!r})"
+
+    def __enter__(self) -> GenflowStores:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- jobflow ------------------------------------------------------------------------------
+
+    def job_store_dict(self) -> dict[str, Any]:
+        """Return the JobStore as a serialised dict (for jobflow's ``JOB_STORE`` on workers)."""
+        return self.make_job_store().as_dict()
+
+    def make_job_store(self) -> JobStore:
+        """Return a new, unconnected JobStore on this database (docs + GridFS ``data``)."""
+        from jobflow import JobStore
+        from maggma.stores import GridFSStore, MongoStore
+
+        docs = MongoStore(database=self.db_name, collection_name=JOB_DOCS, uri=self.uri)
+        blobs = GridFSStore(database=self.db_name, collection_name=JOB_BLOBS, uri=self.uri)
+        # atomate2 sends large outputs (band structures, trajectories) to the "data" store.
+        return JobStore(docs, additional_stores={"data": blobs})
+
+    @cached_property
+    def job_store(self) -> JobStore:
+        """The connected jobflow ``JobStore``."""
+        store = self.make_job_store()
+        store.connect()
+        return store
+
+    # -- FireWorks ----------------------------------------------------------------------------
+
+    def launchpad_dict(self) -> dict[str, Any]:
+        """Return ``LaunchPad.from_dict`` arguments for this database (URI mode)."""
+        return {"host": self.uri, "name": self.db_name, "uri_mode": True, "strm_lvl": "WARNING"}
+
+    @cached_property
+    def launchpad(self) -> LaunchPad:
+        """The FireWorks ``LaunchPad`` on this database, ready for ``add_wf``.
+
+        Creates the id counters if missing (what ``lpad reset`` does, without deleting
+        anything) and FireWorks' own indexes once, through ``LaunchPad.tuneup`` with
+        ``background=True`` (never ``--full``: SecantusDB rejects the flag change).
+        """
+        from fireworks import LaunchPad
+
+        lpad = LaunchPad.from_dict(self.launchpad_dict())
+        lpad.fw_id_assigner.update_one(
+            {"_id": -1}, {"$setOnInsert": {"next_fw_id": 1, "next_launch_id": 1}}, upsert=True
+        )
+        if "fw_id_1" not in lpad.fireworks.index_information():
+            try:
+                lpad.tuneup(bkground=True)
+            except OperationFailure as exc:  # a concurrent tuneup won the race
+                if exc.code not in (85, 86):
+                    raise
+        return lpad
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every client opened by this object."""
+        if "job_store" in self.__dict__:
+            self.job_store.close()
+            del self.__dict__["job_store"]
+        if "launchpad" in self.__dict__:
+            self.launchpad.connection.close()
+            del self.__dict__["launchpad"]
+        self.client.close()
+
+
+def _redact(uri: str) -> str:
+    """Hide the password of a URI for logs and reprs."""
+    if "@" not in uri:
+        return uri
+    scheme, rest = uri.split("://", 1)
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+def _uri_database(uri: str) -> str | None:
+    """Return the database named in a MongoDB URI's path, if any (no DNS lookup for +srv)."""
+    rest = uri.split("://", 1)[-1].split("?", 1)[0]
+    name = rest.split("/", 1)[1] if "/" in rest else ""
+    return unquote(name) or None
+
+
+def connect(
+    settings: GenflowSettings | None = None,
+    *,
+    uri: str | None = None,
+    db_name: str | None = None,
+    create_indexes: bool = True,
+) -> GenflowStores:
+    """Return :class:`GenflowStores` for the configured database.
+
+    Parameters
+    ----------
+    settings
+        Settings (default ``get_settings()``): ``DB_URI``, ``DB_NAME``, ``DATA_DIR``,
+        ``EMBEDDED_PORT``.
+    uri
+        Overrides ``settings.DB_URI``. With neither, the embedded SecantusDB server is started
+        or reused (persistent directory ``DATA_DIR/secantus``, port ``EMBEDDED_PORT``).
+    db_name
+        Database name; default: the URI's database if it names one, else ``settings.DB_NAME``.
+    create_indexes
+        Create missing indexes (idempotent; one ``listIndexes`` per collection).
+    """
+    if settings is None:
+        from genflow.settings import get_settings
+
+        settings = get_settings()
+    uri = uri or resolve_uri(settings)
+    if db_name is None:
+        db_name = _uri_database(uri) or settings.DB_NAME
+    logger.debug("connecting to %s / %s", _redact(uri), db_name)
+    return GenflowStores(uri, db_name, create_indexes=create_indexes)

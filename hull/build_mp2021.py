@@ -1,0 +1,138 @@
+"""Build the bundled ``mp2021`` reference: GNoME's MP snapshot, MP2020-corrected, cached.
+
+Run ``python -m genflow.hull.build_mp2021`` to regenerate ``hull/data/mp2021_mp2020.csv.gz``
+from the two raw files bundled next to it (see ``hull/data/README.md``). Steps:
+
+1. read GNoME's Materials Project snapshot (31,840 hull vertices, uncorrected GGA/GGA+U
+   total energies in the "Corrected Energy" column);
+2. drop its five elemental rows with GNoME hash ids (Gd, Ge, Li, Mg, Na): those are GNoME
+   recomputations, four of them with GNoME's pseudopotentials (Ge and Mg sit ~0.1 eV/atom
+   above MP's own values, exactly GNoME's published POTCAR offsets), so they do not share
+   a scheme with MP's compounds; MP's elemental reference entries replace them;
+3. add MP's elemental reference entries for elements the snapshot has no elemental row for
+   (Yb and Xe, plus the noble gases He, Ne, Ar, Kr), so every element it knows has a terminal
+   entry and each chemical system's hull can be built;
+4. apply pymatgen's ``MaterialsProject2020Compatibility`` (``genflow.hull.scheme``).
+
+Loading the cached result takes well under a second; rebuilding takes about two minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pymatgen.core import Composition
+
+from genflow.hull.scheme import mp2020_corrections
+
+__all__ = ["DATA_DIR", "MP2021_FILE", "build_mp2021_table", "main"]
+
+log = logging.getLogger(__name__)
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+SNAPSHOT_FILE = DATA_DIR / "mp_materials_summary.csv.gz"
+ELEMENTAL_FILE = DATA_DIR / "2023-02-07-mp-elemental-reference-entries.json.gz"
+MP2021_FILE = DATA_DIR / "mp2021_mp2020.csv.gz"
+
+COLUMNS = [
+    "material_id",
+    "composition",
+    "formula",
+    "n_sites",
+    "energy",
+    "correction",
+    "energy_per_atom",
+    "source",
+]
+
+
+def _snapshot_rows(path: Path) -> pd.DataFrame:
+    df = pd.read_csv(path, index_col=0)
+    is_mp = df["MaterialId"].str.startswith("mp-")
+    dropped = df.loc[~is_mp, "Reduced Formula"].tolist()
+    log.info("dropping %d GNoME-recomputed rows: %s", len(dropped), dropped)
+    df = df[is_mp]
+    return pd.DataFrame(
+        {
+            "material_id": df["MaterialId"],
+            "composition": df["Composition"],
+            "formula": df["Reduced Formula"],
+            "n_sites": df["NSites"].astype(float),
+            "energy": df["Corrected Energy"].astype(float),
+            "source": "gnome_mp_snapshot",
+        }
+    )
+
+
+def _elemental_rows(path: Path, have: set[str]) -> pd.DataFrame:
+    with gzip.open(path, "rt") as fh:
+        refs = json.load(fh)
+    rows = []
+    for symbol, entry in sorted(refs.items()):
+        if symbol in have:
+            continue
+        comp = Composition(entry["composition"])
+        rows.append(
+            {
+                "material_id": entry["data"]["material_id"],
+                "composition": comp.formula.replace(" ", ""),
+                "formula": comp.reduced_formula,
+                "n_sites": float(comp.num_atoms),
+                "energy": float(entry["energy"]),
+                "source": "mp_elemental_reference",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def build_mp2021_table(
+    snapshot: Path = SNAPSHOT_FILE, elemental: Path = ELEMENTAL_FILE, *, progress: bool = False
+) -> pd.DataFrame:
+    """Assemble and MP2020-correct the ``mp2021`` reference table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``COLUMNS``; ``energy`` and ``correction`` are eV per cell,
+        ``energy_per_atom`` is the corrected energy in eV/atom.
+    """
+    snap = _snapshot_rows(snapshot)
+    elemental_in_snapshot = {
+        f for f, c in zip(snap["formula"], snap["composition"], strict=True)
+        if len(Composition(c).elements) == 1
+    }
+    have = {Composition(f).elements[0].symbol for f in elemental_in_snapshot}
+    table = pd.concat([snap, _elemental_rows(elemental, have)], ignore_index=True)
+    corrections, errors = mp2020_corrections(
+        list(table["composition"]), list(table["energy"]), progress=progress
+    )
+    refused = [(mid, err) for mid, err in zip(table["material_id"], errors, strict=True) if err]
+    if refused:
+        log.warning("MP2020 refused %d entries (dropped), first: %s", len(refused), refused[0])
+    table["correction"] = corrections
+    table = table[np.isfinite(table["correction"])].copy()
+    table["energy_per_atom"] = (table["energy"] + table["correction"]) / table["n_sites"]
+    return table[COLUMNS].reset_index(drop=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point: rebuild the cached ``mp2021`` table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=MP2021_FILE)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    table = build_mp2021_table(progress=True)
+    # Fixed float format and no gzip timestamp keep rebuilds byte-identical.
+    with open(args.out, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as fh:
+        fh.write(table.to_csv(index=False, float_format="%.8f").encode())
+    log.info("wrote %d rows to %s", len(table), args.out)
+
+
+if __name__ == "__main__":
+    main()

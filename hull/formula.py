@@ -1,0 +1,100 @@
+"""Composition parsing for hull inputs: fast for plain formulas, pymatgen for everything else.
+
+Reference tables hold 10^4–10^6 plain formulas such as GNoME's ``Ac2Ag1Ir1``; parsing them with
+a regular expression is ~20x faster than building a pymatgen ``Composition`` each, so plain
+formulas take that path and anything else (parentheses, hydrates, dicts) goes to pymatgen.
+Both paths give the same element → amount mapping.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from pymatgen.core import Composition, Element
+
+__all__ = ["CompositionError", "parse_composition", "reduced_formula"]
+
+_PLAIN = re.compile(r"(?:[A-Z][a-z]?(?:\d+(?:\.\d*)?|\.\d+)?)+")
+_TOKEN = re.compile(r"([A-Z][a-z]?)(\d+(?:\.\d*)?|\.\d+)?")
+_SYMBOLS = frozenset(el.symbol for el in Element)
+
+
+class CompositionError(ValueError):
+    """A composition that cannot be scored: malformed, unknown element or non-positive amount."""
+
+
+def _check(amounts: dict[str, float], source: Any) -> tuple[tuple[str, float], ...]:
+    unknown = sorted(set(amounts) - _SYMBOLS)
+    if unknown:
+        raise CompositionError(f"unknown element {', '.join(unknown)} in composition {source!r}")
+    if not amounts:
+        raise CompositionError(f"empty composition {source!r}")
+    for el, amt in amounts.items():
+        if not math.isfinite(amt) or amt < 0:
+            raise CompositionError(f"bad amount {amt!r} of {el} in composition {source!r}")
+    amounts = {el: amt for el, amt in amounts.items() if amt > 0}
+    if not amounts:
+        raise CompositionError(f"composition {source!r} has no atoms")
+    return tuple(sorted(amounts.items()))
+
+
+@lru_cache(maxsize=500_000)
+def _parse_str(formula: str) -> tuple[tuple[str, float], ...]:
+    text = formula.strip()
+    if _PLAIN.fullmatch(text):
+        amounts: dict[str, float] = {}
+        for sym, num in _TOKEN.findall(text):
+            amounts[sym] = amounts.get(sym, 0.0) + (float(num) if num else 1.0)
+        return _check(amounts, formula)
+    # Element-like tokens pymatgen would misread (e.g. "Xx2") are reported as unknown elements.
+    tokens = re.findall(r"[A-Z][a-z]*", text)
+    unknown = sorted({t for t in tokens if t not in _SYMBOLS and len(t) <= 2})
+    if unknown:
+        raise CompositionError(f"unknown element {', '.join(unknown)} in composition {formula!r}")
+    try:
+        comp = Composition(text)
+    except Exception as exc:  # pymatgen raises ValueError/KeyError/... for malformed text
+        raise CompositionError(f"malformed composition {formula!r}: {exc}") from exc
+    return _check({str(el): float(amt) for el, amt in comp.items()}, formula)
+
+
+def parse_composition(composition: str | Composition | Mapping[str, float]) -> tuple[tuple[str, float], ...]:
+    """Parse a composition into sorted ``(element, amount)`` pairs.
+
+    Parameters
+    ----------
+    composition : str, Composition or mapping
+        A formula (``"Fe2O3"``, ``"Ac2Ag1Ir1"``, ``"Li(FePO4)"``), a pymatgen ``Composition``
+        or an element → amount mapping.
+
+    Returns
+    -------
+    tuple of (str, float)
+        Element symbols in alphabetical order with their (positive) amounts.
+
+    Raises
+    ------
+    CompositionError
+        If the text is malformed, names an unknown element, or has no positive amount.
+    """
+    if isinstance(composition, str):
+        return _parse_str(composition)
+    if isinstance(composition, Composition):
+        return _check({str(el): float(amt) for el, amt in composition.items()}, composition)
+    if isinstance(composition, Mapping):
+        try:
+            amounts = {str(el): float(amt) for el, amt in composition.items()}
+        except (TypeError, ValueError) as exc:
+            raise CompositionError(f"malformed composition {composition!r}: {exc}") from exc
+        return _check(amounts, composition)
+    raise CompositionError(f"malformed composition {composition!r}: not a formula or mapping")
+
+
+@lru_cache(maxsize=500_000)
+def reduced_formula(pairs: tuple[tuple[str, float], ...]) -> str:
+    """Pymatgen's reduced formula (e.g. ``"Fe2O3"``) of parsed ``(element, amount)`` pairs."""
+    return Composition(dict(pairs)).reduced_formula

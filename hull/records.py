@@ -1,0 +1,65 @@
+"""Frozen records returned by hull scoring (energies in eV/atom)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from genflow.hull.keys import HullKey
+
+__all__ = ["HullScore"]
+
+
+@dataclass(frozen=True)
+class HullScore:
+    """Score of one candidate against one reference hull.
+
+    Attributes
+    ----------
+    formula : str or None
+        Reduced formula of the candidate (None if the composition could not be parsed).
+    e_d : float or None
+        Decomposition energy E_d (eV/atom), negative below the reference hull (GNoME
+        convention; see ``ReferenceHull.score``). None for a failed row.
+    e_form : float or None
+        Formation energy per atom (eV/atom) against the hull's elemental references.
+    decomposition : dict
+        Reduced formula → atom fraction of the hull phases at the candidate's composition.
+    is_stable : bool or None
+        ``e_d < STABLE_THRESHOLD`` (0 eV/atom). None for a failed row.
+    is_metastable : bool or None
+        ``e_d < METASTABLE_THRESHOLD`` (0.025 eV/atom). None for a failed row.
+    error : str or None
+        Why the row could not be scored (set instead of raising); None when scored.
+    """
+
+    formula: str | None = None
+    e_d: float | None = None
+    e_form: float | None = None
+    decomposition: dict[str, float] = field(default_factory=dict)
+    is_stable: bool | None = None
+    is_metastable: bool | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the row was scored (no error and a finite E_d)."""
+        return self.error is None and self.e_d is not None and math.isfinite(self.e_d)
+
+    def as_row(self) -> dict[str, Any]:
+        """Flat dict for CSV/JSON output, keyed by ``HullKey`` values."""
+        return {
+            HullKey.formula: self.formula,
+            HullKey.e_d: self.e_d,
+            HullKey.e_form: self.e_form,
+            HullKey.is_stable: self.is_stable,
+            HullKey.is_metastable: self.is_metastable,
+            HullKey.decomposition: dict(self.decomposition),
+            HullKey.error: self.error,
+        }
+
+    @classmethod
+    def failed(cls, error: str, formula: str | None = None) -> HullScore:
+        """A row that could not be scored, carrying the reason."""
+        return cls(formula=formula, error=error)

@@ -1,0 +1,396 @@
+"""Crystal datasets for the generator: CDVAE-style CSVs, CIF folders, extxyz, bundled splits.
+
+Every loader returns a :class:`Dataset`: the structures that parsed, their ids, numeric
+per-row properties (for conditioning, e.g. formation energy or band gap) and one
+:class:`FailedRow` per row that did not parse (a malformed CIF is quarantined with its reason;
+the other rows go on).
+
+Bundled data (``model/data``, see its README for source, licence and size) are addressed by
+name: ``"perov_5"``, ``"carbon_24"``, ``"mp_20"``, optionally with a split,
+``"mp_20:val"``. Only the CDVAE test/val splits of Perov-5 and Carbon-24 and subsets of MP-20
+are bundled (see the README); a name without a split loads every bundled split, with rows
+that occur in two files (same ``material_id``) kept once.
+"""
+
+from __future__ import annotations
+
+import gzip
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from genflow.model.representation import (
+    ElementTable,
+    Layout,
+    encode_many,
+    max_atoms_per_element,
+)
+from pymatgen.core import Structure
+
+__all__ = [
+    "BUNDLED",
+    "DATA_DIR",
+    "Dataset",
+    "EncodedDataset",
+    "FailedRow",
+    "bundled_paths",
+    "concat",
+    "encode_dataset",
+    "load_cif_dir",
+    "load_csv",
+    "load_dataset",
+    "load_extxyz",
+    "parse_cif",
+]
+
+DATA_DIR = Path(__file__).parent / "data"
+
+# name -> split -> files under DATA_DIR. MP-20 "val" is the first 1000 CDVAE val rows plus
+# every binary/ternary val row; the two files overlap and are de-duplicated by material_id.
+BUNDLED: dict[str, dict[str, tuple[str, ...]]] = {
+    "perov_5": {"test": ("perov_5/test.csv.gz",), "val": ("perov_5/val.csv.gz",)},
+    "carbon_24": {"test": ("carbon_24/test.csv.gz",), "val": ("carbon_24/val.csv.gz",)},
+    "mp_20": {
+        "train": ("mp_20/train.csv.gz",),
+        "val": ("mp_20/val.csv.gz", "mp_20/val_biternary.csv.gz"),
+        "test": ("mp_20/test.csv.gz",),
+    },
+}
+
+
+@dataclass(frozen=True)
+class FailedRow:
+    """A row (CSV line, CIF file, extxyz frame) that could not be used, and why."""
+
+    source: str
+    row: int | str
+    reason: str
+    material_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Parsed structures plus per-row properties and failures.
+
+    ``structures``, ``ids`` and every array in ``properties`` are aligned.
+    """
+
+    name: str
+    structures: tuple[Structure, ...]
+    ids: tuple[str, ...]
+    properties: dict[str, np.ndarray] = field(default_factory=dict)
+    failures: tuple[FailedRow, ...] = ()
+    sources: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.structures)
+
+    @property
+    def elements(self) -> set[str]:
+        """Element symbols occurring in the dataset."""
+        return {el.symbol for s in self.structures for el in s.composition.elements}
+
+
+def parse_cif(text: str) -> Structure:
+    """Parse one CIF block into a ``Structure`` (pymatgen's parser, conventional cell as given).
+
+    Raises ``ValueError`` with pymatgen's warnings appended when the CIF cannot be read.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("empty CIF")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            structure = Structure.from_str(text, fmt="cif")
+        except Exception as exc:  # pymatgen raises many types for bad CIFs
+            notes = "; ".join(str(w.message) for w in caught)
+            detail = f"{type(exc).__name__}: {exc}" + (f" ({notes})" if notes else "")
+            raise ValueError(f"malformed CIF: {detail}") from exc
+    if len(structure) == 0:
+        raise ValueError("CIF has no atoms")
+    return structure
+
+
+def _read_text(path: Path) -> str:
+    """Text of a plain or gzipped file."""
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt") as fh:
+            return fh.read()
+    return path.read_text()
+
+
+def _numeric_properties(df: pd.DataFrame, skip: Iterable[str]) -> dict[str, np.ndarray]:
+    skip = set(skip)
+    out = {}
+    for col in df.columns:
+        if col in skip or str(col).startswith("Unnamed") or col == "":
+            continue
+        if pd.api.types.is_numeric_dtype(df[col]):
+            out[str(col)] = df[col].to_numpy(dtype=np.float64)
+    return out
+
+
+def load_csv(
+    path: str | Path,
+    *,
+    cif_column: str = "cif",
+    id_column: str = "material_id",
+    limit: int | None = None,
+    name: str | None = None,
+) -> Dataset:
+    """Load a CDVAE-style CSV (plain or ``.gz``) whose ``cif`` column holds one CIF per row.
+
+    Parameters
+    ----------
+    path
+        CSV file (Perov-5, Carbon-24, MP-20 layout: ``material_id``, ``cif``, properties).
+    cif_column, id_column
+        Column names; without an id column the row number is the id.
+    limit
+        Read only the first ``limit`` rows.
+    name
+        Dataset name (defaults to the file name).
+
+    Returns
+    -------
+    Dataset
+        Numeric columns (other than pandas' unnamed index) become ``properties``.
+    """
+    path = Path(path)
+    df = pd.read_csv(path, nrows=limit)
+    if cif_column not in df.columns:
+        raise ValueError(
+            f"{path}: no {cif_column!r} column (columns: {', '.join(map(str, df.columns))})"
+        )
+    ids = df[id_column].astype(str).tolist() if id_column in df.columns else None
+    props = _numeric_properties(df, skip=[cif_column, id_column])
+    structures, keep, failures = [], [], []
+    for i, cif in enumerate(df[cif_column].tolist()):
+        row_id = ids[i] if ids else str(i)
+        try:
+            structures.append(parse_cif(cif))
+            keep.append(i)
+        except ValueError as exc:
+            failures.append(FailedRow(str(path), i, str(exc), row_id))
+    return Dataset(
+        name or path.name.split(".")[0],
+        tuple(structures),
+        tuple(ids[i] if ids else str(i) for i in keep),
+        {k: v[keep] for k, v in props.items()},
+        tuple(failures),
+        (str(path),),
+    )
+
+
+def load_cif_dir(path: str | Path, *, name: str | None = None) -> Dataset:
+    """Load every ``*.cif`` / ``*.cif.gz`` file in a folder (sorted by name; id = file stem).
+
+    A file holding several data blocks contributes only its first structure.
+    """
+    path = Path(path)
+    files = sorted(p for p in path.iterdir() if p.name.endswith((".cif", ".cif.gz")))
+    if not files:
+        raise ValueError(f"{path}: no .cif or .cif.gz files")
+    structures, ids, failures = [], [], []
+    for f in files:
+        stem = f.name.removesuffix(".gz").removesuffix(".cif")
+        try:
+            structures.append(parse_cif(_read_text(f)))
+            ids.append(stem)
+        except ValueError as exc:  # includes UnicodeDecodeError
+            failures.append(FailedRow(str(f), f.name, str(exc), stem))
+        except OSError as exc:
+            failures.append(FailedRow(str(f), f.name, f"unreadable file: {exc}", stem))
+    return Dataset(
+        name or path.name, tuple(structures), tuple(ids), {}, tuple(failures), (str(path),)
+    )
+
+
+def load_extxyz(path: str | Path, *, name: str | None = None) -> Dataset:
+    """Load periodic frames from an (optionally gzipped) extended-XYZ file via ASE.
+
+    Scalar numeric ``info`` entries present in every good frame become properties. A frame
+    that is not fully periodic is a failure; a frame that breaks the reader ends reading (the
+    file cannot be resynchronised) and is recorded as a failure.
+    """
+    from ase.io import iread
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    path = Path(path)
+    structures, ids, infos, failures = [], [], [], []
+    frames = iread(str(path), index=":", format="extxyz")
+    i = 0
+    while True:
+        try:
+            atoms = next(frames)
+        except StopIteration:
+            break
+        except Exception as exc:  # ASE raises assorted errors on malformed frames
+            failures.append(
+                FailedRow(str(path), i, f"unreadable frame: {type(exc).__name__}: {exc}")
+            )
+            break
+        frame_id = str(atoms.info.get("material_id", atoms.info.get("id", i)))
+        if not all(atoms.pbc) or atoms.cell.rank < 3:
+            failures.append(FailedRow(str(path), i, "frame is not periodic in 3D", frame_id))
+        else:
+            structures.append(AseAtomsAdaptor.get_structure(atoms))
+            ids.append(frame_id)
+            infos.append(atoms.info)
+        i += 1
+    keys = {k for info in infos for k, v in info.items() if isinstance(v, int | float)}
+    props = {
+        k: np.array([float(info[k]) for info in infos])
+        for k in sorted(keys)
+        if all(isinstance(info.get(k), int | float) for info in infos)
+    }
+    return Dataset(
+        name or path.name.split(".")[0],
+        tuple(structures),
+        tuple(ids),
+        props,
+        tuple(failures),
+        (str(path),),
+    )
+
+
+def concat(datasets: Sequence[Dataset], name: str | None = None, dedupe: bool = True) -> Dataset:
+    """Join datasets; with ``dedupe`` an id seen before is skipped. Properties missing from
+    one part are NaN for its rows."""
+    keys = sorted({k for d in datasets for k in d.properties})
+    structures, ids, props = [], [], {k: [] for k in keys}
+    seen: set[str] = set()
+    for d in datasets:
+        for j, (s, i) in enumerate(zip(d.structures, d.ids, strict=True)):
+            if dedupe and i in seen:
+                continue
+            seen.add(i)
+            structures.append(s)
+            ids.append(i)
+            for k in keys:
+                props[k].append(d.properties[k][j] if k in d.properties else np.nan)
+    return Dataset(
+        name or "+".join(d.name for d in datasets),
+        tuple(structures),
+        tuple(ids),
+        {k: np.asarray(v, dtype=np.float64) for k, v in props.items()},
+        tuple(f for d in datasets for f in d.failures),
+        tuple(s for d in datasets for s in d.sources),
+    )
+
+
+def bundled_paths(name: str) -> list[Path]:
+    """Files behind a bundled dataset name such as ``"mp_20"`` or ``"perov_5:test"``."""
+    base, _, split = name.strip().lower().replace("-", "_").replace("/", ":").partition(":")
+    if base not in BUNDLED:
+        raise ValueError(f"unknown bundled dataset {name!r}; bundled: {', '.join(BUNDLED)}")
+    splits = BUNDLED[base]
+    if split and split not in splits:
+        raise ValueError(
+            f"dataset {base} has no bundled split {split!r}; have: {', '.join(splits)}"
+        )
+    chosen = [split] if split else list(splits)
+    return [DATA_DIR / f for s in chosen for f in splits[s]]
+
+
+def load_dataset(name_or_path: str | Path, *, limit: int | None = None) -> Dataset:
+    """Load a bundled dataset by name, or a CSV / CIF folder / extxyz file by path.
+
+    Parameters
+    ----------
+    name_or_path
+        ``"perov_5"``, ``"carbon_24"``, ``"mp_20"`` (optionally ``":train"``, ``":val"``,
+        ``":test"``), a ``.csv``/``.csv.gz`` file, a folder of CIFs, or an ``.extxyz``/``.xyz``
+        file (optionally ``.gz``).
+    limit
+        For CSVs, read at most this many rows per file.
+    """
+    text = str(name_or_path)
+    path = Path(text)
+    if not path.exists() and text.split(":")[0].replace("-", "_").lower() in BUNDLED:
+        parts = [load_csv(p, limit=limit) for p in bundled_paths(text)]
+        return concat(parts, name=text)
+    if path.is_dir():
+        return load_cif_dir(path)
+    if not path.exists():
+        raise ValueError(
+            f"dataset {text!r} is neither a file, a folder, nor a bundled name "
+            f"({', '.join(BUNDLED)})"
+        )
+    low = path.name.lower().removesuffix(".gz")
+    if low.endswith(".csv"):
+        return load_csv(path, limit=limit)
+    if low.endswith((".extxyz", ".xyz")):
+        return load_extxyz(path)
+    if low.endswith(".cif"):
+        try:
+            structure = parse_cif(_read_text(path))
+            return Dataset(path.stem, (structure,), (path.stem,), {}, (), (str(path),))
+        except ValueError as exc:
+            return Dataset(
+                path.stem, (), (), {}, (FailedRow(str(path), path.name, str(exc)),), (str(path),)
+            )
+    raise ValueError(f"{path}: unknown dataset format (want .csv[.gz], .extxyz, .cif or a folder)")
+
+
+@dataclass(frozen=True)
+class EncodedDataset:
+    """A dataset as UniMat tensors, ready for training.
+
+    Only rows that encoded are in the arrays; the rest are ``failures`` (e.g. too many atoms
+    of one element for ``max_atoms``). ``table.to_dict()`` and ``max_atoms`` go in checkpoints.
+    """
+
+    coords: np.ndarray  # (N, L, H, W, 3) float32
+    lattice: np.ndarray  # (N, 6) float32, a b c (Å) α β γ (degrees)
+    table: ElementTable
+    max_atoms: int
+    ids: tuple[str, ...]
+    properties: dict[str, np.ndarray]
+    failures: tuple[FailedRow, ...]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def encode_dataset(
+    dataset: Dataset,
+    *,
+    table: ElementTable | None = None,
+    layout: Layout = "cropped",
+    max_atoms: int | None = None,
+) -> EncodedDataset:
+    """Encode every structure of ``dataset``.
+
+    Parameters
+    ----------
+    dataset
+        Loaded structures.
+    table
+        Element layout; by default a ``layout`` table over the dataset's elements.
+    layout
+        Used only when ``table`` is None (``"periodic"`` gives the full 9×18 table).
+    max_atoms
+        Depth ``L``; by default the largest per-element count in the dataset, so every row fits.
+    """
+    table = table or ElementTable.from_structures(dataset.structures, layout=layout)
+    max_atoms = max_atoms or max_atoms_per_element(dataset.structures)
+    batch = encode_many(dataset.structures, table, max_atoms)
+    ok = batch.ok
+    failures = list(dataset.failures)
+    src = dataset.sources[0] if len(dataset.sources) == 1 else dataset.name
+    for i, err in enumerate(batch.errors):
+        if err is not None:
+            failures.append(FailedRow(src, i, err, dataset.ids[i]))
+    return EncodedDataset(
+        batch.coords[ok],
+        batch.lattice[ok],
+        table,
+        max_atoms,
+        tuple(i for i, good in zip(dataset.ids, ok, strict=True) if good),
+        {k: v[ok] for k, v in dataset.properties.items()},
+        tuple(failures),
+    )

@@ -1,0 +1,337 @@
+"""``load_generator`` and :class:`Generator`: sample pymatgen Structures from a checkpoint.
+
+A checkpoint is either an *exported generator* directory (``meta.json`` + ``params.msgpack``:
+the EMA parameters only, as bundled in ``model/checkpoints/``) or a *training workdir*
+(``meta.json`` + orbax ``checkpoints/<step>/``; the latest step's EMA parameters are used).
+``checkpoint_hash`` is the sha256 over the relative paths and bytes of the files loaded.
+
+Conditioning modes of :meth:`Generator.sample`:
+
+* ``composition="Si4C4"``: exact composition — every sample has exactly these atoms.
+* ``elements="Ba Ti O", n_atoms=5``: the compositions of exactly these elements (each ≥ 1 atom)
+  with ``n_atoms`` atoms are enumerated, SMACT-valid ones preferred, and each sample draws one
+  and is sampled with exact-composition conditioning, so both constraints hold exactly.
+* ``elements`` alone: composition-types conditioning (the model picks the counts).
+* nothing: unconditional.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import serialization
+from pymatgen.core import Composition, Element, Structure
+
+from genflow.model import diffusion
+from genflow.model.representation import ElementTable, decode_many
+from genflow.model.sampler import make_sampler
+from genflow.model.unimat import LatticeNorm, build_model, empty_condition
+
+__all__ = ["BUNDLED_CHECKPOINT", "Generator", "export_checkpoint", "load_generator"]
+
+BUNDLED_CHECKPOINT = Path(__file__).parent / "checkpoints" / "perov5_runlocal"
+PARAMS_FILE = "params.msgpack"
+
+
+def _hash_files(root: Path, files: Sequence[Path]) -> str:
+    h = hashlib.sha256()
+    for f in sorted(files):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _restore_ema(workdir: Path) -> tuple[Any, int, list[Path]]:
+    """EMA params of the latest orbax step in a training workdir."""
+    import orbax.checkpoint as ocp
+
+    mngr = ocp.CheckpointManager(workdir / "checkpoints")
+    step = mngr.latest_step()
+    if step is None:
+        raise FileNotFoundError(f"{workdir}: no orbax checkpoint under checkpoints/")
+    restored = mngr.restore(step, args=ocp.args.StandardRestore())
+    mngr.close()
+    files = [p for p in (workdir / "checkpoints" / str(step)).rglob("*") if p.is_file()]
+    return restored["ema_params"], int(step), files
+
+
+def export_checkpoint(workdir: str | Path, out: str | Path, *, extra: dict | None = None) -> Path:
+    """Write the latest EMA parameters of a training workdir as a small exported generator.
+
+    ``extra`` is merged into ``meta.json`` (e.g. training time, final loss, validity numbers).
+    """
+    workdir, out = Path(workdir), Path(out)
+    meta = json.loads((workdir / "meta.json").read_text())
+    params, step, _ = _restore_ema(workdir)
+    out.mkdir(parents=True, exist_ok=True)
+    params = jax.tree.map(np.asarray, params)
+    (out / PARAMS_FILE).write_bytes(serialization.msgpack_serialize(params))
+    meta["step"] = step
+    meta.update(extra or {})
+    (out / "meta.json").write_text(json.dumps(meta, indent=1))
+    return out
+
+
+def load_generator(checkpoint: str | Path | None = None) -> Generator:
+    """Load a generator; ``None`` means the checkpoint bundled with the package.
+
+    Raises
+    ------
+    FileNotFoundError
+        No ``meta.json`` (not a checkpoint), or no parameters next to it.
+    """
+    root = Path(checkpoint).expanduser() if checkpoint is not None else BUNDLED_CHECKPOINT
+    meta_path = root / "meta.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"checkpoint {root}: no meta.json (not a genflow checkpoint)")
+    meta = json.loads(meta_path.read_text())
+    if (root / PARAMS_FILE).is_file():
+        params = serialization.msgpack_restore((root / PARAMS_FILE).read_bytes())
+        files = [meta_path, root / PARAMS_FILE]
+        step = int(meta.get("step", -1))
+    else:
+        params, step, files = _restore_ema(root)
+        files = [meta_path, *files]
+    return Generator(params, meta, path=root, checkpoint_hash=_hash_files(root, files), step=step)
+
+
+class Generator:
+    """A trained UniMat model ready to sample (see the module docstring for the modes)."""
+
+    def __init__(
+        self, params: Any, meta: dict, *, path: Path, checkpoint_hash: str, step: int
+    ) -> None:
+        self.params = jax.tree.map(jnp.asarray, params)
+        self.meta = meta
+        self.config = ml_collections.ConfigDict(meta["config"])
+        self.table = ElementTable.from_dict(meta["table"])
+        self.max_atoms = int(meta["max_atoms"])
+        self.lattice_norm = LatticeNorm.from_dict(meta["lattice_norm"])
+        self.aux_names = list(meta["aux"]["names"])
+        self.model = build_model(self.config.model, self.table.shape, len(self.aux_names))
+        self.path, self.checkpoint_hash, self.step = path, checkpoint_hash, step
+        self._samplers: dict[tuple, Any] = {}
+
+    @property
+    def grid(self) -> tuple[int, int, int]:
+        """(L, H, W)."""
+        return (self.max_atoms, *self.table.shape)
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """What produced the samples: model name, checkpoint path, sha256, step, config."""
+        return {
+            "model_name": self.meta.get("model_name", "unimat"),
+            "checkpoint": str(self.path),
+            "checkpoint_hash": self.checkpoint_hash,
+            "step": self.step,
+            "config": self.meta["config"],
+            "config_name": self.meta["config"].get("config_name"),
+            "elements": list(self.table.symbols),
+            "max_atoms": self.max_atoms,
+            "jax_version": jax.__version__,
+        }
+
+    # ------------------------------------------------------------------ conditioning
+    def _exact_grid(self, composition: Composition) -> np.ndarray:
+        """(L, H, W) ±1 occupancy: the first n slots of each element's cell hold atoms."""
+        counts = self.table.composition_grid(composition)
+        if counts.max() > self.max_atoms:
+            el = max(composition.get_el_amt_dict().items(), key=lambda kv: kv[1])[0]
+            raise ValueError(
+                f"composition {composition.formula}: {int(counts.max())} atoms of {el} exceed "
+                f"this model's L={self.max_atoms} atoms per element"
+            )
+        occ = np.arange(self.max_atoms)[:, None, None] < counts[None]
+        return np.where(occ, 1.0, -1.0).astype(np.float32)
+
+    def compositions_for(self, elements: Sequence[str], n_atoms: int) -> list[Composition]:
+        """Compositions using every one of ``elements`` with ``n_atoms`` atoms in total.
+
+        SMACT-valid compositions (charge neutral, Pauling test) are returned if there are any,
+        otherwise all; each element's count is between 1 and L.
+        """
+        from genflow.model.validity import smact_validity
+
+        els = [Element(e).symbol for e in elements]
+        for e in els:
+            self.table.position(e)  # clear error for an element outside the table
+        options = [
+            Composition(dict(zip(els, c, strict=True)))
+            for c in itertools.product(range(1, self.max_atoms + 1), repeat=len(els))
+            if sum(c) == n_atoms
+        ]
+        if not options:
+            raise ValueError(
+                f"no composition of {' '.join(els)} has exactly {n_atoms} atoms with 1..."
+                f"{self.max_atoms} atoms per element"
+            )
+        valid = [c for c in options if smact_validity(c)]
+        return valid or options
+
+    def _conditions(
+        self,
+        n: int,
+        composition: Any,
+        elements: Any,
+        n_atoms: int | None,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Per-sample ``exact`` (n, L, H, W) and ``types`` (n, H, W) channels + labels."""
+        n_l, n_h, n_w = self.grid
+        exact = np.zeros((n, n_l, n_h, n_w), np.float32)
+        types = np.zeros((n, n_h, n_w), np.float32)
+        if isinstance(elements, str):
+            elements = elements.replace(",", " ").replace("-", " ").split()
+        if composition is not None:
+            if elements is not None or n_atoms is not None:
+                raise ValueError("give either composition or elements/n_atoms, not both")
+            comp = Composition(composition) if not isinstance(composition, Composition) else composition
+            exact[:] = self._exact_grid(comp)
+            return exact, np.where(exact.max(axis=1) > 0, 1.0, -1.0), [comp.formula] * n
+        if n_atoms is not None and not elements:
+            raise ValueError("n_atoms needs elements (e.g. elements='Ba Ti O', n_atoms=5)")
+        if elements and n_atoms is not None:
+            options = self.compositions_for(elements, int(n_atoms))
+            picks = rng.integers(len(options), size=n)
+            for i, k in enumerate(picks):
+                exact[i] = self._exact_grid(options[k])
+            types = np.where(exact.max(axis=1) > 0, 1.0, -1.0).astype(np.float32)
+            return exact, types, [options[k].formula for k in picks]
+        if elements:
+            present = np.zeros((n_h, n_w), bool)
+            for e in elements:
+                present[self.table.position(e)] = True
+            types[:] = np.where(present, 1.0, -1.0)
+            return exact, types, ["-".join(elements)] * n
+        return exact, types, ["unconditional"] * n
+
+    # ------------------------------------------------------------------ sampling
+    def _sampler(self, num_steps: int, guidance: float):
+        key = (num_steps, guidance)
+        if key not in self._samplers:
+            d = self.config.diffusion
+            schedule = diffusion.get_schedule(
+                d.schedule, logsnr_min=d.logsnr_min, logsnr_max=d.logsnr_max
+            )
+            self._samplers[key] = make_sampler(
+                self.model, schedule=schedule, num_steps=num_steps, gamma=d.gamma, guidance=guidance
+            )
+        return self._samplers[key]
+
+    def sample(
+        self,
+        n: int,
+        *,
+        composition: str | Composition | None = None,
+        elements: str | Sequence[str] | None = None,
+        n_atoms: int | None = None,
+        seed: int = 0,
+        progress: bool = False,
+        num_steps: int | None = None,
+        batch_size: int = 64,
+        properties: dict[str, float] | None = None,
+        guidance: float | None = None,
+    ) -> list[Structure]:
+        """Draw ``n`` crystals.
+
+        Parameters
+        ----------
+        n
+            Number of samples.
+        composition, elements, n_atoms
+            Conditioning (module docstring).
+        seed
+            Same seed, same checkpoint, same device type -> same structures.
+        progress
+            Show a rich progress bar over batches.
+        num_steps
+            Ancestral steps (default ``config.diffusion.num_steps``, 256).
+        batch_size
+            Samples per compiled call; the last batch is padded so one program serves all.
+        properties
+            Target auxiliary properties by name (e.g. ``{"heat_ref": -1.0}``) for
+            classifier-free guidance.
+        guidance
+            ω of Eq. 2 (default ``config.diffusion.guidance``).
+
+        Returns
+        -------
+        list[Structure]
+            ``n`` structures; ``structure.properties`` records seed, index, conditioning.
+        """
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        steps = int(num_steps or self.config.diffusion.num_steps)
+        omega = float(self.config.diffusion.guidance if guidance is None else guidance)
+        rng = np.random.default_rng(seed)
+        exact, types, labels = self._conditions(n, composition, elements, n_atoms, rng)
+        aux = self._aux(properties)
+        bs = min(batch_size, n)
+        sampler = self._sampler(steps, omega)
+        key = jax.random.key(seed)
+        out: list[Structure] = []
+        bar = _bar(progress, n)
+        for start in range(0, n, bs):
+            idx = np.arange(start, start + bs) % n  # pad the last batch by wrapping
+            cond = empty_condition(bs, self.grid, len(self.aux_names))
+            cond["exact"], cond["types"] = jnp.asarray(exact[idx]), jnp.asarray(types[idx])
+            if aux is not None:
+                cond["aux"] = jnp.broadcast_to(jnp.asarray(aux), (bs, len(aux)))
+                cond["aux_mask"] = jnp.ones((bs,), jnp.float32)
+            x = sampler(self.params, cond, jax.random.fold_in(key, start))
+            coords = np.asarray(x["coords"])
+            lattice = np.asarray(self.lattice_norm.denormalize(np.asarray(x["lattice"])))
+            keep = min(bs, n - start)
+            occupancy = exact[idx] > 0 if exact[idx].any() else None
+            structures, errors = decode_many(
+                coords[:keep], lattice[:keep], self.table, occupancy=occupancy
+            )
+            for j, (s, err) in enumerate(zip(structures, errors, strict=True)):
+                if s is None:
+                    raise RuntimeError(f"sample {start + j} could not be decoded: {err}")
+                s.properties.update(
+                    generator=self.provenance["model_name"],
+                    checkpoint_hash=self.checkpoint_hash,
+                    seed=seed,
+                    index=start + j,
+                    conditioning=labels[start + j],
+                )
+                out.append(s)
+            if bar is not None:
+                bar[0].update(bar[1], completed=len(out))
+        if bar is not None:
+            bar[0].stop()
+        return out
+
+    def _aux(self, properties: dict[str, float] | None) -> np.ndarray | None:
+        if not properties:
+            return None
+        unknown = set(properties) - set(self.aux_names)
+        if unknown:
+            raise ValueError(f"unknown properties {sorted(unknown)}; model has {self.aux_names}")
+        missing = set(self.aux_names) - set(properties)
+        if missing:
+            raise ValueError(f"properties {sorted(missing)} missing; give all of {self.aux_names}")
+        mean, std = np.asarray(self.meta["aux"]["mean"]), np.asarray(self.meta["aux"]["std"])
+        raw = np.array([properties[k] for k in self.aux_names], np.float64)
+        return ((raw - mean) / std).astype(np.float32)
+
+
+def _bar(enabled: bool, total: int):
+    if not enabled:
+        return None
+    from rich.progress import Progress
+
+    p = Progress()
+    p.start()
+    return p, p.add_task("sampling", total=total)

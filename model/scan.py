@@ -1,0 +1,162 @@
+"""Chemical-system scans: enumerate compositions and keep the SMACT-valid ones.
+
+``enumerate_compositions("Ba-Ti-O", 4)`` walks every coefficient vector ``(n_Ba, n_Ti, n_O)``
+with entries ``0…K``, keeps those that pass :func:`genflow.model.validity.smact_validity`
+(charge neutrality with the Pauling electronegativity test, as CDVAE and Chemeleon do), and
+collapses them to distinct reduced formulas (``Ba2Ti2O6`` and ``BaTiO3`` are one entry).
+
+Choice: by default **every element of the system must be present** (coefficients ``1…K``),
+as in chemical-system scans of CDVAE/Chemeleon-style evaluations: a ternary scan proposes
+ternaries, and the binary/unary sub-systems are scans of their own. ``require_all=False``
+allows zero coefficients (every non-empty sub-system, ``(K+1)^n − 1`` vectors).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+from genflow.model.validity import smact_validity
+from pymatgen.core import Composition, Element
+
+__all__ = ["ScanResult", "enumerate_compositions", "formula", "parse_chemsys"]
+
+
+def parse_chemsys(chemsys: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Element symbols of a chemical system (``"Ba-Ti-O"``, ``"Ba Ti O"``, ``["Ba", "Ti", "O"]``).
+
+    Order is kept, duplicates dropped; an unknown symbol raises ``ValueError`` naming it.
+    """
+    if isinstance(chemsys, str):
+        parts = chemsys.replace(",", " ").replace("-", " ").split()
+    else:
+        parts = [str(p) for p in chemsys]
+    if not parts:
+        raise ValueError(f"empty chemical system {chemsys!r}")
+    out: list[str] = []
+    for p in parts:
+        if not Element.is_valid_symbol(p):
+            raise ValueError(f"chemical system {chemsys!r}: {p!r} is not an element symbol")
+        if p not in out:
+            out.append(p)
+    return tuple(out)
+
+
+def formula(composition: Composition) -> str:
+    """Integer formula in pymatgen's electronegativity order with 1s dropped (``"BaTiO3"``).
+
+    Unlike ``Composition.reduced_formula`` it never rewrites special cases (pymatgen turns
+    ``LiO`` into ``Li2O2`` and ``O`` into ``O2``), so the string parses back to the same counts.
+    """
+    out = []
+    for token in composition.formula.split():
+        el = token.rstrip("0123456789.")
+        amt = float(token[len(el) :])
+        out.append(el if amt == 1 else f"{el}{round(amt)}")
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Outcome of a scan.
+
+    Attributes
+    ----------
+    chemsys
+        Elements of the system, in the order given.
+    max_coefficient
+        K: largest coefficient tried per element.
+    require_all
+        Whether every element had to be present.
+    enumerated
+        Number of coefficient vectors tried.
+    distinct
+        Distinct reduced formulas among them.
+    compositions
+        Charge-neutral (SMACT-valid) distinct reduced compositions, sorted by atoms per formula
+        unit then formula.
+    """
+
+    chemsys: tuple[str, ...]
+    max_coefficient: int
+    require_all: bool
+    enumerated: int
+    distinct: int
+    compositions: tuple[Composition, ...]
+
+    @property
+    def charge_neutral(self) -> int:
+        """Number of distinct charge-neutral reduced formulas."""
+        return len(self.compositions)
+
+    @property
+    def formulas(self) -> list[str]:
+        """Reduced formulas of the survivors (e.g. ``"BaTiO3"``), see :func:`formula`."""
+        return [formula(c) for c in self.compositions]
+
+    def __iter__(self):
+        return iter(self.compositions)
+
+    def __len__(self) -> int:
+        return len(self.compositions)
+
+    def as_dict(self) -> dict:
+        """JSON-ready summary (``enumerated``, ``charge_neutral``, ``compositions``, ...)."""
+        return {
+            "chemsys": "-".join(self.chemsys),
+            "max_coefficient": self.max_coefficient,
+            "require_all_elements": self.require_all,
+            "enumerated": self.enumerated,
+            "distinct_reduced": self.distinct,
+            "charge_neutral": self.charge_neutral,
+            "compositions": self.formulas,
+        }
+
+
+def enumerate_compositions(
+    chemsys: str | list[str] | tuple[str, ...],
+    max_coefficient: int,
+    *,
+    require_all: bool = True,
+    oxidation_states_set: str = "smact14",
+) -> ScanResult:
+    """Enumerate a chemical system's compositions and keep the SMACT-valid ones.
+
+    Parameters
+    ----------
+    chemsys
+        Elements, e.g. ``"Ba-Ti-O"``.
+    max_coefficient
+        K ≥ 1: coefficients run over ``0…K`` (``1…K`` when ``require_all``).
+    require_all
+        Every element present (default; see the module docstring).
+    oxidation_states_set
+        SMACT oxidation-state list passed to :func:`smact_validity`.
+
+    Returns
+    -------
+    ScanResult
+        Iterating it yields the surviving compositions.
+    """
+    elements = parse_chemsys(chemsys)
+    if max_coefficient < 1:
+        raise ValueError(f"max_coefficient must be >= 1, got {max_coefficient}")
+    low = 1 if require_all else 0
+    enumerated = 0
+    reduced: dict[tuple[int, ...], Composition] = {}
+    for coeffs in itertools.product(range(low, max_coefficient + 1), repeat=len(elements)):
+        if not any(coeffs):
+            continue
+        enumerated += 1
+        g = math.gcd(*coeffs)
+        key = tuple(c // g for c in coeffs)
+        if key not in reduced:
+            reduced[key] = Composition({el: n for el, n in zip(elements, key, strict=True) if n})
+    valid = [
+        c for c in reduced.values() if smact_validity(c, oxidation_states_set=oxidation_states_set)
+    ]
+    valid.sort(key=lambda c: (c.num_atoms, formula(c)))
+    return ScanResult(
+        elements, max_coefficient, require_all, enumerated, len(reduced), tuple(valid)
+    )

@@ -1,0 +1,296 @@
+"""Train UniMat: one flat script (big_vision ``train.py`` style), data-parallel with ``jax.jit``.
+
+Run ``genflow train CONFIG --workdir DIR`` or ``python -m genflow.model.train CONFIG DIR``.
+The run is a pure function of (config, seed): step ``i`` draws its batch indices from
+``numpy.random.default_rng([seed, i])`` and its JAX randomness from ``fold_in(key, i)``, so a
+run killed at any point and resumed from its last orbax checkpoint ends bit-for-bit where an
+uninterrupted run would (on the same machine and device count).
+
+Workdir layout: ``meta.json`` (config, element table, L, normalisation stats; written once,
+reused on resume), ``checkpoints/<step>/`` (orbax), ``log.jsonl`` (one JSON line per log step).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+from genflow.model import diffusion
+from genflow.model import sharding as shd
+from genflow.model.augment import augment
+from genflow.model.configs import get_config
+from genflow.model.representation import ElementTable
+from genflow.model.train_state import TrainState, make_optimizer
+from genflow.model.unimat import (
+    LatticeNorm,
+    build_model,
+    condition_from_coords,
+    drop_conditioning,
+    empty_condition,
+)
+
+__all__ = ["load_training_data", "main", "make_train_step"]
+
+
+# ============================================================================ data
+def load_training_data(config: ml_collections.ConfigDict) -> tuple[dict[str, np.ndarray], dict]:
+    """Load and encode ``config.data``; return host arrays and the metadata to checkpoint.
+
+    ``arrays["lattice"]`` holds raw (Å, degrees) lattice parameters.
+
+    Rows that cannot be encoded (e.g. more than L atoms of one element) are skipped and
+    counted in ``meta["data"]["skipped"]``, with the first few reasons.
+    """
+    from genflow.model.data import encode_dataset, load_dataset
+
+    limit = int(config.data.get("limit", 0)) or None  # rows per file; 0 = all
+    ds = load_dataset(config.data.source, limit=limit)
+    enc = encode_dataset(ds, layout=config.data.table_layout, max_atoms=config.data.max_atoms)
+    if len(enc) == 0:
+        raise ValueError(f"dataset {config.data.source!r}: no row could be encoded")
+    aux_names = list(config.data.aux_properties)
+    missing = [k for k in aux_names if k not in enc.properties]
+    if missing:
+        raise ValueError(
+            f"dataset {config.data.source!r} has no property column(s) {missing}; "
+            f"available: {sorted(enc.properties)}"
+        )
+    aux = np.stack([enc.properties[k] for k in aux_names], axis=1) if aux_names else None
+    aux_mean = np.nanmean(aux, axis=0) if aux is not None else np.zeros(0)
+    aux_std = np.maximum(np.nanstd(aux, axis=0), 1e-6) if aux is not None else np.zeros(0)
+    lattice_norm = LatticeNorm.fit(enc.lattice)
+    arrays = {
+        "coords": enc.coords.astype(np.float32),
+        "lattice": enc.lattice.astype(np.float32),  # raw; main() normalises with meta's stats
+    }
+    if aux is not None:
+        ok = np.isfinite(aux).all(axis=1)
+        arrays["aux"] = np.where(ok[:, None], (aux - aux_mean) / aux_std, 0.0).astype(np.float32)
+        arrays["aux_mask"] = ok.astype(np.float32)
+    meta = {
+        "model_name": config.model_name,
+        "config": json.loads(config.to_json()),
+        "table": enc.table.to_dict(),
+        "max_atoms": int(enc.max_atoms),
+        "lattice_norm": lattice_norm.to_dict(),
+        "aux": {"names": aux_names, "mean": aux_mean.tolist(), "std": aux_std.tolist()},
+        "data": {
+            "source": str(config.data.source),
+            "sources": list(ds.sources),
+            "rows_encoded": len(enc),
+            "skipped": len(enc.failures),
+            "skipped_examples": [f.reason for f in enc.failures[:5]],
+        },
+    }
+    return arrays, meta
+
+
+def batch_indices(seed: int, step: int, n: int, batch: int) -> np.ndarray:
+    """Indices of step ``step``'s batch: a pure function of (seed, step), so resumable."""
+    return np.random.default_rng([seed, step]).choice(n, size=batch, replace=n < batch)
+
+
+# ============================================================================ model / step
+def make_train_step(config: ml_collections.ConfigDict, meta: dict):
+    """Return ``(model, init_fn(rng) -> TrainState, train_step(state, batch))``."""
+    table = ElementTable.from_dict(meta["table"])
+    grid = (meta["max_atoms"], *table.shape)
+    num_aux = len(meta["aux"]["names"])
+    model = build_model(config.model, table.shape, num_aux)
+    schedule = diffusion.get_schedule(
+        config.diffusion.schedule,
+        logsnr_min=config.diffusion.logsnr_min,
+        logsnr_max=config.diffusion.logsnr_max,
+    )
+    cell_mask = jnp.asarray(table.mask)
+    tx = make_optimizer(
+        lr=config.optim.lr, b1=config.optim.b1, b2=config.optim.b2, grad_clip=config.optim.grad_clip
+    )
+    weights = {"coords": 1.0, "lattice": float(config.diffusion.lattice_weight)}
+
+    def init_fn(rng: jax.Array) -> TrainState:
+        k_param, k_state = jax.random.split(rng)
+        z = {"coords": jnp.zeros((1, *grid, 3)), "lattice": jnp.zeros((1, 6))}
+        params = model.init(k_param, z, jnp.zeros((1,)), empty_condition(1, grid, num_aux))
+        return TrainState.create(
+            params=params, tx=tx, rng=k_state, ema_decay=config.optim.ema_decay
+        )
+
+    def train_step(state: TrainState, batch: dict[str, jax.Array]):
+        rng = jax.random.fold_in(state.rng, state.step)
+        k_aug, k_drop, k_loss, k_dropout = jax.random.split(rng, 4)
+        coords = batch["coords"]
+        if config.train.augment:
+            coords = augment(k_aug, coords)
+        cond = condition_from_coords(coords, cell_mask)
+        if num_aux:
+            cond["aux"], cond["aux_mask"] = batch["aux"], batch["aux_mask"]
+        cond = drop_conditioning(
+            k_drop,
+            cond,
+            p_uncond=config.cond.p_uncond,
+            p_types=config.cond.p_types,
+            p_aux_drop=config.cond.p_aux_drop,
+        )
+        x = {"coords": coords, "lattice": batch["lattice"]}
+
+        def loss(params):
+            def model_fn(z, logsnr):
+                return model.apply(params, z, logsnr, cond, train=True, rngs={"dropout": k_dropout})
+
+            return diffusion.loss_fn(
+                model_fn=model_fn, x=x, rng=k_loss, schedule=schedule, weights=weights
+            )
+
+        (value, per_leaf), grads = jax.value_and_grad(loss, has_aux=True)(state.params)
+        state = state.apply_gradients(grads=grads)
+        metrics = {
+            "loss": value,
+            "loss_coords": per_leaf["coords"],
+            "loss_lattice": per_leaf["lattice"],
+            "grad_norm": jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree.leaves(grads))),
+        }
+        return state, metrics
+
+    return model, init_fn, train_step
+
+
+# ============================================================================ main
+def main(
+    config: ml_collections.ConfigDict | str,
+    workdir: str | Path,
+    *,
+    steps: int | None = None,
+    progress: bool = False,
+    devices: list[jax.Device] | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) until ``steps`` (default ``config.train.total_steps``) updates.
+
+    Returns a summary dict (final step, last loss, wall time, workdir).
+    """
+    t_start = time.time()
+    config = get_config(config) if isinstance(config, str) else config
+    workdir = Path(workdir).expanduser().resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    total = int(steps or config.train.total_steps)
+
+    # ---------------------------------------------------------------- data + metadata
+    arrays, meta = load_training_data(config)
+    meta_path = workdir / "meta.json"
+    if meta_path.exists():  # resume: keep the stats the run started with
+        old = json.loads(meta_path.read_text())
+        if old["config"]["model"] != meta["config"]["model"] or old["table"] != meta["table"]:
+            raise ValueError(f"{workdir} holds a run with a different model or element table")
+        meta = old
+    else:
+        meta_path.write_text(json.dumps(meta, indent=1))
+    norm = LatticeNorm.from_dict(meta["lattice_norm"])
+    arrays["lattice"] = np.asarray(norm.normalize(arrays["lattice"]), np.float32)
+    n_rows = len(arrays["coords"])
+    _log(f"data: {meta['data']['rows_encoded']} rows encoded, {meta['data']['skipped']} skipped")
+
+    # ---------------------------------------------------------------- mesh, state, step
+    mesh = shd.make_mesh(devices)
+    batch_size = int(config.train.batch_size)
+    if batch_size % mesh.devices.size:
+        raise ValueError(f"batch_size {batch_size} not divisible by {mesh.devices.size} devices")
+    _, init_fn, train_step = make_train_step(config, meta)
+    abstract = jax.eval_shape(init_fn, jax.random.key(config.seed))
+    state_sh = shd.shardings_for(abstract, mesh)
+    state = jax.jit(init_fn, out_shardings=state_sh)(jax.random.key(config.seed))
+    batch_sh = {k: shd.batch_sharding(mesh) for k in arrays}
+    step_fn = jax.jit(
+        train_step,
+        in_shardings=(state_sh, batch_sh),
+        out_shardings=(state_sh, shd.replicated(mesh)),
+        donate_argnums=(0,),
+    )
+
+    # ---------------------------------------------------------------- checkpoints
+    mngr = ocp.CheckpointManager(
+        workdir / "checkpoints",
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=int(config.train.keep_ckpts), enable_async_checkpointing=False
+        ),
+    )
+    if mngr.latest_step() is not None:
+        target = jax.tree.map(
+            lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+            state.to_saveable(),
+            shd.shardings_for(state.to_saveable(), mesh),
+        )
+        restored = mngr.restore(mngr.latest_step(), args=ocp.args.StandardRestore(target))
+        state = state.from_saveable(restored)
+        _log(f"resumed from checkpoint step {int(state.step)}")
+
+    # ---------------------------------------------------------------- loop
+    log_file = (workdir / "log.jsonl").open("a")
+    first = int(state.step)
+    metrics: dict[str, float] = {}
+    bar = _progress(progress, total, first)
+    t_loop = time.time()
+    for step in range(first, total):
+        idx = batch_indices(config.seed, step, n_rows, batch_size)
+        batch = shd.shard_batch({k: v[idx] for k, v in arrays.items()}, mesh)
+        state, m = step_fn(state, batch)
+        done = step + 1
+        if done % config.train.log_every == 0 or done == total:
+            metrics = {k: float(v) for k, v in m.items()}
+            rate = (done - first) / max(time.time() - t_loop, 1e-9)
+            record = {"step": done, **metrics, "steps_per_s": rate, "time": time.time() - t_start}
+            log_file.write(json.dumps(record) + "\n")
+            log_file.flush()
+            if bar is None:
+                _log(
+                    f"step {done}/{total} loss {metrics['loss']:.4f} "
+                    f"(coords {metrics['loss_coords']:.4f}, lattice {metrics['loss_lattice']:.4f})"
+                    f" {rate:.2f} steps/s"
+                )
+        if bar is not None:
+            bar[0].update(bar[1], completed=done, description=f"loss {float(m['loss']):.4f}")
+        if done % config.train.ckpt_every == 0 or done == total:
+            mngr.save(done, args=ocp.args.StandardSave(state.to_saveable()))
+            mngr.wait_until_finished()
+            _log(f"checkpoint saved step {done}")
+    if bar is not None:
+        bar[0].stop()
+    log_file.close()
+    mngr.close()
+    return {
+        "workdir": str(workdir),
+        "step": int(state.step),
+        "start_step": first,
+        "loss": metrics.get("loss"),
+        "seconds": time.time() - t_start,
+    }
+
+
+def _log(msg: str) -> None:
+    print(f"[genflow.train] {msg}", flush=True)
+
+
+def _progress(enabled: bool, total: int, start: int):
+    if not enabled:
+        return None
+    from rich.progress import Progress
+
+    p = Progress()
+    p.start()
+    return p, p.add_task("training", total=total, completed=start)
+
+
+if __name__ == "__main__":  # python -m genflow.model.train CONFIG WORKDIR [STEPS]
+    args = sys.argv[1:]
+    if len(args) not in (2, 3):
+        sys.exit("usage: python -m genflow.model.train CONFIG WORKDIR [STEPS]")
+    summary = main(args[0], args[1], steps=int(args[2]) if len(args) == 3 else None)
+    print(json.dumps(summary), flush=True)

@@ -1,0 +1,122 @@
+"""Submission is idempotent: same spec twice, racing submitters, nightly twice → no duplicates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from genflow.campaign import load_spec
+from genflow.campaign_runner import CampaignExistsError, nightly, submit_campaign
+
+
+def _workflows(stores, campaign: str) -> list[dict]:
+    return list(stores.launchpad.workflows.find({"metadata.genflow_campaign": campaign}))
+
+
+def test_submit_twice_adds_nothing_the_second_time(campaign_env, structures_spec):
+    stores = campaign_env.stores
+    spec = load_spec(
+        structures_spec(["NaCl.cif", "Si.cif", "MgO.cif"], generator={"batch_size": 2})
+    )
+    first = submit_campaign(spec, stores=stores)
+    assert len(first.added) == 2 and not first.existing  # 3 files in batches of 2
+    n_fws = stores.launchpad.fireworks.count_documents({})
+    assert n_fws == 4  # per batch: import (gpu) + gate (cpu); the fan-out comes at run time
+    categories = sorted(d["spec"]["_category"] for d in stores.launchpad.fireworks.find())
+    assert categories == ["cpu", "cpu", "gpu", "gpu"]
+
+    second = submit_campaign(spec, stores=stores)
+    assert not second.added and sorted(second.existing) == sorted(first.added)
+    assert stores.launchpad.fireworks.count_documents({}) == n_fws
+    assert len(_workflows(stores, spec.name)) == 2
+    doc = stores.campaigns.find_one({"name": spec.name})
+    assert doc["state"] == "submitted" and len(doc["batches"]) == 2
+
+
+def test_same_name_different_spec_is_refused(campaign_env, structures_spec):
+    stores = campaign_env.stores
+    submit_campaign(load_spec(structures_spec(["NaCl.cif"])), stores=stores)
+    other = load_spec(structures_spec(["Si.cif"]))
+    with pytest.raises(CampaignExistsError, match="different spec"):
+        submit_campaign(other, stores=stores)
+    assert len(_workflows(stores, "test-campaign")) == 1
+
+
+def test_racing_submitters_add_each_workflow_once(campaign_env, structures_spec):
+    """Four threads and two CLI processes submit the same spec at once."""
+    stores = campaign_env.stores
+    path = structures_spec(["NaCl.cif", "Si.cif", "MgO.cif"], generator={"batch_size": 1})
+    spec = load_spec(path)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "genflow.cli", "campaign", "submit", str(path), "--json"],
+            env=campaign_env.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    errors: list[BaseException] = []
+
+    def submit() -> None:
+        try:
+            submit_campaign(spec, stores=stores)
+        except BaseException as err:  # surfaced below
+            errors.append(err)
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()[-2000:]
+    assert not errors
+    wfs = _workflows(stores, spec.name)
+    keys = [w["metadata"]["genflow_key"] for w in wfs]
+    assert len(keys) == 3 == len(set(keys))
+    assert stores.launchpad.fireworks.count_documents({}) == 6
+
+
+def test_nightly_is_idempotent_per_date(campaign_env, structures_spec):
+    stores = campaign_env.stores
+    spec = load_spec(structures_spec(["NaCl.cif", "Si.cif"], name="nightly"))
+    day = dt.date(2026, 3, 14)
+    first = nightly(spec, date=day, stores=stores)
+    assert first["campaign"] == "nightly-2026-03-14" and first["submitted"]
+    again = nightly(spec, date=day, stores=stores)
+    assert not again["submitted"] and again["existing"] == first["added"]
+    assert len(_workflows(stores, "nightly-2026-03-14")) == 1
+    # The next night is a new campaign.
+    nxt = nightly(spec, date=day + dt.timedelta(days=1), stores=stores)
+    assert nxt["submitted"] and nxt["campaign"] == "nightly-2026-03-15"
+    assert stores.campaigns.count_documents({}) == 2
+
+
+def test_nightly_cli_twice_one_date(campaign_env, structures_spec):
+    path = structures_spec(["NaCl.cif"], name="cli-nightly")
+    cmd = [
+        sys.executable,
+        "-m",
+        "genflow.cli",
+        "nightly",
+        str(path),
+        "--date",
+        "2026-01-02",
+        "--json",
+    ]
+    import json
+
+    out = [
+        json.loads(
+            subprocess.run(cmd, env=campaign_env.env, check=True, capture_output=True).stdout
+        )
+        for _ in range(2)
+    ]
+    assert out[0]["submitted"] and not out[1]["submitted"]
+    assert len(_workflows(campaign_env.stores, "cli-nightly-2026-01-02")) == 1

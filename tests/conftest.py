@@ -1,0 +1,55 @@
+"""Shared test fixtures: a real wire-protocol database (SecantusDB) for storage tests.
+
+``mongo_uri`` (session): a SecantusDB server on ``:memory:`` started as a separate process on a
+free port through :func:`genflow.embedded.ensure_server`, stopped at session end.
+``stores`` (function): :func:`genflow.store.connect` on a fresh database name, dropped after
+the test. Nothing here is autouse.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URI of a throw-away SecantusDB server (skips if ``secantusd-py`` is not installed)."""
+    from genflow.embedded import (
+        EmbeddedServerError,
+        ensure_server,
+        find_executable,
+        free_port,
+        stop_server,
+    )
+
+    try:
+        find_executable()
+    except EmbeddedServerError as exc:
+        pytest.skip(str(exc))
+    run_dir = tmp_path_factory.mktemp("secantusd")
+    port = free_port()
+    uri = ensure_server(":memory:", port, run_dir=run_dir, timeout=60)
+    yield uri
+    stop_server(port, run_dir)
+
+
+@pytest.fixture
+def stores(mongo_uri: str) -> Iterator:
+    """``GenflowStores`` on a fresh database (``t_<hex>``), dropped afterwards."""
+    from genflow.store import connect
+
+    db_name = f"t_{uuid.uuid4().hex[:12]}"
+    gs = connect(uri=mongo_uri, db_name=db_name)
+    try:
+        yield gs
+    finally:
+        gs.client.drop_database(db_name)
+        gs.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register a marker that FireWorks' own test modules use when its loader imports them."""
+    config.addinivalue_line("markers", "mongodb: used by fireworks' bundled tests (not genflow)")

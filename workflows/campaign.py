@@ -1,0 +1,256 @@
+"""Campaign Makers: generate → gate (+ CHGNet pre-relax) → relax+static fan-out → score.
+
+atomate2-style ``@dataclass`` Makers. Each job talks to the candidate store itself
+(:func:`genflow.campaign_db.open_stores`, configured by the worker's environment) so that no
+connection string is serialised into a workflow, and every write is idempotent so a FireWorks
+lost-run rerun repeats a job safely. FireWorks routing is data: each job's
+``config.manager_config["_category"]`` comes from the spec's ``categories`` block.
+
+>>> maker = CampaignMaker(score_maker=None)
+>>> maker.score_maker is None, maker.gate_maker.name
+(True, 'gate')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from genflow.workflows.campaign_steps import (
+    gate_candidates,
+    import_structures,
+    relax_outputs,
+    sample_candidates,
+    score_candidates,
+)
+from jobflow import Flow, Maker, Response, job
+from jobflow.core.reference import OnMissing
+
+__all__ = [
+    "CampaignMaker",
+    "GateMaker",
+    "GenerateMaker",
+    "ImportStructuresMaker",
+    "ScoreMaker",
+    "set_category",
+]
+
+
+def set_category(job_or_flow: Any, category: str | None) -> Any:
+    """Route a job or every job of a flow to a FireWorks category (in place; returns it)."""
+    if category:
+        job_or_flow.update_config({"manager_config": {"_category": category}})
+    return job_or_flow
+
+
+@dataclass
+class GenerateMaker(Maker):
+    """Sample the generator for each condition and insert candidates in bulk.
+
+    Parameters
+    ----------
+    name
+        Job name.
+    checkpoint
+        Generator checkpoint (None = the bundled one).
+    """
+
+    name: str = "generate"
+    checkpoint: str | None = None
+
+    @job
+    def make(self, campaign: str, conditions: list[dict]) -> list[str]:
+        """Return the ids of the candidates of this batch (new and previously inserted)."""
+        return sample_candidates(campaign, conditions, self.checkpoint)
+
+
+@dataclass
+class ImportStructuresMaker(Maker):
+    """Insert given structures as candidates (external generators, re-validation, tests).
+
+    Unparseable inputs (malformed CIF, unknown elements) become ``rejected`` rows with the
+    reason, so a bad file never hides the rest of the batch.
+    """
+
+    name: str = "import structures"
+
+    @job
+    def make(self, campaign: str, sources: list[dict]) -> list[str]:
+        """``sources``: ``{"name": file name, "text": file content}`` dicts."""
+        return import_structures(campaign, sources)
+
+
+@dataclass
+class ScoreMaker(Maker):
+    """Record relax+static results and score them on the campaign's hulls; mark hits.
+
+    Parameters
+    ----------
+    name
+        Job name.
+    hulls
+        Hull names or files for ``genflow.hull.load_hull``.
+    engine
+        Engine that produced the energies (``vasp`` energies get MP2020 corrections).
+    force
+        Score non-MP-compatible (gpaw) energies against MP/GNoME hulls anyway.
+    hit_threshold
+        E_d (eV/atom) below which a score is a hit (None = ``HIT_THRESHOLD`` setting).
+    """
+
+    name: str = "score"
+    hulls: tuple[str, ...] = ("mp2021",)
+    engine: str = "mlip"
+    force: bool = False
+    hit_threshold: float | None = None
+
+    @job(config={"on_missing_references": OnMissing.NONE})
+    def make(self, campaign: str, results: dict[str, dict]) -> dict:
+        """``results``: candidate id → {"output": static task doc | None, "uuids": [...]}.
+
+        Runs even if some relaxes failed (their outputs resolve to None and are recorded as
+        failed, as the MatterGen evaluator counts failed jobs).
+        """
+        return score_candidates(
+            campaign,
+            results,
+            hulls=list(self.hulls),
+            engine=self.engine,
+            force=self.force,
+            hit_threshold=self.hit_threshold,
+        )
+
+
+@dataclass
+class GateMaker(Maker):
+    """Gate a batch, pre-relax survivors with CHGNet, then fan out relax+static + score.
+
+    Parameters
+    ----------
+    name
+        Job name.
+    min_distance, smact, dedupe, novelty
+        Gate checks (see ``genflow.workflows.gate``).
+    prescreen
+        CHGNet pre-relax (and pre-screen) of the survivors.
+    prescreen_max_ed
+        Reject survivors whose pre-relaxed E_d (eV/atom) on ``hull`` exceeds this.
+    hull
+        Hull for novelty and the pre-screen.
+    relax_maker
+        Engine Maker (``relax_static_maker(engine)``) applied to each survivor.
+    score_maker
+        Scores the batch once all its relaxes have finished (None: stop after relax).
+    relax_category, score_category
+        FireWorks categories of the fan-out jobs.
+    """
+
+    name: str = "gate"
+    min_distance: float = 0.5
+    smact: bool = True
+    dedupe: bool = True
+    novelty: bool = True
+    prescreen: bool = True
+    prescreen_max_ed: float | None = None
+    hull: str = "mp2021"
+    relax_maker: Maker | None = None
+    score_maker: ScoreMaker | None = field(default_factory=ScoreMaker)
+    relax_category: str | None = "hpc"
+    score_category: str | None = "cpu"
+
+    @job
+    def make(self, campaign: str, candidate_ids: list[str]) -> Response:
+        """Gate, pre-relax, then add one relax+static flow per survivor and a score job."""
+        # 1. cheap checks + CHGNet pre-relax; rejections are written with their reasons
+        summary = gate_candidates(
+            campaign,
+            candidate_ids,
+            min_distance=self.min_distance,
+            smact=self.smact,
+            dedupe=self.dedupe,
+            novelty=self.novelty,
+            prescreen=self.prescreen,
+            prescreen_max_ed=self.prescreen_max_ed,
+            hull=self.hull,
+        )
+        survivors = summary["survivors"]
+        if self.relax_maker is None or not survivors:
+            return Response(output=summary)
+        # 2. dynamic fan-out: one relax+static flow per survivor, then one score job
+        flows, results = [], {}
+        for cid, structure in survivors.items():
+            flow = self.relax_maker.make(structure)
+            flow.name = f"{flow.name} {cid}"
+            flow.update_metadata({"genflow_campaign": campaign, "candidate_id": cid})
+            set_category(flow, self.relax_category)
+            flows.append(flow)
+            results[cid] = relax_outputs(flow)
+        if self.score_maker is not None:
+            score = self.score_maker.make(campaign, results)
+            set_category(score, self.score_category)
+            score.update_metadata({"genflow_campaign": campaign})
+            flows.append(score)
+        summary["survivors"] = sorted(survivors)
+        return Response(output=summary, addition=Flow(flows, name=f"{campaign} relax+score"))
+
+
+@dataclass
+class CampaignMaker(Maker):
+    """A campaign batch: generate → gate → (fan-out) relax+static → score.
+
+    Parameters
+    ----------
+    name
+        Flow name.
+    generate_maker
+        ``GenerateMaker`` or ``ImportStructuresMaker``.
+    gate_maker
+        Gate + fan-out; None skips the gate checks (every candidate is relaxed).
+    relax_maker
+        Engine Maker; None stops after the gate.
+    score_maker
+        None stops after relax+static.
+    categories
+        Stage → FireWorks category (``generate``, ``gate``, ``relax``, ``score``).
+    """
+
+    name: str = "campaign"
+    generate_maker: Maker = field(default_factory=GenerateMaker)
+    gate_maker: GateMaker | None = field(default_factory=GateMaker)
+    relax_maker: Maker | None = None
+    score_maker: ScoreMaker | None = field(default_factory=ScoreMaker)
+    categories: dict[str, str] = field(
+        default_factory=lambda: {"generate": "gpu", "gate": "cpu", "relax": "hpc", "score": "cpu"}
+    )
+
+    def make(self, campaign: str, inputs: list[dict]) -> Flow:
+        """Build the batch flow; ``inputs`` are conditions (generate) or sources (import)."""
+        generate = set_category(
+            self.generate_maker.make(campaign, inputs), self.categories.get("generate")
+        )
+        gate_maker = self.gate_maker or GateMaker(
+            name="fan-out",
+            smact=False,
+            dedupe=False,
+            novelty=False,
+            prescreen=False,
+            min_distance=1e-9,
+        )
+        gate_maker = _with(
+            gate_maker,
+            relax_maker=self.relax_maker,
+            score_maker=self.score_maker,
+            relax_category=self.categories.get("relax"),
+            score_category=self.categories.get("score"),
+        )
+        gate = set_category(gate_maker.make(campaign, generate.output), self.categories.get("gate"))
+        flow = Flow([generate, gate], output=gate.output, name=f"{self.name} {campaign}")
+        flow.update_metadata({"genflow_campaign": campaign})
+        return flow
+
+
+def _with(maker: Maker, **changes: Any) -> Maker:
+    """dataclasses.replace for Makers (returns a copy; the original stays untouched)."""
+    from dataclasses import replace
+
+    return replace(maker, **changes)
