@@ -371,12 +371,19 @@ def run_campaign(
     root = root_dir or str(_run_dir(name))
     start = time.monotonic()
     errors: list[BaseException] = []
+    job_errors: list[str] = []
 
     def _run() -> None:
         try:
             with worker_env(stores):
-                run_locally(Flow(flows, name=name), store=stores.job_store, create_folders=True,
-                            root_dir=root, log=False)  # fmt: skip
+                with _job_errors(job_errors):
+                    run_locally(
+                        Flow(flows, name=name),
+                        store=stores.job_store,
+                        create_folders=True,
+                        root_dir=root,
+                        log=False,
+                    )
         except BaseException as err:  # reported after the progress display closes
             errors.append(err)
 
@@ -394,7 +401,29 @@ def run_campaign(
     )
     report = campaign_report(stores, name, spec.hulls)
     report["elapsed_s"] = round(time.monotonic() - start, 1)
+    report["job_errors"] = job_errors
     return report
+
+
+@contextlib.contextmanager
+def _job_errors(found: list[str]) -> Iterator[list[str]]:
+    """Collect into ``found`` the errors ``run_locally`` logs for failed jobs (not raised)."""
+    import logging
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.INFO and "failed with exception" in record.getMessage():
+                found.append(record.getMessage().strip().splitlines()[-1])
+
+    logger = logging.getLogger("jobflow.managers.local")
+    handler, old_level = _Collect(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield found
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
 
 
 def _expected(spec: CampaignSpec) -> int | None:

@@ -29,16 +29,13 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Composition
 
+from genflow.hull.paths import ELEMENTAL_FILE, MP2021_FILE, SNAPSHOT_FILE
 from genflow.hull.scheme import mp2020_corrections
 
-__all__ = ["DATA_DIR", "MP2021_FILE", "build_mp2021_table", "main"]
+__all__ = ["COLUMNS", "build_mp2021_table", "main"]
 
 log = logging.getLogger(__name__)
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
-SNAPSHOT_FILE = DATA_DIR / "mp_materials_summary.csv.gz"
-ELEMENTAL_FILE = DATA_DIR / "2023-02-07-mp-elemental-reference-entries.json.gz"
-MP2021_FILE = DATA_DIR / "mp2021_mp2020.csv.gz"
 
 COLUMNS = [
     "material_id",

@@ -15,14 +15,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from pymatgen.analysis.phase_diagram import PhaseDiagram, get_facets
+from scipy.spatial import ConvexHull
 
-__all__ = ["ChemsysHull", "build_chemsys_hull"]
+__all__ = ["FORMATION_ENERGY_TOL", "NUMERICAL_TOL", "ChemsysHull", "build_chemsys_hull"]
 
+#: pymatgen ``PhaseDiagram.numerical_tol`` (a test keeps these in step with pymatgen).
+NUMERICAL_TOL = 1e-8
 #: pymatgen ``_get_facet_and_simplex`` tests ``in_simplex(coord, numerical_tol / 10)``.
-_IN_SIMPLEX_TOL = PhaseDiagram.numerical_tol / 10
+_IN_SIMPLEX_TOL = NUMERICAL_TOL / 10
 #: pymatgen drops decomposition amounts at or below this value.
-_AMOUNT_TOL = PhaseDiagram.numerical_tol
+_AMOUNT_TOL = NUMERICAL_TOL
+#: pymatgen ``PhaseDiagram.formation_energy_tol``: only entries below it can be hull points.
+FORMATION_ENERGY_TOL = 1e-11
 #: Candidates x facets x elements floats per evaluation chunk (bounds memory to ~32 MB).
 _CHUNK_FLOATS = 4_000_000
 
@@ -145,7 +149,8 @@ def build_chemsys_hull(
     extra_point = np.zeros(dim) + 1 / dim
     extra_point[-1] = np.max(qhull_data) + 1
     qhull_data = np.concatenate([qhull_data, [extra_point]], axis=0)
-    facets = np.asarray(get_facets(qhull_data), dtype=np.int64)
+    # pymatgen.analysis.phase_diagram.get_facets: the same qhull call and options.
+    facets = np.asarray(ConvexHull(qhull_data, qhull_options="Qt i").simplices, dtype=np.int64)
     facets = facets[(facets != len(qhull_data) - 1).all(axis=1)]
     # Simplex._aug: vertex coordinates with the energy column replaced by ones; pymatgen
     # drops facets whose matrix is singular (vertical facets of the lower hull).

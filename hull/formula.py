@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -97,4 +98,7 @@ def parse_composition(composition: str | Composition | Mapping[str, float]) -> t
 @lru_cache(maxsize=500_000)
 def reduced_formula(pairs: tuple[tuple[str, float], ...]) -> str:
     """Pymatgen's reduced formula (e.g. ``"Fe2O3"``) of parsed ``(element, amount)`` pairs."""
-    return Composition(dict(pairs)).reduced_formula
+    with warnings.catch_warnings():
+        # Noble gases have no Pauling electronegativity; pymatgen warns while ordering them.
+        warnings.simplefilter("ignore", UserWarning)
+        return Composition(dict(pairs)).reduced_formula

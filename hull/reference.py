@@ -11,23 +11,23 @@ import itertools
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition
 
-from genflow.hull.engine import ChemsysHull, build_chemsys_hull
+from genflow.hull.engine import FORMATION_ENERGY_TOL, ChemsysHull, build_chemsys_hull
 from genflow.hull.formula import CompositionError, parse_composition, reduced_formula
 from genflow.hull.keys import METASTABLE_THRESHOLD, STABLE_THRESHOLD
 from genflow.hull.records import HullScore
+
+if TYPE_CHECKING:
+    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 
 __all__ = ["ReferenceHull"]
 
 log = logging.getLogger(__name__)
 
-#: pymatgen ``PhaseDiagram.formation_energy_tol``: only entries below it can be hull points.
-_FORM_TOL = PhaseDiagram.formation_energy_tol
 #: Subsets of larger systems are found by scanning the index instead of enumerating 2^k.
 _MAX_ENUM_DIM = 10
 
@@ -139,21 +139,18 @@ class ReferenceHull:
         # Hull rows: lowest energy per reduced composition, formation energy < -tol or an
         # elemental reference (PhaseDiagram._compute keeps exactly these).
         e_form = self.energies - np.add.reduceat(self._data * mu[self._indices], self._indptr[:-1])
+        # Rounding makes e.g. Fe2O3 and Fe4O6 one key, as pymatgen's reduced_composition does.
+        rounded = np.round(self._data, 10).tolist()
         best: dict[tuple, int] = {}
-        for row, pairs in enumerate(self._pairs):
-            key = tuple(
-                (el, round(f, 10))
-                for el, f in zip(
-                    self.chemsys[row], self._data[self._indptr[row] : self._indptr[row + 1]], strict=True
-                )
-            )
+        for row in range(len(self._pairs)):
+            key = (self.chemsys[row], *rounded[self._indptr[row] : self._indptr[row + 1]])
             prev = best.get(key)
             if prev is None or self.energies[row] < self.energies[prev]:
                 best[key] = row
         ref_rows = set(self._ref_rows.values())
         index: dict[tuple[str, ...], list[int]] = {}
         for row in sorted(best.values()):
-            if row in ref_rows or e_form[row] < -_FORM_TOL:  # NaN e_form (no reference) drops
+            if row in ref_rows or e_form[row] < -FORMATION_ENERGY_TOL:  # NaN e_form (no reference) drops
                 index.setdefault(self.chemsys[row], []).append(row)
         self._index = {k: np.asarray(v, dtype=np.int64) for k, v in index.items()}
         self._n_uncovered = int(np.isnan(e_form).sum())
@@ -204,6 +201,8 @@ class ReferenceHull:
 
     def entries(self, chemsys: Iterable[str] | None = None) -> list[PDEntry]:
         """pymatgen ``PDEntry`` objects (total energies, name = id) of all or some rows."""
+        from pymatgen.analysis.phase_diagram import PDEntry
+
         rows = range(len(self)) if chemsys is None else self.rows_in(chemsys)
         out = []
         for row in rows:
@@ -213,6 +212,8 @@ class ReferenceHull:
 
     def phase_diagram(self, chemsys: Iterable[str]) -> PhaseDiagram:
         """pymatgen ``PhaseDiagram`` of every reference entry within ``chemsys`` (slow path)."""
+        from pymatgen.analysis.phase_diagram import PhaseDiagram
+
         return PhaseDiagram(self.entries(chemsys))
 
     def fractions(self, rows: np.ndarray, elements: Sequence[str]) -> np.ndarray:

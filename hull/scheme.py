@@ -27,14 +27,14 @@ import math
 import warnings
 from collections.abc import Iterable, Sequence
 
+from functools import cache
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pymatgen.core import Composition
-from pymatgen.entries.compatibility import (
-    CompatibilityError,
-    MaterialsProject2020Compatibility,
-)
-from pymatgen.entries.computed_entries import ComputedEntry
-from pymatgen.io.vasp.sets import MPRelaxSet
+
+if TYPE_CHECKING:
+    from pymatgen.entries.computed_entries import ComputedEntry
 
 __all__ = [
     "GNOME_PP_CORRECTIONS",
@@ -58,7 +58,14 @@ GNOME_PP_CORRECTIONS: dict[str, float] = {
     "Na": -0.00447437,
 }
 
-_LDAUU: dict[str, dict[str, float]] = MPRelaxSet.CONFIG["INCAR"]["LDAUU"]
+
+
+@cache
+def _ldauu() -> dict[str, dict[str, float]]:
+    """MPRelaxSet's U values keyed by anion (imported lazily: pymatgen.io.vasp is slow)."""
+    from pymatgen.io.vasp.sets import MPRelaxSet
+
+    return MPRelaxSet.CONFIG["INCAR"]["LDAUU"]
 
 
 def mp_run_parameters(composition: Composition) -> dict:
@@ -79,7 +86,7 @@ def mp_run_parameters(composition: Composition) -> dict:
     anion = max(
         composition.elements, key=lambda el: -math.inf if math.isnan(el.X) else el.X
     ).symbol
-    u_values = _LDAUU.get(anion, {})
+    u_values = _ldauu().get(anion, {})
     hubbards = {el.symbol: float(u_values[el.symbol]) for el in composition.elements if el.symbol in u_values}
     return {
         "run_type": "GGA+U" if hubbards else "GGA",
@@ -90,6 +97,8 @@ def mp_run_parameters(composition: Composition) -> dict:
 
 def raw_mp_entry(composition: str | Composition, energy: float, entry_id: str | None = None) -> ComputedEntry:
     """A ``ComputedEntry`` for an uncorrected MP GGA/GGA+U total energy (eV per cell)."""
+    from pymatgen.entries.computed_entries import ComputedEntry
+
     comp = Composition(composition)
     data = {}
     if not MP2020_ANION_ELEMENTS.intersection(el.symbol for el in comp.elements):
@@ -122,6 +131,11 @@ def mp2020_corrections(
     errors : list of str or None
         pymatgen's reason for each refused entry (``CompatibilityError``), else None.
     """
+    from pymatgen.entries.compatibility import (
+        CompatibilityError,
+        MaterialsProject2020Compatibility,
+    )
+
     compat = MaterialsProject2020Compatibility(check_potcar=False)
     corrections = np.full(len(compositions), np.nan)
     errors: list[str | None] = [None] * len(compositions)

@@ -282,9 +282,14 @@ def concat(datasets: Sequence[Dataset], name: str | None = None, dedupe: bool = 
     )
 
 
+def _normalise_name(name: str) -> str:
+    """``"Perov-5/test"`` -> ``"perov_5:test"``."""
+    return name.strip().lower().replace("-", "_").replace("/", ":")
+
+
 def bundled_paths(name: str) -> list[Path]:
     """Files behind a bundled dataset name such as ``"mp_20"`` or ``"perov_5:test"``."""
-    base, _, split = name.strip().lower().replace("-", "_").replace("/", ":").partition(":")
+    base, _, split = _normalise_name(name).partition(":")
     if base not in BUNDLED:
         raise ValueError(f"unknown bundled dataset {name!r}; bundled: {', '.join(BUNDLED)}")
     splits = BUNDLED[base]
@@ -310,7 +315,7 @@ def load_dataset(name_or_path: str | Path, *, limit: int | None = None) -> Datas
     """
     text = str(name_or_path)
     path = Path(text)
-    if not path.exists() and text.split(":")[0].replace("-", "_").lower() in BUNDLED:
+    if not path.exists() and _normalise_name(text).partition(":")[0] in BUNDLED:
         parts = [load_csv(p, limit=limit) for p in bundled_paths(text)]
         return concat(parts, name=text)
     if path.is_dir():

@@ -38,7 +38,7 @@ from genflow.model.unimat import (
     empty_condition,
 )
 
-__all__ = ["load_training_data", "main", "make_train_step"]
+__all__ = ["batch_indices", "load_training_data", "main", "make_train_step", "shard_train"]
 
 
 # ============================================================================ data
@@ -164,6 +164,25 @@ def make_train_step(config: ml_collections.ConfigDict, meta: dict):
     return model, init_fn, train_step
 
 
+def shard_train(init_fn, train_step, mesh, *, seed: int, keys: list[str], donate: bool = True):
+    """Initialise the state replicated on ``mesh`` and jit the step data-parallel over it.
+
+    Returns ``(state, step_fn)``; ``step_fn(state, batch)`` expects a batch sharded with
+    :func:`genflow.model.sharding.shard_batch` (it is re-placed otherwise).
+    """
+    abstract = jax.eval_shape(init_fn, jax.random.key(seed))
+    state_sh = shd.shardings_for(abstract, mesh)
+    state = jax.jit(init_fn, out_shardings=state_sh)(jax.random.key(seed))
+    batch_sh = {k: shd.batch_sharding(mesh) for k in keys}
+    step_fn = jax.jit(
+        train_step,
+        in_shardings=(state_sh, batch_sh),
+        out_shardings=(state_sh, shd.replicated(mesh)),
+        donate_argnums=(0,) if donate else (),
+    )
+    return state, step_fn
+
+
 # ============================================================================ main
 def main(
     config: ml_collections.ConfigDict | str,
@@ -204,16 +223,7 @@ def main(
     if batch_size % mesh.devices.size:
         raise ValueError(f"batch_size {batch_size} not divisible by {mesh.devices.size} devices")
     _, init_fn, train_step = make_train_step(config, meta)
-    abstract = jax.eval_shape(init_fn, jax.random.key(config.seed))
-    state_sh = shd.shardings_for(abstract, mesh)
-    state = jax.jit(init_fn, out_shardings=state_sh)(jax.random.key(config.seed))
-    batch_sh = {k: shd.batch_sharding(mesh) for k in arrays}
-    step_fn = jax.jit(
-        train_step,
-        in_shardings=(state_sh, batch_sh),
-        out_shardings=(state_sh, shd.replicated(mesh)),
-        donate_argnums=(0,),
-    )
+    state, step_fn = shard_train(init_fn, train_step, mesh, seed=config.seed, keys=list(arrays))
 
     # ---------------------------------------------------------------- checkpoints
     mngr = ocp.CheckpointManager(

@@ -33,7 +33,15 @@ __all__ = [
     "ImportStructuresMaker",
     "ScoreMaker",
     "set_category",
+    "tolerate_failed_parents",
 ]
+
+
+def tolerate_failed_parents(job_: Any) -> Any:
+    """Let a job run when parents failed (missing outputs → None; FireWorks:
+    ``_allow_fizzled_parents``). Set per job: a decorator-level config would be shared."""
+    job_.config.on_missing_references = OnMissing.NONE
+    return job_
 
 
 def set_category(job_or_flow: Any, category: str | None) -> Any:
@@ -104,12 +112,13 @@ class ScoreMaker(Maker):
     force: bool = False
     hit_threshold: float | None = None
 
-    @job(config={"on_missing_references": OnMissing.NONE})
+    @job
     def make(self, campaign: str, results: dict[str, dict]) -> dict:
         """``results``: candidate id → {"output": static task doc | None, "uuids": [...]}.
 
-        Runs even if some relaxes failed (their outputs resolve to None and are recorded as
-        failed, as the MatterGen evaluator counts failed jobs).
+        Meant to run even if some relaxes failed (see :func:`tolerate_failed_parents`):
+        their outputs resolve to None and are recorded as failed rows, as the MatterGen
+        evaluator counts failed jobs.
         """
         return score_candidates(
             campaign,
@@ -178,15 +187,17 @@ class GateMaker(Maker):
             return Response(output=summary)
         # 2. dynamic fan-out: one relax+static flow per survivor, then one score job
         flows, results = [], {}
+        from pymatgen.core import Structure
+
         for cid, structure in survivors.items():
-            flow = self.relax_maker.make(structure)
+            flow = self.relax_maker.make(Structure.from_dict(structure))
             flow.name = f"{flow.name} {cid}"
             flow.update_metadata({"genflow_campaign": campaign, "candidate_id": cid})
             set_category(flow, self.relax_category)
             flows.append(flow)
             results[cid] = relax_outputs(flow)
         if self.score_maker is not None:
-            score = self.score_maker.make(campaign, results)
+            score = tolerate_failed_parents(self.score_maker.make(campaign, results))
             set_category(score, self.score_category)
             score.update_metadata({"genflow_campaign": campaign})
             flows.append(score)
@@ -244,6 +255,8 @@ class CampaignMaker(Maker):
             score_category=self.categories.get("score"),
         )
         gate = set_category(gate_maker.make(campaign, generate.output), self.categories.get("gate"))
+        # jobflow would copy the gate's category onto the fan-out; keep the relax/score ones.
+        gate.config.pass_manager_config = False
         flow = Flow([generate, gate], output=gate.output, name=f"{self.name} {campaign}")
         flow.update_metadata({"genflow_campaign": campaign})
         return flow

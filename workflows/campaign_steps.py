@@ -116,14 +116,14 @@ def import_structures(campaign: str, sources: list[dict]) -> list[str]:
         try:
             structures = _parse(name, text)
         except Exception as err:  # any parser failure is this file's reason, not the batch's
-            kind = Path(name).suffix.lstrip(".").lower() or "input"
-            reason = f"malformed_{kind}: {name}: {type(err).__name__}: {err}".strip()
+            kind = Path(name).suffix.lstrip(".").upper() or "input"
+            reason = f"parse: {name}: malformed {kind}: {type(err).__name__}: {err}".strip()
             candidates.append(Candidate.from_invalid_input(text, campaign, prov, 0, 0, reason))
             continue
         for i, structure in enumerate(structures):
             unknown = _unknown_elements(structure)
             if unknown:
-                reason = f"unknown_element: {name}: {', '.join(unknown)}"
+                reason = f"elements: {name}: unknown element(s) {', '.join(unknown)}"
                 candidates.append(Candidate.from_invalid_input(text, campaign, prov, 0, i, reason))
             else:
                 candidates.append(Candidate.from_structure(structure, campaign, prov, 0, i))
@@ -133,6 +133,8 @@ def import_structures(campaign: str, sources: list[dict]) -> list[str]:
 
 
 # -- gate --------------------------------------------------------------------------------------
+
+_LATE_STAGES = ("prerelax", "prescreen")  # rejected after passing the cheap checks
 
 
 def gate_candidates(
@@ -147,19 +149,21 @@ def gate_candidates(
     prescreen_max_ed: float | None = None,
     hull: str = "mp2021",
 ) -> dict:
-    """Gate a batch and write each decision; return the survivors' structures.
+    """Run ``genflow.workflows.gate.run_gate`` on a batch and write every decision.
 
-    Order: structure validity → SMACT → duplicates (batch and store) → novelty → CHGNet
-    pre-relax and pre-screen. The first failed check is the candidate's reject reason
-    (``"<check>: <detail>"``); passing candidates become ``gated`` (then ``prerelaxed``).
+    Rejections are stored as ``"<stage>: <reason>"`` (``validity``, ``smact``,
+    ``duplicate``, ``novelty``, ``prerelax``, ``prescreen``); survivors become ``gated`` and,
+    with ``prescreen``, ``prerelaxed`` with their CHGNet result. A rerun of the job (lost-run
+    rerun) keeps the decisions already stored.
 
     Returns
     -------
     dict
-        ``n_in``, ``n_rejected``, ``reasons`` (check → count) and ``survivors``
-        (id → structure dict, pre-relaxed when ``prescreen``).
+        ``n_in``, ``n_rejected``, ``reasons`` (stage → count) and ``survivors``
+        (id → structure dict, the pre-relaxed one when ``prescreen``).
     """
-    from genflow.model.validity import smact_validity, structure_validity
+    from genflow.workflows.dedupe import earlier_candidates_filter
+    from genflow.workflows.gate import run_gate
 
     with open_stores() as stores:
         coll = stores.candidates
@@ -167,176 +171,87 @@ def gate_candidates(
             d["candidate_id"]: Candidate.from_mongo(d)
             for d in coll.find({"candidate_id": {"$in": list(candidate_ids)}})
         }
-        todo = [
-            docs[c]
-            for c in candidate_ids
-            if c in docs and docs[c].state == CandidateState.GENERATED
-        ]
-        done = [
-            docs[c]
-            for c in candidate_ids
-            if c in docs and docs[c].state != CandidateState.GENERATED
-        ]
-        rejected: dict[str, str] = {}
-        results: dict[str, dict] = {}
-        structures = {}
-        for cand in todo:
-            structure = cand.pmg_structure()
-            ok, why = structure_validity(structure, min_distance=min_distance)
-            results[cand.candidate_id] = {"valid": ok, "validity_reason": why}
-            if not ok:
-                rejected[cand.candidate_id] = f"invalid_structure: {why}"
-                continue
-            if smact:
-                smact_ok = bool(smact_validity(structure.composition))
-                results[cand.candidate_id]["smact_valid"] = smact_ok
-                if not smact_ok:
-                    rejected[cand.candidate_id] = (
-                        f"smact: {structure.composition.reduced_formula} is not charge neutral "
-                        "with allowed oxidation states (or fails the electronegativity test)"
-                    )
-                    continue
-            structures[cand.candidate_id] = structure
-        if dedupe and structures:
-            for cid, (other, why) in _duplicates(coll, campaign, structures).items():
-                results[cid]["duplicate_of"] = other
-                rejected[cid] = f"duplicate: {why}"
-                structures.pop(cid)
-        if novelty and structures:
-            for cid, (match, why) in _known(structures, hull).items():
-                results[cid].update(novel=False, novelty_match=match)
-                rejected[cid] = f"not_novel: {why}"
-                structures.pop(cid)
-        updates = [
-            StateUpdate(cid, CandidateState.REJECTED, {"reject_reason": r, "gate": results[cid]})
-            for cid, r in rejected.items()
-        ]
-        updates += [
-            StateUpdate(cid, CandidateState.GATED, {"gate": results[cid]}) for cid in structures
-        ]
-        update_states(coll, updates)
-        survivors = {cid: s.as_dict() for cid, s in structures.items()}
-        if prescreen and structures:
-            survivors, screened = _prerelax(coll, structures, hull, prescreen_max_ed)
-            rejected.update(screened)
-    # A rerun of the gate job keeps the decisions already stored for this batch.
-    for cand in done:
-        if cand.state == CandidateState.REJECTED:
-            rejected.setdefault(cand.candidate_id, cand.reject_reason or "rejected")
+        todo = [c for c in docs.values() if c.state == CandidateState.GENERATED]
+        stored = None
+        if dedupe and todo:
+            formulas = {c.reduced_formula for c in todo}
+            query = earlier_candidates_filter(formulas, exclude_ids=[c.candidate_id for c in todo])
+            query["gate.valid"] = {"$ne": False}  # broken cells (NaN, overlaps) match nothing
+            stored = [(d["candidate_id"], d["structure"]) for d in coll.find(query)]
+        records = run_gate(
+            [(c.candidate_id, c.structure) for c in todo],
+            min_distance=min_distance,
+            smact=smact,
+            dedupe=dedupe,
+            stored=stored,
+            references=_references(hull) if novelty else None,
+            prerelax=prescreen,
+            hull=hull if prescreen else None,
+            max_e_d=prescreen_max_ed,
+        )
+        update_states(coll, [u for rec in records for u in _gate_updates(rec)])
+        # Re-read so a rerun reports the decisions stored by the earlier, lost run too.
+        final = {
+            d["candidate_id"]: Candidate.from_mongo(d)
+            for d in coll.find({"candidate_id": {"$in": list(candidate_ids)}})
+        }
+    survivors, reasons = {}, {}
+    for cid in candidate_ids:
+        cand = final.get(cid)
+        if cand is None:
+            continue
+        if cand.state == CandidateState.REJECTED and cand.dft is None:
+            code = (cand.reject_reason or "rejected").split(":", 1)[0]
+            reasons[code] = reasons.get(code, 0) + 1
         elif cand.state in (CandidateState.GATED, CandidateState.PRERELAXED):
-            mlip = cand.mlip.structure if cand.mlip and cand.mlip.structure else None
-            survivors[cand.candidate_id] = mlip or cand.structure
-    reasons: dict[str, int] = {}
-    for why in rejected.values():
-        code = why.split(":", 1)[0]
-        reasons[code] = reasons.get(code, 0) + 1
+            prerelaxed = cand.mlip.structure if cand.mlip is not None else None
+            survivors[cid] = prerelaxed or cand.structure
     return {
         "n_in": len(candidate_ids),
-        "n_rejected": len(rejected),
+        "n_rejected": sum(reasons.values()),
         "reasons": reasons,
         "survivors": survivors,
     }
 
 
-def _duplicates(coll: Any, campaign: str, structures: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    """Duplicates within the batch and of every stored candidate (all campaigns).
+def _references(hull: str) -> Any:
+    """Reference structures of the hull for novelty, or None when it carries none.
 
-    ``genflow.workflows.dedupe``: StructureMatcher behind formula and reduced-cell prefilters,
-    against only the stored candidates that share a reduced formula.
-    """
-    from genflow.workflows.dedupe import earlier_candidates_filter, find_duplicates
-
-    formulas = {s.composition.reduced_formula for s in structures.values()}
-    query = earlier_candidates_filter(formulas, exclude_ids=structures)
-    stored_docs = list(coll.find(query, {"candidate_id": 1, "structure": 1, "campaign": 1}))
-    where = {d["candidate_id"]: d["campaign"] for d in stored_docs}
-    stored = [(d["candidate_id"], d["structure"]) for d in stored_docs]
-    out = {}
-    for res in find_duplicates(list(structures.items()), stored):
-        if res.is_duplicate:
-            origin = "this batch" if res.against == "batch" else f"campaign {where[res.duplicate_of]}"
-            formula = structures[res.key].composition.reduced_formula
-            out[res.key] = (res.duplicate_of, f"{formula} matches {res.duplicate_of} ({origin})")
-    return out
-
-
-def _known(structures: dict[str, Any], hull: str) -> dict[str, tuple[str, str]]:
-    """Novelty against the hull's reference structures, when the hull carries any.
-
-    The bundled ``mp2021`` hull has energies but no structures: nothing is rejected and
-    ``gate.novel`` stays None (unknown) rather than claiming novelty.
+    The bundled ``mp2021`` hull holds energies only, so novelty stays unknown (None).
     """
     from genflow.hull import load_hull
-    from genflow.workflows.dedupe import check_novelty
 
-    references = getattr(load_hull(hull), "structures", None)
-    if not references:
-        return {}
-    out = {}
-    for res in check_novelty(list(structures.items()), references):
-        if res.novel is False:
-            formula = structures[res.key].composition.reduced_formula
-            out[res.key] = (res.match, f"{formula} matches {hull} entry {res.match}")
-    return out
+    return getattr(load_hull(hull), "structures", None) or None
 
 
-def _prerelax(
-    coll: Any, structures: dict[str, Any], hull: str, max_ed: float | None
-) -> tuple[dict[str, dict], dict[str, str]]:
-    """CHGNet pre-relax of every survivor (one model load), then the E_d pre-screen.
-
-    Uses atomate2's ``AseRelaxer`` with the calculator of ``relax.MLIPRelaxMaker`` (CHGNet on
-    one torch thread). Returns (survivors id → pre-relaxed structure dict, rejections).
-    """
-    from atomate2.ase.utils import AseRelaxer
-    from genflow.hull import load_hull
-    from genflow.workflows.relax import MLIPRelaxMaker
-
-    from genflow.candidate import MLIPResult
-
-    maker = MLIPRelaxMaker()
-    relaxer = AseRelaxer(maker._get_calculator(), relax_cell=True)
-    relaxed, rejected, mlip = {}, {}, {}
-    for cid, s in structures.items():
-        try:
-            res = relaxer.relax(s, fmax=0.1, steps=300, final_atoms_object_file=None)
-            energy = float(res.final_energy) / len(s)
-            if not math.isfinite(energy):
-                raise ValueError(f"non-finite energy {energy}")
-        except Exception as err:  # a crash on one structure is that candidate's reason
-            rejected[cid] = f"prerelax_failed: {type(err).__name__}: {err}"
-            continue
-        relaxed[cid] = res.final_mol_or_struct
-        mlip[cid] = {"model": maker.force_field_name, "energy_per_atom": energy, "hull": hull}
-    if relaxed:
-        ids = list(relaxed)
-        comps = [relaxed[c].composition.formula for c in ids]
-        scores = load_hull(hull).score(comps, [mlip[c]["energy_per_atom"] for c in ids])
-        for cid, score in zip(ids, scores, strict=True):
-            mlip[cid]["e_d"] = score.e_d
-            mlip[cid]["structure"] = relaxed[cid].as_dict()
-            if max_ed is not None and score.e_d is not None and score.e_d > max_ed:
-                rejected[cid] = (
-                    f"prescreen: CHGNet E_d {score.e_d:.3f} eV/atom > {max_ed} on {hull}"
-                )
-    updates = [
-        StateUpdate(
-            cid,
-            CandidateState.REJECTED,
-            {
-                "reject_reason": why,
-                **({"mlip": MLIPResult(**mlip[cid]).model_dump()} if cid in mlip else {}),
-            },
-        )
-        for cid, why in rejected.items()
-    ]
-    survivors = {cid: relaxed[cid].as_dict() for cid in relaxed if cid not in rejected}
-    updates += [
-        StateUpdate(cid, CandidateState.PRERELAXED, {"mlip": MLIPResult(**mlip[cid]).model_dump()})
-        for cid in survivors
-    ]
-    update_states(coll, updates)
-    return survivors, rejected
+def _gate_updates(rec: Any) -> list[StateUpdate]:
+    """State updates for one ``GateRecord`` (ordered: gated before prerelaxed/rejected)."""
+    gate = {k: v for k, v in rec.gate_doc().items() if k not in ("stage", "reason")}
+    mlip = None
+    if rec.prerelax is not None and rec.prerelax.error is None:
+        mlip = {
+            "model": rec.prerelax.forcefield or "CHGNet",
+            "energy_per_atom": rec.prerelax.energy_per_atom,
+            "e_d": rec.e_d,
+            "hull": rec.hull,
+            "structure": rec.prerelax.structure.as_dict(),
+            "converged": rec.prerelax.converged,
+            "n_steps": rec.prerelax.n_steps,
+        }
+    if rec.passed:
+        updates = [StateUpdate(rec.key, CandidateState.GATED, {"gate": gate})]
+        if mlip is not None:
+            updates.append(StateUpdate(rec.key, CandidateState.PRERELAXED, {"mlip": mlip}))
+        return updates
+    reject = {"reject_reason": f"{rec.stage}: {rec.reason}", "gate": gate}
+    if mlip is not None:
+        reject["mlip"] = mlip
+    if rec.stage in _LATE_STAGES:
+        return [
+            StateUpdate(rec.key, CandidateState.GATED, {"gate": gate}),
+            StateUpdate(rec.key, CandidateState.REJECTED, reject, note=rec.stage),
+        ]
+    return [StateUpdate(rec.key, CandidateState.REJECTED, reject, note=rec.stage)]
 
 
 # -- relax results -----------------------------------------------------------------------------
@@ -348,7 +263,7 @@ def relax_outputs(flow: Any) -> dict:
     return {
         "output": output,
         "task_uuid": getattr(output, "uuid", None),
-        "uuids": list(flow.all_uuids),
+        "uuids": [j.uuid for j, _ in flow.iterflow()],  # jobs only, not nested flow ids
     }
 
 
@@ -429,8 +344,6 @@ def score_candidates(
         ``scored``/``failed`` counts, ``failures`` (id → reason), ``hits`` (hull → ids),
         ``refused`` hulls (GPAW energies on MP-compatible hulls without ``force``).
     """
-    from genflow.hull import load_hull
-
     from genflow.settings import get_settings
 
     threshold = get_settings().HIT_THRESHOLD if hit_threshold is None else hit_threshold
@@ -481,6 +394,8 @@ def score_candidates(
                 }
             if not todo:
                 continue
+            from genflow.hull import load_hull
+
             hull = load_hull(name)
             energies = [dft[cid].energy_per_atom for cid in todo]
             for cid, score in zip(

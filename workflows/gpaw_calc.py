@@ -112,6 +112,9 @@ class GPAWRelaxMaker(ForceFieldRelaxMaker):
     relax_kwargs: dict = field(
         default_factory=lambda: {"fmax": 0.05, "final_atoms_object_file": None}
     )
+    # BFGS needs half the ionic steps of atomate2's default FIRE on small cells, and each
+    # DFT step costs seconds
+    optimizer_kwargs: dict = field(default_factory=lambda: {"optimizer": "BFGS"})
 
     def _get_calculator(self) -> Calculator:
         """GPAW calculator built from ``calculator_kwargs``."""

@@ -25,16 +25,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.train.total_steps = 200_000
 
     if a.runlocal:  # CPU: small net, a few thousand steps; faster lr, shorter EMA warm-up
-        c.model.base_channels = 32
+        c.model.base_channels = 16
         c.model.channel_mults = (1, 2)
         c.model.num_blocks = 1
         c.model.attn_levels = (1,)
-        c.model.head_dim = 32
+        c.model.head_dim = 16
         c.model.dropout = 0.0
         c.optim.lr = 1e-3
         c.optim.grad_clip = 1.0
         c.train.batch_size = 32
-        c.train.total_steps = 2000
+        c.train.total_steps = 2500
         c.train.log_every = 25
         c.train.ckpt_every = 200
     if a.tiny:  # tests: compiles in seconds, reads 32 rows per split file

@@ -40,6 +40,7 @@ def test_bundled_files_exist_and_are_documented():
 def test_bundled_names_and_splits():
     assert [p.name for p in bundled_paths("mp_20:val")] == ["val.csv.gz", "val_biternary.csv.gz"]
     assert len(bundled_paths("perov-5")) == 2 and len(bundled_paths("mp_20")) == 4
+    assert bundled_paths("Perov-5/test") == bundled_paths("perov_5:test")
     with pytest.raises(ValueError, match="no bundled split 'train'"):
         bundled_paths("carbon_24:train")
     with pytest.raises(ValueError, match="neither a file, a folder, nor a bundled name"):

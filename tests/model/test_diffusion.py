@@ -146,24 +146,23 @@ def test_compiled_loop_equals_per_step_python_loop():
 
 
 def test_loss_decreases_when_fitting_a_linear_denoiser():
-    """Eq. 1 loss with a tiny learnable model: gradient descent lowers it."""
-    x = {"v": jnp.tile(jnp.array([[0.5, -0.5, 0.25]]), (16, 1))}
+    """Eq. 1 loss with a tiny learnable model ε̂ = c (z − α w): gradient descent lowers it."""
+    x = {"v": jnp.tile(jnp.array([[0.5, -0.5, 0.25]]), (64, 1))}
     sched = D.get_schedule("cosine")
 
-    def loss(w, rng):
+    def loss(p, rng):
         def model_fn(z, logsnr):
-            s = jnp.sqrt(jax.nn.sigmoid(-logsnr))[:, None]
             a = jnp.sqrt(jax.nn.sigmoid(logsnr))[:, None]
-            return {"v": (z["v"] - a * w) / jnp.maximum(s, 1e-3) * s**2 + s * (z["v"] - a * w)}
+            return {"v": p["c"] * (z["v"] - a * p["w"])}
 
         return D.loss_fn(model_fn=model_fn, x=x, rng=rng, schedule=sched)[0]
 
-    w = jnp.zeros((3,))
-    grad = jax.jit(jax.value_and_grad(loss))
-    first = np.mean([float(loss(w, jax.random.key(i))) for i in range(20)])
-    for i in range(200):
-        _, g = grad(w, jax.random.key(100 + i))
-        w = w - 0.05 * g
-    last = np.mean([float(loss(w, jax.random.key(i))) for i in range(20)])
-    assert last < 0.8 * first
-    np.testing.assert_allclose(w, x["v"][0], atol=0.15)
+    p = {"w": jnp.zeros((3,)), "c": jnp.asarray(0.0)}
+    grad = jax.jit(jax.grad(loss))
+    evaluate = jax.jit(loss)
+    first = np.mean([float(evaluate(p, jax.random.key(i))) for i in range(20)])
+    for i in range(300):
+        g = grad(p, jax.random.key(100 + i))
+        p = jax.tree.map(lambda a, b: a - 0.1 * b, p, g)
+    last = np.mean([float(evaluate(p, jax.random.key(i))) for i in range(20)])
+    assert last < 0.7 * first

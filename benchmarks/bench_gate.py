@@ -1,0 +1,217 @@
+"""Benchmark the gate: duplicate search at campaign scale, and batched CHGNet pre-relax.
+
+1. Dedupe: ``--n-new`` (10^4) new structures against ``--n-stored`` (4·10^4) stored ones with
+   ``genflow.workflows.dedupe`` (target < 60 s). Data are real MP-20 and Perov-5 crystals
+   (bundled with genflow.model) and variants of them: relabelled copies (species swapped for
+   other elements: same prototype, usually a new formula) and perturbed copies (3% strain, 0.05
+   Å noise, a supercell: duplicates the gate must catch). Stored rows stay pymatgen dicts, as
+   they come out of MongoDB. Baseline, same run: the naive search — ``StructureMatcher.fit``
+   against every stored structure of the same reduced formula — timed on a sample of the new
+   rows and extrapolated.
+2. Pre-relax: ``--n-relax`` small structures through ``prerelax_structures`` (one CHGNet model
+   for the batch) against one atomate2 ``ForceFieldRelaxMaker`` job per structure, each job
+   loading its own model as a FireWorks worker would.
+
+Usage: ``python benchmarks/bench_gate.py [--quick] [--json]``. Prints times and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import warnings
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+from pymatgen.analysis.structure_matcher import StructureMatcher  # noqa: E402
+from pymatgen.core import Structure  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import track  # noqa: E402
+
+console = Console(stderr=True)
+
+
+def load_base(limit: int | None) -> list[Structure]:
+    """Real crystals from the bundled MP-20 and Perov-5 sets."""
+    from genflow.model.data import load_dataset
+
+    out: list[Structure] = []
+    for name in ("mp_20", "perov_5"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out += list(load_dataset(name, limit=limit).structures)
+    return out
+
+
+def relabel(d: dict, rng: np.random.Generator, pool: list[str]) -> dict:
+    """Copy of a structure dict with each element mapped to a distinct random element."""
+    elements = sorted({sp["element"] for site in d["sites"] for sp in site["species"]})
+    mapping = dict(zip(elements, rng.choice(pool, size=len(elements), replace=False), strict=True))
+    sites = [
+        {**site, "label": None, "species": [{**sp, "element": str(mapping[sp["element"]])} for sp in site["species"]]}
+        for site in d["sites"]
+    ]  # fmt: skip
+    return {**d, "sites": sites}
+
+
+def perturbed_copy(s: Structure, rng: np.random.Generator) -> Structure:
+    """The same crystal as the matcher sees it: strained, rattled, maybe a supercell."""
+    out = s.make_supercell([2, 1, 1], in_place=False) if rng.random() < 0.3 else s.copy()
+    out.apply_strain(float(rng.uniform(-0.03, 0.03)))
+    out.perturb(0.05, min_distance=0.0)
+    return out
+
+
+def make_dedupe_data(base: list[Structure], n_stored: int, n_new: int, seed: int = 0):
+    """Stored dicts and new Structures (see the module docstring for the mix)."""
+    rng = np.random.default_rng(seed)
+    base_dicts = [s.as_dict() for s in base]
+    pool = sorted({el.symbol for s in base for el in s.composition.elements})
+    stored = [(f"real-{i}", d) for i, d in enumerate(base_dicts)][:n_stored]
+    while len(stored) < n_stored:
+        i = int(rng.integers(len(base_dicts)))
+        stored.append((f"relab-{len(stored)}", relabel(base_dicts[i], rng, pool)))
+    n_dup_stored, n_dup_batch = int(0.15 * n_new), int(0.05 * n_new)
+    new: list[tuple[str, Structure]] = []
+    for k in track(range(n_new - n_dup_stored - n_dup_batch), description="fresh rows", console=console):
+        d = relabel(base_dicts[int(rng.integers(len(base_dicts)))], rng, pool)
+        new.append((f"new-{k}", Structure.from_dict(d)))
+    for k in range(n_dup_stored):
+        key, d = stored[int(rng.integers(len(stored)))]
+        new.append((f"dup-of-{key}-{k}", perturbed_copy(Structure.from_dict(d), rng)))
+    for k in range(n_dup_batch):
+        key, s = new[int(rng.integers(len(new)))]
+        new.append((f"dup-of-{key}-{k}", perturbed_copy(s, rng)))
+    order = rng.permutation(len(new))
+    return stored, [new[i] for i in order]
+
+
+def bench_dedupe(base: list[Structure], n_stored: int, n_new: int, n_naive: int) -> dict:
+    from genflow.workflows.dedupe import StructureIndex, find_duplicates, reduced_formula_of
+
+    stored, new = make_dedupe_data(base, n_stored, n_new)
+    console.print(f"dedupe: {len(new)} new vs {len(stored)} stored")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        index = StructureIndex()
+        index.add_many(stored)
+        results = find_duplicates(new, index)
+        t_index = time.perf_counter() - t0
+
+        # naive baseline on a sample: fit against every same-formula stored structure
+        # (structures parsed before timing, so only the matching is compared)
+        sample = new[:n_naive]
+        wanted = {s.composition.reduced_formula for _, s in sample}
+        by_formula: dict[str, list[Structure]] = {}
+        for _, d in stored:
+            if (formula := reduced_formula_of(d)) in wanted:
+                by_formula.setdefault(formula, []).append(Structure.from_dict(d))
+        sm = StructureMatcher()
+        t0 = time.perf_counter()
+        naive_hits = 0
+        for _, s in track(sample, description="naive baseline", console=console):
+            if any(sm.fit(s, other) for other in by_formula.get(s.composition.reduced_formula, [])):
+                naive_hits += 1
+        t_naive_sample = time.perf_counter() - t0
+    t_naive = t_naive_sample / len(sample) * len(new)
+    n_dup = sum(r.is_duplicate for r in results)
+    planted = sum(k.startswith("dup-of-") for k, _ in new)
+    found_planted = sum(r.is_duplicate for (k, _), r in zip(new, results, strict=True) if k.startswith("dup-of-"))
+    index_hits_sample = sum(r.against == "stored" for r in results[:n_naive])
+    return {
+        "n_new": len(new),
+        "n_stored": len(stored),
+        "index_seconds": round(t_index, 2),
+        "index_fits": index.n_fits,
+        "duplicates_found": n_dup,
+        "planted_duplicates": planted,
+        "planted_found": found_planted,
+        "naive_seconds_extrapolated": round(t_naive, 1),
+        "naive_sample": len(sample),
+        "naive_vs_index_stored_hits_on_sample": [naive_hits, index_hits_sample],
+        "speedup": round(t_naive / t_index, 1),
+        "target_met": t_index < 60,
+    }
+
+
+def bench_prerelax(base: list[Structure], n: int) -> dict:
+    from jobflow import JobStore, run_locally
+    from maggma.stores import MemoryStore
+
+    from genflow.workflows.gate import prerelax_structures
+    from genflow.workflows.relax import MLIPRelaxMaker
+
+    rng = np.random.default_rng(1)
+    small = [s for s in base if len(s) <= 6]
+    picks = [small[int(i)].copy() for i in rng.choice(len(small), size=n, replace=False)]
+    for s in picks:
+        s.perturb(0.05)
+    kwargs = {"steps": 100, "relax_kwargs": {"fmax": 0.1, "final_atoms_object_file": None}}
+
+    t0 = time.perf_counter()
+    batched = prerelax_structures(picks, **kwargs)
+    t_batch = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    per_job = []
+    for s in track(picks, description="one job per structure", console=console):
+        # a new maker per job, as each FireWorks job deserialises its own
+        job = MLIPRelaxMaker(**kwargs).make(s)
+        store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
+        out = run_locally(job, store=store, log=False, ensure_success=True)
+        per_job.append(out[job.uuid][1].output.output.energy / len(s))
+    t_jobs = time.perf_counter() - t0
+    diff = max(abs(b.energy_per_atom - e) for b, e in zip(batched, per_job, strict=True))
+    return {
+        "n_structures": n,
+        "batched_seconds": round(t_batch, 2),
+        "one_job_each_seconds": round(t_jobs, 2),
+        "speedup": round(t_jobs / t_batch, 2),
+        "max_energy_difference_eV_per_atom": float(f"{diff:.2e}"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-new", type=int, default=10_000)
+    parser.add_argument("--n-stored", type=int, default=40_000)
+    parser.add_argument("--n-naive", type=int, default=300, help="baseline sample size")
+    parser.add_argument("--n-relax", type=int, default=8)
+    parser.add_argument("--base-limit", type=int, default=None, help="rows per bundled CSV")
+    parser.add_argument("--quick", action="store_true", help="10x smaller dedupe, 4 relaxes")
+    parser.add_argument("--skip-prerelax", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.n_new, args.n_stored, args.n_naive, args.n_relax = 1000, 4000, 100, 4
+        args.base_limit = args.base_limit or 500
+
+    import torch
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    base = load_base(args.base_limit)
+    console.print(f"loaded {len(base)} real structures in {time.perf_counter() - t0:.0f} s")
+    report = {"dedupe": bench_dedupe(base, args.n_stored, args.n_new, args.n_naive)}
+    if not args.skip_prerelax:
+        report["prerelax"] = bench_prerelax(base, args.n_relax)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    d = report["dedupe"]
+    print(f"dedupe {d['n_new']} new vs {d['n_stored']} stored: {d['index_seconds']} s "
+          f"({d['index_fits']} fits; target < 60 s: {d['target_met']}), naive baseline "
+          f"~{d['naive_seconds_extrapolated']} s -> speedup x{d['speedup']}; "
+          f"{d['duplicates_found']} duplicates, {d['planted_found']}/{d['planted_duplicates']} planted found")  # fmt: skip
+    if p := report.get("prerelax"):
+        print(f"pre-relax {p['n_structures']} structures: batched {p['batched_seconds']} s, "
+              f"one atomate2 job each {p['one_job_each_seconds']} s -> speedup x{p['speedup']} "
+              f"(max |ΔE| {p['max_energy_difference_eV_per_atom']} eV/atom)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

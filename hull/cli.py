@@ -1,0 +1,164 @@
+"""``genflow hull``: score energies against a reference hull and compare two sets.
+
+``genflow hull score INPUT --hull mp2021|gnome|mp-api:<chemsys>|PATH [--out FILE] [--json]``
+``genflow hull compare A B [--hull ...] [--json]``
+
+Exit codes: 0 all rows scored; 1 unusable input or hull; 2 some rows failed (the others are
+scored and written, each failed row carries its reason in ``error``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from genflow.hull.io import read_candidates, read_table, write_scores
+from genflow.hull.keys import HullKey
+from genflow.hull.loaders import load_hull
+from genflow.hull.metrics import compare_formation_energies, summarize_scores
+from genflow.hull.records import HullScore
+from genflow.hull.reference import ReferenceHull
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Score energies (MP2020-compatible eV/atom) against convex hulls.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+console = Console(stderr=True)
+
+#: Inputs longer than this get a progress bar.
+_PROGRESS_ROWS = 2000
+
+HULL_HELP = "mp2021 (bundled), gnome (GENFLOW_GNOME_SUMMARY_PATH), mp-api:<chemsys>, or a file"
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+def _load(hull: str) -> ReferenceHull:
+    try:
+        with console.status(f"loading hull {hull}"):
+            return load_hull(hull)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _clean(value: Any) -> Any:
+    """NaN → None so --json output is valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    return value
+
+
+def _score_rows(path: Path, reference: ReferenceHull, progress: bool) -> tuple[list[HullScore], Any]:
+    try:
+        rows, table = read_candidates(path)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    good = [i for i, r in enumerate(rows) if r.error is None]
+    scored = reference.score(
+        [rows[i].composition for i in good],
+        [rows[i].energy_per_atom for i in good],
+        progress=progress and len(rows) > _PROGRESS_ROWS,
+    )
+    scores: list[HullScore] = [HullScore.failed(r.error or "") for r in rows]
+    for i, s in zip(good, scored, strict=True):
+        scores[i] = s
+    return scores, table
+
+
+@app.command()
+def score(
+    input_file: Path = typer.Argument(
+        ...,
+        metavar="INPUT",
+        help="CSV/JSON with composition + energy_per_atom (or energy), a JSON list of "
+        "ComputedStructureEntry dicts, or extxyz with energies.",
+    ),
+    hull: str = typer.Option("mp2021", "--hull", help=HULL_HELP),
+    out: Path | None = typer.Option(None, "--out", help="Write per-row scores (.csv or .json)."),
+    json_output: bool = typer.Option(False, "--json", help="Print summary and rows as JSON."),
+) -> None:
+    """Score each row: E_d, E_f, decomposition, stability; print # stable / # metastable."""
+    reference = _load(hull)
+    scores, table = _score_rows(input_file, reference, progress=not json_output)
+    if out is not None:
+        write_scores(out, scores, table)
+    summary = {
+        HullKey.hull.value: reference.name,
+        HullKey.scheme.value: reference.scheme,
+        **summarize_scores(scores),
+    }
+    failed = [(i, s.error) for i, s in enumerate(scores) if not s.ok]
+    if json_output:
+        rows = [{str(k): _clean(v) for k, v in s.as_row().items()} for s in scores]
+        typer.echo(json.dumps({"summary": _clean(summary), "rows": rows}, indent=1))
+    else:
+        table_out = Table(title=f"hull {reference.name}: {input_file.name}")
+        table_out.add_column("metric")
+        table_out.add_column("value", justify="right")
+        for key, value in summary.items():
+            table_out.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+        Console().print(table_out)
+        for i, error in failed[:10]:
+            console.print(f"[yellow]row {i}:[/yellow] {error}")
+        if len(failed) > 10:
+            console.print(f"... and {len(failed) - 10} more failed rows")
+    if failed:
+        raise typer.Exit(code=2)
+
+
+def _e_form_pairs(path: Path, hull: str, cache: dict[str, ReferenceHull]) -> list[tuple[Any, float]]:
+    """(composition, E_f) pairs of a file: its ``e_form`` column, else computed on ``hull``."""
+    try:
+        table = read_table(path)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        raise _fail(f"{path}: {exc}") from exc
+    if HullKey.e_form in table and HullKey.composition in table:
+        return list(zip(table[HullKey.composition], table[HullKey.e_form], strict=True))
+    if hull not in cache:
+        cache[hull] = _load(hull)
+    rows, _ = read_candidates(path)
+    e_form = cache[hull].formation_energy(
+        [r.composition for r in rows], [r.energy_per_atom for r in rows]
+    )
+    return list(zip([r.composition for r in rows], e_form, strict=True))
+
+
+@app.command()
+def compare(
+    a: Path = typer.Argument(..., help="Set A: scored output (e_form column) or energies."),
+    b: Path = typer.Argument(..., help="Set B: same formats as A."),
+    hull: str = typer.Option(
+        "mp2021", "--hull", help="Hull for E_f of files without an e_form column. " + HULL_HELP
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """ΔE_f(A, B) (Eq. 3) and E_f reduction rate (Eq. 4) over matched compositions."""
+    cache: dict[str, ReferenceHull] = {}
+    result = {
+        "a": str(a),
+        "b": str(b),
+        **compare_formation_energies(_e_form_pairs(a, hull, cache), _e_form_pairs(b, hull, cache)),
+    }
+    if json_output:
+        typer.echo(json.dumps(_clean(result), indent=1))
+        return
+    table_out = Table(title=f"E_f comparison: {a.name} vs {b.name}")
+    table_out.add_column("metric")
+    table_out.add_column("value", justify="right")
+    for key, value in result.items():
+        table_out.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    Console().print(table_out)

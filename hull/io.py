@@ -1,0 +1,170 @@
+"""Reading candidate energies and writing scores (CSV, JSON, extxyz, pymatgen entry JSON).
+
+Every input row becomes a ``CandidateRow``; a row that cannot be read keeps its place with
+an ``error`` so the output has one row per input row, in input order.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from genflow.hull.formula import CompositionError, parse_composition
+from genflow.hull.keys import HullKey
+from genflow.hull.records import HullScore
+
+__all__ = ["CandidateRow", "read_candidates", "read_table", "write_scores"]
+
+
+@dataclass(frozen=True)
+class CandidateRow:
+    """One input row: a composition and its energy per atom (eV/atom), or why it is unusable."""
+
+    composition: Any
+    energy_per_atom: float
+    error: str | None = None
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or JSON table (records, columns, or pymatgen entry dicts) into a DataFrame.
+
+    pymatgen ``ComputedEntry``/``ComputedStructureEntry`` dicts become rows with
+    ``composition`` (formula), ``energy`` (corrected total, eV) and ``material_id``.
+    """
+    path = Path(path)
+    suffixes = [s.lower() for s in path.suffixes]
+    if ".json" in suffixes:
+        text = _read_text(path)
+        data = json.loads(text)
+        if isinstance(data, list) and data and isinstance(data[0], dict) and "@class" in data[0]:
+            return pd.DataFrame([_entry_row(d) for d in data])
+        return pd.DataFrame(data)
+    if ".csv" in suffixes:
+        return pd.read_csv(path)
+    raise ValueError(f"{path}: unsupported file type (expected .csv or .json, optionally .gz)")
+
+
+def _read_text(path: Path) -> str:
+    if path.suffix.lower() == ".gz":
+        import gzip
+
+        with gzip.open(path, "rt") as fh:
+            return fh.read()
+    return path.read_text()
+
+
+def _entry_row(d: dict) -> dict:
+    """Row of a pymatgen entry dict; unreadable dicts keep their place with the reason."""
+    from monty.json import MontyDecoder
+
+    try:
+        entry = MontyDecoder().process_decoded(d)
+        return {
+            HullKey.composition: entry.composition.formula.replace(" ", ""),
+            HullKey.energy: float(entry.energy),  # includes the entry's own corrections
+            HullKey.material_id: entry.entry_id,
+        }
+    except Exception as exc:  # any malformed dict: keep the row, record why
+        return {HullKey.composition: None, HullKey.energy: math.nan, HullKey.error: f"bad entry: {exc}"}
+
+
+def read_candidates(path: str | Path) -> tuple[list[CandidateRow], pd.DataFrame]:
+    """Read candidate compositions and energies per atom.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.csv``/``.json`` with ``composition`` and ``energy_per_atom`` (eV/atom) or total
+        ``energy`` (eV); a JSON list of pymatgen ``ComputedStructureEntry`` dicts (their
+        corrected energy is used); or ``.extxyz``/``.xyz`` frames with an energy
+        (calculator result, ``info['energy']`` or ``info['energy_per_atom']``).
+
+    Returns
+    -------
+    rows : list of CandidateRow
+        One per input row/frame, in input order.
+    table : pandas.DataFrame
+        The input columns (kept in the output file next to the scores).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"input file {path} does not exist")
+    if path.suffix.lower() in (".extxyz", ".xyz"):
+        return _read_extxyz(path)
+    table = read_table(path)
+    if HullKey.composition not in table:
+        raise ValueError(f"{path}: no {HullKey.composition!r} column (have {list(table.columns)})")
+    per_atom = HullKey.energy_per_atom in table
+    if not per_atom and HullKey.energy not in table:
+        raise ValueError(
+            f"{path}: needs {HullKey.energy_per_atom!r} (eV/atom) or {HullKey.energy!r} (eV)"
+        )
+    rows = []
+    energy_col = HullKey.energy_per_atom if per_atom else HullKey.energy
+    errors = table[HullKey.error] if HullKey.error in table else [None] * len(table)
+    for comp, energy, err in zip(table[HullKey.composition], table[energy_col], errors, strict=True):
+        if isinstance(err, str) and err:
+            rows.append(CandidateRow(comp, math.nan, err))
+            continue
+        e = _to_float(energy)
+        if not per_atom and math.isfinite(e):
+            try:
+                e /= sum(a for _, a in parse_composition(comp))
+            except CompositionError:
+                pass  # scoring reports the malformed composition
+        rows.append(CandidateRow(comp, e))
+    return rows, table
+
+
+def _read_extxyz(path: Path) -> tuple[list[CandidateRow], pd.DataFrame]:
+    from ase.io import read
+
+    rows, records = [], []
+    for i, atoms in enumerate(read(path, index=":")):
+        formula = atoms.get_chemical_formula(mode="metal")
+        n = len(atoms)
+        energy, error = math.nan, None
+        if "energy_per_atom" in atoms.info:
+            energy = _to_float(atoms.info["energy_per_atom"])
+        elif "energy" in atoms.info:
+            energy = _to_float(atoms.info["energy"]) / n
+        elif atoms.calc is not None and "energy" in atoms.calc.results:
+            energy = float(atoms.calc.results["energy"]) / n
+        else:
+            error = f"frame {i}: no energy (calculator, info['energy'] or info['energy_per_atom'])"
+        rows.append(CandidateRow(formula, energy, error))
+        records.append({HullKey.composition: formula, HullKey.energy_per_atom: energy})
+    return rows, pd.DataFrame(records)
+
+
+def _to_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def write_scores(
+    path: str | Path, scores: Sequence[HullScore], table: pd.DataFrame | None = None
+) -> None:
+    """Write one row per score (input order): input columns, then the score columns.
+
+    CSV holds ``decomposition`` as a JSON string; JSON is a list of records.
+    """
+    path = Path(path)
+    out = pd.DataFrame([s.as_row() for s in scores])
+    out.columns = [str(c) for c in out.columns]
+    if table is not None:
+        keep = table.drop(columns=[c for c in table.columns if c in out.columns], errors="ignore")
+        out = pd.concat([keep.reset_index(drop=True), out], axis=1)
+    if path.suffix.lower() == ".json":
+        path.write_text(out.to_json(orient="records", indent=1))
+        return
+    out[str(HullKey.decomposition)] = out[str(HullKey.decomposition)].map(json.dumps)
+    out.to_csv(path, index=False)

@@ -1,0 +1,239 @@
+"""Reference hulls by name or path: ``mp2021`` (bundled), ``gnome``, user files, ``mp-api:``.
+
+``load_hull(name_or_path)`` is the one entry point; every hull it returns holds
+MP2020-compatible energies per atom, except user files, which are taken as given.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from genflow.hull.formula import CompositionError, parse_composition
+from genflow.hull.io import read_table
+from genflow.hull.keys import HullKey
+from genflow.hull.paths import MP2021_FILE
+from genflow.hull.reference import ReferenceHull
+from genflow.hull.scheme import GNOME_PP_CORRECTIONS
+
+__all__ = ["load_gnome", "load_hull", "load_mp2021", "load_reference_file"]
+
+log = logging.getLogger(__name__)
+
+MP2021_SCHEME = "MP2020-compatible (GNoME MP snapshot, corrected with pymatgen MP2020)"
+
+#: GNoME summary columns the loader needs (DATASET.md, "Properties").
+GNOME_REQUIRED = ("Composition", "NSites", "Corrected Energy")
+
+
+def load_hull(name_or_path: str | Path) -> ReferenceHull:
+    """Load a reference hull by name or path.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        ``"mp2021"`` (bundled MP snapshot, MP2020-corrected), ``"gnome"`` (GNoME summary
+        CSVs from ``GENFLOW_GNOME_SUMMARY_PATH`` / ``GENFLOW_GNOME_EXTERNAL_SUMMARY_PATH``,
+        merged with ``mp2021``), ``"mp-api:<chemsys>"`` (e.g. ``mp-api:Li-Fe-O``, needs
+        ``GENFLOW_MP_API_KEY``), or a CSV/JSON file of reference entries with
+        ``composition`` and ``energy_per_atom`` (or total ``energy``), taken as given.
+
+    Returns
+    -------
+    ReferenceHull
+
+    Raises
+    ------
+    FileNotFoundError
+        For an unknown name that is not an existing file, or a ``gnome`` hull whose summary
+        path is not configured.
+    """
+    name = str(name_or_path)
+    if name == "mp2021":
+        return load_mp2021()
+    if name == "gnome":
+        return load_gnome()
+    if name.startswith("mp-api:"):
+        from genflow.hull.mp_api import build_mp_api_hull
+
+        return build_mp_api_hull(name.split(":", 1)[1])
+    path = Path(name).expanduser()
+    if path.is_file():
+        return load_reference_file(path)
+    raise FileNotFoundError(
+        f"unknown hull {name!r}: expected 'mp2021', 'gnome', 'mp-api:<chemsys>' or an existing "
+        "CSV/JSON file of reference entries"
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def load_mp2021() -> ReferenceHull:
+    """The bundled Materials Project hull (GNoME's MP snapshot), MP2020-corrected.
+
+    Reads the cached table written by ``python -m genflow.hull.build_mp2021`` (31,846 rows:
+    31,835 snapshot vertices plus 11 MP elemental references). Cached per process.
+    """
+    table = pd.read_csv(MP2021_FILE)
+    return ReferenceHull(
+        table["composition"].tolist(),
+        table["energy_per_atom"].to_numpy(),
+        ids=table["material_id"].tolist(),
+        formulas=table["formula"].tolist(),
+        name="mp2021",
+        scheme=MP2021_SCHEME,
+    )
+
+
+def load_reference_file(path: str | Path, *, name: str | None = None) -> ReferenceHull:
+    """A hull from a CSV or JSON file of reference entries, taken as given (no corrections).
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV, or JSON (list of records, column dict, or pymatgen entry dicts), with a
+        ``composition`` column and ``energy_per_atom`` (eV/atom) or total ``energy`` (eV).
+        An optional ``material_id`` (or ``id``) column names the entries.
+    name : str, optional
+        Hull name; default is the file name.
+    """
+    path = Path(path)
+    table = read_table(path)
+    if HullKey.composition not in table:
+        raise ValueError(f"{path}: no {HullKey.composition!r} column (have {list(table.columns)})")
+    compositions = table[HullKey.composition].tolist()
+    if HullKey.energy_per_atom in table:
+        energies = pd.to_numeric(table[HullKey.energy_per_atom], errors="coerce").to_numpy()
+    elif HullKey.energy in table:
+        energies = _per_atom(compositions, pd.to_numeric(table[HullKey.energy], errors="coerce"))
+    else:
+        raise ValueError(
+            f"{path}: needs {HullKey.energy_per_atom!r} (eV/atom) or {HullKey.energy!r} (eV)"
+        )
+    id_col = next((c for c in (HullKey.material_id, "id", "entry_id") if c in table), None)
+    ids = table[id_col].astype(str).tolist() if id_col else None
+    return ReferenceHull(
+        compositions, energies, ids=ids, name=name or path.name, scheme="as given (user file)"
+    )
+
+
+def load_gnome(
+    summary_path: str | Path | None = None,
+    external_path: str | Path | None = None,
+    *,
+    include_mp: bool = True,
+    scheme: Literal["auto", "mp2020", "raw"] = "auto",
+) -> ReferenceHull:
+    """GNoME's hull from ``stable_materials_summary.csv`` (+ ``external_materials_summary.csv``).
+
+    Parameters
+    ----------
+    summary_path, external_path : str or Path, optional
+        GNoME CSVs in the DATASET.md column format (``Composition``, ``MaterialId``,
+        ``NSites``, ``Corrected Energy``, ...). Default: settings ``GNOME_SUMMARY_PATH`` and
+        ``GNOME_EXTERNAL_SUMMARY_PATH``.
+    include_mp : bool
+        Merge the bundled ``mp2021`` entries (GNoME's own hulls are MP + GNoME).
+    scheme : {"auto", "mp2020", "raw"}
+        Scheme of ``Corrected Energy``. "mp2020" takes it as MP2020-corrected (what
+        DATASET.md says); "raw" applies MP2020 corrections (what GNoME's MP snapshot needed);
+        "auto" uses "raw" when an ``UnCorrected Energy`` column equals ``Corrected Energy``
+        on every row, else "mp2020".
+
+    Notes
+    -----
+    GNoME computed Ga, Ge, Li, Mg and Na with other pseudopotentials than MP and publishes
+    per-atom offsets (``GNOME_PP_CORRECTIONS``) that move MP energies onto its POTCARs.
+    Candidates here are MP-compatible, so the offsets are subtracted from GNoME rows.
+    """
+    from genflow.settings import get_settings
+
+    settings = get_settings()
+    summary_path = summary_path or settings.GNOME_SUMMARY_PATH
+    external_path = external_path or settings.GNOME_EXTERNAL_SUMMARY_PATH
+    if summary_path is None:
+        raise FileNotFoundError(
+            "gnome hull: set GENFLOW_GNOME_SUMMARY_PATH to GNoME's stable_materials_summary.csv "
+            "(download it as described in GNoME's DATASET.md; it is not bundled)"
+        )
+    frames = [_read_gnome(Path(summary_path), scheme)]
+    if external_path is not None:
+        frames.append(_read_gnome(Path(external_path), scheme))
+    if include_mp:
+        mp = pd.read_csv(MP2021_FILE)
+        frames.append(mp[["material_id", "composition", "formula", "energy_per_atom"]])
+    table = pd.concat(frames, ignore_index=True)
+    used = ", ".join(sorted({f.attrs.get("scheme", "mp2021") for f in frames}))
+    return ReferenceHull(
+        table["composition"].tolist(),
+        table["energy_per_atom"].to_numpy(),
+        ids=table["material_id"].astype(str).tolist(),
+        formulas=table["formula"].tolist(),
+        name="gnome",
+        scheme=f"MP2020-compatible (GNoME: {used}; MP POTCAR offsets restored)",
+    )
+
+
+def _read_gnome(path: Path, scheme: str) -> pd.DataFrame:
+    """One GNoME summary CSV as (material_id, composition, formula, energy_per_atom)."""
+    df = pd.read_csv(path)
+    missing = [c for c in GNOME_REQUIRED if c not in df]
+    if missing:
+        raise ValueError(f"{path}: not a GNoME summary file, missing columns {missing}")
+    energy = pd.to_numeric(df["Corrected Energy"], errors="coerce").to_numpy(dtype=float)
+    n_sites = pd.to_numeric(df["NSites"], errors="coerce").to_numpy(dtype=float)
+    if scheme == "auto":
+        scheme = "mp2020"
+        if "UnCorrected Energy" in df:
+            raw = pd.to_numeric(df["UnCorrected Energy"], errors="coerce").to_numpy(dtype=float)
+            if np.allclose(raw, energy, atol=1e-6, equal_nan=True):
+                scheme = "raw"
+        else:
+            log.info("%s: no 'UnCorrected Energy' column; taking 'Corrected Energy' as MP2020", path)
+    if scheme == "raw":
+        from genflow.hull.scheme import mp2020_corrections
+
+        corrections, _ = mp2020_corrections(df["Composition"].tolist(), energy, progress=len(df) > 5000)
+        energy = energy + corrections
+    elif scheme != "mp2020":
+        raise ValueError(f"unknown GNoME energy scheme {scheme!r}")
+    per_atom = energy / n_sites - _pp_offsets(df["Composition"].tolist())
+    out = pd.DataFrame(
+        {
+            "material_id": df["MaterialId"] if "MaterialId" in df else [f"{path.name}:{i}" for i in range(len(df))],
+            "composition": df["Composition"],
+            "formula": df["Reduced Formula"] if "Reduced Formula" in df else None,
+            "energy_per_atom": per_atom,
+        }
+    )
+    out.attrs["scheme"] = f"{path.name} {scheme}"
+    return out
+
+
+def _pp_offsets(compositions: list[str]) -> np.ndarray:
+    """GNoME POTCAR offset (eV/atom) of each composition: Σ_el x_el · GNOME_PP_CORRECTIONS[el]."""
+    out = np.zeros(len(compositions))
+    for i, comp in enumerate(compositions):
+        try:
+            pairs = parse_composition(comp)
+        except CompositionError:
+            out[i] = np.nan  # the ReferenceHull skips the row and reports why
+            continue
+        total = sum(a for _, a in pairs)
+        out[i] = sum(a / total * GNOME_PP_CORRECTIONS.get(el, 0.0) for el, a in pairs)
+    return out
+
+
+def _per_atom(compositions: list, energies: pd.Series) -> np.ndarray:
+    """Total energies (eV) → eV/atom; NaN where the composition cannot be parsed."""
+    out = np.full(len(compositions), np.nan)
+    for i, (comp, e) in enumerate(zip(compositions, energies, strict=True)):
+        try:
+            out[i] = float(e) / sum(a for _, a in parse_composition(comp))
+        except (CompositionError, TypeError, ValueError):
+            continue
+    return out

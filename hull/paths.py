@@ -1,0 +1,15 @@
+"""Locations of the data files bundled with ``genflow.hull`` (see ``hull/data/README.md``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["DATA_DIR", "ELEMENTAL_FILE", "MP2021_FILE", "SNAPSHOT_FILE"]
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+#: GNoME's Materials Project snapshot (raw GGA/GGA+U energies), gzipped byte-for-byte copy.
+SNAPSHOT_FILE = DATA_DIR / "mp_materials_summary.csv.gz"
+#: MP elemental reference entries (matbench-discovery, 2023-02-07).
+ELEMENTAL_FILE = DATA_DIR / "2023-02-07-mp-elemental-reference-entries.json.gz"
+#: The cached, MP2020-corrected ``mp2021`` table written by ``genflow.hull.build_mp2021``.
+MP2021_FILE = DATA_DIR / "mp2021_mp2020.csv.gz"
