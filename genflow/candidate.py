@@ -23,7 +23,7 @@ or checkpoint can never silently reuse an old candidate's results.
 >>> prov = {"model_name": "unimat", "checkpoint_hash": "abc123", "conditioning": {}}
 >>> c = Candidate.from_structure(s, "demo", prov, seed=0, index=3)
 >>> c.state, c.reduced_formula, c.chemsys
-(<CandidateState.GENERATED: 'generated'>, 'NaCl', 'Cl-Na')
+('generated', 'NaCl', 'Cl-Na')
 >>> c.candidate_id == Candidate.from_structure(s, "demo", prov, seed=0, index=3).candidate_id
 True
 """
@@ -309,7 +309,7 @@ class StateChange(BaseModel):
 class Candidate(BaseModel):
     """A generated crystal and its gate, MLIP, DFT and hull results (one MongoDB document)."""
 
-    model_config = ConfigDict(use_enum_values=True, validate_assignment=True)
+    model_config = ConfigDict(use_enum_values=True, validate_assignment=True, validate_default=True)
 
     candidate_id: str
     campaign: str
@@ -340,6 +340,12 @@ class Candidate(BaseModel):
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
         return _aware(value)
+
+    @field_validator("structure")
+    @classmethod
+    def _plain_structure(cls, value: dict | None) -> dict | None:
+        # Tuples (pbc) and numpy values become lists/floats, as they come back from BSON.
+        return None if value is None else jsanitize(value, strict=False)
 
     @field_validator("state_at")
     @classmethod

@@ -22,6 +22,7 @@ from genflow.hull.metrics import (
     stratified_convergence_rate,
     summarize_scores,
 )
+from genflow.hull.mp_api import build_mp_api_hull
 from genflow.hull.records import HullScore
 from genflow.hull.reference import ReferenceHull
 
@@ -31,6 +32,7 @@ __all__ = [
     "HullKey",
     "HullScore",
     "ReferenceHull",
+    "build_mp_api_hull",
     "compare_formation_energies",
     "count_below",
     "delta_formation_energy",

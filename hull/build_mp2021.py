@@ -101,7 +101,8 @@ def build_mp2021_table(
     """
     snap = _snapshot_rows(snapshot)
     elemental_in_snapshot = {
-        f for f, c in zip(snap["formula"], snap["composition"], strict=True)
+        f
+        for f, c in zip(snap["formula"], snap["composition"], strict=True)
         if len(Composition(c).elements) == 1
     }
     have = {Composition(f).elements[0].symbol for f in elemental_in_snapshot}
@@ -126,7 +127,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO)
     table = build_mp2021_table(progress=True)
     # Fixed float format and no gzip timestamp keep rebuilds byte-identical.
-    with open(args.out, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as fh:
+    with (
+        open(args.out, "wb") as raw,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as fh,
+    ):
         fh.write(table.to_csv(index=False, float_format="%.8f").encode())
     log.info("wrote %d rows to %s", len(table), args.out)
 

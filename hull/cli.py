@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -62,7 +62,9 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _score_rows(path: Path, reference: ReferenceHull, progress: bool) -> tuple[list[HullScore], Any]:
+def _score_rows(
+    path: Path, reference: ReferenceHull, progress: bool
+) -> tuple[list[HullScore], Any]:
     try:
         rows, table = read_candidates(path)
     except (FileNotFoundError, ValueError, OSError) as exc:
@@ -81,15 +83,21 @@ def _score_rows(path: Path, reference: ReferenceHull, progress: bool) -> tuple[l
 
 @app.command()
 def score(
-    input_file: Path = typer.Argument(
-        ...,
-        metavar="INPUT",
-        help="CSV/JSON with composition + energy_per_atom (or energy), a JSON list of "
-        "ComputedStructureEntry dicts, or extxyz with energies.",
-    ),
-    hull: str = typer.Option("mp2021", "--hull", help=HULL_HELP),
-    out: Path | None = typer.Option(None, "--out", help="Write per-row scores (.csv or .json)."),
-    json_output: bool = typer.Option(False, "--json", help="Print summary and rows as JSON."),
+    input_file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="CSV/JSON with composition + energy_per_atom (or energy), a JSON list of "
+            "ComputedStructureEntry dicts, or extxyz with energies.",
+        ),
+    ],
+    hull: Annotated[str, typer.Option("--hull", help=HULL_HELP)] = "mp2021",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write per-row scores (.csv or .json).")
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print summary and rows as JSON.")
+    ] = False,
 ) -> None:
     """Score each row: E_d, E_f, decomposition, stability; print # stable / # metastable."""
     reference = _load(hull)
@@ -120,7 +128,9 @@ def score(
         raise typer.Exit(code=2)
 
 
-def _e_form_pairs(path: Path, hull: str, cache: dict[str, ReferenceHull]) -> list[tuple[Any, float]]:
+def _e_form_pairs(
+    path: Path, hull: str, cache: dict[str, ReferenceHull]
+) -> list[tuple[Any, float]]:
     """(composition, E_f) pairs of a file: its ``e_form`` column, else computed on ``hull``."""
     try:
         table = read_table(path)
@@ -139,12 +149,13 @@ def _e_form_pairs(path: Path, hull: str, cache: dict[str, ReferenceHull]) -> lis
 
 @app.command()
 def compare(
-    a: Path = typer.Argument(..., help="Set A: scored output (e_form column) or energies."),
-    b: Path = typer.Argument(..., help="Set B: same formats as A."),
-    hull: str = typer.Option(
-        "mp2021", "--hull", help="Hull for E_f of files without an e_form column. " + HULL_HELP
-    ),
-    json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    a: Annotated[Path, typer.Argument(help="Set A: scored output (e_form column) or energies.")],
+    b: Annotated[Path, typer.Argument(help="Set B: same formats as A.")],
+    hull: Annotated[
+        str,
+        typer.Option("--hull", help="Hull for E_f of files without an e_form column. " + HULL_HELP),
+    ] = "mp2021",
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """ΔE_f(A, B) (Eq. 3) and E_f reduction rate (Eq. 4) over matched compositions."""
     cache: dict[str, ReferenceHull] = {}

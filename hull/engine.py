@@ -12,12 +12,19 @@ All energies are eV/atom.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import ConvexHull
 
-__all__ = ["FORMATION_ENERGY_TOL", "NUMERICAL_TOL", "ChemsysHull", "build_chemsys_hull"]
+__all__ = [
+    "FORMATION_ENERGY_TOL",
+    "NUMERICAL_TOL",
+    "ChemsysHull",
+    "assign_hosts",
+    "build_chemsys_hull",
+]
 
 #: pymatgen ``PhaseDiagram.numerical_tol`` (a test keeps these in step with pymatgen).
 NUMERICAL_TOL = 1e-8
@@ -97,7 +104,9 @@ class ChemsysHull:
             inside = (bary >= -_IN_SIMPLEX_TOL).all(axis=2)
             if not inside.any(axis=1).all():
                 bad = int(np.flatnonzero(~inside.any(axis=1))[0]) + start
-                raise RuntimeError(f"No facet found for fractions {fractions[bad]} in {self.elements}")
+                raise RuntimeError(
+                    f"No facet found for fractions {fractions[bad]} in {self.elements}"
+                )
             first = inside.argmax(axis=1)  # pymatgen takes the first facet that contains it
             amt = bary[np.arange(len(first)), first]
             amt = np.where(np.abs(amt) > _AMOUNT_TOL, amt, 0.0)
@@ -165,3 +174,26 @@ def build_chemsys_hull(
         facets=facets,
         aug_inv=np.linalg.inv(aug),
     )
+
+
+def assign_hosts(
+    groups: Iterable[tuple[str, ...]],
+) -> dict[tuple[str, ...], list[tuple[str, ...]]]:
+    """Map each chemical system of a batch to the smallest batch system that contains it.
+
+    The hull restricted to a face of the composition simplex is the hull of that face's
+    entries, so a candidate of Li-O is scored exactly by the Li-Fe-O hull when that one is
+    built anyway: one hull build serves every subsystem present in the batch.
+    """
+    hosts: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    by_element: dict[str, set[tuple[str, ...]]] = {}
+    for system in sorted(groups, key=len, reverse=True):
+        supersets = set.intersection(*(by_element.get(el, set()) for el in system))
+        if supersets:
+            host = min(supersets, key=lambda s: (len(s), s))
+            hosts[host].append(system)
+            continue
+        hosts[system] = [system]
+        for el in system:
+            by_element.setdefault(el, set()).add(system)
+    return hosts

@@ -43,6 +43,15 @@ def _check(amounts: dict[str, float], source: Any) -> tuple[tuple[str, float], .
     return tuple(sorted(amounts.items()))
 
 
+def _amounts(comp: Composition) -> dict[str, float]:
+    """Element symbol → amount; species such as Fe3+ count as their element."""
+    out: dict[str, float] = {}
+    for el, amt in comp.items():
+        symbol = getattr(el, "symbol", str(el))
+        out[symbol] = out.get(symbol, 0.0) + float(amt)
+    return out
+
+
 @lru_cache(maxsize=500_000)
 def _parse_str(formula: str) -> tuple[tuple[str, float], ...]:
     text = formula.strip()
@@ -60,10 +69,12 @@ def _parse_str(formula: str) -> tuple[tuple[str, float], ...]:
         comp = Composition(text)
     except Exception as exc:  # pymatgen raises ValueError/KeyError/... for malformed text
         raise CompositionError(f"malformed composition {formula!r}: {exc}") from exc
-    return _check({str(el): float(amt) for el, amt in comp.items()}, formula)
+    return _check(_amounts(comp), formula)
 
 
-def parse_composition(composition: str | Composition | Mapping[str, float]) -> tuple[tuple[str, float], ...]:
+def parse_composition(
+    composition: str | Composition | Mapping[str, float],
+) -> tuple[tuple[str, float], ...]:
     """Parse a composition into sorted ``(element, amount)`` pairs.
 
     Parameters
@@ -85,7 +96,7 @@ def parse_composition(composition: str | Composition | Mapping[str, float]) -> t
     if isinstance(composition, str):
         return _parse_str(composition)
     if isinstance(composition, Composition):
-        return _check({str(el): float(amt) for el, amt in composition.items()}, composition)
+        return _check(_amounts(composition), composition)
     if isinstance(composition, Mapping):
         try:
             amounts = {str(el): float(amt) for el, amt in composition.items()}

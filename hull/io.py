@@ -6,6 +6,7 @@ an ``error`` so the output has one row per input row, in input order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Sequence
@@ -71,7 +72,11 @@ def _entry_row(d: dict) -> dict:
             HullKey.material_id: entry.entry_id,
         }
     except Exception as exc:  # any malformed dict: keep the row, record why
-        return {HullKey.composition: None, HullKey.energy: math.nan, HullKey.error: f"bad entry: {exc}"}
+        return {
+            HullKey.composition: None,
+            HullKey.energy: math.nan,
+            HullKey.error: f"bad entry: {exc}",
+        }
 
 
 def read_candidates(path: str | Path) -> tuple[list[CandidateRow], pd.DataFrame]:
@@ -108,16 +113,17 @@ def read_candidates(path: str | Path) -> tuple[list[CandidateRow], pd.DataFrame]
     rows = []
     energy_col = HullKey.energy_per_atom if per_atom else HullKey.energy
     errors = table[HullKey.error] if HullKey.error in table else [None] * len(table)
-    for comp, energy, err in zip(table[HullKey.composition], table[energy_col], errors, strict=True):
+    for comp, energy, err in zip(
+        table[HullKey.composition], table[energy_col], errors, strict=True
+    ):
         if isinstance(err, str) and err:
             rows.append(CandidateRow(comp, math.nan, err))
             continue
         e = _to_float(energy)
         if not per_atom and math.isfinite(e):
-            try:
+            # A malformed composition is reported when the row is scored.
+            with contextlib.suppress(CompositionError):
                 e /= sum(a for _, a in parse_composition(comp))
-            except CompositionError:
-                pass  # scoring reports the malformed composition
         rows.append(CandidateRow(comp, e))
     return rows, table
 

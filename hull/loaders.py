@@ -57,7 +57,7 @@ def load_hull(name_or_path: str | Path) -> ReferenceHull:
     if name == "mp2021":
         return load_mp2021()
     if name == "gnome":
-        return load_gnome()
+        return _load_gnome_cached(*_gnome_files())
     if name.startswith("mp-api:"):
         from genflow.hull.mp_api import build_mp_api_hull
 
@@ -119,6 +119,31 @@ def load_reference_file(path: str | Path, *, name: str | None = None) -> Referen
     return ReferenceHull(
         compositions, energies, ids=ids, name=name or path.name, scheme="as given (user file)"
     )
+
+
+def _file_key(path: str | Path | None) -> tuple[str, float] | None:
+    """(path, mtime) so that replacing a file invalidates the cached hull."""
+    if path is None:
+        return None
+    p = Path(path)
+    return str(p), (p.stat().st_mtime if p.is_file() else -1.0)
+
+
+def _gnome_files() -> tuple[tuple[str, float] | None, tuple[str, float] | None]:
+    """Cache keys of the configured GNoME summary and external files."""
+    from genflow.settings import get_settings
+
+    settings = get_settings()
+    return _file_key(settings.GNOME_SUMMARY_PATH), _file_key(settings.GNOME_EXTERNAL_SUMMARY_PATH)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_gnome_cached(
+    summary: tuple[str, float] | None, external: tuple[str, float] | None
+) -> ReferenceHull:
+    if summary is None:
+        return load_gnome()  # raises the "set GENFLOW_GNOME_SUMMARY_PATH" error
+    return load_gnome(summary[0], external[0] if external else None)
 
 
 def load_gnome(
@@ -193,20 +218,26 @@ def _read_gnome(path: Path, scheme: str) -> pd.DataFrame:
             if np.allclose(raw, energy, atol=1e-6, equal_nan=True):
                 scheme = "raw"
         else:
-            log.info("%s: no 'UnCorrected Energy' column; taking 'Corrected Energy' as MP2020", path)
+            log.info(
+                "%s: no 'UnCorrected Energy' column; taking 'Corrected Energy' as MP2020", path
+            )
     if scheme == "raw":
         from genflow.hull.scheme import mp2020_corrections
 
-        corrections, _ = mp2020_corrections(df["Composition"].tolist(), energy, progress=len(df) > 5000)
+        corrections, _ = mp2020_corrections(
+            df["Composition"].tolist(), energy, progress=len(df) > 5000
+        )
         energy = energy + corrections
     elif scheme != "mp2020":
         raise ValueError(f"unknown GNoME energy scheme {scheme!r}")
     per_atom = energy / n_sites - _pp_offsets(df["Composition"].tolist())
     out = pd.DataFrame(
         {
-            "material_id": df["MaterialId"] if "MaterialId" in df else [f"{path.name}:{i}" for i in range(len(df))],
+            "material_id": df["MaterialId"]
+            if "MaterialId" in df
+            else [f"{path.name}:{i}" for i in range(len(df))],
             "composition": df["Composition"],
-            "formula": df["Reduced Formula"] if "Reduced Formula" in df else None,
+            "formula": df.get("Reduced Formula"),
             "energy_per_atom": per_atom,
         }
     )

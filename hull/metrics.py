@@ -158,7 +158,7 @@ def stratified_convergence_rate(strata: Iterable[tuple[int, int, float]]) -> flo
     converged and how many were tried; its converged fraction is weighted by the stratum's
     size N_s so that sampled strata stand for the whole population:
 
-    .. math:: R = \sum_s \frac{N_s}{\sum_{s'} N_{s'}} \cdot \frac{n^{conv}_s}{n^{tried}_s}   (App. 8)
+    .. math:: R = \sum_s \frac{N_s}{\sum_{s'} N_{s'}} \frac{n^{conv}_s}{n^{tried}_s}   (App. 8)
 
     Parameters
     ----------

@@ -10,13 +10,19 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pymatgen.core import Composition
 
-from genflow.hull.engine import FORMATION_ENERGY_TOL, ChemsysHull, build_chemsys_hull
+from genflow.hull.engine import (
+    FORMATION_ENERGY_TOL,
+    ChemsysHull,
+    assign_hosts,
+    build_chemsys_hull,
+)
 from genflow.hull.formula import CompositionError, parse_composition, reduced_formula
 from genflow.hull.keys import METASTABLE_THRESHOLD, STABLE_THRESHOLD
 from genflow.hull.records import HullScore
@@ -24,10 +30,12 @@ from genflow.hull.records import HullScore
 if TYPE_CHECKING:
     from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 
-__all__ = ["ReferenceHull"]
+__all__ = ["HULL_CACHE_SIZE", "ReferenceHull"]
 
 log = logging.getLogger(__name__)
 
+#: Chemical-system hulls kept per ReferenceHull (a few kB each; LRU beyond this).
+HULL_CACHE_SIZE = 20_000
 #: Subsets of larger systems are found by scanning the index instead of enumerating 2^k.
 _MAX_ENUM_DIM = 10
 
@@ -106,7 +114,7 @@ class ReferenceHull:
         self._pairs = pairs
         self.energies = np.asarray(energies, dtype=float)
         self._index_table()
-        self._hulls: dict[tuple[str, ...], ChemsysHull] = {}
+        self._hulls: OrderedDict[tuple[str, ...], ChemsysHull] = OrderedDict()
 
     # ------------------------------------------------------------------ construction
     def _index_table(self) -> None:
@@ -150,7 +158,9 @@ class ReferenceHull:
         ref_rows = set(self._ref_rows.values())
         index: dict[tuple[str, ...], list[int]] = {}
         for row in sorted(best.values()):
-            if row in ref_rows or e_form[row] < -FORMATION_ENERGY_TOL:  # NaN e_form (no reference) drops
+            if (
+                row in ref_rows or e_form[row] < -FORMATION_ENERGY_TOL
+            ):  # NaN e_form (no reference) drops
                 index.setdefault(self.chemsys[row], []).append(row)
         self._index = {k: np.asarray(v, dtype=np.int64) for k, v in index.items()}
         self._n_uncovered = int(np.isnan(e_form).sum())
@@ -207,7 +217,9 @@ class ReferenceHull:
         out = []
         for row in rows:
             comp = Composition(dict(self._pairs[row]))
-            out.append(PDEntry(comp, float(self.energies[row]) * comp.num_atoms, name=self.ids[row]))
+            out.append(
+                PDEntry(comp, float(self.energies[row]) * comp.num_atoms, name=self.ids[row])
+            )
         return out
 
     def phase_diagram(self, chemsys: Iterable[str]) -> PhaseDiagram:
@@ -225,7 +237,11 @@ class ReferenceHull:
                 lut[self._sym_idx[el]] = j
         starts = self._indptr[rows]
         lens = self._indptr[rows + 1] - starts
-        flat = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
+        flat = (
+            np.arange(lens.sum())
+            - np.repeat(np.cumsum(lens) - lens, lens)
+            + np.repeat(starts, lens)
+        )
         cols = lut[self._indices[flat]]
         if (cols < 0).any():
             raise ValueError(f"rows hold elements outside {tuple(elements)}")
@@ -248,7 +264,9 @@ class ReferenceHull:
         """
         system = tuple(sorted(set(chemsys)))
         hull = self._hulls.get(system)
-        if hull is None:
+        if hull is not None:
+            self._hulls.move_to_end(system)
+        else:
             missing = [el for el in system if el not in self.elements]
             if missing:
                 raise KeyError(f"element {', '.join(missing)} absent from hull {self.name!r}")
@@ -257,11 +275,18 @@ class ReferenceHull:
                 system, self.fractions(rows, system), self.energies[rows], rows
             )
             self._hulls[system] = hull
+            if len(self._hulls) > HULL_CACHE_SIZE:  # least recently used goes first
+                self._hulls.popitem(last=False)
         return hull
 
     def clear_cache(self) -> None:
         """Forget every cached chemical-system hull."""
         self._hulls.clear()
+
+    @property
+    def cached_systems(self) -> int:
+        """Number of chemical-system hulls currently cached."""
+        return len(self._hulls)
 
     def score(
         self,
@@ -272,7 +297,7 @@ class ReferenceHull:
     ) -> list[HullScore]:
         r"""Score candidates against this hull, batched per chemical system.
 
-        Decomposition energy (Yang et al. 2023, Eq. 5's E_d; GNoME convention)::
+        Decomposition energy (the E_d counted in Yang et al. 2023, Eq. 5; GNoME convention)::
 
             E_d(x) = E(x) - E_hull(c(x))                                      (E_d)
 
@@ -331,10 +356,16 @@ class ReferenceHull:
                 out[i] = HullScore.failed(msg, formula)
                 continue
             groups.setdefault(system, []).append((i, pairs, e))
-        hosts = _assign_hosts(groups)
+        hosts = assign_hosts(groups)
         for host, systems in _progress(hosts.items(), progress, "scoring chemical systems"):
             rows = [row for system in systems for row in groups[system]]
-            for row, score in zip(rows, self._score_group(host, rows), strict=True):
+            try:
+                scores = self._score_group(host, rows)
+            except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:  # qhull, no facet
+                # A degenerate hull fails its own rows only; every other system is scored.
+                msg = f"hull {self.name!r} of {'-'.join(host)} could not be evaluated: {exc}"
+                scores = [HullScore.failed(msg, reduced_formula(r[1])) for r in rows]
+            for row, score in zip(rows, scores, strict=True):
                 out[row[0]] = score
         return out  # type: ignore[return-value]
 
@@ -376,53 +407,21 @@ class ReferenceHull:
     def formation_energy(
         self, compositions: Sequence[CompositionLike], energies_per_atom: Sequence[float]
     ) -> np.ndarray:
-        """Formation energies per atom (eV/atom, Eq. E_f of ``score``); NaN where unscorable."""
-        return np.asarray(
-            [
-                s.e_form if s.e_form is not None else math.nan
-                for s in self._formation_only(compositions, energies_per_atom)
-            ]
-        )
+        """Formation energies per atom (E_f of ``score``, eV/atom), without building hulls.
 
-    def _formation_only(
-        self, compositions: Sequence[CompositionLike], energies_per_atom: Sequence[float]
-    ) -> Iterable[HullScore]:
-        for comp, energy in zip(compositions, energies_per_atom, strict=True):
+        NaN for rows ``score`` would reject (bad composition or energy, uncovered element).
+        """
+        out = np.full(len(compositions), np.nan)
+        for i, (comp, energy) in enumerate(zip(compositions, energies_per_atom, strict=True)):
             try:
                 pairs = parse_composition(comp)
                 e = float(energy)
-            except (CompositionError, TypeError, ValueError) as exc:
-                yield HullScore.failed(str(exc))
+            except (CompositionError, TypeError, ValueError):
                 continue
-            if not math.isfinite(e) or any(el not in self.elements for el, _ in pairs):
-                yield HullScore.failed("not scorable")
-                continue
-            total = sum(a for _, a in pairs)
-            mu = sum(a / total * self._mu[self._sym_idx[el]] for el, a in pairs)
-            yield HullScore(formula=reduced_formula(pairs), e_form=e - mu)
-
-
-def _assign_hosts(
-    groups: Mapping[tuple[str, ...], Any],
-) -> dict[tuple[str, ...], list[tuple[str, ...]]]:
-    """Map each chemical system to the smallest system of the batch that contains it.
-
-    The hull restricted to a face of the composition simplex is the hull of that face's
-    entries, so a candidate of Li-O is scored exactly by the Li-Fe-O hull when that one is
-    built anyway: one hull build serves every subsystem present in the batch.
-    """
-    hosts: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
-    by_element: dict[str, set[tuple[str, ...]]] = {}
-    for system in sorted(groups, key=len, reverse=True):
-        supersets = set.intersection(*(by_element.get(el, set()) for el in system))
-        if supersets:
-            host = min(supersets, key=lambda s: (len(s), s))
-            hosts[host].append(system)
-            continue
-        hosts[system] = [system]
-        for el in system:
-            by_element.setdefault(el, set()).add(system)
-    return hosts
+            if all(el in self.elements for el, _ in pairs):
+                total = sum(a for _, a in pairs)
+                out[i] = e - sum(a / total * self._mu[self._sym_idx[el]] for el, a in pairs)
+        return out
 
 
 def _progress(items: Any, enabled: bool, description: str) -> Any:
@@ -431,6 +430,8 @@ def _progress(items: Any, enabled: bool, description: str) -> Any:
     if not enabled:
         yield from items
         return
+    from rich.console import Console
     from rich.progress import track
 
-    yield from track(items, description=description, total=len(items))
+    # stderr keeps stdout clean for piped CSV/JSON output.
+    yield from track(items, description=description, total=len(items), console=Console(stderr=True))

@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Sequence
-
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -59,7 +58,6 @@ GNOME_PP_CORRECTIONS: dict[str, float] = {
 }
 
 
-
 @cache
 def _ldauu() -> dict[str, dict[str, float]]:
     """MPRelaxSet's U values keyed by anion (imported lazily: pymatgen.io.vasp is slow)."""
@@ -83,11 +81,13 @@ def mp_run_parameters(composition: Composition) -> dict:
         following ``MPRelaxSet``: U is keyed by the most electronegative element (O or F).
     """
     # Noble gases have no Pauling electronegativity (NaN); they never carry U or anion roles.
-    anion = max(
-        composition.elements, key=lambda el: -math.inf if math.isnan(el.X) else el.X
-    ).symbol
+    anion = max(composition.elements, key=lambda el: -math.inf if math.isnan(el.X) else el.X).symbol
     u_values = _ldauu().get(anion, {})
-    hubbards = {el.symbol: float(u_values[el.symbol]) for el in composition.elements if el.symbol in u_values}
+    hubbards = {
+        el.symbol: float(u_values[el.symbol])
+        for el in composition.elements
+        if el.symbol in u_values
+    }
     return {
         "run_type": "GGA+U" if hubbards else "GGA",
         "is_hubbard": bool(hubbards),
@@ -95,7 +95,9 @@ def mp_run_parameters(composition: Composition) -> dict:
     }
 
 
-def raw_mp_entry(composition: str | Composition, energy: float, entry_id: str | None = None) -> ComputedEntry:
+def raw_mp_entry(
+    composition: str | Composition, energy: float, entry_id: str | None = None
+) -> ComputedEntry:
     """A ``ComputedEntry`` for an uncorrected MP GGA/GGA+U total energy (eV per cell)."""
     from pymatgen.entries.computed_entries import ComputedEntry
 
@@ -104,7 +106,9 @@ def raw_mp_entry(composition: str | Composition, energy: float, entry_id: str | 
     if not MP2020_ANION_ELEMENTS.intersection(el.symbol for el in comp.elements):
         # No anion correction can apply, so skip pymatgen's (slow) oxidation-state guess.
         data["oxidation_states"] = {}
-    return ComputedEntry(comp, energy, parameters=mp_run_parameters(comp), data=data, entry_id=entry_id)
+    return ComputedEntry(
+        comp, energy, parameters=mp_run_parameters(comp), data=data, entry_id=entry_id
+    )
 
 
 def mp2020_corrections(
@@ -141,9 +145,15 @@ def mp2020_corrections(
     errors: list[str | None] = [None] * len(compositions)
     rows: Iterable[int] = range(len(compositions))
     if progress:
+        from rich.console import Console
         from rich.progress import track
 
-        rows = track(rows, description="MP2020 corrections", total=len(compositions))
+        rows = track(
+            rows,
+            description="MP2020 corrections",
+            total=len(compositions),
+            console=Console(stderr=True),
+        )
     with warnings.catch_warnings():
         # Expected for composition-only entries: "no structure or oxide_type" and
         # "failed to guess oxidation states"; the fallbacks are documented above.

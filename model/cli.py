@@ -124,8 +124,9 @@ def sample_command(
 
 def train_command(
     config: Annotated[str, typer.Argument(help="Config name[:options] or path.py[:options].")],
-    workdir: Annotated[Path, typer.Option("--workdir", help="Run directory (resumes if it exists).")]
-    = Path("runs/unimat"),
+    workdir: Annotated[
+        Path, typer.Option("--workdir", help="Run directory (resumes if it exists).")
+    ] = Path("runs/unimat"),
     steps: Annotated[
         int | None, typer.Option("--steps", min=1, help="Train until this step (default: config).")
     ] = None,

@@ -95,13 +95,21 @@ def load_generator(checkpoint: str | Path | None = None) -> Generator:
         raise FileNotFoundError(f"checkpoint {root}: no meta.json (not a genflow checkpoint)")
     meta = json.loads(meta_path.read_text())
     if (root / PARAMS_FILE).is_file():
-        params = serialization.msgpack_restore((root / PARAMS_FILE).read_bytes())
         files = [meta_path, root / PARAMS_FILE]
-        step = int(meta.get("step", -1))
-    else:
-        params, step, files = _restore_ema(root)
-        files = [meta_path, *files]
+        digest = _hash_files(root, files)
+        if (root.resolve(), digest) not in _CACHE:  # reuse compiled samplers in one process
+            params = serialization.msgpack_restore((root / PARAMS_FILE).read_bytes())
+            step = int(meta.get("step", -1))
+            _CACHE[(root.resolve(), digest)] = Generator(
+                params, meta, path=root, checkpoint_hash=digest, step=step
+            )
+        return _CACHE[(root.resolve(), digest)]
+    params, step, files = _restore_ema(root)
+    files = [meta_path, *files]
     return Generator(params, meta, path=root, checkpoint_hash=_hash_files(root, files), step=step)
+
+
+_CACHE: dict[tuple[Path, str], Generator] = {}
 
 
 class Generator:
@@ -195,7 +203,11 @@ class Generator:
         if composition is not None:
             if elements is not None or n_atoms is not None:
                 raise ValueError("give either composition or elements/n_atoms, not both")
-            comp = Composition(composition) if not isinstance(composition, Composition) else composition
+            comp = (
+                Composition(composition)
+                if not isinstance(composition, Composition)
+                else composition
+            )
             exact[:] = self._exact_grid(comp)
             return exact, np.where(exact.max(axis=1) > 0, 1.0, -1.0), [comp.formula] * n
         if n_atoms is not None and not elements:

@@ -6,9 +6,10 @@ returns ``sample(params, cond, rng) -> {"coords", "lattice"}`` whose 256-step lo
 shape, no Python per step.
 
 Exact-composition conditioning is enforced, not hoped for: wherever ``cond["exact"] == −1`` (or
-the element is absent by ``cond["types"] == −1``) the slot is known to be empty, so before every denoiser call its noisy value is replaced by a fresh
-draw of q(z_t | x = null) (the replacement method), and the returned coordinates of those slots
-are set to the null point exactly. The caller decodes with the conditioning's occupancy mask, so
+the element is absent by ``cond["types"] == −1``) the slot is known to be empty, so before
+every denoiser call its noisy value is replaced by a fresh draw of q(z_t | x = null) (the
+replacement method), and the returned coordinates of those slots are set to the null point
+exactly. The caller decodes with the conditioning's occupancy mask, so
 a sample conditioned on Si4C4 has exactly four Si and four C atoms.
 """
 

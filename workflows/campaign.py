@@ -47,7 +47,9 @@ def tolerate_failed_parents(job_: Any) -> Any:
 def set_category(job_or_flow: Any, category: str | None) -> Any:
     """Route a job or every job of a flow to a FireWorks category (in place; returns it)."""
     if category:
-        job_or_flow.update_config({"manager_config": {"_category": category}})
+        # dynamic=False: a dynamic update would also be applied to every job this one
+        # creates at run time (the gate's fan-out would inherit the gate's category).
+        job_or_flow.update_config({"manager_config": {"_category": category}}, dynamic=False)
     return job_or_flow
 
 
@@ -255,7 +257,7 @@ class CampaignMaker(Maker):
             score_category=self.categories.get("score"),
         )
         gate = set_category(gate_maker.make(campaign, generate.output), self.categories.get("gate"))
-        # jobflow would copy the gate's category onto the fan-out; keep the relax/score ones.
+        # jobflow would copy the gate's manager_config onto the fan-out; keep relax/score's own.
         gate.config.pass_manager_config = False
         flow = Flow([generate, gate], output=gate.output, name=f"{self.name} {campaign}")
         flow.update_metadata({"genflow_campaign": campaign})

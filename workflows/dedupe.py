@@ -4,8 +4,9 @@ Two crystals are duplicates when pymatgen's ``StructureMatcher`` (default tolera
 CDVAE/UniMat uniqueness test) fits them. Fitting every pair is quadratic and each fit
 recomputes both primitive cells, so :class:`StructureIndex`
 
-1. buckets structures by reduced formula (the matcher never fits different formulas), and
-   keeps stored structures as raw dicts until their bucket is first queried;
+1. buckets structures by reduced composition (the matcher never fits different ones),
+   computed without parsing, and keeps stored structures as raw dicts until their bucket is
+   first queried;
 2. computes each structure's reduced cell (Niggli, then primitive, exactly as the matcher
    does) once, and sub-buckets by its number of sites: without ``attempt_supercell`` the
    matcher only fits equal-size reduced cells, so this skips no true match;
@@ -24,6 +25,7 @@ is still a duplicate.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,21 +39,36 @@ __all__ = [
     "NoveltyResult",
     "StructureIndex",
     "check_novelty",
+    "composition_key",
     "earlier_candidates_filter",
     "find_duplicates",
-    "reduced_formula_of",
 ]
 
 
-def reduced_formula_of(structure: Structure | dict) -> str:
-    """Reduced formula of a Structure or a pymatgen structure dict (without parsing sites)."""
-    if isinstance(structure, Structure):
-        return structure.composition.reduced_formula
+CompositionKey = tuple[tuple[str, float], ...]
+
+
+def composition_key(structure: Structure | dict) -> CompositionKey:
+    """Reduced composition as a hashable key: sorted ``(element, amount / gcd)`` pairs.
+
+    Works on a Structure or a pymatgen structure dict without building a ``Composition``
+    (10x cheaper, which matters for 10^4-10^5 rows). Oxidation states are dropped, so a bucket
+    is a superset of what the matcher may fit; the matcher still decides.
+    """
     counts: dict[str, float] = defaultdict(float)
-    for site in structure["sites"]:
-        for sp in site["species"]:
-            counts[sp["element"]] += sp.get("occu", 1.0)
-    return Composition(counts).reduced_formula
+    if isinstance(structure, Structure):
+        for site in structure:
+            for sp, occu in site.species.items():
+                counts[getattr(sp, "symbol", str(sp))] += occu
+    else:
+        for site in structure["sites"]:
+            for sp in site["species"]:
+                counts[sp["element"]] += sp.get("occu", 1.0)
+    if all(float(v).is_integer() for v in counts.values()):
+        g = math.gcd(*(int(v) for v in counts.values())) or 1
+        return tuple(sorted((el, v / g) for el, v in counts.items()))
+    comp = Composition(counts).reduced_composition  # disordered: let pymatgen reduce
+    return tuple(sorted(comp.get_el_amt_dict().items()))
 
 
 class _Entry:
@@ -85,10 +102,12 @@ class StructureIndex:
 
     def __init__(self, matcher: StructureMatcher | None = None) -> None:
         self.matcher = matcher or StructureMatcher()
-        if self.matcher._supercell:  # noqa: SLF001 - no public accessor
+        if self.matcher._supercell:  # no public accessor
             raise ValueError("StructureIndex: attempt_supercell matchers are not supported")
-        self._pending: dict[str, list[_Entry]] = defaultdict(list)
-        self._by_size: dict[str, dict[int, list[_Entry]]] = defaultdict(lambda: defaultdict(list))
+        self._pending: dict[CompositionKey, list[_Entry]] = defaultdict(list)
+        self._by_size: dict[CompositionKey, dict[int, list[_Entry]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
         self.n_fits = 0
 
     def __len__(self) -> int:
@@ -96,39 +115,38 @@ class StructureIndex:
             len(b) for sizes in self._by_size.values() for b in sizes.values()
         )
 
-    def add(self, key: str, structure: Structure | dict, formula: str | None = None) -> None:
+    def add(self, key: str, structure: Structure | dict) -> None:
         """Index ``structure`` (a Structure or a pymatgen dict, parsed lazily) under ``key``."""
-        formula = formula or reduced_formula_of(structure)
-        self._pending[formula].append(_Entry(key, structure))
+        self._pending[composition_key(structure)].append(_Entry(key, structure))
 
     def add_many(self, items: Iterable[tuple[str, Structure | dict]]) -> None:
         """Index ``(key, structure)`` pairs."""
         for key, structure in items:
             self.add(key, structure)
 
-    def _bucket(self, formula: str) -> dict[int, list[_Entry]]:
-        sizes = self._by_size[formula]
-        for entry in self._pending.pop(formula, []):
+    def _bucket(self, ckey: CompositionKey) -> dict[int, list[_Entry]]:
+        sizes = self._by_size[ckey]
+        for entry in self._pending.pop(ckey, []):
             sizes[len(entry.reduced())].append(entry)
         return sizes
 
-    def find(self, structure: Structure, formula: str | None = None) -> str | None:
+    def find(self, structure: Structure) -> str | None:
         """Return the key of the first indexed structure matching ``structure``, else None."""
-        return self._find(_Entry("", structure), formula or structure.composition.reduced_formula)
+        return self._find(_Entry("", structure), composition_key(structure))
 
-    def _find(self, query: _Entry, formula: str) -> str | None:
-        if formula not in self._pending and formula not in self._by_size:
+    def _find(self, query: _Entry, ckey: CompositionKey) -> str | None:
+        if ckey not in self._pending and ckey not in self._by_size:
             return None
-        candidates = self._bucket(formula).get(len(query.reduced()), [])
+        candidates = self._bucket(ckey).get(len(query.reduced()), [])
         for entry in candidates:
             self.n_fits += 1
             if self.matcher.fit(query.reduced(), entry.reduced(), skip_structure_reduction=True):
                 return entry.key
         return None
 
-    def _insert(self, entry: _Entry, formula: str) -> None:
-        # pending, not reduced: a formula seen once never pays for its reduced cell
-        self._pending[formula].append(entry)
+    def _insert(self, entry: _Entry, ckey: CompositionKey) -> None:
+        # pending, not reduced: a composition seen once never pays for its reduced cell
+        self._pending[ckey].append(entry)
 
 
 @dataclass(frozen=True)
@@ -185,13 +203,13 @@ def find_duplicates(
     results = []
     for key, structure in structures:
         entry = _Entry(key, structure)
-        formula = structure.composition.reduced_formula
-        if (hit := index._find(entry, formula)) is not None:
+        ckey = composition_key(structure)
+        if (hit := index._find(entry, ckey)) is not None:
             results.append(DuplicateResult(key, hit, "stored"))
-        elif (hit := batch._find(entry, formula)) is not None:
+        elif (hit := batch._find(entry, ckey)) is not None:
             results.append(DuplicateResult(key, hit, "batch"))
         else:
-            batch._insert(entry, formula)
+            batch._insert(entry, ckey)
             results.append(DuplicateResult(key))
     index.n_fits += batch.n_fits
     return results

@@ -129,9 +129,7 @@ class GateRecord:
 
     def reject(self, stage: GateStage, reason: str, **changes: Any) -> GateRecord:
         """Return a rejected copy."""
-        return dataclasses.replace(
-            self, passed=False, stage=str(stage), reason=reason, **changes
-        )
+        return dataclasses.replace(self, passed=False, stage=str(stage), reason=reason, **changes)
 
     def gate_doc(self) -> dict[str, Any]:
         """Fields of ``genflow.candidate.GateResult`` (plus stage and reason)."""
@@ -152,7 +150,9 @@ def parse_structure(raw: Any) -> tuple[Structure | None, str | None]:
     if isinstance(raw, Structure):
         return raw, None
     if isinstance(raw, dict):
-        symbols = {sp.get("element") for site in raw.get("sites", []) for sp in site.get("species", [])}
+        symbols = {
+            sp.get("element") for site in raw.get("sites", []) for sp in site.get("species", [])
+        }
         if bad := sorted(str(s) for s in symbols if not Element.is_valid_symbol(str(s))):
             return None, f"unknown element(s): {', '.join(bad)}"
         try:
@@ -184,9 +184,13 @@ def check_structures(
             continue
         unknown = sorted({str(sp) for sp in structure.species if not isinstance(sp, Element)})
         if unknown:
-            records.append(rec.reject(GateStage.ELEMENTS, f"unknown element(s): {', '.join(unknown)}"))
+            records.append(
+                rec.reject(GateStage.ELEMENTS, f"unknown element(s): {', '.join(unknown)}")
+            )
             continue
-        rec = dataclasses.replace(rec, structure=structure, formula=structure.composition.reduced_formula)
+        rec = dataclasses.replace(
+            rec, structure=structure, formula=structure.composition.reduced_formula
+        )
         ok, why = structure_validity(structure, min_distance)
         rec = dataclasses.replace(rec, valid=ok, validity_reason=why)
         if not ok:

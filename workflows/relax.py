@@ -324,7 +324,7 @@ def mp_compatible_energy(task_doc_or_entry: Any, engine: EngineName) -> EngineEn
         from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
 
         entry = _vasp_entry(task_doc_or_entry)
-        natoms = int(round(entry.composition.num_atoms))
+        natoms = round(entry.composition.num_atoms)
         raw = entry.uncorrected_energy / natoms
         processed = MaterialsProject2020Compatibility(check_potcar=True).process_entries(
             [entry.copy()], inplace=False, on_error="warn"
@@ -335,7 +335,7 @@ def mp_compatible_energy(task_doc_or_entry: Any, engine: EngineName) -> EngineEn
         formula = entry.composition.reduced_formula
     else:
         energy, comp, ff_name = _ff_energy(task_doc_or_entry)
-        natoms = int(round(comp.num_atoms))
+        natoms = round(comp.num_atoms)
         raw = corrected = energy / natoms
         formula = comp.reduced_formula
         ff = (ff_name or "").split("MLFF.")[-1]

@@ -44,6 +44,9 @@ class CampaignEnv:
             "--loglvl", "INFO",
             mode, *extra,
         ]  # fmt: skip
+        if mode == "rapidfire":
+            # poll every second instead of 60 s while WAITING fireworks may become READY
+            cmd += ["--sleep", "1"]
         log = open(launch_dir / "rlaunch.log", "wb")  # noqa: SIM115 - closed with the process
         return subprocess.Popen(
             cmd, cwd=launch_dir, env=self.env, stdout=log, stderr=subprocess.STDOUT
@@ -75,6 +78,7 @@ def campaign_env(stores, monkeypatch, tmp_path) -> CampaignEnv:
         "GENFLOW_CONFIG_FILE": str(tmp_path / "no-genflow.yaml"),
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",  # launcher logs reach the file as they happen
     }
     for key, value in env_vars.items():
         monkeypatch.setenv(key, value)

@@ -8,7 +8,8 @@ from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition
 
 from genflow.hull import ReferenceHull
-from genflow.hull.engine import FORMATION_ENERGY_TOL, NUMERICAL_TOL
+from genflow.hull.engine import FORMATION_ENERGY_TOL, NUMERICAL_TOL, assign_hosts
+from genflow.hull.formula import CompositionError, parse_composition
 
 SYSTEMS = [
     ("Fe",),
@@ -22,8 +23,8 @@ SYSTEMS = [
 
 
 def test_tolerances_follow_pymatgen() -> None:
-    assert NUMERICAL_TOL == PhaseDiagram.numerical_tol
-    assert FORMATION_ENERGY_TOL == PhaseDiagram.formation_energy_tol
+    assert PhaseDiagram.numerical_tol == NUMERICAL_TOL
+    assert PhaseDiagram.formation_energy_tol == FORMATION_ENERGY_TOL
 
 
 def _random_candidates(
@@ -114,3 +115,57 @@ def test_custom_hull_from_pdentries_matches_pymatgen() -> None:
         assert score.e_d == pytest.approx(
             pd_.get_decomp_and_e_above_hull(entry, allow_negative=True)[1], abs=1e-9
         )
+
+
+def test_assign_hosts_uses_smallest_superset() -> None:
+    hosts = assign_hosts([("Li", "O"), ("Fe", "Li", "O"), ("Na",), ("Fe", "Li", "O", "P"), ("O",)])
+    assert hosts == {
+        ("Fe", "Li", "O", "P"): [("Fe", "Li", "O", "P"), ("Fe", "Li", "O"), ("Li", "O"), ("O",)],
+        ("Na",): [("Na",)],
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Fe2O3", (("Fe", 2.0), ("O", 3.0))),
+        ("Ac2Ag1Ir1", (("Ac", 2.0), ("Ag", 1.0), ("Ir", 1.0))),
+        ("Li(FePO4)2", (("Fe", 2.0), ("Li", 1.0), ("O", 8.0), ("P", 2.0))),
+        ("Na0.5Cl0.5", (("Cl", 0.5), ("Na", 0.5))),
+    ],
+)
+def test_parse_composition(text: str, expected: tuple) -> None:
+    assert parse_composition(text) == expected
+    assert parse_composition(Composition(text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("Xx2O", "unknown element Xx"),
+        ("Li(Fe", "malformed"),
+        ("", "malformed"),
+        ("Abc", "unknown element Abc"),
+    ],
+)
+def test_parse_composition_errors(text: str, message: str) -> None:
+    with pytest.raises(CompositionError, match=message):
+        parse_composition(text)
+
+
+def test_failing_hull_fails_only_its_rows(monkeypatch, mp2021: ReferenceHull) -> None:
+    import genflow.hull.reference as reference
+
+    real = reference.build_chemsys_hull
+
+    def flaky(elements, *args):
+        if elements == ("Cl", "Na"):
+            raise RuntimeError("QH6154 qhull precision error")
+        return real(elements, *args)
+
+    monkeypatch.setattr(reference, "build_chemsys_hull", flaky)
+    mp2021.clear_cache()
+    bad, good = mp2021.score(["NaCl", "Fe2O3"], [-3.6, -6.0])
+    mp2021.clear_cache()
+    assert "could not be evaluated" in bad.error and "qhull" in bad.error
+    assert good.ok

@@ -24,9 +24,7 @@ def scored(mp20: pd.DataFrame, mp20_energies: np.ndarray, mp2021: ReferenceHull)
     scores = mp2021.score(mp20["pretty_formula"].tolist(), mp20_energies)
     assert all(s.ok for s in scores), [s.error for s in scores if not s.ok][:3]
     ids = set(mp2021.ids)
-    return mp20.assign(
-        e_d=[s.e_d for s in scores], in_reference=mp20["material_id"].isin(ids)
-    )
+    return mp20.assign(e_d=[s.e_d for s in scores], in_reference=mp20["material_id"].isin(ids))
 
 
 def test_mp20_hull_vertices_land_on_bundled_hull(scored: pd.DataFrame) -> None:

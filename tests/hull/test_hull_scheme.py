@@ -63,13 +63,17 @@ def test_cached_table_is_current() -> None:
     table = pd.read_csv(MP2021_FILE)
     assert list(table.columns) == COLUMNS
     sample = table.sample(60, random_state=3)
-    corrections, errors = mp2020_corrections(sample["composition"].tolist(), sample["energy"].to_numpy())
+    corrections, errors = mp2020_corrections(
+        sample["composition"].tolist(), sample["energy"].to_numpy()
+    )
     assert errors == [None] * len(sample)
     np.testing.assert_allclose(corrections, sample["correction"].to_numpy(), atol=1e-6)
     per_atom = (sample["energy"] + sample["correction"]) / sample["n_sites"]
     np.testing.assert_allclose(per_atom, sample["energy_per_atom"], atol=1e-6)
     refs = table[table["source"] == "mp_elemental_reference"]
-    assert {"Yb", "Xe", "Ge", "Mg", "Li", "Na", "Gd"} <= set(refs["formula"].str.rstrip("0123456789"))
+    assert {"Yb", "Xe", "Ge", "Mg", "Li", "Na", "Gd"} <= set(
+        refs["formula"].str.rstrip("0123456789")
+    )
     assert table["material_id"].str.startswith("mp-").all()  # GNoME recomputations removed
 
 
@@ -79,11 +83,15 @@ def test_run_parameters_follow_mp_input_sets() -> None:
         "is_hubbard": True,
         "hubbards": {"Fe": 5.3},
     }
-    assert mp_run_parameters(Composition("FeS2"))["run_type"] == "GGA"  # U only for oxides/fluorides
+    assert (
+        mp_run_parameters(Composition("FeS2"))["run_type"] == "GGA"
+    )  # U only for oxides/fluorides
     assert mp_run_parameters(Composition("LiMnF4"))["hubbards"] == {"Mn": 3.9}
 
 
-def test_scheme_matters_for_e_d(mp20: pd.DataFrame, mp20_energies: np.ndarray, mp2021: ReferenceHull) -> None:
+def test_scheme_matters_for_e_d(
+    mp20: pd.DataFrame, mp20_energies: np.ndarray, mp2021: ReferenceHull
+) -> None:
     """Against the uncorrected snapshot, MP-20 hull vertices are far off the hull."""
     snap = pd.read_csv(SNAPSHOT_FILE, index_col=0)
     snap = snap[snap["MaterialId"].str.startswith("mp-")]

@@ -20,7 +20,9 @@ from genflow.model.unimat import LatticeNorm  # noqa: E402
 assert jax.device_count() == 8, jax.devices()
 config = get_config("perov5:tiny")
 arrays, meta = load_training_data(config)
-arrays["lattice"] = np.asarray(LatticeNorm.from_dict(meta["lattice_norm"]).normalize(arrays["lattice"]))
+arrays["lattice"] = np.asarray(
+    LatticeNorm.from_dict(meta["lattice_norm"]).normalize(arrays["lattice"])
+)
 _, init_fn, train_step = make_train_step(config, meta)
 results = {}
 for name, devices in {"one": jax.devices()[:1], "eight": jax.devices()}.items():
@@ -40,6 +42,8 @@ for name, devices in {"one": jax.devices()[:1], "eight": jax.devices()}.items():
     results[name] = (losses, jax.tree.map(np.asarray, state.params))
 
 np.testing.assert_allclose(results["one"][0], results["eight"][0], rtol=1e-5, atol=1e-6)
-for a, b in zip(jax.tree.leaves(results["one"][1]), jax.tree.leaves(results["eight"][1])):
+for a, b in zip(
+    jax.tree.leaves(results["one"][1]), jax.tree.leaves(results["eight"][1]), strict=True
+):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 print("SHARDED_OK", results["one"][0], results["eight"][0])

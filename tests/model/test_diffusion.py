@@ -62,9 +62,7 @@ def _oracle(x0):
     def model_fn(z, logsnr):
         a = jnp.sqrt(jax.nn.sigmoid(logsnr))
         s = jnp.sqrt(jax.nn.sigmoid(-logsnr))
-        return jax.tree.map(
-            lambda zz, xx: (zz - D._bcast(a, zz) * xx) / D._bcast(s, zz), z, x0
-        )
+        return jax.tree.map(lambda zz, xx: (zz - D._bcast(a, zz) * xx) / D._bcast(s, zz), z, x0)
 
     return model_fn
 
@@ -117,13 +115,20 @@ def test_cfg_formula_and_omega_zero_sampling_equals_conditional():
     for k in z:
         np.testing.assert_allclose(guided[k], 3.0 * a[k] - 2.0 * c[k], rtol=1e-5, atol=1e-5)
 
-    kw = dict(shape_like=x_target, rng=jax.random.key(3), schedule=D.get_schedule("cosine"),
-              num_steps=16, gamma=0.1)
+    kw = dict(
+        shape_like=x_target,
+        rng=jax.random.key(3),
+        schedule=D.get_schedule("cosine"),
+        num_steps=16,
+        gamma=0.1,
+    )
     plain = D.sample_loop(model_fn=aux_fn, **kw)
-    omega0 = D.sample_loop(model_fn=D.cfg_model_fn(cond_fn=cond_fn, aux_fn=aux_fn, guidance=0.0),
-                           **kw)
-    omega1 = D.sample_loop(model_fn=D.cfg_model_fn(cond_fn=cond_fn, aux_fn=aux_fn, guidance=1.0),
-                           **kw)
+    omega0 = D.sample_loop(
+        model_fn=D.cfg_model_fn(cond_fn=cond_fn, aux_fn=aux_fn, guidance=0.0), **kw
+    )
+    omega1 = D.sample_loop(
+        model_fn=D.cfg_model_fn(cond_fn=cond_fn, aux_fn=aux_fn, guidance=1.0), **kw
+    )
     for k in plain:
         np.testing.assert_array_equal(plain[k], omega0[k])
         assert not np.allclose(plain[k], omega1[k])
@@ -131,15 +136,25 @@ def test_cfg_formula_and_omega_zero_sampling_equals_conditional():
 
 def test_compiled_loop_equals_per_step_python_loop():
     x0 = _toy_state(2)
-    kw = dict(model_fn=_oracle(x0), rng=jax.random.key(5), schedule=D.get_schedule("cosine"),
-              num_steps=6, gamma=0.1)
+    kw = dict(
+        model_fn=_oracle(x0),
+        rng=jax.random.key(5),
+        schedule=D.get_schedule("cosine"),
+        num_steps=6,
+        gamma=0.1,
+    )
     compiled = jax.jit(lambda: D.sample_loop(shape_like=x0, **kw))()
     init_rng, loop_rng = jax.random.split(kw["rng"])
     z = D._normal_like(init_rng, x0)
     for i in range(6):
         z, x_hat = D.sample_step(
-            i=i, z=z, model_fn=kw["model_fn"], rng=loop_rng, schedule=kw["schedule"],
-            num_steps=6, gamma=0.1,
+            i=i,
+            z=z,
+            model_fn=kw["model_fn"],
+            rng=loop_rng,
+            schedule=kw["schedule"],
+            num_steps=6,
+            gamma=0.1,
         )
     for k in x0:
         np.testing.assert_allclose(compiled[k], x_hat[k], atol=1e-5)

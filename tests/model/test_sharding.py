@@ -37,10 +37,15 @@ def test_strategy_rules_and_errors():
 
 @pytest.mark.slow
 def test_eight_device_step_equals_one_device_step():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-               JAX_PLATFORMS="cpu", OMP_NUM_THREADS="1")
+    env = dict(
+        os.environ,
+        XLA_FLAGS="--xla_force_host_platform_device_count=8",
+        JAX_PLATFORMS="cpu",
+        OMP_NUM_THREADS="1",
+    )
     script = Path(__file__).with_name("sharded_step_check.py")
-    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "SHARDED_OK" in proc.stdout

@@ -62,17 +62,27 @@ def _restore(workdir: Path, step: int) -> dict:
 
 @pytest.mark.slow
 def test_killed_run_resumes_and_matches_uninterrupted(tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS="1", JAX_PLATFORMS="cpu",
-               JAX_COMPILATION_CACHE_DIR=str(tmp_path / "jax_cache"),
-               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        JAX_PLATFORMS="cpu",
+        JAX_COMPILATION_CACHE_DIR=str(tmp_path / "jax_cache"),
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+    )
     cmd = [sys.executable, "-m", "genflow.model.train", "perov5:tiny"]
-    full = subprocess.run([*cmd, str(tmp_path / "full"), "12"], env=env, capture_output=True,
-                          text=True, timeout=600)
+    full = subprocess.run(
+        [*cmd, str(tmp_path / "full"), "12"], env=env, capture_output=True, text=True, timeout=600
+    )
     assert full.returncode == 0, full.stderr[-3000:]
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([*cmd, str(killed), "12"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [*cmd, str(killed), "12"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     seen = []
     for line in proc.stdout:
         seen.append(line)
@@ -81,13 +91,15 @@ def test_killed_run_resumes_and_matches_uninterrupted(tmp_path):
             break
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, seen
-    steps_on_disk = sorted(int(p.name) for p in (killed / "checkpoints").iterdir()
-                           if p.name.isdigit())
+    steps_on_disk = sorted(
+        int(p.name) for p in (killed / "checkpoints").iterdir() if p.name.isdigit()
+    )
     assert 4 in steps_on_disk and 12 not in steps_on_disk, steps_on_disk
 
     lines_before = len((killed / "log.jsonl").read_text().splitlines())
-    resumed = subprocess.run([*cmd, str(killed), "12"], env=env, capture_output=True, text=True,
-                             timeout=600)
+    resumed = subprocess.run(
+        [*cmd, str(killed), "12"], env=env, capture_output=True, text=True, timeout=600
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resumed from checkpoint step {steps_on_disk[-1]}" in resumed.stdout
     summary = json.loads(resumed.stdout.strip().splitlines()[-1])

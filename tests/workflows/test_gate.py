@@ -10,7 +10,12 @@ from gate_data import mp20
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
 
-from genflow.workflows.dedupe import StructureIndex, check_novelty, find_duplicates
+from genflow.workflows.dedupe import (
+    StructureIndex,
+    check_novelty,
+    composition_key,
+    find_duplicates,
+)
 from genflow.workflows.gate import GateStage, run_gate
 
 
@@ -22,7 +27,7 @@ def _nan_coords() -> Structure:
 
 def _overlapping() -> Structure:
     s = mp20("mp-23703").copy()  # LiH
-    s.append("H", s[0].coords + [0.1, 0.0, 0.0], coords_are_cartesian=True)
+    s.append("H", s[0].coords + np.array([0.1, 0.0, 0.0]), coords_are_cartesian=True)
     return s
 
 
@@ -30,6 +35,9 @@ def _unknown_element_dict() -> dict:
     d = mp20("mp-1086").as_dict()
     d["sites"][0]["species"][0]["element"] = "Xx"
     return d
+
+
+LIF2_COORDS = [[0, 0, 0], [0.5, 0.5, 0], [0, 0.5, 0.5]]  # LiF2: no neutral oxidation states
 
 
 def _mixed_batch() -> list[tuple[str, object]]:
@@ -43,7 +51,7 @@ def _mixed_batch() -> list[tuple[str, object]]:
         ("bad-overlap", _overlapping()),
         ("bad-unknown-cif", mp20("mp-2697").to(fmt="cif").replace(" Sr", " Xx")),
         ("bad-unknown-dict", _unknown_element_dict()),
-        ("bad-smact", Structure(Lattice.cubic(4.0), ["Li", "F", "F"], [[0, 0, 0], [0.5, 0.5, 0], [0, 0.5, 0.5]])),
+        ("bad-smact", Structure(Lattice.cubic(4.0), ["Li", "F", "F"], LIF2_COORDS)),
         ("good-AlFe-dict", mp20("mp-2658").as_dict()),
     ]  # fmt: skip
 
@@ -86,7 +94,9 @@ def test_gate_with_chgnet_prerelax_completes_the_good_rows():
         assert rec.prerelax.forcefield == "MLFF.CHGNet"
         assert np.isfinite(rec.prerelax.energy_per_atom) and rec.prerelax.energy_per_atom < 0
         assert rec.structure.composition.reduced_formula == rec.formula
-    assert {r.key: r.stage for r in records if not r.passed} == {k: str(v[0]) for k, v in EXPECTED.items()}
+    assert {r.key: r.stage for r in records if not r.passed} == {
+        k: str(v[0]) for k, v in EXPECTED.items()
+    }
 
 
 def _perturbed_supercell(s: Structure, seed: int) -> Structure:
@@ -123,7 +133,9 @@ def test_dedupe_finds_duplicates_keeps_polymorphs():
     assert not any(results[k].is_duplicate for k in ("InP-wz", "CuI-160", "HgI2-137", "AlAs"))
 
     # the prefilters lose nothing: plain StructureMatcher over all pairs agrees
-    pool = [(k, s if isinstance(s, Structure) else Structure.from_dict(s)) for k, s in stored + batch]
+    pool = [
+        (k, s if isinstance(s, Structure) else Structure.from_dict(s)) for k, s in stored + batch
+    ]
     sm = StructureMatcher()
     matched = {(a, b) for (a, sa), (b, sb) in itertools.combinations(pool, 2) if sm.fit(sa, sb)}
     assert matched == {
@@ -139,18 +151,28 @@ def test_index_parses_only_buckets_it_needs():
     index.add("TaC", mp20("mp-1086").as_dict())
     index.add("LiH", mp20("mp-23703").as_dict())
     assert index.find(mp20("mp-2172")) is None  # AlAs: no bucket, nothing parsed
-    assert index.n_fits == 0 and set(index._pending) == {"TaC", "LiH"}
+    tac, lih = composition_key(mp20("mp-1086")), composition_key(mp20("mp-23703").as_dict())
+    assert tac == (("C", 1.0), ("Ta", 1.0))
+    assert index.n_fits == 0 and set(index._pending) == {tac, lih}
     assert index.find(_perturbed_supercell(mp20("mp-1086"), 5)) == "TaC"
-    assert set(index._pending) == {"LiH"}
+    assert set(index._pending) == {lih}
     assert len(index) == 2
 
 
 def test_novelty_against_references():
     refs = [("mp-1086", mp20("mp-1086")), ("mp-20351", mp20("mp-20351"))]
-    out = check_novelty([("a", _perturbed_supercell(mp20("mp-1086"), 4)), ("b", mp20("mp-966800"))], refs)
+    out = check_novelty(
+        [("a", _perturbed_supercell(mp20("mp-1086"), 4)), ("b", mp20("mp-966800"))], refs
+    )
     assert [(r.novel, r.match) for r in out] == [(False, "mp-1086"), (True, None)]
     assert check_novelty([("a", mp20("mp-1086"))], None)[0].novel is None
 
-    records = run_gate([("a", mp20("mp-1086")), ("b", mp20("mp-23703"))], references=refs, prerelax=False)
-    assert (records[0].passed, records[0].stage, records[0].novelty_match) == (False, "novelty", "mp-1086")
+    records = run_gate(
+        [("a", mp20("mp-1086")), ("b", mp20("mp-23703"))], references=refs, prerelax=False
+    )
+    assert (records[0].passed, records[0].stage, records[0].novelty_match) == (
+        False,
+        "novelty",
+        "mp-1086",
+    )
     assert records[1].passed and records[1].novel is True

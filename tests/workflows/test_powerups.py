@@ -66,7 +66,11 @@ def test_powerups_return_copies():
     powered = apply_paper_settings(maker)
     assert maker.as_dict() == before
     assert powered is not maker
-    assert [type(g).__name__ for g in _generators(maker)] == ["MPRelaxSet", "MPRelaxSet", "MPStaticSet"]
+    assert [type(g).__name__ for g in _generators(maker)] == [
+        "MPRelaxSet",
+        "MPRelaxSet",
+        "MPStaticSet",
+    ]
 
 
 def test_newer_paw_potentials_per_element_release(monkeypatch):
@@ -76,7 +80,9 @@ def test_newer_paw_potentials_per_element_release(monkeypatch):
     assert [type(g) for g in gens] == [MPRelaxSetNewerPAW, MPRelaxSetNewerPAW, MPStaticSetNewerPAW]
 
     structure = Structure(
-        Lattice.cubic(5.0), ["Li", "Mg", "Si", "O"], [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+        Lattice.cubic(5.0),
+        ["Li", "Mg", "Si", "O"],
+        [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
     )
     vis = gens[0].get_input_set(structure, potcar_spec=True)
     assert vis["POTCAR.spec"].split() == MPRelaxSet(structure=structure).potcar_symbols
@@ -106,7 +112,10 @@ def test_gamma_centred_kpoints_for_hexagonal_cells():
     powered = use_gamma_centred_kpoints(MPGGADoubleRelaxStaticMaker())
     for gen in _generators(powered):
         assert gen.force_gamma
-        assert gen.get_input_set(_hexagonal(), potcar_spec=True)["KPOINTS"].style == Kpoints.supported_modes.Gamma
+        assert (
+            gen.get_input_set(_hexagonal(), potcar_spec=True)["KPOINTS"].style
+            == Kpoints.supported_modes.Gamma
+        )
 
     # hexagonal_only: pymatgen's automatic scheme, Monkhorst-Pack for this cubic cell
     auto = use_gamma_centred_kpoints(MPGGADoubleRelaxStaticMaker(), hexagonal_only=True)
@@ -125,7 +134,10 @@ def test_ferromagnetic_start_overrides_antiparallel_moments():
         site_properties={"magmom": [3.0, -3.0]},
     )  # fmt: skip
     plain = MPGGADoubleRelaxStaticMaker()
-    assert _generators(plain)[0].get_input_set(structure, potcar_spec=True)["INCAR"]["MAGMOM"] == [3.0, -3.0]
+    assert _generators(plain)[0].get_input_set(structure, potcar_spec=True)["INCAR"]["MAGMOM"] == [
+        3.0,
+        -3.0,
+    ]
 
     powered = use_ferromagnetic_moments(plain)
     first, second, static = _generators(powered)

@@ -36,9 +36,7 @@ def test_si_double_relax_static(
     maker = relax_static_maker("vasp", paper_settings=paper_settings)
     flow = maker.make(si_structure)
 
-    responses = run_locally(
-        flow, store=memory_job_store, create_folders=True, ensure_success=True
-    )
+    responses = run_locally(flow, store=memory_job_store, create_folders=True, ensure_success=True)
 
     assert [j.name for j in flow.jobs[0].jobs] + [flow.jobs[1].name] == list(REF_PATHS)
     task_doc = responses[flow.output.uuid][1].output
