@@ -16,7 +16,9 @@ whole batch checks that nothing is duplicated.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -34,8 +36,14 @@ from genflow.store import connect
 def make_candidates(n: int, campaign: str) -> list[Candidate]:
     """Return ``n`` distinct candidates (8-atom NaCl cells with seeded noise)."""
     rng = np.random.default_rng(0)
-    base = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.6), ["Na", "Cl"], [[0] * 3, [0.5] * 3])
-    prov = {"model_name": "unimat", "checkpoint_hash": "bench", "conditioning": {"chemsys": "Cl-Na"}}
+    base = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.6), ["Na", "Cl"], [[0] * 3, [0.5] * 3]
+    )
+    prov = {
+        "model_name": "unimat",
+        "checkpoint_hash": "bench",
+        "conditioning": {"chemsys": "Cl-Na"},
+    }
     out = []
     for i in range(n):
         coords = base.frac_coords + rng.normal(0, 0.01, base.frac_coords.shape)
@@ -77,10 +85,8 @@ def main() -> None:
 
             t0 = time.perf_counter()
             for c in slow:  # the baseline: the same insert, one round trip per candidate
-                try:
+                with contextlib.suppress(DuplicateKeyError):
                     coll.insert_one(c.to_mongo())
-                except DuplicateKeyError:
-                    pass
             t_one = time.perf_counter() - t0
 
             t0 = time.perf_counter()
@@ -93,6 +99,7 @@ def main() -> None:
     finally:
         if port is not None:
             stop_server(port, run_dir)
+        shutil.rmtree(run_dir, ignore_errors=True)
 
     ms_bulk = 1000 * t_bulk / args.n
     ms_one = 1000 * t_one / args.slow

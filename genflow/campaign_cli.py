@@ -6,7 +6,9 @@ Registered on the root app by :func:`register`. Every command that prints result
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -89,7 +91,9 @@ def run_cmd(spec_path: SpecArg, name: NameOpt = None, json_out: JsonOpt = False)
 
     spec = _load(spec_path)
     try:
-        report = run_campaign(spec, name=name, progress=not json_out)
+        # Libraries print progress (CHGNet, FireWorks); keep stdout pure JSON with --json.
+        with contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext():
+            report = run_campaign(spec, name=name, progress=not json_out)
     except CampaignExistsError as err:
         err_console.print(f"[red]{err}[/red]")
         raise typer.Exit(1) from None

@@ -327,9 +327,9 @@ def nightly(
 
 
 def _key(hull: str) -> str:
-    from genflow.workflows.campaign_steps import _hull_key
+    from genflow.workflows.campaign_steps import hull_key
 
-    return _hull_key(hull)
+    return hull_key(hull)
 
 
 # -- local run ---------------------------------------------------------------------------------
@@ -375,15 +375,14 @@ def run_campaign(
 
     def _run() -> None:
         try:
-            with worker_env(stores):
-                with _job_errors(job_errors):
-                    run_locally(
-                        Flow(flows, name=name),
-                        store=stores.job_store,
-                        create_folders=True,
-                        root_dir=root,
-                        log=False,
-                    )
+            with worker_env(stores), _job_errors(job_errors):
+                run_locally(
+                    Flow(flows, name=name),
+                    store=stores.job_store,
+                    create_folders=True,
+                    root_dir=root,
+                    log=False,
+                )
         except BaseException as err:  # reported after the progress display closes
             errors.append(err)
 

@@ -85,16 +85,18 @@ def campaign_report(
         Hulls to list hits for (default: the campaign's spec hulls, else ``mp2021``).
     """
     from genflow.hits import find_hits
+    from genflow.workflows.campaign_steps import hull_key
 
     doc = stores.campaigns.find_one({"name": name}, {"_id": 0, "spec": 1, "state": 1, "mode": 1})
+    spec = (doc or {}).get("spec") or {}
     if hulls is None:
-        hulls = ((doc or {}).get("spec") or {}).get("hulls") or ["mp2021"]
-    from genflow.workflows.campaign_steps import _hull_key
-
+        hulls = spec.get("hulls") or ["mp2021"]
+    # The campaign's own hit threshold (None: the HIT_THRESHOLD setting), as scoring used.
+    max_ed = (spec.get("score") or {}).get("hit_threshold")
     hits = [
         h.as_dict()
         for hull in hulls
-        for h in find_hits(stores, hull=_hull_key(hull), campaign=name)
+        for h in find_hits(stores, hull=hull_key(hull), max_ed=max_ed, campaign=name)
     ]
     fail_rows = failures(stores.candidates, name, limit=50)
     for row in fail_rows:

@@ -33,13 +33,24 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Self
 
 from monty.json import jsanitize
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from genflow.candidate_results import (
+    DFTResult,
+    GateResult,
+    GeneratorProvenance,
+    HullScoreDoc,
+    MLIPResult,
+    _aware,
+    check_hull_name,
+    is_hit,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -68,7 +79,6 @@ ID_HEX_CHARS = 24  # 96 bits: collisions are negligible for 10^12 candidates
 LATTICE_DECIMALS = 4
 FRAC_DECIMALS = 5
 _SUBDOCS = ("gate", "mlip", "dft")
-_HULL_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class CandidateState(StrEnum):
@@ -110,27 +120,6 @@ def check_transition(
             f"candidate {candidate_id}: illegal state transition {current} → {target} "
             f"(allowed from {current}: {allowed})"
         )
-
-
-def check_hull_name(name: str) -> str:
-    """Return ``name`` if usable as a field key (``scores.<name>``), else raise ``ValueError``."""
-    if not isinstance(name, str) or not _HULL_NAME.match(name):
-        raise ValueError(
-            f"hull name {name!r} cannot key scores: use letters, digits, '_' or '-' "
-            "(e.g. 'mp2021', 'gnome'), not a file path"
-        )
-    return name
-
-
-def utcnow() -> datetime:
-    """Return the current UTC time truncated to milliseconds (MongoDB's date precision)."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def _aware(value: datetime) -> datetime:
-    # pymongo returns naive UTC datetimes unless the client is tz_aware.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _round(x: float, decimals: int) -> float | str:
@@ -198,97 +187,6 @@ def make_candidate_id(
     }
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return ID_PREFIX + hashlib.sha256(blob.encode()).hexdigest()[:ID_HEX_CHARS]
-
-
-class _Doc(BaseModel):
-    """Base for sub-documents: tolerate extra keys other rooms add, keep them JSON/BSON-safe."""
-
-    model_config = ConfigDict(extra="allow", use_enum_values=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _sanitize(cls, data: Any) -> Any:
-        # numpy scalars/arrays from engines would not encode to BSON.
-        return jsanitize(data, strict=False, allow_bson=True) if isinstance(data, dict) else data
-
-
-class GeneratorProvenance(_Doc):
-    """Which generator produced the sample, so a hit can be traced to its checkpoint."""
-
-    model_name: str = Field(..., description="Generator name, e.g. 'unimat'.")
-    checkpoint_hash: str = Field(..., description="Content hash of the checkpoint used.")
-    seed: int | None = Field(None, description="Sampling seed.")
-    sample_index: int | None = Field(None, description="Index of the sample in its batch.")
-    conditioning: dict[str, Any] = Field(
-        default_factory=dict, description="Conditioning: composition, elements, n_atoms, ..."
-    )
-
-
-class GateResult(_Doc):
-    """Outcome of the cheap gate checks (the workflows room may add keys)."""
-
-    valid: bool | None = Field(None, description="Structure validity (distances, cell).")
-    validity_reason: str | None = None
-    smact_valid: bool | None = Field(None, description="SMACT charge neutrality + electroneg.")
-    duplicate_of: str | None = Field(None, description="candidate_id this one duplicates.")
-    novel: bool | None = Field(None, description="Not matched to any reference-hull structure.")
-    novelty_match: str | None = Field(None, description="Id of the matching reference entry.")
-
-
-class MLIPResult(_Doc):
-    """MLIP pre-relax and pre-screen (CHGNet through atomate2's ForceFieldRelaxMaker)."""
-
-    model: str = Field("CHGNet", description="Force field name.")
-    energy_per_atom: float | None = Field(None, description="eV/atom of the pre-relaxed cell.")
-    e_d: float | None = Field(None, description="Pre-screen E_d (eV/atom) on `hull`.")
-    hull: str | None = None
-    job_uuid: str | None = Field(None, description="jobflow uuid of the pre-relax job.")
-    structure: dict | None = Field(None, description="Pre-relaxed structure (pymatgen dict).")
-
-
-class DFTResult(_Doc):
-    """Relax+static result; task docs live in the JobStore under ``task_uuids``."""
-
-    engine: str = Field(..., description="'vasp', 'mlip' or 'gpaw'.")
-    energy_per_atom: float | None = Field(
-        None, description="eV/atom; MP2020-compatible when `mp_compatible`."
-    )
-    mp_compatible: bool = Field(False, description="Energy went through MP2020 corrections.")
-    converged: bool = Field(..., description="Relaxation and static converged.")
-    task_uuid: str | None = Field(None, description="jobflow uuid of the job giving the energy.")
-    task_uuids: list[str] = Field(default_factory=list, description="All relax/static job uuids.")
-    structure: dict | None = Field(None, description="Final relaxed structure (pymatgen dict).")
-    error: str | None = None
-
-
-class HullScoreDoc(_Doc):
-    """One hull's score of the candidate (mirrors ``genflow.hull.HullScore``), eV/atom."""
-
-    e_d: float | None = None
-    e_form: float | None = None
-    is_stable: bool | None = None
-    is_metastable: bool | None = None
-    decomposition: dict[str, float] = Field(default_factory=dict)
-    error: str | None = None
-
-    @classmethod
-    def from_score(cls, score: Any) -> HullScoreDoc:
-        """Build from a ``HullScore`` dataclass, a dict or another model."""
-        if isinstance(score, BaseModel):
-            return cls.model_validate(score.model_dump())
-        if isinstance(score, dict):
-            return cls.model_validate(score)
-        import dataclasses
-
-        return cls.model_validate(dataclasses.asdict(score))
-
-
-def is_hit(score: HullScoreDoc | dict, threshold: float) -> bool:
-    """Return True if a score is a hit: no error and a finite E_d strictly below ``threshold``."""
-    doc = score if isinstance(score, HullScoreDoc) else HullScoreDoc.model_validate(score)
-    return (
-        doc.error is None and doc.e_d is not None and math.isfinite(doc.e_d) and doc.e_d < threshold
-    )
 
 
 class StateChange(BaseModel):

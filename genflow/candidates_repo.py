@@ -1,8 +1,8 @@
 """Bulk operations on the ``candidates`` collection (insert, state changes, counts, failures).
 
 Every function takes the pymongo collection (``GenflowStores.candidates``), so it works the same
-on production MongoDB and the embedded SecantusDB. Writes are batched ``bulk_write`` calls: one
-round trip per ``batch_size`` candidates, never one per candidate.
+on production MongoDB and the embedded SecantusDB. Writes are batched (``insert_many`` /
+``bulk_write``): one round trip per ``batch_size`` candidates, never one per candidate.
 
 State changes are validated in the database itself: each update's filter requires the candidate
 to be in a state from which the target is legal (``allowed_sources``), so two workers racing
@@ -12,7 +12,7 @@ never be silently revived.
 >>> from genflow.store import connect  # doctest: +SKIP
 >>> stores = connect()  # doctest: +SKIP
 >>> insert_candidates(stores.candidates, candidates)  # doctest: +SKIP
-InsertSummary(inserted=100, existing=0, ids=[...])
+InsertSummary(inserted=100, existing=0)
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,7 @@ __all__ = [
     "insert_candidates",
     "iter_candidates",
     "record_scores",
+    "throughput",
     "transition",
     "update_states",
 ]
@@ -419,3 +421,24 @@ def failure_counts(collection: Collection, campaign: str | None = None) -> dict[
         code = str(row["_id"]).split(":", 1)[0].strip()
         counts[code] = counts.get(code, 0) + int(row["n"])
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def throughput(
+    collection: Collection,
+    campaign: str | None = None,
+    state: CandidateState | str = CandidateState.SCORED,
+    *,
+    window: timedelta = timedelta(hours=24),
+    now: datetime | None = None,
+) -> float:
+    """Return candidates per hour that reached ``state`` within the last ``window``.
+
+    Uses the ``state_at.<state>`` timestamps, so a candidate counts once however often its
+    transition was re-applied.
+    """
+    state = CandidateState(state)
+    end = now or utcnow()
+    query: dict[str, Any] = {f"state_at.{state}": {"$gte": end - window, "$lte": end}}
+    if campaign is not None:
+        query["campaign"] = campaign
+    return collection.count_documents(query) / (window.total_seconds() / 3600.0)

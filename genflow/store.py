@@ -60,6 +60,7 @@ JOB_DOCS = "outputs"
 JOB_BLOBS = "outputs_blobs"
 EMBEDDED_STORAGE_SUBDIR = "secantus"
 DEFAULT_SCORE_HULLS = ("mp2021", "gnome")
+_UNAUTHORIZED = 13
 
 # (collection, keys, options). Every index is created with background=True: SecantusDB compares
 # the `background` flag when an index is re-created (real MongoDB ignores it), and FireWorks'
@@ -162,7 +163,13 @@ class GenflowStores:
         self.candidates: Collection = self.db[CANDIDATES]
         self.campaigns: Collection = self.db[CAMPAIGNS]
         if create_indexes:
-            ensure_indexes(self.db)
+            try:
+                ensure_indexes(self.db)
+            except OperationFailure as exc:
+                if exc.code != _UNAUTHORIZED:
+                    raise
+                # A read-only account (e.g. for `genflow hits`) can still query.
+                logger.warning("no permission to create indexes on %s: %s", db_name, exc)
 
     def __repr__(self) -> str:
         return f"GenflowStores(uri={_redact(self.uri)!r}, db_name={self.db_name!r})"

@@ -12,7 +12,14 @@ from the two raw files bundled next to it (see ``hull/data/README.md``). Steps:
 3. add MP's elemental reference entries for elements the snapshot has no elemental row for
    (Yb and Xe, plus the noble gases He, Ne, Ar, Kr), so every element it knows has a terminal
    entry and each chemical system's hull can be built;
-4. apply pymatgen's ``MaterialsProject2020Compatibility`` (``genflow.hull.scheme``).
+4. apply pymatgen's ``MaterialsProject2020Compatibility`` (``genflow.hull.scheme``);
+5. append the MP-20 supplement (``genflow.hull.supplement``): MP-20 hull vertices that the
+   snapshot lacks, from ``hull/data/mp20_hull_vertices.csv.gz``, with energies rebuilt from
+   MP2020-corrected formation energies and the elemental references of steps 1–4
+   (``source`` = ``mp20_supplement``; ``load_hull("mp2021-snapshot")`` leaves them out).
+
+``--extract-mp20 DIR`` first regenerates the vertex extract from MP-20 CSVs in ``DIR``
+(e.g. ``model/data/mp_20``).
 
 Loading the cached result takes well under a second; rebuilding takes about two minutes.
 """
@@ -29,10 +36,12 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Composition
 
-from genflow.hull.paths import ELEMENTAL_FILE, MP2021_FILE, SNAPSHOT_FILE
+from genflow.hull.formula import parse_composition
+from genflow.hull.paths import ELEMENTAL_FILE, MP20_VERTICES_FILE, MP2021_FILE, SNAPSHOT_FILE
 from genflow.hull.scheme import mp2020_corrections
+from genflow.hull.supplement import extract_mp20_vertices, mp20_supplement_rows
 
-__all__ = ["COLUMNS", "build_mp2021_table", "main"]
+__all__ = ["COLUMNS", "build_mp2021_table", "elemental_references", "main", "write_csv_gz"]
 
 log = logging.getLogger(__name__)
 
@@ -88,16 +97,43 @@ def _elemental_rows(path: Path, have: set[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def elemental_references(table: pd.DataFrame) -> dict[str, float]:
+    """Element → lowest corrected energy per atom (eV/atom) of the table's elemental rows.
+
+    The same μ_i ``ReferenceHull`` derives (lowest pure-element entry per element).
+    """
+    mu: dict[str, float] = {}
+    for comp, energy in zip(table["composition"], table["energy_per_atom"], strict=True):
+        pairs = parse_composition(comp)
+        if len(pairs) == 1:
+            el = pairs[0][0]
+            mu[el] = min(mu.get(el, np.inf), float(energy))
+    return mu
+
+
 def build_mp2021_table(
-    snapshot: Path = SNAPSHOT_FILE, elemental: Path = ELEMENTAL_FILE, *, progress: bool = False
+    snapshot: Path = SNAPSHOT_FILE,
+    elemental: Path = ELEMENTAL_FILE,
+    mp20_vertices: Path | None = MP20_VERTICES_FILE,
+    *,
+    progress: bool = False,
 ) -> pd.DataFrame:
-    """Assemble and MP2020-correct the ``mp2021`` reference table.
+    """Assemble and MP2020-correct the ``mp2021`` reference table, plus the MP-20 supplement.
+
+    Parameters
+    ----------
+    snapshot, elemental : Path
+        GNoME's MP snapshot and MP's elemental reference entries.
+    mp20_vertices : Path or None
+        MP-20 hull-vertex extract (``genflow.hull.supplement``); None builds the snapshot only.
+    progress : bool
+        Show a progress bar over the MP2020 corrections.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``COLUMNS``; ``energy`` and ``correction`` are eV per cell,
-        ``energy_per_atom`` is the corrected energy in eV/atom.
+        Columns ``COLUMNS``; ``energy`` and ``correction`` are eV per cell (NaN for
+        supplement rows), ``energy_per_atom`` is the corrected energy in eV/atom.
     """
     snap = _snapshot_rows(snapshot)
     elemental_in_snapshot = {
@@ -116,22 +152,43 @@ def build_mp2021_table(
     table["correction"] = corrections
     table = table[np.isfinite(table["correction"])].copy()
     table["energy_per_atom"] = (table["energy"] + table["correction"]) / table["n_sites"]
-    return table[COLUMNS].reset_index(drop=True)
+    table = table[COLUMNS].reset_index(drop=True)
+    if mp20_vertices is None:
+        return table
+    vertices = pd.read_csv(mp20_vertices)
+    extra = mp20_supplement_rows(vertices, table["material_id"], elemental_references(table))
+    return pd.concat([table, extra[COLUMNS]], ignore_index=True)
+
+
+def write_csv_gz(table: pd.DataFrame, path: Path) -> None:
+    """Write ``table`` as gzipped CSV, byte-identical for identical content."""
+    # Fixed float format and no gzip name/timestamp keep rebuilds byte-identical.
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as fh,
+    ):
+        fh.write(table.to_csv(index=False, float_format="%.8f").encode())
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point: rebuild the cached ``mp2021`` table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=MP2021_FILE)
+    parser.add_argument(
+        "--extract-mp20",
+        type=Path,
+        metavar="DIR",
+        help="first rewrite the MP-20 vertex extract from the MP-20 *.csv.gz files in DIR",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
+    if args.extract_mp20 is not None:
+        files = sorted(args.extract_mp20.glob("*.csv.gz"))
+        vertices = extract_mp20_vertices(files)
+        write_csv_gz(vertices, MP20_VERTICES_FILE)
+        log.info("wrote %d MP-20 hull vertices from %d files", len(vertices), len(files))
     table = build_mp2021_table(progress=True)
-    # Fixed float format and no gzip timestamp keep rebuilds byte-identical.
-    with (
-        open(args.out, "wb") as raw,
-        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as fh,
-    ):
-        fh.write(table.to_csv(index=False, float_format="%.8f").encode())
+    write_csv_gz(table, args.out)
     log.info("wrote %d rows to %s", len(table), args.out)
 
 

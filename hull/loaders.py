@@ -20,12 +20,19 @@ from genflow.hull.keys import HullKey
 from genflow.hull.paths import MP2021_FILE
 from genflow.hull.reference import ReferenceHull
 from genflow.hull.scheme import GNOME_PP_CORRECTIONS
+from genflow.hull.supplement import SUPPLEMENT_SOURCE, SUPPLEMENT_TAG
 
 __all__ = ["load_gnome", "load_hull", "load_mp2021", "load_reference_file"]
 
 log = logging.getLogger(__name__)
 
 MP2021_SCHEME = "MP2020-compatible (GNoME MP snapshot, corrected with pymatgen MP2020)"
+MP2021_SUPPLEMENT_SCHEME = (
+    "MP2020-compatible (GNoME MP snapshot, corrected with pymatgen MP2020; plus MP-20 hull "
+    "vertices missing from it, from MP2020-corrected formation energies)"
+)
+#: ``load_hull`` name of the bundled MP hull without the MP-20 supplement.
+MP2021_SNAPSHOT = "mp2021-snapshot"
 
 #: GNoME summary columns the loader needs (DATASET.md, "Properties").
 GNOME_REQUIRED = ("Composition", "NSites", "Corrected Energy")
@@ -37,7 +44,9 @@ def load_hull(name_or_path: str | Path) -> ReferenceHull:
     Parameters
     ----------
     name_or_path : str or Path
-        ``"mp2021"`` (bundled MP snapshot, MP2020-corrected), ``"gnome"`` (GNoME summary
+        ``"mp2021"`` (bundled MP snapshot, MP2020-corrected, plus the MP-20 supplement of
+        MP hull vertices the snapshot lacks), ``"mp2021-snapshot"`` (the snapshot alone),
+        ``"gnome"`` (GNoME summary
         CSVs from ``GENFLOW_GNOME_SUMMARY_PATH`` / ``GENFLOW_GNOME_EXTERNAL_SUMMARY_PATH``,
         merged with ``mp2021``), ``"mp-api:<chemsys>"`` (e.g. ``mp-api:Li-Fe-O``, needs
         ``GENFLOW_MP_API_KEY``), or a CSV/JSON file of reference entries with
@@ -56,6 +65,8 @@ def load_hull(name_or_path: str | Path) -> ReferenceHull:
     name = str(name_or_path)
     if name == "mp2021":
         return load_mp2021()
+    if name == MP2021_SNAPSHOT:
+        return load_mp2021(supplement=False)
     if name == "gnome":
         return _load_gnome_cached(*_gnome_files())
     if name.startswith("mp-api:"):
@@ -66,27 +77,50 @@ def load_hull(name_or_path: str | Path) -> ReferenceHull:
     if path.is_file():
         return load_reference_file(path)
     raise FileNotFoundError(
-        f"unknown hull {name!r}: expected 'mp2021', 'gnome', 'mp-api:<chemsys>' or an existing "
+        f"unknown hull {name!r}: expected 'mp2021', '{MP2021_SNAPSHOT}', 'gnome', 'mp-api:<chemsys>' or an existing "
         "CSV/JSON file of reference entries"
     )
 
 
-@functools.lru_cache(maxsize=1)
-def load_mp2021() -> ReferenceHull:
+def load_mp2021(*, supplement: bool = True) -> ReferenceHull:
     """The bundled Materials Project hull (GNoME's MP snapshot), MP2020-corrected.
 
-    Reads the cached table written by ``python -m genflow.hull.build_mp2021`` (31,846 rows:
-    31,835 snapshot vertices plus 11 MP elemental references). Cached per process.
+    Reads the cached table written by ``python -m genflow.hull.build_mp2021``: 31,835
+    snapshot vertices plus 11 MP elemental references, and the MP-20 supplement (590 MP-20
+    hull vertices the snapshot lacks; see ``hull/data/README.md``). Cached per process.
+
+    Parameters
+    ----------
+    supplement : bool
+        Include the MP-20 supplement (hull name ``mp2021``, ids tagged
+        ``"mp-XXXX (MP-20 supplement)"``); False gives the pure snapshot
+        (``mp2021-snapshot``).
     """
-    table = pd.read_csv(MP2021_FILE)
+    return _load_mp2021_cached(bool(supplement))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_mp2021_cached(supplement: bool) -> ReferenceHull:
+    table = _mp2021_table(supplement)
+    ids = table["material_id"].where(
+        table["source"] != SUPPLEMENT_SOURCE, table["material_id"] + SUPPLEMENT_TAG
+    )
     return ReferenceHull(
         table["composition"].tolist(),
         table["energy_per_atom"].to_numpy(),
-        ids=table["material_id"].tolist(),
+        ids=ids.tolist(),
         formulas=table["formula"].tolist(),
-        name="mp2021",
-        scheme=MP2021_SCHEME,
+        name="mp2021" if supplement else MP2021_SNAPSHOT,
+        scheme=MP2021_SUPPLEMENT_SCHEME if supplement else MP2021_SCHEME,
     )
+
+
+def _mp2021_table(supplement: bool = True) -> pd.DataFrame:
+    """The cached ``mp2021`` table, with or without its MP-20 supplement rows."""
+    table = pd.read_csv(MP2021_FILE)
+    if not supplement:
+        table = table[table["source"] != SUPPLEMENT_SOURCE].reset_index(drop=True)
+    return table
 
 
 def load_reference_file(path: str | Path, *, name: str | None = None) -> ReferenceHull:
@@ -162,7 +196,8 @@ def load_gnome(
         ``NSites``, ``Corrected Energy``, ...). Default: settings ``GNOME_SUMMARY_PATH`` and
         ``GNOME_EXTERNAL_SUMMARY_PATH``.
     include_mp : bool
-        Merge the bundled ``mp2021`` entries (GNoME's own hulls are MP + GNoME).
+        Merge the bundled ``mp2021`` entries, MP-20 supplement included (GNoME's own hulls
+        are MP + GNoME).
     scheme : {"auto", "mp2020", "raw"}
         Scheme of ``Corrected Energy``. "mp2020" takes it as MP2020-corrected (what
         DATASET.md says); "raw" applies MP2020 corrections (what GNoME's MP snapshot needed);
@@ -189,7 +224,7 @@ def load_gnome(
     if external_path is not None:
         frames.append(_read_gnome(Path(external_path), scheme))
     if include_mp:
-        mp = pd.read_csv(MP2021_FILE)
+        mp = _mp2021_table(supplement=True)
         frames.append(mp[["material_id", "composition", "formula", "energy_per_atom"]])
     table = pd.concat(frames, ignore_index=True)
     used = ", ".join(sorted({f.attrs.get("scheme", "mp2021") for f in frames}))

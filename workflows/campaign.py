@@ -16,6 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobflow import Flow, Maker, Response, job
+from jobflow.core.reference import OnMissing
+
 from genflow.workflows.campaign_steps import (
     gate_candidates,
     import_structures,
@@ -23,8 +26,6 @@ from genflow.workflows.campaign_steps import (
     sample_candidates,
     score_candidates,
 )
-from jobflow import Flow, Maker, Response, job
-from jobflow.core.reference import OnMissing
 
 __all__ = [
     "CampaignMaker",

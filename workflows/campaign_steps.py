@@ -20,6 +20,7 @@ from genflow.candidates_repo import StateUpdate, insert_candidates, record_score
 __all__ = [
     "MP_COMPATIBLE_HULLS",
     "extract_result",
+    "hull_key",
     "import_structures",
     "relax_outputs",
     "sample_candidates",
@@ -322,7 +323,8 @@ def extract_result(engine: str, doc: Any, task_uuid: str | None, uuids: list[str
 # -- score -------------------------------------------------------------------------------------
 
 
-def _hull_key(name: str) -> str:
+def hull_key(name: str) -> str:
+    """Key a hull's scores are stored under: its name, or a hull file's sanitised stem."""
     key = Path(name).stem if ("/" in name or "." in name) else name
     return re.sub(r"[^A-Za-z0-9_-]", "_", key)
 
@@ -384,7 +386,7 @@ def score_candidates(
         }
         scores: dict[str, dict[str, Any]] = {cid: {} for cid in ok}
         for name in hulls:
-            key = _hull_key(name)
+            key = hull_key(name)
             todo = [cid for cid in ok if not (name in refused and cid in incompatible)]
             for cid in set(ok) - set(todo):
                 scores[cid][key] = {

@@ -9,12 +9,16 @@ whole campaign fits in about a minute on one core.
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from genflow.campaign import load_spec
 from genflow.campaign_runner import submit_campaign
+from genflow.campaign_status import campaign_report
 from genflow.hits import find_hits, trace_hit
 
 pytestmark = pytest.mark.slow
@@ -78,7 +82,11 @@ def test_submit_then_rlaunch_per_category_gives_hits(campaign_env, structures_sp
     assert _fw_states(stores.launchpad) == {"COMPLETED": 9}  # import, gate, 3×2, score
     _assert_each_job_ran_once(stores)
     _assert_scored_once(stores, "fw-full", 3)
+    status = campaign_report(stores, "fw-full")
+    assert status["fireworks"] == {"states": {"COMPLETED": 9}, "fizzled": []}
+    assert status["counts"]["scored"] == 3 and status["throughput"]["scored_per_hour"] > 0
     hits = find_hits(stores, hull="mp2021", max_ed=0.1, campaign="fw-full")
+    assert [h["candidate_id"] for h in status["hits"]] == [h.candidate_id for h in hits]
     assert hits, "known ground states should be within 0.1 eV/atom of the MP hull with CHGNet"
     trace = trace_hit(stores, hits[0].candidate_id, hull="mp2021")
     assert not trace.problems, trace.problems
@@ -109,9 +117,19 @@ def test_sigkilled_launcher_is_detected_and_rerun_once(campaign_env, structures_
     job_uuid = relax_fw["spec"]["_tasks"][0]["job"]["uuid"]
     assert stores.db["outputs"].count_documents({"uuid": job_uuid}) == 0
 
-    # Lost-run detection: with a zero expiration the dead launch is lost now; rerun it.
-    lost_launches, lost_fws, _ = lpad.detect_lostruns(expiration_secs=0, rerun=True)
-    assert lost_fws == [relax_fw["fw_id"]] and len(lost_launches) == 1
+    # Lost-run detection with FireWorks' CLI, as deploy/README.md documents it; a zero
+    # expiration makes the dead launch (no more pings) lost right away.
+    lpad_cli = [
+        str(Path(sys.executable).parent / "lpad"),
+        "-l",
+        str(campaign_env.run_dir / "my_launchpad.yaml"),
+    ]
+    out = subprocess.run(
+        [*lpad_cli, "detect_lostruns", "--time", "0", "--rerun"],
+        env=campaign_env.env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "Lost FireWorks: 1" in out.stdout
+    assert f"lost FWs: [{relax_fw['fw_id']}]" in out.stdout + out.stderr
     assert lpad.fireworks.find_one({"fw_id": relax_fw["fw_id"]})["state"] == "READY"
 
     campaign_env.run("hpc")

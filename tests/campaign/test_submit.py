@@ -6,8 +6,11 @@ import datetime as dt
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
+
+DATA = Path(__file__).parent / "data"
 
 from genflow.campaign import load_spec
 from genflow.campaign_runner import CampaignExistsError, nightly, submit_campaign
@@ -46,6 +49,7 @@ def test_same_name_different_spec_is_refused(campaign_env, structures_spec):
     assert len(_workflows(stores, "test-campaign")) == 1
 
 
+@pytest.mark.slow
 def test_racing_submitters_add_each_workflow_once(campaign_env, structures_spec):
     """Four threads and two CLI processes submit the same spec at once."""
     stores = campaign_env.stores
@@ -98,6 +102,7 @@ def test_nightly_is_idempotent_per_date(campaign_env, structures_spec):
     assert stores.campaigns.count_documents({}) == 2
 
 
+@pytest.mark.slow
 def test_nightly_cli_twice_one_date(campaign_env, structures_spec):
     path = structures_spec(["NaCl.cif"], name="cli-nightly")
     cmd = [
@@ -120,3 +125,38 @@ def test_nightly_cli_twice_one_date(campaign_env, structures_spec):
     ]
     assert out[0]["submitted"] and not out[1]["submitted"]
     assert len(_workflows(campaign_env.stores, "cli-nightly-2026-01-02")) == 1
+
+
+def _scored_hit(stores, campaign: str, e_d: float) -> str:
+    """Store a scored NaCl candidate of ``campaign`` with E_d on mp2021 (eV/atom)."""
+    from pymatgen.core import Structure
+
+    from genflow.candidate import Candidate, CandidateState, DFTResult
+    from genflow.candidates_repo import StateUpdate, insert_candidates, record_scores, update_states
+
+    structure = Structure.from_file(DATA / "NaCl.cif")
+    prov = {"model_name": "unimat", "checkpoint_hash": "abc", "conditioning": {}}
+    cand = Candidate.from_structure(structure, campaign, prov, seed=0, index=0)
+    insert_candidates(stores.candidates, [cand])
+    dft = DFTResult(engine="mlip", energy_per_atom=-3.7, mp_compatible=True, converged=True)
+    update_states(
+        stores.candidates,
+        [
+            StateUpdate(cand.candidate_id, CandidateState.GATED),
+            StateUpdate(cand.candidate_id, CandidateState.RELAXED, {"dft": dft.model_dump()}),
+        ],
+        strict=True,
+    )
+    score = {"e_d": e_d, "e_form": -2.0, "is_stable": e_d < 0, "is_metastable": e_d < 0.025}
+    record_scores(stores.candidates, {cand.candidate_id: {"mp2021": score}}, hit_threshold=0.0)
+    return cand.candidate_id
+
+
+def test_nightly_reports_last_nights_hits(campaign_env, structures_spec):
+    stores = campaign_env.stores
+    spec = load_spec(structures_spec(["NaCl.cif"], name="nightly", score={"hit_threshold": 0.0}))
+    hit = _scored_hit(stores, "nightly-2026-03-13", -0.05)
+    _scored_hit(stores, "other-campaign", -0.2)  # another spec's hit is not reported
+    report = nightly(spec, date=dt.date(2026, 3, 14), stores=stores)
+    assert [h["candidate_id"] for h in report["new_hits"]] == [hit]
+    assert report["new_hits"][0]["e_d"] == pytest.approx(-0.05)

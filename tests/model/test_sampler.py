@@ -11,7 +11,7 @@ import pytest
 from pymatgen.core import Composition
 
 from genflow.model import BUNDLED_CHECKPOINT, diffusion, load_generator
-from genflow.model.sampler import make_denoiser, make_sampler
+from genflow.model.sampler import make_denoiser
 from genflow.model.unimat import empty_condition
 
 STEPS = 12  # the config default is 256; conditioning is enforced at any step count
@@ -71,6 +71,7 @@ def test_same_seed_same_samples_and_bad_requests(gen):
         gen.sample(1, elements="Ba Ti O", n_atoms=2, num_steps=STEPS)
 
 
+@pytest.mark.slow
 def test_cfg_with_omega_zero_equals_plain_conditional_sampling(gen):
     cond = empty_condition(N, gen.grid, len(gen.aux_names))
     cond["exact"] = jnp.asarray(
@@ -96,32 +97,23 @@ def test_cfg_with_omega_zero_equals_plain_conditional_sampling(gen):
         model_fn=diffusion.cfg_model_fn(cond_fn=apply(no_aux), aux_fn=apply(cond), guidance=0.0),
         **kw,
     )
-    cfg2 = diffusion.sample_loop(
-        model_fn=diffusion.cfg_model_fn(cond_fn=apply(no_aux), aux_fn=apply(cond), guidance=2.0),
-        **kw,
-    )
     for k in plain:
         np.testing.assert_allclose(plain[k], cfg0[k], rtol=1e-6, atol=1e-6)
-    assert not np.allclose(plain["lattice"], cfg2["lattice"])
-    # the production denoiser with ω = 0 is that same plain conditional model
+    # ω ≠ 0 does change ε̂ (so the equality above is not vacuous) ...
     z = {"coords": jnp.ones((N, *gen.grid, 3)) * 0.1, "lattice": jnp.zeros((N, 6))}
     lam = jnp.zeros((N,))
+    guided = diffusion.cfg_model_fn(cond_fn=apply(no_aux), aux_fn=apply(cond), guidance=2.0)
+    assert not np.allclose(guided(z, lam)["lattice"], apply(cond)(z, lam)["lattice"])
+    # ... and the production denoiser with ω = 0 is that same plain conditional model
     np.testing.assert_array_equal(
         make_denoiser(gen.model, gen.params, cond, guidance=0.0)(z, lam)["coords"],
         apply(cond)(z, lam)["coords"],
     )
 
 
-def test_compiled_sampler_matches_guided_generator_call(gen):
-    sampler = make_sampler(
-        gen.model,
-        schedule=diffusion.get_schedule("cosine"),
-        num_steps=STEPS,
-        gamma=0.1,
-        guidance=1.0,
-    )
-    cond = empty_condition(N, gen.grid, len(gen.aux_names))
-    out = sampler(gen.params, cond, jax.random.key(1))
-    assert out["coords"].shape == (N, *gen.grid, 3) and bool(jnp.isfinite(out["lattice"]).all())
+@pytest.mark.slow
+def test_guided_sampling_with_target_property(gen):
     s = gen.sample(N, properties={"heat_ref": -1.0}, guidance=1.0, num_steps=STEPS, seed=1)
-    assert len(s) == N
+    assert len(s) == N and all(x.lattice.volume > 0 for x in s)
+    with pytest.raises(ValueError, match="unknown properties"):
+        gen.sample(1, properties={"band_gap": 1.0}, num_steps=STEPS)

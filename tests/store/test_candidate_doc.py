@@ -86,7 +86,7 @@ def test_transitions_follow_the_state_machine(nacl: Structure) -> None:
     with pytest.raises(ValueError, match=rf"candidate {c.candidate_id}.*generated → scored"):
         c.transition("scored")
     rej = g.transition("rejected", reject_reason="mlip_prescreen: E_d 0.4 eV/atom > 0.1")
-    with pytest.raises(ValueError, match="rejected → gated.*terminal"):
+    with pytest.raises(ValueError, match=r"rejected → gated.*terminal"):
         rej.transition("gated")
     with pytest.raises(ValueError, match="needs reject_reason"):
         g.transition("rejected")

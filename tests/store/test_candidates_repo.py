@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from genflow.candidate import Candidate
 from genflow.candidates_repo import (
@@ -18,6 +20,7 @@ from genflow.candidates_repo import (
     insert_candidates,
     iter_candidates,
     record_scores,
+    throughput,
     transition,
     update_states,
 )
@@ -147,7 +150,7 @@ def test_counts_failures_and_iteration(stores) -> None:
         stores.candidates,
         [
             StateUpdate(c.candidate_id, "rejected", {"reject_reason": r})
-            for c, r in zip(batch, reasons)
+            for c, r in zip(batch, reasons, strict=False)
         ],
         strict=True,
     )
@@ -175,6 +178,10 @@ def test_counts_failures_and_iteration(stores) -> None:
     assert [c.candidate_id for c in gated] == [c.candidate_id for c in batch[4:]]
     assert len(list(iter_candidates(stores.candidates, state=["gated", "relaxed"]))) == 7
     assert len(list(iter_candidates(stores.candidates, "other"))) == 3
+    # 7 reached "gated" just now (one has moved on since): 7 per 24 h; none in a past window.
+    assert throughput(stores.candidates, "c3", "gated") == pytest.approx(7 / 24)
+    past = datetime.now(UTC) - timedelta(days=3)
+    assert throughput(stores.candidates, "c3", "gated", now=past) == 0
     with pytest.raises(KeyError, match="gf-nope"):
         get_candidate(stores.candidates, "gf-nope")
 
@@ -228,6 +235,15 @@ def test_indexes_exist_and_are_idempotent(stores) -> None:
     jobs = stores.db["outputs"].index_information()
     assert jobs["uuid_1_index_1"]["unique"]
     assert ensure_indexes(stores.db) == []  # second run creates nothing and does not error
+    # An index someone created without background=True: SecantusDB rejects re-creating it
+    # with the flag (IndexKeySpecsConflict), so ensure_indexes must match on keys and skip it.
+    stores.candidates.drop_index("chemsys_1")
+    stores.candidates.create_index("chemsys")
+    with pytest.raises(OperationFailure):
+        stores.candidates.create_index("chemsys", background=True)
+    assert ensure_indexes(stores.db) == []
+    stores.candidates.drop_index("chemsys_1")
+    assert ensure_indexes(stores.db) == ["candidates:chemsys"]
     # maggma's own ensure_index and FireWorks' (background=True) tuneup coexist with ours.
     assert stores.job_store.ensure_index("uuid")
     stores.launchpad.tuneup(bkground=True)
@@ -236,8 +252,6 @@ def test_indexes_exist_and_are_idempotent(stores) -> None:
 
 
 def test_unique_campaign_names(stores) -> None:
-    from pymongo.errors import DuplicateKeyError
-
     stores.campaigns.insert_one({"name": "nightly-2025-01-01"})
     with pytest.raises(DuplicateKeyError):
         stores.campaigns.insert_one({"name": "nightly-2025-01-01"})

@@ -72,8 +72,8 @@ def test_launchpad_add_and_run_workflow(stores, tmp_path: Path, monkeypatch) -> 
     mapping = lpad.add_wf(wf)
     assert len(mapping) == 2
     fw_ids = sorted(mapping.values())
-    assert lpad.get_fw_by_id(fw_ids[0]).spec["_category"] == "cpu"
-    assert lpad.get_wf_summary_dict(fw_ids[0])["state"] == "READY"
+    assert {lpad.get_fw_by_id(i).spec["_category"] for i in fw_ids} == {"cpu"}
+    assert sorted(lpad.get_fw_by_id(i).state for i in fw_ids) == ["READY", "WAITING"]
 
     # Ids keep counting across LaunchPad handles (counters were not reset by connect()).
     from genflow.store import connect
@@ -82,9 +82,9 @@ def test_launchpad_add_and_run_workflow(stores, tmp_path: Path, monkeypatch) -> 
         assert max(other.launchpad.add_wf(flow_to_workflow(add(0.0, 0.0))).values()) > max(fw_ids)
 
     # A worker in another category finds nothing; the cpu worker runs both fireworks.
-    rapidfire(lpad, FWorker(name="tpu-worker", category="tpu"), nlaunches=1, sleep_time=0)
-    assert lpad.get_fw_by_id(fw_ids[0]).state == "READY"
-    rapidfire(lpad, FWorker(name="cpu-worker", category="cpu"), nlaunches=0, sleep_time=0)
+    rapidfire(lpad, FWorker(name="tpu-worker", category="tpu"), max_loops=1, sleep_time=0)
+    assert sorted(lpad.get_fw_by_id(i).state for i in fw_ids) == ["READY", "WAITING"]
+    rapidfire(lpad, FWorker(name="cpu-worker", category="cpu"), max_loops=3, sleep_time=0)
     states = {lpad.get_fw_by_id(i).state for i in fw_ids}
     assert states == {"COMPLETED"}
     assert stores.job_store.get_output(second.uuid) == 13.0

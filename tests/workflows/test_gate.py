@@ -176,3 +176,17 @@ def test_novelty_against_references():
         "mp-1086",
     )
     assert records[1].passed and records[1].novel is True
+
+
+@pytest.mark.slow
+def test_prescreen_rejects_far_above_hull():
+    """CHGNet pre-relax, then E_d on the bundled MP-2021 hull against a threshold."""
+    simple_cubic_carbon = Structure(Lattice.cubic(1.9), ["C"], [[0, 0, 0]])
+    items = [("LiH", mp20("mp-23703")), ("C-sc", simple_cubic_carbon)]
+    lih, carbon = run_gate(items, hull="mp2021", max_e_d=0.2)
+
+    assert lih.passed and lih.hull == "mp2021"
+    assert abs(lih.e_d) < 0.2  # MP's ground state; CHGNet lands near the hull
+    assert lih.prerelax.converged and lih.prerelax.n_steps >= 1
+    assert not carbon.passed and carbon.stage == "prescreen"
+    assert carbon.e_d > 0.5 and "E_d" in carbon.reason

@@ -89,3 +89,23 @@ def test_gpaw_relax_static_two_atom_cell(memory_job_store, in_tmp_dir):
     assert not energy.mp_compatible and "not MP2020-compatible" in energy.reason
     assert energy.energy_per_atom == pytest.approx(static_doc.output.energy / 2)
     assert np.isfinite(energy.energy_per_atom)
+
+
+def test_gpaw_setup_path_fallback(monkeypatch, tmp_path):
+    """Without setups on GPAW's path, $GPAW_SETUP_PATH is used; with none at all, a clear error."""
+    gpaw = pytest.importorskip("gpaw")
+    from genflow.workflows import gpaw_calc
+
+    setups = tmp_path / "setups"
+    setups.mkdir()
+    (setups / "H.PBE.gz").write_bytes(b"")
+    monkeypatch.setattr(gpaw, "setup_paths", [str(tmp_path / "empty")])
+    monkeypatch.setattr(gpaw_calc, "DEBIAN_SETUP_PATH", tmp_path / "nowhere")
+    monkeypatch.setenv("GPAW_SETUP_PATH", str(setups))
+    gpaw_calc._ensure_setup_path()
+    assert gpaw.setup_paths[0] == str(setups)
+
+    monkeypatch.setattr(gpaw, "setup_paths", [])
+    monkeypatch.delenv("GPAW_SETUP_PATH")
+    with pytest.raises(FileNotFoundError, match="GPAW_SETUP_PATH"):
+        gpaw_calc._ensure_setup_path()

@@ -1,0 +1,135 @@
+"""Hits: filters, the walk back to task doc / candidate / checkpoint, and the raw pymongo query."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from jobflow import Flow, job, run_locally
+from pymatgen.core import Lattice, Structure
+
+from genflow.candidate import Candidate
+from genflow.candidates_repo import insert_candidates, record_scores, transition
+from genflow.hits import find_hits, hits_filter, raw_pymongo_query, trace_hit, write_cifs
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@job(data="forces")
+def fake_relax(structure: Structure) -> dict:
+    """Stands in for the relax+static job: a task document with a structure and an energy."""
+    return {"structure": structure, "energy_per_atom": -3.5, "forces": [[0.0, 0.0, 0.0]] * 500}
+
+
+def _scored(stores, campaign, a, e_ds, ckpt="sha256:ckpt-1", task_uuids=None) -> Candidate:
+    s = Structure(Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    prov = {"model_name": "unimat", "checkpoint_hash": ckpt, "conditioning": {"chemsys": "Cl-Na"}}
+    c = Candidate.from_structure(s, campaign, prov, seed=3, index=int(a * 100))
+    insert_candidates(stores.candidates, [c])
+    transition(stores.candidates, c.candidate_id, "gated")
+    uuids = task_uuids or []
+    dft = {
+        "engine": "vasp",
+        "converged": True,
+        "energy_per_atom": -3.5,
+        "mp_compatible": True,
+        "task_uuid": uuids[-1] if uuids else None,
+        "task_uuids": uuids,
+        "structure": s.as_dict(),
+    }
+    transition(stores.candidates, c.candidate_id, "relaxed", dft=dft)
+    scores = {hull: {"e_d": e_d, "e_form": -2.0} for hull, e_d in e_ds.items()}
+    record_scores(stores.candidates, {c.candidate_id: scores}, hit_threshold=0.0)
+    return c
+
+
+@pytest.fixture
+def populated(stores, tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    relax = fake_relax(Structure(Lattice.cubic(4.2), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3]))
+    static = fake_relax(relax.output["structure"])
+    run_locally(Flow([relax, static]), store=stores.job_store, ensure_success=True)
+    stores.campaigns.insert_one({"name": "night-1", "checkpoint": "bundled"})
+    hit = _scored(
+        stores,
+        "night-1",
+        4.2,
+        {"mp2021": -0.05, "gnome": 0.01},
+        task_uuids=[relax.uuid, static.uuid],
+    )
+    near = _scored(stores, "night-1", 4.3, {"mp2021": 0.02, "gnome": -0.2})
+    other = _scored(stores, "night-2", 4.4, {"mp2021": -0.01}, ckpt="sha256:ckpt-2")
+    return stores, hit, near, other, (relax.uuid, static.uuid)
+
+
+def test_find_hits_filters(populated) -> None:
+    stores, hit, near, other, _ = populated
+    ids = lambda hits: [h.candidate_id for h in hits]  # noqa: E731
+    assert ids(find_hits(stores, "mp2021", max_ed=0.0)) == [hit.candidate_id, other.candidate_id]
+    assert ids(find_hits(stores, "mp2021", max_ed=0.025)) == [
+        hit.candidate_id,
+        other.candidate_id,
+        near.candidate_id,
+    ]
+    assert ids(find_hits(stores, "gnome", max_ed=0.0)) == [near.candidate_id]
+    assert ids(find_hits(stores, "mp2021", 0.0, campaign="night-2")) == [other.candidate_id]
+    future = datetime.now(UTC) + timedelta(hours=1)
+    assert find_hits(stores, "mp2021", 0.0, since=future) == []
+    assert len(find_hits(stores, "mp2021", 0.0, since="2000-01-01")) == 2
+    assert find_hits(stores, "mp2021", 0.0, limit=1)[0].e_d == -0.05
+    top = find_hits(stores, "mp2021", 0.0)[0]
+    assert (top.checkpoint_hash, top.model_name, top.engine) == ("sha256:ckpt-1", "unimat", "vasp")
+    assert top.as_dict()["scored_at"].startswith(str(datetime.now(UTC).year))
+    with pytest.raises(ValueError, match="cannot key scores"):
+        find_hits(stores, "some/file.csv", 0.0)
+    with pytest.raises(ValueError, match="expected an ISO date"):
+        hits_filter("mp2021", 0.0, since="last tuesday")
+
+
+def test_default_threshold_comes_from_settings(populated, monkeypatch) -> None:
+    stores, *_ = populated
+    monkeypatch.setenv("GENFLOW_HIT_THRESHOLD", "0.03")
+    assert len(find_hits(stores, "mp2021")) == 3
+
+
+def test_trace_hit_walks_back_to_task_candidate_and_checkpoint(populated) -> None:
+    stores, hit, near, *_, (relax_uuid, static_uuid) = populated
+    trace = trace_hit(stores, hit.candidate_id, hull="mp2021")
+    assert trace.problems == []
+    assert trace.candidate.candidate_id == hit.candidate_id
+    assert trace.task_doc["uuid"] == static_uuid
+    assert trace.task_doc["output"]["energy_per_atom"] == -3.5
+    assert [d["uuid"] for d in trace.task_docs] == [relax_uuid, static_uuid]
+    assert trace.task_doc["output"]["forces"]["store"] == "data"  # blob not loaded by default
+    assert trace.checkpoint["checkpoint_hash"] == "sha256:ckpt-1"
+    assert trace.checkpoint["seed"] == 3 and trace.checkpoint["model_name"] == "unimat"
+    assert trace.campaign == {"name": "night-1", "checkpoint": "bundled"}
+    loaded = trace_hit(stores, hit.candidate_id, load_blobs=True)
+    assert len(loaded.task_doc["output"]["forces"]) == 500
+    # Broken links are reported as rows, not raised.
+    broken = trace_hit(stores, near.candidate_id, hull="nohull")
+    assert broken.task_doc is None
+    assert any("no score on hull 'nohull'" in p for p in broken.problems)
+    assert any("dft.task_uuid not recorded" in p for p in broken.problems)
+    with pytest.raises(KeyError):
+        trace_hit(stores, "gf-unknown")
+
+
+def test_raw_pymongo_query_matches_find_hits(populated, capsys) -> None:
+    stores, *_ = populated
+    code = raw_pymongo_query(stores.uri, stores.db_name, "mp2021", 0.0)
+    exec(compile(code, "README-snippet", "exec"), {})  # the README's snippet, run verbatim
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == [
+        f"{h.formula} {h.e_d} {h.checkpoint_hash}" for h in find_hits(stores, "mp2021", 0.0)
+    ]
+    assert len(lines) == 2
+
+
+def test_write_cifs(populated, tmp_path: Path) -> None:
+    stores, *_ = populated
+    hits = find_hits(stores, "mp2021", 0.0)
+    paths = write_cifs(stores, hits, tmp_path / "cifs")
+    assert [p.name for p in paths] == [f"NaCl_{h.candidate_id}.cif" for h in hits]
+    assert Structure.from_file(paths[0]).composition.reduced_formula == "NaCl"
