@@ -17,24 +17,18 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    """Attach each room's commands; a room that fails to import must not hide the others."""
+    """Attach each room's commands (their modules import heavy libraries lazily)."""
     from genflow.hull.cli import app as hull_app
 
     app.add_typer(hull_app, name="hull", help="Score energies against convex hulls.")
 
-    try:
-        from genflow.model.cli import register as register_model
-    except ImportError:  # model room not installed yet in this checkout
-        pass
-    else:
-        register_model(app)
+    from genflow.campaign_cli import register as register_campaign
+    from genflow.db_cli import app as db_app
+    from genflow.model.cli import register as register_model
 
-    try:
-        from genflow.campaign_cli import register as register_campaign
-    except ImportError:
-        pass
-    else:
-        register_campaign(app)
+    register_model(app)
+    register_campaign(app)
+    app.add_typer(db_app, name="db", help="Inspect, start or stop genflow's database.")
 
 
 _register()

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).parent / "data"
-
 from genflow.campaign import load_spec
 from genflow.campaign_runner import CampaignExistsError, nightly, submit_campaign
+
+DATA = Path(__file__).parent / "data"
 
 
 def _workflows(stores, campaign: str) -> list[dict]:

@@ -1,0 +1,83 @@
+"""``genflow db``: see, start and stop the database genflow talks to.
+
+The embedded SecantusDB server deliberately outlives each CLI call (campaign state must stay
+queryable between commands), so users need a way to see whether it runs and to stop it.
+With ``GENFLOW_DB_URI`` set, these commands report on the configured MongoDB instead and
+never start or stop anything.
+"""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from genflow.settings import get_settings
+from genflow.store import EMBEDDED_STORAGE_SUBDIR
+
+app = typer.Typer(no_args_is_help=True, help="Inspect, start or stop genflow's database.")
+
+
+def _status() -> dict:
+    from genflow.embedded import ping, server_pid, server_uri
+
+    settings = get_settings()
+    if settings.DB_URI:
+        from pymongo import MongoClient
+
+        client = MongoClient(settings.DB_URI, serverSelectionTimeoutMS=3000)
+        try:
+            client.admin.command("ping")
+            up = True
+        except Exception:
+            up = False
+        finally:
+            client.close()
+        return {"mode": "uri", "reachable": up, "db_name": settings.DB_NAME}
+    port = settings.EMBEDDED_PORT
+    return {
+        "mode": "embedded",
+        "uri": server_uri(port),
+        "reachable": ping(port),
+        "pid": server_pid(port, settings.DATA_DIR),
+        "storage": str(settings.DATA_DIR / EMBEDDED_STORAGE_SUBDIR),
+        "db_name": settings.DB_NAME,
+    }
+
+
+@app.command()
+def status(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show which database genflow uses and whether it answers."""
+    info = _status()
+    if json_out:
+        typer.echo(json.dumps(info))
+        return
+    for key, value in info.items():
+        typer.echo(f"{key:>10}: {value}")
+    if not info["reachable"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def start(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Start (or reuse) the embedded server; prints its URI."""
+    from genflow.store import resolve_uri
+
+    uri = resolve_uri(get_settings())
+    typer.echo(json.dumps({"uri": uri}) if json_out else uri)
+
+
+@app.command()
+def stop(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Stop the embedded server genflow started (data stays on disk)."""
+    from genflow.embedded import stop_server
+
+    settings = get_settings()
+    if settings.DB_URI:
+        typer.echo("GENFLOW_DB_URI is set: genflow does not stop external databases.", err=True)
+        raise typer.Exit(2)
+    stopped = stop_server(settings.EMBEDDED_PORT, settings.DATA_DIR)
+    if json_out:
+        typer.echo(json.dumps({"stopped": stopped}))
+    else:
+        typer.echo("stopped" if stopped else "no embedded server was running")
