@@ -24,7 +24,7 @@ campaign_app = typer.Typer(
     no_args_is_help=True,
 )
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 SpecArg = Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -39,7 +39,8 @@ def _load(spec_path: Path):
     try:
         return load_spec(spec_path)
     except CampaignSpecError as err:
-        err_console.print(f"[red]invalid campaign spec[/red]\n{err}", highlight=False)
+        # plain echo: one unwrapped line per bad field, easy to grep in cron logs
+        typer.echo(f"invalid campaign spec:\n{err}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -177,7 +178,13 @@ def nightly_cmd(
     except ValueError:
         err_console.print(f"[red]--date {on_date!r}: expected YYYY-MM-DD[/red]")
         raise typer.Exit(2) from None
-    report = nightly(spec, date=day)
+    from genflow.campaign_runner import CampaignExistsError
+
+    try:
+        report = nightly(spec, date=day)
+    except CampaignExistsError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from None
     if json_out:
         _print_json(report)
         return

@@ -11,16 +11,12 @@ rerun or a second ``submit`` can repeat any job safely.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from genflow.candidate import utcnow
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pymongo.collection import Collection
-
     from genflow.store import GenflowStores
 
-__all__ = ["campaign_key", "open_stores", "record_campaign"]
+__all__ = ["campaign_key", "open_stores"]
 
 
 def open_stores() -> GenflowStores:
@@ -37,8 +33,3 @@ def open_stores() -> GenflowStores:
 def campaign_key(name: str, spec_hash: str, batch: int) -> str:
     """Deterministic key of one submitted workflow (campaign, spec content, batch index)."""
     return f"{name}:{spec_hash}:{batch}"
-
-
-def record_campaign(coll: Collection, name: str, fields: dict[str, Any]) -> None:
-    """Upsert campaign bookkeeping fields (``$set``) on the campaign document ``name``."""
-    coll.update_one({"name": name}, {"$set": {**fields, "updated_at": utcnow()}}, upsert=True)

@@ -169,13 +169,19 @@ def _claim_campaign(
             f"campaign {name!r} already exists with a different spec (hash "
             f"{existing['spec_hash']} vs {doc['spec_hash']}); choose another name"
         )
+    if existing.get("mode") != mode:
+        # Running a submitted campaign here too would relax every candidate twice.
+        raise CampaignExistsError(
+            f"campaign {name!r} already exists as a {existing.get('mode')} campaign; see "
+            f"`genflow campaign status {name}` or choose another name"
+        )
     return existing, False
 
 
 # -- submit ------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class SubmitReport:
     """What ``submit`` did: workflows added now, batches already there, fw ids per key."""
 
@@ -236,7 +242,7 @@ def submit_campaign(
     stores = stores or connect()
     name = name or spec.name
     _claim_campaign(stores, spec, name, "fireworks")
-    report = SubmitReport(campaign=name)
+    existing: list[str] = []
     lpad = stores.launchpad
     flows = build_flows(spec, name)
     mine = {}
@@ -244,7 +250,7 @@ def submit_campaign(
         if _claim_batch(stores, name, index, key):
             mine[index] = (key, flow)
         else:
-            report.existing.append(key)
+            existing.append(key)
     # A claim whose workflow made it into the LaunchPad (submitter died before recording it).
     keys = [k for k, _ in mine.values()]
     present = {
@@ -256,7 +262,7 @@ def submit_campaign(
     wfs, added = [], []
     for index, (key, flow) in mine.items():
         if key in present:
-            report.existing.append(key)
+            existing.append(key)
             _mark_batch(stores, name, index, present[key])
             continue
         wf = flow_to_workflow(
@@ -269,15 +275,17 @@ def submit_campaign(
         added.append((index, key, wf))
     if wfs:
         lpad.bulk_add_wfs(wfs)
+    report_added: list[str] = []
+    fw_ids: dict[str, list[int]] = {}
     for index, key, wf in added:
         ids = sorted(wf.id_fw)
         _mark_batch(stores, name, index, ids)
-        report.added.append(key)
-        report.fw_ids[key] = ids
+        report_added.append(key)
+        fw_ids[key] = ids
     stores.campaigns.update_one(
         {"name": name}, {"$set": {"state": "submitted", "updated_at": utcnow()}}
     )
-    return report
+    return SubmitReport(campaign=name, added=report_added, existing=existing, fw_ids=fw_ids)
 
 
 def _mark_batch(stores: GenflowStores, name: str, index: int, fw_ids: list[int]) -> None:

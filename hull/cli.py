@@ -1,6 +1,7 @@
 """``genflow hull``: score energies against a reference hull and compare two sets.
 
 ``genflow hull score INPUT --hull mp2021|gnome|mp-api:<chemsys>|PATH [--out FILE] [--json]``
+(``--hull mp2021-snapshot``: the bundled MP hull without its MP-20 supplement)
 ``genflow hull compare A B [--hull ...] [--json]``
 
 Exit codes: 0 all rows scored; 1 unusable input or hull; 2 some rows failed (the others are
@@ -37,7 +38,10 @@ console = Console(stderr=True)
 #: Inputs longer than this get a progress bar.
 _PROGRESS_ROWS = 2000
 
-HULL_HELP = "mp2021 (bundled), gnome (GENFLOW_GNOME_SUMMARY_PATH), mp-api:<chemsys>, or a file"
+HULL_HELP = (
+    "mp2021 (bundled, with MP-20 supplement), mp2021-snapshot (GNoME's MP snapshot only), "
+    "gnome (GENFLOW_GNOME_SUMMARY_PATH), mp-api:<chemsys>, or a file"
+)
 
 
 def _fail(message: str) -> typer.Exit:

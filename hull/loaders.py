@@ -77,8 +77,8 @@ def load_hull(name_or_path: str | Path) -> ReferenceHull:
     if path.is_file():
         return load_reference_file(path)
     raise FileNotFoundError(
-        f"unknown hull {name!r}: expected 'mp2021', '{MP2021_SNAPSHOT}', 'gnome', 'mp-api:<chemsys>' or an existing "
-        "CSV/JSON file of reference entries"
+        f"unknown hull {name!r}: expected 'mp2021', '{MP2021_SNAPSHOT}', 'gnome', "
+        "'mp-api:<chemsys>' or an existing CSV/JSON file of reference entries"
     )
 
 

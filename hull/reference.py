@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pymatgen.core import Composition
 
+from genflow.hull.batch import dense_fractions, evaluate_hulls
 from genflow.hull.engine import (
     FORMATION_ENERGY_TOL,
     ChemsysHull,
+    HullSpec,
     assign_hosts,
-    build_chemsys_hull,
+    build_chemsys_hulls,
 )
 from genflow.hull.formula import CompositionError, parse_composition, reduced_formula
 from genflow.hull.keys import METASTABLE_THRESHOLD, STABLE_THRESHOLD
@@ -38,6 +40,11 @@ log = logging.getLogger(__name__)
 HULL_CACHE_SIZE = 20_000
 #: Subsets of larger systems are found by scanning the index instead of enumerating 2^k.
 _MAX_ENUM_DIM = 10
+#: Score a system on a cached larger hull while candidates x its facets stay below this
+#: (about the work of building the system's own hull).
+_REUSE_MAX_PAIRS = 20_000
+#: Chemical systems built per batch (progress-bar granularity; bounds peak memory).
+_BUILD_CHUNK = 2_000
 
 CompositionLike = str | Composition | Mapping[str, float]
 
@@ -115,6 +122,7 @@ class ReferenceHull:
         self.energies = np.asarray(energies, dtype=float)
         self._index_table()
         self._hulls: OrderedDict[tuple[str, ...], ChemsysHull] = OrderedDict()
+        self._cached_by_element: dict[str, set[tuple[str, ...]]] = {}
 
     # ------------------------------------------------------------------ construction
     def _index_table(self) -> None:
@@ -261,33 +269,109 @@ class ReferenceHull:
         ------
         KeyError
             If an element of ``chemsys`` has no elemental reference in this hull.
+        RuntimeError
+            If the system's hull cannot be built (qhull failure).
         """
         system = tuple(sorted(set(chemsys)))
-        hull = self._hulls.get(system)
-        if hull is not None:
-            self._hulls.move_to_end(system)
-        else:
-            missing = [el for el in system if el not in self.elements]
-            if missing:
-                raise KeyError(f"element {', '.join(missing)} absent from hull {self.name!r}")
-            rows = self.rows_in(system, hull_only=True)
-            hull = build_chemsys_hull(
-                system, self.fractions(rows, system), self.energies[rows], rows
-            )
-            self._hulls[system] = hull
-            if len(self._hulls) > HULL_CACHE_SIZE:  # least recently used goes first
-                self._hulls.popitem(last=False)
+        missing = [el for el in system if el not in self.elements]
+        if missing:
+            raise KeyError(f"element {', '.join(missing)} absent from hull {self.name!r}")
+        hull = self._hulls_for([system])[system]
+        if isinstance(hull, Exception):
+            raise hull
         return hull
 
     def clear_cache(self) -> None:
         """Forget every cached chemical-system hull."""
         self._hulls.clear()
+        self._cached_by_element.clear()
 
     @property
     def cached_systems(self) -> int:
         """Number of chemical-system hulls currently cached."""
         return len(self._hulls)
 
+    def _hulls_for(
+        self, systems: Sequence[tuple[str, ...]]
+    ) -> dict[tuple[str, ...], ChemsysHull | Exception]:
+        """Hulls of ``systems`` (sorted tuples): cached ones reused, the rest built in one batch.
+
+        A failed build is returned (not cached) so that only its own candidates fail.
+        """
+        out: dict[tuple[str, ...], ChemsysHull | Exception] = {}
+        todo = []
+        for system in systems:
+            hull = self._hulls.get(system)
+            if hull is None:
+                todo.append(system)
+            else:
+                self._hulls.move_to_end(system)
+                out[system] = hull
+        for system, hull in zip(todo, build_chemsys_hulls(self._hull_specs(todo)), strict=True):
+            out[system] = hull
+            if isinstance(hull, ChemsysHull):
+                self._remember(system, hull)
+        return out
+
+    def _remember(self, system: tuple[str, ...], hull: ChemsysHull) -> None:
+        """Cache a built hull (LRU) and index it by element for superset look-ups."""
+        self._hulls[system] = hull
+        for el in system:
+            self._cached_by_element.setdefault(el, set()).add(system)
+        while len(self._hulls) > HULL_CACHE_SIZE:  # least recently used goes first
+            old, _ = self._hulls.popitem(last=False)
+            for el in old:
+                self._cached_by_element[el].discard(old)
+
+    def _cached_superset(self, system: tuple[str, ...], n_candidates: int) -> tuple | None:
+        """Smallest cached system containing ``system``, if scoring on it is cheap enough.
+
+        The lower hull restricted to a face of the composition simplex is that face's own
+        hull (same entries, same μ), so a cached Li-Fe-O hull scores Li-O candidates exactly.
+        Evaluating on a larger hull costs candidates x facets, so a superset is used only
+        while that stays below the cost of a fresh build.
+        """
+        sets = [self._cached_by_element.get(el) for el in system]
+        if not all(sets):
+            return None
+        found = set.intersection(*sets)  # type: ignore[arg-type]
+        if not found:
+            return None
+        best = min(found, key=lambda s: (len(s), s))
+        if n_candidates * len(self._hulls[best].facets) > _REUSE_MAX_PAIRS:
+            return None
+        return best
+
+    def _hull_specs(self, systems: Sequence[tuple[str, ...]]) -> list[HullSpec]:
+        """Hull points (rows, fractions in system order, energies) of many systems at once."""
+        if not systems:
+            return []
+        rows = [self.rows_in(system, hull_only=True) for system in systems]
+        sizes = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+        all_rows = np.concatenate(rows)
+        starts = self._indptr[all_rows]
+        lens = self._indptr[all_rows + 1] - starts
+        entry = (
+            np.arange(lens.sum())
+            - np.repeat(np.cumsum(lens) - lens, lens)
+            + np.repeat(starts, lens)
+        )
+        fractions = dense_fractions(
+            np.repeat(np.arange(len(all_rows)), lens),
+            self._indices[entry],
+            self._data[entry],
+            [np.asarray([self._sym_idx[el] for el in s], dtype=np.int64) for s in systems],
+            np.repeat(np.arange(len(systems)), sizes),
+            len(all_rows),
+            max(len(s) for s in systems),
+        )
+        bounds = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+        return [
+            (system, fractions[a:b, : len(system)], self.energies[r], r)
+            for system, r, a, b in zip(systems, rows, bounds[:-1], bounds[1:], strict=True)
+        ]
+
+    # ------------------------------------------------------------------ scoring
     def score(
         self,
         compositions: Sequence[CompositionLike],
@@ -295,7 +379,7 @@ class ReferenceHull:
         *,
         progress: bool = False,
     ) -> list[HullScore]:
-        r"""Score candidates against this hull, batched per chemical system.
+        r"""Score candidates against this hull, batched over chemical systems.
 
         Decomposition energy (the E_d counted in Yang et al. 2023, Eq. 5; GNoME convention)::
 
@@ -312,6 +396,10 @@ class ReferenceHull:
 
             E_f(x) = E(x) - Σ_i c_i μ_i                                       (E_f)
 
+        Each chemical system's hull is built once (all new ones of a batch together) and
+        cached; a subsystem is scored on a hull of a larger system when that one is built
+        or cached anyway (exact: the hull restricted to a face is the face's hull).
+
         Parameters
         ----------
         compositions : sequence
@@ -320,21 +408,23 @@ class ReferenceHull:
             Candidate energies per atom (eV/atom), in this hull's scheme (MP2020-compatible
             for the bundled hulls).
         progress : bool
-            Show a rich progress bar over chemical systems.
+            Show a rich progress bar over chunks of chemical systems.
 
         Returns
         -------
         list of HullScore
             One per input row, in input order. Rows that cannot be scored (malformed
-            composition, unknown element, element absent from the hull, non-finite energy)
-            carry ``error`` and no energies; the other rows are scored normally.
+            composition, unknown element, element absent from the hull, non-finite energy,
+            a hull that cannot be built) carry ``error`` and no energies; the other rows are
+            scored normally.
         """
         if len(compositions) != len(energies_per_atom):
             raise ValueError(
                 f"{len(compositions)} compositions but {len(energies_per_atom)} energies"
             )
         out: list[HullScore | None] = [None] * len(compositions)
-        groups: dict[tuple[str, ...], list[tuple[int, tuple, float]]] = {}
+        cands: list[tuple[int, tuple, float, str]] = []  # (input row, pairs, energy, formula)
+        groups: dict[tuple[str, ...], list[int]] = {}
         for i, (comp, energy) in enumerate(zip(compositions, energies_per_atom, strict=True)):
             try:
                 pairs = parse_composition(comp)
@@ -355,48 +445,89 @@ class ReferenceHull:
                 msg = f"element {', '.join(missing)} absent from hull {self.name!r}"
                 out[i] = HullScore.failed(msg, formula)
                 continue
-            groups.setdefault(system, []).append((i, pairs, e))
-        hosts = assign_hosts(groups)
-        for host, systems in _progress(hosts.items(), progress, "scoring chemical systems"):
-            rows = [row for system in systems for row in groups[system]]
-            try:
-                scores = self._score_group(host, rows)
-            except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:  # qhull, no facet
-                # A degenerate hull fails its own rows only; every other system is scored.
-                msg = f"hull {self.name!r} of {'-'.join(host)} could not be evaluated: {exc}"
-                scores = [HullScore.failed(msg, reduced_formula(r[1])) for r in rows]
-            for row, score in zip(rows, scores, strict=True):
-                out[row[0]] = score
+            groups.setdefault(system, []).append(len(cands))
+            cands.append((i, pairs, e, formula))
+        # Each batch system is scored on a host hull: its own, a batch superset's or a cached one's.
+        hull_of: dict[tuple[str, ...], tuple[str, ...]] = {}
+        for host, systems in assign_hosts(groups).items():
+            n = sum(len(groups[s]) for s in systems)
+            use = host if host in self._hulls else self._cached_superset(host, n) or host
+            hull_of.update(dict.fromkeys(systems, use))
+        needed = sorted(set(hull_of.values()))
+        hulls: dict[tuple[str, ...], ChemsysHull | Exception] = {}
+        chunks = [needed[i : i + _BUILD_CHUNK] for i in range(0, len(needed), _BUILD_CHUNK)]
+        for chunk in _progress(chunks, progress, "building chemical-system hulls"):
+            hulls.update(self._hulls_for(chunk))
+        for system, members in groups.items():
+            hull = hulls[hull_of[system]]
+            if isinstance(hull, Exception):  # qhull failure: these rows fail, the rest go on
+                msg = f"hull {self.name!r} of {'-'.join(hull_of[system])} could not be evaluated"
+                for j in members:
+                    out[cands[j][0]] = HullScore.failed(f"{msg}: {hull}", cands[j][3])
+        usable = [
+            j for j, c in enumerate(cands) if isinstance(hulls[hull_of[_system(c)]], ChemsysHull)
+        ]
+        for j, score in zip(
+            usable, self._evaluate([cands[j] for j in usable], hull_of, hulls), strict=True
+        ):
+            out[cands[j][0]] = score
         return out  # type: ignore[return-value]
 
-    def _score_group(
-        self, system: tuple[str, ...], rows: list[tuple[int, tuple, float]]
+    def _evaluate(
+        self,
+        cands: list[tuple[int, tuple, float, str]],
+        hull_of: Mapping[tuple[str, ...], tuple[str, ...]],
+        hulls: Mapping[tuple[str, ...], Any],
     ) -> list[HullScore]:
-        hull = self.hull_for(system)
-        col = {el: j for j, el in enumerate(system)}
-        fractions = np.zeros((len(rows), len(system)))
-        for r, (_, pairs, _) in enumerate(rows):
-            total = sum(a for _, a in pairs)
-            for el, amt in pairs:
-                fractions[r, col[el]] = amt / total
-        energies = np.asarray([r[2] for r in rows])
-        e_hull, facet, amounts = hull.hull_energies(fractions)
-        e_d = energies - e_hull
-        e_form = energies - fractions @ self.chemical_potentials(system)
-        facet_rows = hull.point_rows[hull.facets[facet]]  # (C, k) reference rows
+        """E_d, E_f and decomposition of candidates whose host hulls are built."""
+        if not cands:
+            return []
+        used = sorted({hull_of[_system(c)] for c in cands})
+        index = {system: h for h, system in enumerate(used)}
+        host = np.fromiter((index[hull_of[_system(c)]] for c in cands), dtype=np.int64)
+        lens = np.fromiter((len(c[1]) for c in cands), dtype=np.int64, count=len(cands))
+        owner = np.repeat(np.arange(len(cands)), lens)
+        symbol = np.fromiter((self._sym_idx[el] for c in cands for el, _ in c[1]), dtype=np.int64)
+        amount = np.fromiter((a for c in cands for _, a in c[1]), dtype=float)
+        used_symbols = [np.asarray([self._sym_idx[el] for el in s], dtype=np.int64) for s in used]
+        width = max(len(s) for s in used)
+        fractions = dense_fractions(owner, symbol, amount, used_symbols, host, len(cands), width)
+        energies = np.fromiter((c[2] for c in cands), dtype=float, count=len(cands))
+        totals = np.bincount(owner, weights=amount, minlength=len(cands))
+        mu_term = np.bincount(
+            owner, weights=amount / totals[owner] * self._mu[symbol], minlength=len(cands)
+        )
+        e_form = energies - mu_term
+        e_hull = np.full(len(cands), np.nan)
+        rows = np.full((len(cands), width), -1, dtype=np.int64)
+        amounts = np.zeros((len(cands), width))
+        dims = np.fromiter((len(s) for s in used), dtype=np.int64)[host]
+        for k in np.unique(dims).tolist():
+            sel = np.flatnonzero(dims == k)
+            of_k = [h for h, s in enumerate(used) if len(s) == k]
+            remap = np.full(len(used), -1, dtype=np.int64)
+            remap[of_k] = np.arange(len(of_k))
+            e, r, a, _ = evaluate_hulls(
+                [hulls[used[h]] for h in of_k], remap[host[sel]], fractions[sel, :k]
+            )
+            e_hull[sel], rows[sel, :k], amounts[sel, :k] = e, r, a
+        e_d = (energies - e_hull).tolist()
         scores = []
-        for r, (_, pairs, _) in enumerate(rows):
+        for c, d, ef, r_row, a_row in zip(
+            cands, e_d, e_form.tolist(), rows.tolist(), amounts.tolist(), strict=True
+        ):
+            if not math.isfinite(d):
+                msg = f"hull {self.name!r} of {'-'.join(hull_of[_system(c)])} could not be "
+                scores.append(HullScore.failed(f"{msg}evaluated: no facet contains {c[3]}", c[3]))
+                continue
             decomposition = {
-                self.formula(int(row)): float(a)
-                for row, a in zip(facet_rows[r], amounts[r], strict=True)
-                if a != 0.0
+                self.formula(row): amt for row, amt in zip(r_row, a_row, strict=True) if amt != 0.0
             }
-            d = float(e_d[r])
             scores.append(
                 HullScore(
-                    formula=reduced_formula(pairs),
+                    formula=c[3],
                     e_d=d,
-                    e_form=float(e_form[r]),
+                    e_form=ef,
                     decomposition=decomposition,
                     is_stable=d < STABLE_THRESHOLD,
                     is_metastable=d < METASTABLE_THRESHOLD,
@@ -422,6 +553,11 @@ class ReferenceHull:
                 total = sum(a for _, a in pairs)
                 out[i] = e - sum(a / total * self._mu[self._sym_idx[el]] for el, a in pairs)
         return out
+
+
+def _system(cand: tuple[int, tuple, float, str]) -> tuple[str, ...]:
+    """Chemical system (sorted symbols) of a parsed candidate."""
+    return tuple(el for el, _ in cand[1])
 
 
 def _progress(items: Any, enabled: bool, description: str) -> Any:

@@ -99,7 +99,7 @@ def extract_mp20_vertices(files: Iterable[str | Path]) -> pd.DataFrame:
         for cif, mid in zip(vertices["cif"], vertices["material_id"], strict=True)
     ]
     vertices["n_sites"] = [
-        int(round(sum(a for _, a in parse_composition(c)))) for c in vertices["composition"]
+        round(sum(a for _, a in parse_composition(c))) for c in vertices["composition"]
     ]
     # Numeric id order (mp-2 before mp-10) keeps the extract stable across input orders.
     order = vertices["material_id"].str.extract(r"(\d+)$", expand=False).astype(int)

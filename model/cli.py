@@ -12,7 +12,21 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["register", "sample_command", "train_command", "write_structures"]
+__all__ = ["output_format", "register", "sample_command", "train_command", "write_structures"]
+
+
+def output_format(out: Path) -> str:
+    """``extxyz``, ``json`` or ``cif-dir`` by ``out``'s name; raise for another suffix."""
+    name = out.name.lower()
+    if name.endswith(".extxyz"):
+        return "extxyz"
+    if name.endswith(".json"):
+        return "json"
+    if out.suffix and not out.is_dir():
+        raise typer.BadParameter(
+            f"unknown format {out.suffix!r}; use .extxyz, .json or a directory", param_hint="--out"
+        )
+    return "cif-dir"
 
 
 def write_structures(structures: list, out: Path) -> str:
@@ -21,8 +35,8 @@ def write_structures(structures: list, out: Path) -> str:
     ``*.extxyz`` (ASE extended XYZ), ``*.json`` (a list of ``Structure.as_dict()``), anything
     else is a directory that gets one CIF per sample (``sample_0000.cif``...).
     """
-    name = out.name.lower()
-    if name.endswith(".extxyz"):
+    fmt = output_format(out)
+    if fmt == "extxyz":
         from ase.io import write
         from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -34,15 +48,10 @@ def write_structures(structures: list, out: Path) -> str:
             atoms.append(a)
         write(out, atoms, format="extxyz")
         return "extxyz"
-    if name.endswith(".json"):
+    if fmt == "json":
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps([s.as_dict() for s in structures]))
         return "json"
-    if out.suffix and not out.is_dir():
-        raise typer.BadParameter(
-            f"{out}: unknown format {out.suffix!r}; use .extxyz, .json or a directory",
-            param_hint="--out",
-        )
     from pymatgen.io.cif import CifWriter
 
     out.mkdir(parents=True, exist_ok=True)
@@ -79,6 +88,8 @@ def sample_command(
     from genflow.model import load_generator
     from genflow.model.validity import structure_validity
 
+    if out is not None:
+        output_format(out)  # fail on a bad --out before spending time sampling
     try:
         gen = load_generator(checkpoint)
     except FileNotFoundError as exc:

@@ -203,13 +203,16 @@ class Generator:
         if composition is not None:
             if elements is not None or n_atoms is not None:
                 raise ValueError("give either composition or elements/n_atoms, not both")
-            comp = (
-                Composition(composition)
-                if not isinstance(composition, Composition)
-                else composition
+            many = not isinstance(composition, str | Composition | dict)
+            comps = (
+                [Composition(c) for c in composition] if many else [Composition(composition)] * n
             )
-            exact[:] = self._exact_grid(comp)
-            return exact, np.where(exact.max(axis=1) > 0, 1.0, -1.0), [comp.formula] * n
+            if len(comps) != n:
+                raise ValueError(f"{len(comps)} compositions given for n={n} samples")
+            for i, comp in enumerate(comps):
+                exact[i] = self._exact_grid(comp)
+            types = np.where(exact.max(axis=1) > 0, 1.0, -1.0).astype(np.float32)
+            return exact, types, [c.formula for c in comps]
         if n_atoms is not None and not elements:
             raise ValueError("n_atoms needs elements (e.g. elements='Ba Ti O', n_atoms=5)")
         if elements and n_atoms is not None:
@@ -244,7 +247,7 @@ class Generator:
         self,
         n: int,
         *,
-        composition: str | Composition | None = None,
+        composition: str | Composition | Sequence[str | Composition] | None = None,
         elements: str | Sequence[str] | None = None,
         n_atoms: int | None = None,
         seed: int = 0,
@@ -261,7 +264,8 @@ class Generator:
         n
             Number of samples.
         composition, elements, n_atoms
-            Conditioning (module docstring).
+            Conditioning (module docstring); ``composition`` may also be a list of ``n``
+            compositions, one per sample.
         seed
             Same seed, same checkpoint, same device type -> same structures.
         progress

@@ -18,6 +18,7 @@ from typing import Any
 
 from jobflow import Flow, Maker, Response, job
 from jobflow.core.reference import OnMissing
+from pymatgen.core import Structure
 
 from genflow.workflows.campaign_steps import (
     gate_candidates,
@@ -190,8 +191,6 @@ class GateMaker(Maker):
             return Response(output=summary)
         # 2. dynamic fan-out: one relax+static flow per survivor, then one score job
         flows, results = [], {}
-        from pymatgen.core import Structure
-
         for cid, structure in survivors.items():
             flow = self.relax_maker.make(Structure.from_dict(structure))
             flow.name = f"{flow.name} {cid}"
@@ -219,11 +218,13 @@ class CampaignMaker(Maker):
     generate_maker
         ``GenerateMaker`` or ``ImportStructuresMaker``.
     gate_maker
-        Gate + fan-out; None skips the gate checks (every candidate is relaxed).
+        Gate + fan-out; None keeps only structure validity (NaN, overlapping atoms) and
+        relaxes every other candidate.
     relax_maker
         Engine Maker; None stops after the gate.
     score_maker
-        None stops after relax+static.
+        Records relax results on the candidates and scores them; None stops after
+        relax+static (results then stay in the JobStore only).
     categories
         Stage → FireWorks category (``generate``, ``gate``, ``relax``, ``score``).
     """
@@ -242,13 +243,9 @@ class CampaignMaker(Maker):
         generate = set_category(
             self.generate_maker.make(campaign, inputs), self.categories.get("generate")
         )
+        # Without a gate: only structure validity (a NaN or overlapping cell cannot relax).
         gate_maker = self.gate_maker or GateMaker(
-            name="fan-out",
-            smact=False,
-            dedupe=False,
-            novelty=False,
-            prescreen=False,
-            min_distance=1e-9,
+            name="fan-out", smact=False, dedupe=False, novelty=False, prescreen=False
         )
         gate_maker = _with(
             gate_maker,

@@ -404,7 +404,8 @@ def score_candidates(
                 todo, hull.score([formulas[c] for c in todo], energies), strict=True
             ):
                 scores[cid][key] = score
-        record_scores(coll, scores, hit_threshold=threshold)
+        if hulls:  # no hulls: record the relax results only (candidates stay `relaxed`)
+            record_scores(coll, scores, hit_threshold=threshold)
         hit_docs = coll.find({"candidate_id": {"$in": ok}}, {"candidate_id": 1, "hit_hulls": 1})
         hits: dict[str, list[str]] = {}
         for doc in hit_docs:

@@ -149,6 +149,8 @@ def parse_structure(raw: Any) -> tuple[Structure | None, str | None]:
     """
     if isinstance(raw, Structure):
         return raw, None
+    if raw is None:
+        return None, "no structure (None)"
     if isinstance(raw, dict):
         symbols = {
             sp.get("element") for site in raw.get("sites", []) for sp in site.get("species", [])

@@ -110,3 +110,36 @@ def test_failed_relax_is_a_row_with_its_reason(campaign_env):
     stored = stores.candidates.find_one({"candidate_id": cand.candidate_id})
     assert out["failed"] == 1 and stored["state"] == "rejected"
     assert stored["reject_reason"].startswith("relax_failed: mlip: relax/static produced no output")
+
+
+@pytest.mark.slow
+def test_optional_steps_no_gate_no_hulls(campaign_env, tmp_path):
+    """CampaignMaker(gate_maker=None) relaxes all sane cells; a hull-less ScoreMaker records."""
+    from jobflow.managers.local import run_locally
+
+    from genflow.campaign_runner import worker_env
+    from genflow.workflows.campaign import CampaignMaker, ImportStructuresMaker, ScoreMaker
+    from genflow.workflows.relax import relax_static_maker
+
+    stores = campaign_env.stores
+    maker = CampaignMaker(
+        generate_maker=ImportStructuresMaker(),
+        gate_maker=None,
+        relax_maker=relax_static_maker("mlip", fmax=0.1, steps=100),
+        score_maker=ScoreMaker(hulls=()),
+    )
+    sources = [
+        {"name": f, "text": (DATA / f).read_text()}
+        for f in ("NaCl.cif", "nan_coords.json", "overlap.cif")
+    ]
+    flow = maker.make("optional", sources)
+    with worker_env(stores):
+        run_locally(flow, store=stores.job_store, create_folders=True, root_dir=tmp_path, log=False)
+    docs = {d["provenance"]["conditioning"]["source"]: d for d in stores.candidates.find()}
+    assert docs["nan_coords.json"]["state"] == "rejected"
+    assert docs["nan_coords.json"]["reject_reason"].startswith("validity: NaN")
+    assert docs["overlap.cif"]["reject_reason"].startswith("validity: min distance")
+    nacl = docs["NaCl.cif"]
+    assert nacl["state"] == "relaxed" and nacl["scores"] == {}
+    assert nacl["dft"]["engine"] == "mlip" and nacl["dft"]["energy_per_atom"] < -3
+    assert nacl["gate"]["smact_valid"] is None  # SMACT did not run

@@ -95,3 +95,26 @@ def test_spec_hash_ignores_name_and_order():
     c = CampaignSpec.model_validate({"name": "a", "generator": {"n_samples": 9}})
     assert a.spec_hash() == b.spec_hash() != c.spec_hash()
     assert a.with_name("a-2026-01-01").spec_hash() == a.spec_hash()
+
+
+def test_cli_reports_bad_spec_with_exit_code_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from genflow.cli import app
+
+    path = _write(tmp_path, "name: ok\nengine: cp2k\n")
+    for command in (["campaign", "run"], ["campaign", "submit"], ["nightly"]):
+        result = CliRunner().invoke(app, [*command, str(path)])
+        assert result.exit_code == 2, result.output
+        assert f"{path}: engine: Input should be" in result.output.replace("\n", "")
+
+
+def test_cli_status_of_unknown_campaign_fails(campaign_env):
+    from typer.testing import CliRunner
+
+    from genflow.cli import app
+
+    result = CliRunner().invoke(app, ["campaign", "status", "nope"])
+    assert result.exit_code == 1 and "no campaign named 'nope'" in result.output
+    result = CliRunner().invoke(app, ["hits", "--since", "yesterday"])
+    assert result.exit_code == 2 and "expected an ISO date" in result.output

@@ -160,3 +160,39 @@ def test_nightly_reports_last_nights_hits(campaign_env, structures_spec):
     report = nightly(spec, date=dt.date(2026, 3, 14), stores=stores)
     assert [h["candidate_id"] for h in report["new_hits"]] == [hit]
     assert report["new_hits"][0]["e_d"] == pytest.approx(-0.05)
+
+
+def test_generator_job_is_routed_by_category(campaign_env, tmp_path):
+    """A UniMat spec's generate job lands in the spec's category (tpu), gate on cpu."""
+    from genflow.campaign import CampaignSpec
+
+    spec = CampaignSpec.model_validate(
+        {
+            "name": "route",
+            "generator": {"n_samples": 3, "batch_size": 2},
+            "conditioning": {"mode": "compositions", "compositions": ["SrTiO3"]},
+            "categories": {"generate": "tpu", "gate": "cpu", "relax": "hpc", "score": "cpu"},
+        }
+    )
+    report = submit_campaign(spec, stores=campaign_env.stores)
+    assert len(report.added) == 2  # 3 samples in batches of 2
+    fws = list(campaign_env.stores.launchpad.fireworks.find({}, {"name": 1, "spec": 1}))
+    by_name = {}
+    for fw in fws:
+        by_name.setdefault(fw["name"], set()).add(fw["spec"]["_category"])
+        assert fw["spec"]["genflow_campaign"] == "route"
+    assert by_name == {"generate": {"tpu"}, "gate": {"cpu"}}
+    conditions = [
+        fw["spec"]["_tasks"][0]["job"]["function_args"][1] for fw in fws if fw["name"] == "generate"
+    ]
+    assert sorted(sum(c["n_samples"] for c in batch) for batch in conditions) == [1, 2]
+
+
+def test_local_run_of_a_submitted_campaign_is_refused(campaign_env, structures_spec):
+    from genflow.campaign_runner import run_campaign
+
+    spec = load_spec(structures_spec(["NaCl.cif"], name="both"))
+    submit_campaign(spec, stores=campaign_env.stores)
+    with pytest.raises(CampaignExistsError, match="already exists as a fireworks campaign"):
+        run_campaign(spec, stores=campaign_env.stores, progress=False)
+    assert campaign_env.stores.candidates.count_documents({}) == 0

@@ -20,8 +20,14 @@ DATA = Path(__file__).parent / "data"
 
 @pytest.fixture(scope="session")
 def mp2021() -> ReferenceHull:
-    """The bundled, MP2020-corrected MP hull (loaded once per session)."""
+    """The bundled, MP2020-corrected MP hull with its MP-20 supplement (once per session)."""
     return load_mp2021()
+
+
+@pytest.fixture(scope="session")
+def mp2021_snapshot() -> ReferenceHull:
+    """The bundled MP hull without the MP-20 supplement: GNoME's snapshot alone."""
+    return load_mp2021(supplement=False)
 
 
 @pytest.fixture(scope="session")

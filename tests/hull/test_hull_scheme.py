@@ -17,6 +17,7 @@ from genflow.hull import ReferenceHull
 from genflow.hull.build_mp2021 import COLUMNS
 from genflow.hull.paths import MP2021_FILE, SNAPSHOT_FILE
 from genflow.hull.scheme import mp2020_corrections, mp_run_parameters
+from genflow.hull.supplement import SUPPLEMENT_SOURCE
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +63,8 @@ def test_cached_table_is_current() -> None:
     """The bundled cache equals a fresh MP2020 run (sampled rows) and covers every element."""
     table = pd.read_csv(MP2021_FILE)
     assert list(table.columns) == COLUMNS
+    # MP-20 supplement rows carry corrected energies only (tests/hull/test_hull_mp20.py).
+    table = table[table["source"] != SUPPLEMENT_SOURCE]
     sample = table.sample(60, random_state=3)
     corrections, errors = mp2020_corrections(
         sample["composition"].tolist(), sample["energy"].to_numpy()
@@ -90,9 +93,10 @@ def test_run_parameters_follow_mp_input_sets() -> None:
 
 
 def test_scheme_matters_for_e_d(
-    mp20: pd.DataFrame, mp20_energies: np.ndarray, mp2021: ReferenceHull
+    mp20: pd.DataFrame, mp20_energies: np.ndarray, mp2021_snapshot: ReferenceHull
 ) -> None:
     """Against the uncorrected snapshot, MP-20 hull vertices are far off the hull."""
+    mp2021 = mp2021_snapshot  # the snapshot's energies, corrected: no MP-20 supplement
     snap = pd.read_csv(SNAPSHOT_FILE, index_col=0)
     snap = snap[snap["MaterialId"].str.startswith("mp-")]
     raw = ReferenceHull(

@@ -53,6 +53,7 @@ def _mixed_batch() -> list[tuple[str, object]]:
         ("bad-unknown-dict", _unknown_element_dict()),
         ("bad-smact", Structure(Lattice.cubic(4.0), ["Li", "F", "F"], LIF2_COORDS)),
         ("good-AlFe-dict", mp20("mp-2658").as_dict()),
+        ("bad-none", None),
     ]  # fmt: skip
 
 
@@ -64,6 +65,7 @@ EXPECTED = {
     "bad-unknown-cif": (GateStage.ELEMENTS, "unknown element(s): Xx"),
     "bad-unknown-dict": (GateStage.PARSE, "unknown element(s): Xx"),
     "bad-smact": (GateStage.SMACT, "charge neutral"),
+    "bad-none": (GateStage.PARSE, "no structure"),
 }
 
 
