@@ -156,16 +156,18 @@ def test_parse_composition_errors(text: str, message: str) -> None:
 def test_failing_hull_fails_only_its_rows(monkeypatch, mp2021: ReferenceHull) -> None:
     import genflow.hull.reference as reference
 
-    real = reference.build_chemsys_hull
+    real = reference.build_chemsys_hulls
 
-    def flaky(elements, *args):
-        if elements == ("Cl", "Na"):
-            raise RuntimeError("QH6154 qhull precision error")
-        return real(elements, *args)
+    def flaky(specs, **kwargs):  # systems are built in batches; Cl-Na fails inside one
+        built = real(specs, **kwargs)
+        error = RuntimeError("QH6154 qhull precision error")
+        return [error if spec[0] == ("Cl", "Na") else h for spec, h in zip(specs, built)]
 
-    monkeypatch.setattr(reference, "build_chemsys_hull", flaky)
+    monkeypatch.setattr(reference, "build_chemsys_hulls", flaky)
     mp2021.clear_cache()
-    bad, good = mp2021.score(["NaCl", "Fe2O3"], [-3.6, -6.0])
+    bad, good, also_bad = mp2021.score(["NaCl", "Fe2O3", "Na3Cl"], [-3.6, -6.0, -2.0])
+    assert mp2021.cached_systems == 1  # Fe-O only: a failed hull is not cached
     mp2021.clear_cache()
     assert "could not be evaluated" in bad.error and "qhull" in bad.error
+    assert "qhull" in also_bad.error and also_bad.formula == "Na3Cl"
     assert good.ok
