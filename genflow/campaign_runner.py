@@ -244,6 +244,7 @@ def submit_campaign(
     _claim_campaign(stores, spec, name, "fireworks")
     existing: list[str] = []
     lpad = stores.launchpad
+    _ensure_launchpad_indexes(lpad)
     flows = build_flows(spec, name)
     mine = {}
     for index, (key, flow) in enumerate(flows):
@@ -286,6 +287,14 @@ def submit_campaign(
         {"name": name}, {"$set": {"state": "submitted", "updated_at": utcnow()}}
     )
     return SubmitReport(campaign=name, added=report_added, existing=existing, fw_ids=fw_ids)
+
+
+def _ensure_launchpad_indexes(lpad: Any) -> None:
+    """Index the fields submit and status query (idempotent, background like FireWorks')."""
+    from genflow.store import ensure_index
+
+    ensure_index(lpad.workflows, [("metadata.genflow_key", 1)])
+    ensure_index(lpad.fireworks, [("spec.genflow_campaign", 1)])
 
 
 def _mark_batch(stores: GenflowStores, name: str, index: int, fw_ids: list[int]) -> None:

@@ -22,8 +22,9 @@ from pymatgen.core import Composition, Element
 
 __all__ = ["CompositionError", "parse_composition", "reduced_formula"]
 
-_PLAIN = re.compile(r"(?:[A-Z][a-z]?(?:\d+(?:\.\d*)?|\.\d+)?)+")
-_TOKEN = re.compile(r"([A-Z][a-z]?)(\d+(?:\.\d*)?|\.\d+)?")
+_NUMBER = r"(\d+(?:\.\d*)?|\.\d+)?"
+#: One token of a plain formula with parentheses: element + amount, "(", or ")" + factor.
+_TOKEN = re.compile(rf"([A-Z][a-z]?){_NUMBER}|(\()|(\)){_NUMBER}")
 _SYMBOLS = frozenset(el.symbol for el in Element)
 
 
@@ -55,13 +56,39 @@ def _amounts(comp: Composition) -> dict[str, float]:
     return out
 
 
+def _parse_plain(text: str) -> dict[str, float] | None:
+    """Element → amount of a formula made of symbols, amounts and (nested) parentheses.
+
+    None when the text holds anything else (hydrates, charges, brackets, ...) or is malformed:
+    pymatgen decides those.
+    """
+    stack: list[dict[str, float]] = [{}]
+    pos = 0
+    for match in _TOKEN.finditer(text):
+        if match.start() != pos:
+            return None
+        pos = match.end()
+        sym, num, opening, _, factor = match.groups()
+        if sym:
+            stack[-1][sym] = stack[-1].get(sym, 0.0) + (float(num) if num else 1.0)
+        elif opening:
+            stack.append({})
+        elif len(stack) == 1:
+            return None
+        else:
+            inner, scale = stack.pop(), float(factor) if factor else 1.0
+            for el, amt in inner.items():
+                stack[-1][el] = stack[-1].get(el, 0.0) + amt * scale
+    if pos == 0 or pos != len(text) or len(stack) != 1:
+        return None
+    return stack[0]
+
+
 @lru_cache(maxsize=500_000)
 def _parse_str(formula: str) -> tuple[tuple[str, float], ...]:
     text = formula.strip()
-    if _PLAIN.fullmatch(text):
-        amounts: dict[str, float] = {}
-        for sym, num in _TOKEN.findall(text):
-            amounts[sym] = amounts.get(sym, 0.0) + (float(num) if num else 1.0)
+    amounts = _parse_plain("".join(text.split()))  # "Fe2 O3" (pymatgen's .formula) too
+    if amounts is not None:
         return _check(amounts, formula)
     # Element-like tokens pymatgen would misread (e.g. "Xx2") are reported as unknown elements.
     tokens = re.findall(r"[A-Z][a-z]*", text)
@@ -127,14 +154,22 @@ def _format_amount(amount: float) -> str:
     return str(round(amount, 8))
 
 
+@lru_cache(maxsize=100_000)
+def _formula_order(symbols: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
+    """pymatgen's formula order (electronegativity, then symbol) and whether the last two
+    elements may form a polyanion (electronegativity gap < 1.65)."""
+    x = _electronegativity()
+    order = tuple(sorted(symbols, key=lambda s: (x[s], s)))
+    # Noble gases sort last (inf); inf - x and inf - inf (NaN) fail the test as pymatgen's NaN.
+    return order, len(order) >= 3 and x[order[-1]] - x[order[-2]] < 1.65
+
+
 def _reduce_integer(amounts: dict[str, int]) -> tuple[str, int]:
     """pymatgen ``composition.reduce_formula`` for positive integer amounts."""
-    x = _electronegativity()
-    syms = sorted(amounts, key=lambda s: (x[s], s))
+    syms, polyanion = _formula_order(tuple(sorted(amounts)))
     factor = math.gcd(*amounts.values())
     poly = ""
-    # Noble gases sort last (inf); inf - x and inf - inf (NaN) fail the test as pymatgen's NaN.
-    if len(syms) >= 3 and x[syms[-1]] - x[syms[-2]] < 1.65:
+    if polyanion:
         pair = {s: amounts[s] // factor for s in syms[-2:]}
         poly_form, poly_factor = _reduce_integer(pair)
         if poly_factor != 1:

@@ -12,12 +12,12 @@ import logging
 import math
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pymatgen.core import Composition
 
-from genflow.hull.batch import dense_fractions, evaluate_hulls
+from genflow.hull.batch import dense_fractions
 from genflow.hull.engine import (
     FORMATION_ENERGY_TOL,
     ChemsysHull,
@@ -26,8 +26,8 @@ from genflow.hull.engine import (
     build_chemsys_hulls,
 )
 from genflow.hull.formula import CompositionError, parse_composition, reduced_formula
-from genflow.hull.keys import METASTABLE_THRESHOLD, STABLE_THRESHOLD
 from genflow.hull.records import HullScore
+from genflow.hull.scoring import Parsed, parse_candidates, progress_iter, score_candidates
 
 if TYPE_CHECKING:
     from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
@@ -422,32 +422,11 @@ class ReferenceHull:
             raise ValueError(
                 f"{len(compositions)} compositions but {len(energies_per_atom)} energies"
             )
-        out: list[HullScore | None] = [None] * len(compositions)
-        cands: list[tuple[int, tuple, float, str]] = []  # (input row, pairs, energy, formula)
-        groups: dict[tuple[str, ...], list[int]] = {}
-        for i, (comp, energy) in enumerate(zip(compositions, energies_per_atom, strict=True)):
-            try:
-                pairs = parse_composition(comp)
-            except CompositionError as exc:
-                out[i] = HullScore.failed(str(exc))
-                continue
-            formula = reduced_formula(pairs)
-            try:
-                e = float(energy)
-            except (TypeError, ValueError):
-                e = math.nan
-            if not math.isfinite(e):
-                out[i] = HullScore.failed(f"non-finite energy {energy!r} for {formula}", formula)
-                continue
-            system = tuple(el for el, _ in pairs)
-            missing = [el for el in system if el not in self.elements]
-            if missing:
-                msg = f"element {', '.join(missing)} absent from hull {self.name!r}"
-                out[i] = HullScore.failed(msg, formula)
-                continue
-            groups.setdefault(system, []).append(len(cands))
-            cands.append((i, pairs, e, formula))
-        # Each batch system is scored on a host hull: its own, a batch superset's or a cached one's.
+        out, cands = parse_candidates(compositions, energies_per_atom, self.elements, self.name)
+        groups: dict[tuple[str, ...], list[Parsed]] = {}
+        for c in cands:
+            groups.setdefault(c.system, []).append(c)
+        # Each system is scored on a host hull: its own, a batch superset's or a cached one's.
         hull_of: dict[tuple[str, ...], tuple[str, ...]] = {}
         for host, systems in assign_hosts(groups).items():
             n = sum(len(groups[s]) for s in systems)
@@ -456,84 +435,30 @@ class ReferenceHull:
         needed = sorted(set(hull_of.values()))
         hulls: dict[tuple[str, ...], ChemsysHull | Exception] = {}
         chunks = [needed[i : i + _BUILD_CHUNK] for i in range(0, len(needed), _BUILD_CHUNK)]
-        for chunk in _progress(chunks, progress, "building chemical-system hulls"):
+        for chunk in progress_iter(chunks, progress, "building chemical-system hulls"):
             hulls.update(self._hulls_for(chunk))
+        usable = []
         for system, members in groups.items():
             hull = hulls[hull_of[system]]
             if isinstance(hull, Exception):  # qhull failure: these rows fail, the rest go on
-                msg = f"hull {self.name!r} of {'-'.join(hull_of[system])} could not be evaluated"
-                for j in members:
-                    out[cands[j][0]] = HullScore.failed(f"{msg}: {hull}", cands[j][3])
-        usable = [
-            j for j, c in enumerate(cands) if isinstance(hulls[hull_of[_system(c)]], ChemsysHull)
-        ]
-        for j, score in zip(
-            usable, self._evaluate([cands[j] for j in usable], hull_of, hulls), strict=True
-        ):
-            out[cands[j][0]] = score
-        return out  # type: ignore[return-value]
-
-    def _evaluate(
-        self,
-        cands: list[tuple[int, tuple, float, str]],
-        hull_of: Mapping[tuple[str, ...], tuple[str, ...]],
-        hulls: Mapping[tuple[str, ...], Any],
-    ) -> list[HullScore]:
-        """E_d, E_f and decomposition of candidates whose host hulls are built."""
-        if not cands:
-            return []
-        used = sorted({hull_of[_system(c)] for c in cands})
-        index = {system: h for h, system in enumerate(used)}
-        host = np.fromiter((index[hull_of[_system(c)]] for c in cands), dtype=np.int64)
-        lens = np.fromiter((len(c[1]) for c in cands), dtype=np.int64, count=len(cands))
-        owner = np.repeat(np.arange(len(cands)), lens)
-        symbol = np.fromiter((self._sym_idx[el] for c in cands for el, _ in c[1]), dtype=np.int64)
-        amount = np.fromiter((a for c in cands for _, a in c[1]), dtype=float)
-        used_symbols = [np.asarray([self._sym_idx[el] for el in s], dtype=np.int64) for s in used]
-        width = max(len(s) for s in used)
-        fractions = dense_fractions(owner, symbol, amount, used_symbols, host, len(cands), width)
-        energies = np.fromiter((c[2] for c in cands), dtype=float, count=len(cands))
-        totals = np.bincount(owner, weights=amount, minlength=len(cands))
-        mu_term = np.bincount(
-            owner, weights=amount / totals[owner] * self._mu[symbol], minlength=len(cands)
+                where = "-".join(hull_of[system])
+                msg = f"hull {self.name!r} of {where} could not be evaluated: {hull}"
+                for c in members:
+                    out[c.row] = HullScore.failed(msg, c.formula)
+            else:
+                usable.extend(members)
+        scores = score_candidates(
+            usable,
+            hull_of,
+            hulls,  # type: ignore[arg-type]
+            sym_idx=self._sym_idx,
+            mu=self._mu,
+            formula_of=self.formula,
+            hull_name=self.name,
         )
-        e_form = energies - mu_term
-        e_hull = np.full(len(cands), np.nan)
-        rows = np.full((len(cands), width), -1, dtype=np.int64)
-        amounts = np.zeros((len(cands), width))
-        dims = np.fromiter((len(s) for s in used), dtype=np.int64)[host]
-        for k in np.unique(dims).tolist():
-            sel = np.flatnonzero(dims == k)
-            of_k = [h for h, s in enumerate(used) if len(s) == k]
-            remap = np.full(len(used), -1, dtype=np.int64)
-            remap[of_k] = np.arange(len(of_k))
-            e, r, a, _ = evaluate_hulls(
-                [hulls[used[h]] for h in of_k], remap[host[sel]], fractions[sel, :k]
-            )
-            e_hull[sel], rows[sel, :k], amounts[sel, :k] = e, r, a
-        e_d = (energies - e_hull).tolist()
-        scores = []
-        for c, d, ef, r_row, a_row in zip(
-            cands, e_d, e_form.tolist(), rows.tolist(), amounts.tolist(), strict=True
-        ):
-            if not math.isfinite(d):
-                msg = f"hull {self.name!r} of {'-'.join(hull_of[_system(c)])} could not be "
-                scores.append(HullScore.failed(f"{msg}evaluated: no facet contains {c[3]}", c[3]))
-                continue
-            decomposition = {
-                self.formula(row): amt for row, amt in zip(r_row, a_row, strict=True) if amt != 0.0
-            }
-            scores.append(
-                HullScore(
-                    formula=c[3],
-                    e_d=d,
-                    e_form=ef,
-                    decomposition=decomposition,
-                    is_stable=d < STABLE_THRESHOLD,
-                    is_metastable=d < METASTABLE_THRESHOLD,
-                )
-            )
-        return scores
+        for c, score in zip(usable, scores, strict=True):
+            out[c.row] = score
+        return out  # type: ignore[return-value]
 
     def formation_energy(
         self, compositions: Sequence[CompositionLike], energies_per_atom: Sequence[float]
@@ -553,21 +478,3 @@ class ReferenceHull:
                 total = sum(a for _, a in pairs)
                 out[i] = e - sum(a / total * self._mu[self._sym_idx[el]] for el, a in pairs)
         return out
-
-
-def _system(cand: tuple[int, tuple, float, str]) -> tuple[str, ...]:
-    """Chemical system (sorted symbols) of a parsed candidate."""
-    return tuple(el for el, _ in cand[1])
-
-
-def _progress(items: Any, enabled: bool, description: str) -> Any:
-    """Iterate ``items`` under a rich progress bar when ``enabled``."""
-    items = list(items)
-    if not enabled:
-        yield from items
-        return
-    from rich.console import Console
-    from rich.progress import track
-
-    # stderr keeps stdout clean for piped CSV/JSON output.
-    yield from track(items, description=description, total=len(items), console=Console(stderr=True))

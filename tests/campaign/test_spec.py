@@ -118,3 +118,24 @@ def test_cli_status_of_unknown_campaign_fails(campaign_env):
     assert result.exit_code == 1 and "no campaign named 'nope'" in result.output
     result = CliRunner().invoke(app, ["hits", "--since", "yesterday"])
     assert result.exit_code == 2 and "expected an ISO date" in result.output
+
+
+def test_chemsys_scan_conditions_every_smact_composition():
+    spec = CampaignSpec.model_validate(
+        {
+            "name": "scan",
+            "generator": {"n_samples": 2, "batch_size": 5},
+            "conditioning": {"mode": "chemsys", "chemsys": "Sr-Ti-O", "max_coefficient": 3},
+        }
+    )
+    formulas = spec.conditioning.formulas()
+    assert "Sr1Ti1O3" in formulas and len(formulas) == len(set(formulas))
+    from pymatgen.core import Composition
+
+    from genflow.model.validity import smact_validity
+
+    assert all(smact_validity(Composition(f)) for f in formulas)
+    pieces = [c for batch in spec.batches() for c in batch]
+    assert {c.composition for c in pieces} == set(formulas)
+    assert sum(c.n_samples for c in pieces) == 2 * len(formulas)
+    assert all(sum(c.n_samples for c in b) <= 5 for b in spec.batches())

@@ -90,8 +90,10 @@ def test_subsystem_scored_in_larger_hull_equals_own_hull(mp2021: ReferenceHull) 
     comps = ["Li2O", "LiFeO2", "Fe3O4", "Li5FeO4"]
     energies = [-4.5, -5.8, -6.9, -5.1]
     together = mp2021.score(comps, energies)  # Li-O and Fe-O ride on the Li-Fe-O hull
-    mp2021.clear_cache()
-    alone = [mp2021.score([c], [e])[0] for c, e in zip(comps, energies, strict=True)]
+    alone = []
+    for c, e in zip(comps, energies, strict=True):
+        mp2021.clear_cache()  # each on its own system's hull (no cached superset)
+        alone.append(mp2021.score([c], [e])[0])
     for a, b in zip(together, alone, strict=True):
         assert a.e_d == pytest.approx(b.e_d, abs=1e-12)
         assert a.decomposition.keys() == b.decomposition.keys()
@@ -161,7 +163,8 @@ def test_failing_hull_fails_only_its_rows(monkeypatch, mp2021: ReferenceHull) ->
     def flaky(specs, **kwargs):  # systems are built in batches; Cl-Na fails inside one
         built = real(specs, **kwargs)
         error = RuntimeError("QH6154 qhull precision error")
-        return [error if spec[0] == ("Cl", "Na") else h for spec, h in zip(specs, built)]
+        pairs = zip(specs, built, strict=True)
+        return [error if spec[0] == ("Cl", "Na") else h for spec, h in pairs]
 
     monkeypatch.setattr(reference, "build_chemsys_hulls", flaky)
     mp2021.clear_cache()

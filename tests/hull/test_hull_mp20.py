@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from genflow.hull import ReferenceHull, load_hull
-from genflow.hull.paths import MP2021_FILE, MP20_VERTICES_FILE
+from genflow.hull.paths import MP20_VERTICES_FILE, MP2021_FILE
 from genflow.hull.supplement import SUPPLEMENT_SOURCE, SUPPLEMENT_TAG
 
 
@@ -78,7 +78,9 @@ def test_no_mp20_compound_far_above_mp_hull(which: str, request) -> None:
 
 
 def test_snapshot_gaps_are_reported_as_below_hull(scored_snapshot: pd.DataFrame) -> None:
-    missing = scored_snapshot[(scored_snapshot["e_above_hull"] == 0) & ~scored_snapshot["in_snapshot"]]
+    missing = scored_snapshot[
+        (scored_snapshot["e_above_hull"] == 0) & ~scored_snapshot["in_snapshot"]
+    ]
     assert len(missing) == 591
     yb = missing[missing["pretty_formula"].str.contains("Yb")]
     assert len(yb) > 100 and (yb["e_d"] < -0.025).all()  # no Yb compound in the snapshot

@@ -19,8 +19,6 @@ from genflow.model.unimat import LatticeNorm  # noqa: E402
 
 assert jax.device_count() == 8, jax.devices()
 config = get_config("perov5:tiny")
-config.model.channel_mults = (1,)  # one level (+ the attention middle block): faster compile
-config.model.attn_levels = ()
 arrays, meta = load_training_data(config)
 arrays["lattice"] = np.asarray(
     LatticeNorm.from_dict(meta["lattice_norm"]).normalize(arrays["lattice"])

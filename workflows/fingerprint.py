@@ -1,0 +1,209 @@
+"""A duplicate-search fingerprint that never separates two structures StructureMatcher fits.
+
+Computed once per structure (at gate time) and stored on the candidate as
+``gate.fingerprint`` (:data:`FINGERPRINT_FIELD`), so later dedupe runs compare stored rows
+without parsing or reducing them. It holds the matcher's reduced cell (Niggli, then primitive,
+exactly as ``StructureMatcher`` reduces) and three lattice descriptors of it, all divided by
+``V**(1/3)`` of that cell (the matcher rescales both cells to one volume, so only shape counts):
+
+``n_sites``
+    Sites of the reduced cell. Without ``attempt_supercell``/``allow_subset`` the matcher
+    returns no match unless both reduced cells have equally many sites (``_strict_match``).
+``minima``
+    Successive minima λ1 ≤ λ2 ≤ λ3 of the lattice (basis independent).
+``lengths``
+    Sorted basis lengths of the reduced cell as the matcher sees it.
+``cos_eigs``
+    Smallest and largest eigenvalue of that basis' cosine matrix ``C_ij = cos θ_ij``.
+
+Why :func:`may_match` is exact-safe (a conservative superset of the matcher's fits).
+``matcher.fit(query, stored)`` (equal site counts, so no swap in ``_match``) calls
+``query.lattice.find_all_mappings(stored.lattice)``: a match needs a basis A of the query
+lattice with ``|a_i| / |t_i|`` in ``(1/(1+ltol), 1+ltol)`` and ``|θ^A_ij - θ^T_ij| <= angle_tol``
+against the stored basis T (and ``|det| = 1``, so A is a basis). Then, on normalised lengths,
+
+* upper bound: A holds three independent lattice vectors, so
+  ``λ_k(query) <= k-th smallest |a_i| < (1+ltol) * lengths_k(stored)``;
+* lower bound: with ``y = diag|t| n`` for an integer vector n,
+  ``|A n|^2 = (E y)^T C_A (E y) >= λmin(C_A) |y|^2 / (1+ltol)^2`` and
+  ``|T n|^2 <= λmax(C_T) |y|^2``; each cosine moves by at most ``δ = 2 sin(angle_tol/2)``,
+  so ``λmin(C_A) >= λmin(C_T) - 2δ`` (Weyl, row-sum norm). Hence ``|A n| >= σ |T n|`` with
+  ``σ^2 = (λmin(C_T) - 2δ) / ((1+ltol)^2 λmax(C_T))``, and the bijection T n -> A n between
+  the two lattices gives ``λ_k(query) >= σ λ_k(stored)``.
+
+Both bounds are necessary conditions of the matcher's own lattice step, so a pair failing
+either is one the matcher cannot fit; a relative slack of 1e-6 covers rounding. Nothing
+derived from site positions (bond lengths, coordination) is used: the matcher moves sites
+by up to ``stol`` of the mean site spacing, so such descriptors are not safe.
+
+A fingerprint depends on pymatgen's reduction, so it records the pymatgen version; one from
+another version is ignored and recomputed.
+
+>>> from pymatgen.core import Lattice, Structure
+>>> nacl = Structure(Lattice.cubic(5.6), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+>>> fp = fingerprint(nacl)
+>>> fp["n_sites"], [round(x, 3) for x in fp["minima"]]
+(2, [1.0, 1.0, 1.0])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+from pymatgen.core import Lattice, Structure
+
+__all__ = [
+    "FINGERPRINT_FIELD",
+    "FINGERPRINT_VERSION",
+    "Fingerprint",
+    "fingerprint",
+    "may_match",
+    "reduced_cell",
+]
+
+#: Where a candidate document keeps its fingerprint (``GateRecord.gate_doc()["fingerprint"]``).
+FINGERPRINT_FIELD = "gate.fingerprint"
+FINGERPRINT_VERSION = 1
+_SLACK = 1e-6
+
+
+@cache
+def _pymatgen_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("pymatgen-core", "pymatgen"):
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def reduced_cell(structure: Structure) -> Structure:
+    """The cell ``StructureMatcher`` fits: Niggli-reduced, then primitive (its own order)."""
+    return structure.get_reduced_structure("niggli").get_primitive_structure()
+
+
+def successive_minima(lattice: Lattice) -> np.ndarray:
+    """λ1 ≤ λ2 ≤ λ3: lengths of the shortest three linearly independent lattice vectors.
+
+    Exact by enumeration: every λ_k is at most the longest basis vector, and a vector of
+    length <= R has ``|n_i| <= R |b*_i|`` (reciprocal basis without 2π).
+    """
+    m = lattice.matrix
+    radius = float(np.linalg.norm(m, axis=1).max()) * (1 + 1e-9)
+    recip = np.linalg.norm(np.linalg.inv(m), axis=0)  # |b*_i|
+    n_max = np.floor(radius * recip + 1e-9).astype(int)
+    grids = np.meshgrid(*(np.arange(-k, k + 1) for k in n_max), indexing="ij")
+    ints = np.stack([g.ravel() for g in grids], axis=1)
+    vecs = ints @ m
+    lengths = np.linalg.norm(vecs, axis=1)
+    order = np.argsort(lengths, kind="stable")
+    picked: list[np.ndarray] = []
+    minima: list[float] = []
+    for i in order:
+        if lengths[i] < 1e-8:
+            continue
+        trial = [*picked, vecs[i]]
+        if np.linalg.matrix_rank(np.array(trial), tol=1e-8 * radius) == len(trial):
+            picked.append(vecs[i])
+            minima.append(float(lengths[i]))
+            if len(picked) == 3:
+                break
+    return np.array(minima)
+
+
+def fingerprint(structure: Structure, reduced: Structure | None = None) -> dict[str, Any]:
+    """Return the JSON/BSON-safe fingerprint of ``structure`` (see the module docstring).
+
+    Parameters
+    ----------
+    structure
+        The structure as the gate stores it.
+    reduced
+        Its reduced cell if already computed (``reduced_cell(structure)``).
+    """
+    cell = reduced if reduced is not None else reduced_cell(structure)
+    lattice = cell.lattice
+    scale = abs(lattice.volume) ** (1 / 3)
+    cosines = np.cos(np.radians(np.array(lattice.angles)))
+    c = np.array(
+        [[1.0, cosines[2], cosines[1]], [cosines[2], 1.0, cosines[0]], [cosines[1], cosines[0], 1.0]]
+    )
+    eigs = np.linalg.eigvalsh(c)
+    return {
+        "version": FINGERPRINT_VERSION,
+        "pymatgen": _pymatgen_version(),
+        "n_sites": len(cell),
+        "minima": [float(x) for x in successive_minima(lattice) / scale],
+        "lengths": sorted(float(x) / scale for x in lattice.abc),
+        "cos_eigs": [float(eigs[0]), float(eigs[-1])],
+    }
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Parsed fingerprint (arrays for vectorised comparison)."""
+
+    n_sites: int
+    minima: tuple[float, float, float]
+    lengths: tuple[float, float, float]
+    cos_eigs: tuple[float, float]
+
+    @classmethod
+    def from_doc(cls, doc: Any) -> Fingerprint | None:
+        """Parse a stored fingerprint; None if absent, malformed or from another version."""
+        if not isinstance(doc, dict):
+            return None
+        if doc.get("version") != FINGERPRINT_VERSION or doc.get("pymatgen") != _pymatgen_version():
+            return None
+        try:
+            fp = cls(
+                int(doc["n_sites"]),
+                tuple(float(x) for x in doc["minima"]),  # type: ignore[arg-type]
+                tuple(float(x) for x in doc["lengths"]),  # type: ignore[arg-type]
+                tuple(float(x) for x in doc["cos_eigs"]),  # type: ignore[arg-type]
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+        values = (*fp.minima, *fp.lengths, *fp.cos_eigs)
+        if len(fp.minima) != 3 or len(fp.lengths) != 3 or len(fp.cos_eigs) != 2:
+            return None
+        return fp if all(math.isfinite(v) for v in values) else None
+
+
+def sigma(cos_eigs: np.ndarray, ltol: float, angle_tol: float) -> np.ndarray:
+    """Lower factor σ of the module docstring for stored cells with these cosine eigenvalues."""
+    delta = 2 * math.sin(math.radians(angle_tol) / 2)
+    lo = np.clip(cos_eigs[..., 0] - 2 * delta, 0.0, None)
+    return np.sqrt(lo / ((1 + ltol) ** 2 * cos_eigs[..., 1]))
+
+
+def may_match(
+    query_minima: np.ndarray,
+    stored_minima: np.ndarray,
+    stored_lengths: np.ndarray,
+    stored_sigma: np.ndarray,
+    ltol: float,
+) -> np.ndarray:
+    """Mask of stored rows the query may fit (False only where the matcher cannot).
+
+    Parameters
+    ----------
+    query_minima
+        ``(3,)`` normalised successive minima of the query.
+    stored_minima, stored_lengths
+        ``(n, 3)`` of the stored rows (same-composition, same-site-count bucket).
+    stored_sigma
+        ``(n,)`` from :func:`sigma`.
+    ltol
+        The matcher's length tolerance.
+    """
+    upper = (1 + ltol) * stored_lengths * (1 + _SLACK)
+    lower = stored_sigma[:, None] * stored_minima * (1 - _SLACK)
+    q = query_minima[None, :]
+    return np.all((q <= upper) & (q >= lower), axis=1)
