@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from genflow.hull.loaders import MP_COMPATIBLE_HULLS
+
 __all__ = [
     "CampaignSpec",
     "CampaignSpecError",
@@ -223,7 +225,7 @@ class CampaignSpec(_Frozen):
 
     @model_validator(mode="after")
     def _gpaw_needs_force(self) -> CampaignSpec:
-        mp_like = {"mp2021", "gnome"} & set(self.hulls)
+        mp_like = MP_COMPATIBLE_HULLS & set(self.hulls)
         if self.engine == Engine.GPAW and mp_like and not self.score.force:
             raise ValueError(
                 f"engine 'gpaw' energies are not MP2020-compatible; scoring them against "

@@ -77,8 +77,7 @@ class GenflowSettings(BaseSettings):
         import yaml
 
         config_file = Path(
-            values.get("CONFIG_FILE")
-            or os.environ.get("GENFLOW_CONFIG_FILE", DEFAULT_CONFIG_FILE)
+            values.get("CONFIG_FILE") or os.environ.get("GENFLOW_CONFIG_FILE", DEFAULT_CONFIG_FILE)
         ).expanduser()
         new_values: dict[str, Any] = {}
         if config_file.exists() and config_file.stat().st_size > 0:

@@ -1,10 +1,12 @@
 """Convex-hull scoring of generated crystals (``genflow.hull``).
 
-Reference hulls (``load_hull``: bundled ``mp2021``, ``gnome``, ``mp-api:<chemsys>``, user
-files) score candidates' MP2020-compatible energies per atom in batches: decomposition energy
-E_d (negative below the hull, GNoME convention), formation energy, decomposition products,
-stability flags, and the set metrics of Yang et al. 2023 (# stable / # metastable, Eq. 5;
-ΔE_f, Eq. 3; E_f reduction rate, Eq. 4; stratified convergence rate, App. 8).
+Reference hulls (``load_hull``: bundled ``mp2021`` — GNoME's MP snapshot plus an MP-20
+supplement of MP hull vertices it lacks; ``mp2021-snapshot`` without it —, ``gnome``,
+``mp-api:<chemsys>``, user files) score candidates' MP2020-compatible energies per atom in
+batches: decomposition energy E_d (negative below the hull, GNoME convention), formation
+energy, decomposition products, stability flags, and the set metrics of Yang et al. 2023
+(# stable / # metastable, Eq. 5; ΔE_f, Eq. 3; E_f reduction rate, Eq. 4; stratified
+convergence rate, App. 8).
 
 >>> from genflow.hull import load_hull
 >>> hull = load_hull("mp2021")
@@ -12,7 +14,13 @@ stability flags, and the set metrics of Yang et al. 2023 (# stable / # metastabl
 """
 
 from genflow.hull.keys import METASTABLE_THRESHOLD, STABLE_THRESHOLD, HullKey
-from genflow.hull.loaders import load_gnome, load_hull, load_mp2021, load_reference_file
+from genflow.hull.loaders import (
+    MP_COMPATIBLE_HULLS,
+    load_gnome,
+    load_hull,
+    load_mp2021,
+    load_reference_file,
+)
 from genflow.hull.metrics import (
     compare_formation_energies,
     count_below,
@@ -28,6 +36,7 @@ from genflow.hull.reference import ReferenceHull
 
 __all__ = [
     "METASTABLE_THRESHOLD",
+    "MP_COMPATIBLE_HULLS",
     "STABLE_THRESHOLD",
     "HullKey",
     "HullScore",

@@ -266,6 +266,7 @@ def _assemble(
 
 
 def _inv_or_error(aug: np.ndarray) -> np.ndarray | Exception:
+    """Inverse augmented matrices of one system's facets, or the error if one is singular."""
     aug = aug.copy()
     aug[:, :, -1] = 1.0
     try:

@@ -33,6 +33,9 @@ MP2021_SUPPLEMENT_SCHEME = (
 )
 #: ``load_hull`` name of the bundled MP hull without the MP-20 supplement.
 MP2021_SNAPSHOT = "mp2021-snapshot"
+#: Named hulls whose energies are in the MP2020-compatible scheme: engines whose energies are not
+#: (GPAW) must not be scored against them without an explicit override.
+MP_COMPATIBLE_HULLS = frozenset({"mp2021", MP2021_SNAPSHOT, "gnome"})
 
 #: GNoME summary columns the loader needs (DATASET.md, "Properties").
 GNOME_REQUIRED = ("Composition", "NSites", "Corrected Energy")

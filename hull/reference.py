@@ -1,8 +1,10 @@
 """``ReferenceHull``: a table of reference energies and batched, cached hull scoring against it.
 
-Scoring builds each chemical system's hull once (``engine.ChemsysHull``), caches it, groups
-the candidates by chemical system and evaluates each group in one vectorised call. Candidates
-are never added to the hull: E_d is measured against the reference alone.
+Scoring builds each chemical system's hull once (``engine.ChemsysHull``; all systems new to a
+batch together) and caches it (``cache.HullCache``). Candidates are grouped by chemical
+system; a subsystem is scored on a superset's hull when one is built or cached anyway, and
+all candidates are evaluated in a few vectorised calls (``scoring``). Candidates are never
+added to the hull: E_d is measured against the reference alone.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ import numpy as np
 from pymatgen.core import Composition
 
 from genflow.hull.batch import dense_fractions
+from genflow.hull.cache import HullCache
 from genflow.hull.engine import (
     FORMATION_ENERGY_TOL,
     ChemsysHull,
@@ -121,8 +123,7 @@ class ReferenceHull:
         self._pairs = pairs
         self.energies = np.asarray(energies, dtype=float)
         self._index_table()
-        self._hulls: OrderedDict[tuple[str, ...], ChemsysHull] = OrderedDict()
-        self._cached_by_element: dict[str, set[tuple[str, ...]]] = {}
+        self._hulls = HullCache(HULL_CACHE_SIZE)
 
     # ------------------------------------------------------------------ construction
     def _index_table(self) -> None:
@@ -171,6 +172,9 @@ class ReferenceHull:
             ):  # NaN e_form (no reference) drops
                 index.setdefault(self.chemsys[row], []).append(row)
         self._index = {k: np.asarray(v, dtype=np.int64) for k, v in index.items()}
+        self._index_masks = [
+            (sum(1 << self._sym_idx[el] for el in k), v) for k, v in self._index.items()
+        ]
         self._n_uncovered = int(np.isnan(e_form).sum())
 
     # ------------------------------------------------------------------ table access
@@ -208,9 +212,9 @@ class ReferenceHull:
                     for sub in itertools.combinations(system, n)
                 )
                 parts = [self._index[k] for k in keys if k in self._index]
-            else:
-                allowed = set(system)
-                parts = [v for k, v in self._index.items() if allowed.issuperset(k)]
+            else:  # 2^k subsets is too many: scan every indexed system's element bitmask
+                mask = sum(1 << self._sym_idx[el] for el in system if el in self._sym_idx)
+                parts = [rows for m, rows in self._index_masks if not m & ~mask]
             return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
         allowed = set(system)
         return np.asarray(
@@ -239,23 +243,37 @@ class ReferenceHull:
     def fractions(self, rows: np.ndarray, elements: Sequence[str]) -> np.ndarray:
         """(len(rows), len(elements)) atomic fractions of reference rows in ``elements`` order."""
         rows = np.asarray(rows, dtype=np.int64)
-        lut = np.full(len(self._symbols), -1, dtype=np.int64)
-        for j, el in enumerate(elements):
-            if el in self._sym_idx:
-                lut[self._sym_idx[el]] = j
-        starts = self._indptr[rows]
-        lens = self._indptr[rows + 1] - starts
-        flat = (
-            np.arange(lens.sum())
-            - np.repeat(np.cumsum(lens) - lens, lens)
-            + np.repeat(starts, lens)
-        )
-        cols = lut[self._indices[flat]]
-        if (cols < 0).any():
+        system = tuple(sorted({el for el in elements if el in self._sym_idx}))
+        if not set(system).issuperset(el for r in rows.tolist() for el in self.chemsys[r]):
             raise ValueError(f"rows hold elements outside {tuple(elements)}")
+        dense = self._fractions_of([system], [rows]) if system else np.zeros((len(rows), 0))
         out = np.zeros((len(rows), len(elements)))
-        out[np.repeat(np.arange(len(rows)), lens), cols] = self._data[flat]
+        for j, el in enumerate(elements):
+            if el in system:
+                out[:, j] = dense[:, system.index(el)]
         return out
+
+    def _fractions_of(
+        self, systems: Sequence[tuple[str, ...]], rows: Sequence[np.ndarray]
+    ) -> np.ndarray:
+        """Fractions of each system's rows in its (sorted) element order, stacked, zero-padded."""
+        all_rows = np.concatenate(rows).astype(np.int64)
+        width = max(len(s) for s in systems)
+        if not len(all_rows):
+            return np.zeros((0, width))
+        starts = self._indptr[all_rows]
+        lens = self._indptr[all_rows + 1] - starts
+        entry = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens - starts, lens)
+        sizes = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+        return dense_fractions(
+            np.repeat(np.arange(len(all_rows)), lens),
+            self._indices[entry],
+            self._data[entry],
+            [np.fromiter((self._sym_idx[el] for el in s), dtype=np.int64) for s in systems],
+            np.repeat(np.arange(len(systems)), sizes),
+            len(all_rows),
+            width,
+        )
 
     def chemical_potentials(self, elements: Sequence[str]) -> np.ndarray:
         """Elemental reference energies per atom (eV/atom) in ``elements`` order."""
@@ -284,7 +302,6 @@ class ReferenceHull:
     def clear_cache(self) -> None:
         """Forget every cached chemical-system hull."""
         self._hulls.clear()
-        self._cached_by_element.clear()
 
     @property
     def cached_systems(self) -> int:
@@ -305,67 +322,20 @@ class ReferenceHull:
             if hull is None:
                 todo.append(system)
             else:
-                self._hulls.move_to_end(system)
                 out[system] = hull
         for system, hull in zip(todo, build_chemsys_hulls(self._hull_specs(todo)), strict=True):
             out[system] = hull
             if isinstance(hull, ChemsysHull):
-                self._remember(system, hull)
+                self._hulls.put(system, hull)
         return out
-
-    def _remember(self, system: tuple[str, ...], hull: ChemsysHull) -> None:
-        """Cache a built hull (LRU) and index it by element for superset look-ups."""
-        self._hulls[system] = hull
-        for el in system:
-            self._cached_by_element.setdefault(el, set()).add(system)
-        while len(self._hulls) > HULL_CACHE_SIZE:  # least recently used goes first
-            old, _ = self._hulls.popitem(last=False)
-            for el in old:
-                self._cached_by_element[el].discard(old)
-
-    def _cached_superset(self, system: tuple[str, ...], n_candidates: int) -> tuple | None:
-        """Smallest cached system containing ``system``, if scoring on it is cheap enough.
-
-        The lower hull restricted to a face of the composition simplex is that face's own
-        hull (same entries, same μ), so a cached Li-Fe-O hull scores Li-O candidates exactly.
-        Evaluating on a larger hull costs candidates x facets, so a superset is used only
-        while that stays below the cost of a fresh build.
-        """
-        sets = [self._cached_by_element.get(el) for el in system]
-        if not all(sets):
-            return None
-        found = set.intersection(*sets)  # type: ignore[arg-type]
-        if not found:
-            return None
-        best = min(found, key=lambda s: (len(s), s))
-        if n_candidates * len(self._hulls[best].facets) > _REUSE_MAX_PAIRS:
-            return None
-        return best
 
     def _hull_specs(self, systems: Sequence[tuple[str, ...]]) -> list[HullSpec]:
         """Hull points (rows, fractions in system order, energies) of many systems at once."""
         if not systems:
             return []
         rows = [self.rows_in(system, hull_only=True) for system in systems]
-        sizes = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-        all_rows = np.concatenate(rows)
-        starts = self._indptr[all_rows]
-        lens = self._indptr[all_rows + 1] - starts
-        entry = (
-            np.arange(lens.sum())
-            - np.repeat(np.cumsum(lens) - lens, lens)
-            + np.repeat(starts, lens)
-        )
-        fractions = dense_fractions(
-            np.repeat(np.arange(len(all_rows)), lens),
-            self._indices[entry],
-            self._data[entry],
-            [np.asarray([self._sym_idx[el] for el in s], dtype=np.int64) for s in systems],
-            np.repeat(np.arange(len(systems)), sizes),
-            len(all_rows),
-            max(len(s) for s in systems),
-        )
-        bounds = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+        fractions = self._fractions_of(systems, rows)
+        bounds = np.cumsum([0] + [len(r) for r in rows]).tolist()
         return [
             (system, fractions[a:b, : len(system)], self.energies[r], r)
             for system, r, a, b in zip(systems, rows, bounds[:-1], bounds[1:], strict=True)
@@ -430,7 +400,10 @@ class ReferenceHull:
         hull_of: dict[tuple[str, ...], tuple[str, ...]] = {}
         for host, systems in assign_hosts(groups).items():
             n = sum(len(groups[s]) for s in systems)
-            use = host if host in self._hulls else self._cached_superset(host, n) or host
+            superset = (
+                None if host in self._hulls else self._hulls.superset(host, _REUSE_MAX_PAIRS, n)
+            )
+            use = superset or host
             hull_of.update(dict.fromkeys(systems, use))
         needed = sorted(set(hull_of.values()))
         hulls: dict[tuple[str, ...], ChemsysHull | Exception] = {}

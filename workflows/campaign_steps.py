@@ -16,6 +16,7 @@ from typing import Any
 from genflow.campaign_db import open_stores
 from genflow.candidate import Candidate, CandidateState, DFTResult
 from genflow.candidates_repo import StateUpdate, insert_candidates, record_scores, update_states
+from genflow.hull.loaders import MP_COMPATIBLE_HULLS
 
 __all__ = [
     "MP_COMPATIBLE_HULLS",
@@ -28,7 +29,6 @@ __all__ = [
 ]
 
 # Hulls built from MP2020-compatible energies: GPAW energies are refused on them unless forced.
-MP_COMPATIBLE_HULLS = frozenset({"mp2021", "gnome"})
 
 
 # -- generate ----------------------------------------------------------------------------------

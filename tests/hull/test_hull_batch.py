@@ -108,9 +108,7 @@ def test_reduced_formula_and_parsing_match_pymatgen(
 
 
 def test_lru_eviction_forgets_superset(monkeypatch, mp2021: ReferenceHull) -> None:
-    import genflow.hull.reference as reference
-
-    monkeypatch.setattr(reference, "HULL_CACHE_SIZE", 2)
+    monkeypatch.setattr(mp2021._hulls, "size", 2)
     mp2021.clear_cache()
     for comp in ["LiFeO2", "NaCl", "BaTiO3"]:  # Fe-Li-O is evicted by the third
         mp2021.score([comp], [-5.0])
@@ -119,5 +117,5 @@ def test_lru_eviction_forgets_superset(monkeypatch, mp2021: ReferenceHull) -> No
     own = mp2021.phase_diagram(["Li", "O"])
     assert li2o.e_d == pytest.approx(_pymatgen_e_d(own, "Li2O", -4.5), abs=1e-9)
     assert mp2021.cached_systems == 2
-    assert all(s in mp2021._hulls for v in mp2021._cached_by_element.values() for s in v)
+    assert mp2021._hulls.is_consistent()
     mp2021.clear_cache()
