@@ -22,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pymatgen.core import Structure
+
 from genflow.model.representation import (
     ElementTable,
     Layout,
     encode_many,
     max_atoms_per_element,
 )
-from pymatgen.core import Structure
 
 __all__ = [
     "BUNDLED",

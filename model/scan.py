@@ -17,8 +17,9 @@ import itertools
 import math
 from dataclasses import dataclass
 
-from genflow.model.validity import smact_validity
 from pymatgen.core import Composition, Element
+
+from genflow.model.validity import smact_validity
 
 __all__ = ["ScanResult", "enumerate_compositions", "formula", "parse_chemsys"]
 

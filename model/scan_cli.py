@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from genflow.model.scan import enumerate_compositions
 from rich.console import Console
 from rich.progress import Progress
+
+from genflow.model.scan import enumerate_compositions
 
 __all__ = ["sample_compositions", "scan_command"]
 

@@ -8,6 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pymatgen.analysis.structure_matcher import StructureMatcher
+from pymatgen.core import Lattice, Structure
+
 from genflow.model.data import (
     BUNDLED,
     DATA_DIR,
@@ -20,8 +23,6 @@ from genflow.model.data import (
     load_extxyz,
 )
 from genflow.model.representation import decode
-from pymatgen.analysis.structure_matcher import StructureMatcher
-from pymatgen.core import Lattice, Structure
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 TEST_DATA = Path(__file__).parents[1] / "data" / "model"

@@ -10,6 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from pymatgen.analysis.structure_matcher import StructureMatcher
+from pymatgen.core import Lattice, Structure
+
 from genflow.model.augment import augment, is_atom, permute_atoms, translate
 from genflow.model.data import load_dataset
 from genflow.model.representation import (
@@ -22,8 +25,6 @@ from genflow.model.representation import (
     max_atoms_per_element,
     periodic_position,
 )
-from pymatgen.analysis.structure_matcher import StructureMatcher
-from pymatgen.core import Lattice, Structure
 
 DATASETS = ("perov_5", "carbon_24", "mp_20")
 

@@ -8,11 +8,12 @@ import math
 
 import pytest
 import typer
-from genflow.model.scan import enumerate_compositions, formula, parse_chemsys
-from genflow.model.scan_cli import scan_command
 from pymatgen.core import Composition, Lattice, Structure
 from smact.screening import smact_validity as smact4_validity
 from typer.testing import CliRunner
+
+from genflow.model.scan import enumerate_compositions, formula, parse_chemsys
+from genflow.model.scan_cli import scan_command
 
 
 def _app() -> typer.Typer:

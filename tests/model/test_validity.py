@@ -7,10 +7,11 @@ import warnings
 
 import numpy as np
 import pytest
-from genflow.model.data import load_dataset
-from genflow.model.validity import smact_validity, structure_validity, validity_report
 from pymatgen.core import Composition, Lattice, Structure
 from smact.screening import smact_validity as smact4_validity
+
+from genflow.model.data import load_dataset
+from genflow.model.validity import smact_validity, structure_validity, validity_report
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
