@@ -2,12 +2,13 @@
 
 Both paths score the same candidates against the bundled ``mp2021`` hull in one run:
 
-- naive: for each candidate, filter the 31,846 reference ``PDEntry`` objects to its chemical
+- naive: for each candidate, filter the 32,436 reference ``PDEntry`` objects to its chemical
   system, build a pymatgen ``PhaseDiagram`` and call
   ``get_decomp_and_e_above_hull(entry, allow_negative=True)`` (timed on a random subsample,
   extrapolated per candidate);
 - genflow: ``ReferenceHull.score`` on all candidates from a cold cache (each chemical
-  system's hull built once, candidates grouped and evaluated vectorised).
+  system's hull built once — small binaries/ternaries enumerated together, the rest with
+  qhull — and all candidates evaluated in a few vectorised calls).
 
 Two candidate sets, compositions from MP-20 (the distribution generative models train on),
 energies = MP energy + N(0, 50 meV/atom) so candidates fall on both sides of the hull:

@@ -5,7 +5,9 @@ The public API other rooms import (``genflow.workflows.<name>``):
 - engines: :func:`relax_static_maker` (``"vasp"``, ``"mlip"``, ``"gpaw"``),
   :func:`mp_compatible_energy`, :class:`EngineEnergy`, :class:`RelaxStaticMaker`;
 - VASP powerups: :func:`apply_paper_settings` and the single powerups;
-- gate: :func:`run_gate` and its stages, :class:`GateRecord`, :class:`StructureIndex`.
+- gate: :func:`run_gate` and its stages, :class:`GateRecord`, :class:`StructureIndex`,
+  ``FINGERPRINT_FIELD`` (where ``genflow.workflows.fingerprint.fingerprint`` is stored) and
+  :func:`relax_batch` (batched CHGNet pre-relax).
 
 Campaign Makers live in ``genflow.workflows.campaign``.
 """
@@ -18,8 +20,10 @@ from typing import Any
 # name -> submodule; imported on first use so `import genflow.workflows.campaign` (or the CLI)
 # does not pay for atomate2's VASP and force-field imports it may not need.
 _EXPORTS = {
+    "batch_relax": ["BatchRelaxResult", "relax_batch"],
     "dedupe": ["DuplicateResult", "NoveltyResult", "StructureIndex", "check_novelty",
                "earlier_candidates_filter", "find_duplicates"],
+    "fingerprint": ["FINGERPRINT_FIELD"],
     "gate": ["GateRecord", "GateStage", "PrerelaxResult", "check_structures", "dedupe_records",
              "parse_structure", "prerelax_structures", "prescreen_records", "run_gate"],
     "powerups": ["apply_paper_settings", "mp_compatibility_problems", "use_ferromagnetic_moments",
@@ -40,6 +44,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ENGINES",
+    "FINGERPRINT_FIELD",
+    "BatchRelaxResult",
     "DuplicateResult",
     "EngineEnergy",
     "EngineName",
@@ -62,6 +68,7 @@ __all__ = [
     "parse_structure",
     "prerelax_structures",
     "prescreen_records",
+    "relax_batch",
     "relax_static_maker",
     "run_gate",
     "use_ferromagnetic_moments",

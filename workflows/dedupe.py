@@ -1,16 +1,23 @@
-"""Duplicate and novelty checks that scale: StructureMatcher behind two cheap exact prefilters.
+"""Duplicate and novelty checks that scale: StructureMatcher behind cheap exact prefilters.
 
 Two crystals are duplicates when pymatgen's ``StructureMatcher`` (default tolerances, the
 CDVAE/UniMat uniqueness test) fits them. Fitting every pair is quadratic and each fit
 recomputes both primitive cells, so :class:`StructureIndex`
 
 1. buckets structures by reduced composition (the matcher never fits different ones),
-   computed without parsing, and keeps stored structures as raw dicts until their bucket is
-   first queried;
-2. computes each structure's reduced cell (Niggli, then primitive, exactly as the matcher
-   does) once, and sub-buckets by its number of sites: without ``attempt_supercell`` the
-   matcher only fits equal-size reduced cells, so this skips no true match;
-3. fits the few remaining pairs with ``skip_structure_reduction=True`` on the cached cells.
+   computed without parsing, and keeps stored structures as raw dicts until needed;
+2. sub-buckets by the site count of the reduced cell (Niggli, then primitive, exactly as the
+   matcher reduces): without ``attempt_supercell`` the matcher only fits equal-size cells;
+3. within a sub-bucket, skips pairs whose lattices cannot pass the matcher's own lattice
+   step (bounds on the successive minima, proven in ``genflow.workflows.fingerprint``);
+4. fits the remaining pairs with ``skip_structure_reduction=True`` on cached reduced cells.
+
+Steps 2-3 read a per-structure fingerprint (``fingerprint.fingerprint``). The gate computes
+it for each new row it compares and returns it on ``DuplicateResult.fingerprint`` /
+``GateRecord.fingerprint``; the campaign stores it at ``gate.fingerprint``
+(``fingerprint.FINGERPRINT_FIELD``) and passes stored rows as ``(key, structure, fingerprint)``
+so that a stored row is parsed and reduced only when a query survives the prefilters against
+it. Rows without one are fingerprinted lazily, as before.
 
 Volume never enters a key: the matcher scales volumes before comparing, so a strained copy
 is still a duplicate.
@@ -25,16 +32,29 @@ is still a duplicate.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Composition, Structure
 
+from genflow.workflows.fingerprint import (
+    FINGERPRINT_FIELD,
+    Fingerprint,
+    cell_from_doc,
+    fingerprint,
+    may_match,
+    reduced_cell,
+    sigma,
+)
+
 __all__ = [
+    "FINGERPRINT_FIELD",
     "DuplicateResult",
     "NoveltyResult",
     "StructureIndex",
@@ -72,22 +92,67 @@ def composition_key(structure: Structure | dict) -> CompositionKey:
 
 
 class _Entry:
-    """One indexed structure; parsed and reduced on first use."""
+    """One indexed structure; parsed, reduced and fingerprinted on first use."""
 
-    __slots__ = ("_raw", "_reduced", "key")
+    __slots__ = ("_fp", "_raw", "_reduced", "computed", "key")
 
-    def __init__(self, key: str, raw: Structure | dict) -> None:
+    def __init__(self, key: str, raw: Structure | dict, fp: Fingerprint | None = None) -> None:
         self.key = key
         self._raw = raw
         self._reduced: Structure | None = None
+        self._fp = fp
+        self.computed: dict[str, Any] | None = None  # fingerprint computed here (to persist)
 
     def reduced(self) -> Structure:
+        if self._reduced is None and self._fp is not None and self._fp.cell is not None:
+            try:  # the stored reduced cell: no reduction, no parse of the full structure
+                self._reduced = cell_from_doc(self._fp.cell)
+                self._raw = None  # type: ignore[assignment]
+            except (KeyError, TypeError, ValueError):
+                self._fp = dataclasses.replace(self._fp, cell=None)
         if self._reduced is None:
             s = self._raw if isinstance(self._raw, Structure) else Structure.from_dict(self._raw)
-            # the matcher's own reduction (StructureMatcher._get_reduced_istructure)
-            self._reduced = s.get_reduced_structure("niggli").get_primitive_structure()
+            self._reduced = reduced_cell(s)  # the matcher's own reduction
             self._raw = None  # type: ignore[assignment]
         return self._reduced
+
+    def fingerprint(self) -> Fingerprint:
+        if self._fp is None:
+            cell = self.reduced()
+            self.computed = fingerprint(cell, reduced=cell)
+            self._fp = Fingerprint.from_doc(self.computed)
+        return self._fp  # type: ignore[return-value]
+
+
+class _SizeBucket:
+    """Entries of one composition and reduced-cell size, with their descriptors as arrays."""
+
+    __slots__ = ("_arrays", "entries")
+
+    def __init__(self) -> None:
+        self.entries: list[_Entry] = []
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def append(self, entry: _Entry) -> None:
+        self.entries.append(entry)
+        self._arrays = None
+
+    def candidates(self, query: Fingerprint, ltol: float, angle_tol: float) -> list[_Entry]:
+        """Entries the query may fit (``fingerprint.may_match``), closest shape first."""
+        if self._arrays is None:
+            fps = [e.fingerprint() for e in self.entries]
+            minima = np.array([f.minima for f in fps], dtype=float).reshape(-1, 3)
+            lengths = np.array([f.lengths for f in fps], dtype=float).reshape(-1, 3)
+            eigs = np.array([f.cos_eigs for f in fps], dtype=float).reshape(-1, 2)
+            self._arrays = (minima, lengths, sigma(eigs, ltol, angle_tol))
+        q = np.array(query.minima)
+        idx = np.flatnonzero(may_match(q, *self._arrays, ltol=ltol))
+        # closest lattice shape first: a duplicate is usually found by the first fit
+        shape_gap = np.abs(np.log(self._arrays[0][idx] / q)).sum(axis=1)
+        return [self.entries[i] for i in idx[np.argsort(shape_gap, kind="stable")]]
+
+
+StoredRow = tuple[str, Structure | dict] | tuple[str, Structure | dict, dict | None]
 
 
 class StructureIndex:
@@ -97,47 +162,72 @@ class StructureIndex:
     ----------
     matcher
         The ``StructureMatcher`` deciding equality; default tolerances if None. Must not use
-        ``attempt_supercell`` (the site-count prefilter relies on it being off).
+        ``attempt_supercell`` or ``allow_subset`` (the prefilters rely on both being off).
     """
 
     def __init__(self, matcher: StructureMatcher | None = None) -> None:
         self.matcher = matcher or StructureMatcher()
-        if self.matcher._supercell:  # no public accessor
-            raise ValueError("StructureIndex: attempt_supercell matchers are not supported")
+        if self.matcher._supercell or self.matcher._subset:  # no public accessors
+            raise ValueError(
+                "StructureIndex: attempt_supercell/allow_subset matchers are not supported"
+            )
         self._pending: dict[CompositionKey, list[_Entry]] = defaultdict(list)
-        self._by_size: dict[CompositionKey, dict[int, list[_Entry]]] = defaultdict(
-            lambda: defaultdict(list)
+        self._by_size: dict[CompositionKey, dict[int, _SizeBucket]] = defaultdict(
+            lambda: defaultdict(_SizeBucket)
         )
         self.n_fits = 0
+        self.n_pruned = 0
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._pending.values()) + sum(
-            len(b) for sizes in self._by_size.values() for b in sizes.values()
+            len(b.entries) for sizes in self._by_size.values() for b in sizes.values()
         )
 
-    def add(self, key: str, structure: Structure | dict) -> None:
-        """Index ``structure`` (a Structure or a pymatgen dict, parsed lazily) under ``key``."""
-        self._pending[composition_key(structure)].append(_Entry(key, structure))
+    def add(self, key: str, structure: Structure | dict, fp: dict | None = None) -> None:
+        """Index ``structure`` (a Structure or a pymatgen dict, parsed lazily) under ``key``.
 
-    def add_many(self, items: Iterable[tuple[str, Structure | dict]]) -> None:
-        """Index ``(key, structure)`` pairs."""
-        for key, structure in items:
-            self.add(key, structure)
+        ``fp`` is its stored fingerprint (``fingerprint.fingerprint``, kept in a candidate
+        document at :data:`FINGERPRINT_FIELD`); with one, the structure is parsed only if a
+        query passes the prefilter against it. A missing or stale one is computed lazily.
+        """
+        self._pending[composition_key(structure)].append(
+            _Entry(key, structure, Fingerprint.from_doc(fp))
+        )
 
-    def _bucket(self, ckey: CompositionKey) -> dict[int, list[_Entry]]:
+    def add_many(self, items: Iterable[StoredRow]) -> None:
+        """Index ``(key, structure)`` or ``(key, structure, fingerprint)`` rows."""
+        for key, structure, *fp in items:
+            self.add(key, structure, fp[0] if fp else None)
+
+    def computed_fingerprints(self) -> dict[str, dict]:
+        """Fingerprints computed for indexed rows that came without one (worth persisting)."""
+        entries = [e for v in self._pending.values() for e in v] + [
+            e for sizes in self._by_size.values() for b in sizes.values() for e in b.entries
+        ]
+        return {e.key: e.computed for e in entries if e.computed is not None}
+
+    def _bucket(self, ckey: CompositionKey) -> dict[int, _SizeBucket]:
         sizes = self._by_size[ckey]
         for entry in self._pending.pop(ckey, []):
-            sizes[len(entry.reduced())].append(entry)
+            sizes[entry.fingerprint().n_sites].append(entry)
         return sizes
 
     def find(self, structure: Structure) -> str | None:
-        """Return the key of the first indexed structure matching ``structure``, else None."""
+        """Return the key of an indexed structure matching ``structure``, else None.
+
+        Of several matches, the one whose lattice shape is closest (then the earliest) wins.
+        """
         return self._find(_Entry("", structure), composition_key(structure))
 
     def _find(self, query: _Entry, ckey: CompositionKey) -> str | None:
         if ckey not in self._pending and ckey not in self._by_size:
             return None
-        candidates = self._bucket(ckey).get(len(query.reduced()), [])
+        fp = query.fingerprint()
+        bucket = self._bucket(ckey).get(fp.n_sites)
+        if bucket is None:
+            return None
+        candidates = bucket.candidates(fp, self.matcher.ltol, self.matcher.angle_tol)
+        self.n_pruned += len(bucket.entries) - len(candidates)
         for entry in candidates:
             self.n_fits += 1
             if self.matcher.fit(query.reduced(), entry.reduced(), skip_structure_reduction=True):
@@ -161,11 +251,15 @@ class DuplicateResult:
         Key of the structure it repeats (None if unique).
     against
         ``"stored"`` (an earlier candidate) or ``"batch"`` (an earlier row of this batch).
+    fingerprint
+        The structure's dedupe fingerprint (to store at ``gate.fingerprint``); None if it
+        was not needed (no earlier structure of its composition) and not requested.
     """
 
     key: str
     duplicate_of: str | None = None
     against: str | None = None
+    fingerprint: dict | None = None
 
     @property
     def is_duplicate(self) -> bool:
@@ -175,8 +269,10 @@ class DuplicateResult:
 
 def find_duplicates(
     structures: Sequence[tuple[str, Structure]],
-    stored: StructureIndex | Iterable[tuple[str, Structure | dict]] | None = None,
+    stored: StructureIndex | Iterable[StoredRow] | None = None,
     matcher: StructureMatcher | None = None,
+    *,
+    fingerprints: bool = False,
 ) -> list[DuplicateResult]:
     """Flag structures that repeat a stored structure or an earlier row of the same batch.
 
@@ -185,9 +281,13 @@ def find_duplicates(
     structures
         ``(key, structure)`` of the new batch, in order; the first of a repeated group stays.
     stored
-        Earlier candidates (all campaigns): an index or ``(key, structure-or-dict)`` pairs.
+        Earlier candidates (all campaigns): an index, or ``(key, structure-or-dict)`` /
+        ``(key, structure-or-dict, fingerprint)`` rows.
     matcher
         Used when ``stored`` is not already an index.
+    fingerprints
+        Fingerprint every row (one cell reduction each) so all can be stored; by default
+        only rows that met an earlier structure of their composition get one.
 
     Returns
     -------
@@ -200,18 +300,28 @@ def find_duplicates(
     else:
         index = stored
     batch = StructureIndex(index.matcher)
-    results = []
+    results, entries = [], []
     for key, structure in structures:
         entry = _Entry(key, structure)
         ckey = composition_key(structure)
         if (hit := index._find(entry, ckey)) is not None:
-            results.append(DuplicateResult(key, hit, "stored"))
+            dup = DuplicateResult(key, hit, "stored")
         elif (hit := batch._find(entry, ckey)) is not None:
-            results.append(DuplicateResult(key, hit, "batch"))
+            dup = DuplicateResult(key, hit, "batch")
         else:
             batch._insert(entry, ckey)
-            results.append(DuplicateResult(key))
+            dup = DuplicateResult(key)
+        if fingerprints:
+            entry.fingerprint()
+        results.append(dup)
+        entries.append(entry)
+    # read at the end: a row's fingerprint may be computed when a later row is compared to it
+    results = [
+        dataclasses.replace(r, fingerprint=e.computed)
+        for r, e in zip(results, entries, strict=True)
+    ]
     index.n_fits += batch.n_fits
+    index.n_pruned += batch.n_pruned
     return results
 
 

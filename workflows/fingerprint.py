@@ -15,6 +15,9 @@ exactly as ``StructureMatcher`` reduces) and three lattice descriptors of it, al
     Sorted basis lengths of the reduced cell as the matcher sees it.
 ``cos_eigs``
     Smallest and largest eigenvalue of that basis' cosine matrix ``C_ij = cos θ_ij``.
+``cell``
+    The reduced cell itself (lattice matrix, species, fractional coordinates), so a stored
+    row that must be fitted is rebuilt instead of reduced again.
 
 Why :func:`may_match` is exact-safe (a conservative superset of the matcher's fits).
 ``matcher.fit(query, stored)`` (equal site counts, so no swap in ``_match``) calls
@@ -60,6 +63,7 @@ __all__ = [
     "FINGERPRINT_FIELD",
     "FINGERPRINT_VERSION",
     "Fingerprint",
+    "cell_from_doc",
     "fingerprint",
     "may_match",
     "reduced_cell",
@@ -99,22 +103,32 @@ def successive_minima(lattice: Lattice) -> np.ndarray:
     recip = np.linalg.norm(np.linalg.inv(m), axis=0)  # |b*_i|
     n_max = np.floor(radius * recip + 1e-9).astype(int)
     grids = np.meshgrid(*(np.arange(-k, k + 1) for k in n_max), indexing="ij")
-    ints = np.stack([g.ravel() for g in grids], axis=1)
-    vecs = ints @ m
+    vecs = np.stack([g.ravel() for g in grids], axis=1) @ m
     lengths = np.linalg.norm(vecs, axis=1)
+    keep = lengths > 1e-8 * radius
+    vecs, lengths = vecs[keep], lengths[keep]
     order = np.argsort(lengths, kind="stable")
-    picked: list[np.ndarray] = []
-    minima: list[float] = []
-    for i in order:
-        if lengths[i] < 1e-8:
-            continue
-        trial = [*picked, vecs[i]]
-        if np.linalg.matrix_rank(np.array(trial), tol=1e-8 * radius) == len(trial):
-            picked.append(vecs[i])
-            minima.append(float(lengths[i]))
-            if len(picked) == 3:
-                break
-    return np.array(minima)
+    vecs, lengths = vecs[order], lengths[order]
+    # shortest; then shortest not parallel to it; then shortest off their plane
+    tol = 1e-8
+    cross = np.linalg.norm(np.cross(vecs, vecs[0]), axis=1)
+    j = int(np.argmax(cross > tol * lengths * lengths[0]))
+    normal = np.cross(vecs[0], vecs[j])
+    k = int(np.argmax(np.abs(vecs @ normal) > tol * lengths * np.linalg.norm(normal)))
+    return np.array([lengths[0], lengths[j], lengths[k]])
+
+
+def _cell_doc(cell: Structure) -> dict[str, Any]:
+    return {
+        "matrix": cell.lattice.matrix.tolist(),
+        "species": [site.species.as_dict() for site in cell],
+        "frac": cell.frac_coords.tolist(),
+    }
+
+
+def cell_from_doc(doc: dict[str, Any]) -> Structure:
+    """The reduced cell stored in a fingerprint (``fingerprint(...)["cell"]``)."""
+    return Structure(Lattice(doc["matrix"]), doc["species"], doc["frac"])
 
 
 def fingerprint(structure: Structure, reduced: Structure | None = None) -> dict[str, Any]:
@@ -131,9 +145,8 @@ def fingerprint(structure: Structure, reduced: Structure | None = None) -> dict[
     lattice = cell.lattice
     scale = abs(lattice.volume) ** (1 / 3)
     cosines = np.cos(np.radians(np.array(lattice.angles)))
-    c = np.array(
-        [[1.0, cosines[2], cosines[1]], [cosines[2], 1.0, cosines[0]], [cosines[1], cosines[0], 1.0]]
-    )
+    ca, cb, cg = cosines  # cos α (b, c), cos β (a, c), cos γ (a, b)
+    c = np.array([[1.0, cg, cb], [cg, 1.0, ca], [cb, ca, 1.0]])
     eigs = np.linalg.eigvalsh(c)
     return {
         "version": FINGERPRINT_VERSION,
@@ -142,6 +155,7 @@ def fingerprint(structure: Structure, reduced: Structure | None = None) -> dict[
         "minima": [float(x) for x in successive_minima(lattice) / scale],
         "lengths": sorted(float(x) / scale for x in lattice.abc),
         "cos_eigs": [float(eigs[0]), float(eigs[-1])],
+        "cell": _cell_doc(cell),
     }
 
 
@@ -153,6 +167,7 @@ class Fingerprint:
     minima: tuple[float, float, float]
     lengths: tuple[float, float, float]
     cos_eigs: tuple[float, float]
+    cell: dict | None = None
 
     @classmethod
     def from_doc(cls, doc: Any) -> Fingerprint | None:
@@ -167,6 +182,7 @@ class Fingerprint:
                 tuple(float(x) for x in doc["minima"]),  # type: ignore[arg-type]
                 tuple(float(x) for x in doc["lengths"]),  # type: ignore[arg-type]
                 tuple(float(x) for x in doc["cos_eigs"]),  # type: ignore[arg-type]
+                doc.get("cell") if isinstance(doc.get("cell"), dict) else None,
             )
         except (KeyError, TypeError, ValueError):
             return None

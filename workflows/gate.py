@@ -10,13 +10,16 @@ Stages, in order (each sees only the survivors of the previous one):
 5. ``duplicate`` — StructureMatcher against earlier candidates and earlier rows of the batch
    (``genflow.workflows.dedupe``);
 6. ``novelty``   — StructureMatcher against reference structures, when there are any;
-7. ``prerelax``  — CHGNet relax through atomate2's ``ForceFieldRelaxMaker``, one loaded model
-   for the whole batch;
+7. ``prerelax``  — CHGNet relax of the whole batch, one batched model call per FIRE step
+   (``genflow.workflows.batch_relax``, default) or atomate2's ``ForceFieldRelaxMaker`` per
+   structure (``prerelax_method="atomate2"`` or an explicit ``maker``);
 8. ``prescreen`` — E_d of the pre-relaxed energy on a hull (``genflow.hull``) above a
    threshold is rejected.
 
 Every input row gets one frozen :class:`GateRecord`; a rejected row names its stage and
-reason and never stops the others.
+reason and never stops the others. ``GateRecord.fingerprint`` carries the dedupe fingerprint
+(``genflow.workflows.fingerprint``); ``gate_doc()`` includes it, so it is stored at
+``gate.fingerprint`` and later runs pass it back as ``(key, structure, fingerprint)`` rows.
 
 >>> from pymatgen.core import Lattice, Structure
 >>> nacl = Structure(Lattice.cubic(5.6), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
@@ -38,12 +41,18 @@ from typing import TYPE_CHECKING, Any
 
 from pymatgen.core import Element, Structure
 
-from genflow.workflows.dedupe import StructureIndex, check_novelty, find_duplicates
+from genflow.workflows.dedupe import (
+    StoredRow,
+    StructureIndex,
+    check_novelty,
+    find_duplicates,
+)
 
 if TYPE_CHECKING:
     from jobflow import Maker
 
 __all__ = [
+    "PRERELAX_METHODS",
     "GateRecord",
     "GateStage",
     "PrerelaxResult",
@@ -85,6 +94,7 @@ class PrerelaxResult:
     forcefield: str | None = None
     forcefield_version: str | None = None
     error: str | None = None
+    method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,8 @@ class GateRecord:
         The CHGNet pre-relaxation, if it ran.
     e_d, hull
         Pre-screen decomposition energy (eV/atom) and the hull it was computed on.
+    fingerprint
+        Dedupe fingerprint (``genflow.workflows.fingerprint.fingerprint``), if computed.
     """
 
     key: str
@@ -126,6 +138,7 @@ class GateRecord:
     prerelax: PrerelaxResult | None = None
     e_d: float | None = None
     hull: str | None = None
+    fingerprint: dict | None = None
 
     def reject(self, stage: GateStage, reason: str, **changes: Any) -> GateRecord:
         """Return a rejected copy."""
@@ -134,7 +147,7 @@ class GateRecord:
     def gate_doc(self) -> dict[str, Any]:
         """Fields of ``genflow.candidate.GateResult`` (plus stage and reason)."""
         names = ("valid", "validity_reason", "smact_valid", "duplicate_of", "novel",
-                 "novelty_match", "stage", "reason")  # fmt: skip
+                 "novelty_match", "fingerprint", "stage", "reason")  # fmt: skip
         return {name: getattr(self, name) for name in names}
 
 
@@ -215,14 +228,22 @@ def check_structures(
 
 def dedupe_records(
     records: Sequence[GateRecord],
-    stored: StructureIndex | Iterable[tuple[str, Structure | dict]] | None = None,
+    stored: StructureIndex | Iterable[StoredRow] | None = None,
     references: StructureIndex | Iterable[tuple[str, Structure | dict]] | None = None,
+    *,
+    fingerprints: bool = False,
 ) -> list[GateRecord]:
-    """Stages ``duplicate`` and ``novelty`` on the records that passed so far."""
+    """Stages ``duplicate`` and ``novelty`` on the records that passed so far.
+
+    ``stored`` rows may carry their stored fingerprint as a third item. Each record gets the
+    fingerprint the search computed for it (every record with ``fingerprints=True``).
+    """
     live = [i for i, r in enumerate(records) if r.passed]
     out = list(records)
     pairs = [(out[i].key, out[i].structure) for i in live]
-    for i, dup in zip(live, find_duplicates(pairs, stored), strict=True):
+    dups = find_duplicates(pairs, stored, fingerprints=fingerprints)
+    for i, dup in zip(live, dups, strict=True):
+        out[i] = dataclasses.replace(out[i], fingerprint=dup.fingerprint)
         if dup.is_duplicate:
             why = f"duplicate of {dup.against} {dup.duplicate_of}"
             out[i] = out[i].reject(GateStage.DUPLICATE, why, duplicate_of=dup.duplicate_of)
@@ -236,24 +257,44 @@ def dedupe_records(
     return out
 
 
+PRERELAX_METHODS = ("batched", "atomate2")
+
+
 def prerelax_structures(
-    structures: Sequence[Structure], maker: Maker | None = None, **maker_kwargs: Any
+    structures: Sequence[Structure],
+    maker: Maker | None = None,
+    *,
+    method: str = "batched",
+    batch_size: int = 32,
+    **maker_kwargs: Any,
 ) -> list[PrerelaxResult]:
-    """Relax a batch with one force-field model (atomate2 ``ForceFieldRelaxMaker``).
+    """Relax a batch with one force-field model.
 
     Parameters
     ----------
     structures
         Structures to relax.
     maker
-        A ``ForceFieldRelaxMaker``; default ``relax.MLIPRelaxMaker(**maker_kwargs)`` (CHGNet,
-        one torch thread).
+        A ``ForceFieldRelaxMaker``: relax each structure through it (atomate2 path).
+    method
+        ``"batched"`` (default without ``maker``): ``batch_relax.relax_batch``, CHGNet on
+        the whole batch per FIRE step; ``"atomate2"``: ``relax.MLIPRelaxMaker(**maker_kwargs)``
+        per structure.
+    batch_size
+        Graphs per CHGNet call (batched path).
+    **maker_kwargs
+        ``MLIPRelaxMaker`` fields; the batched path reads the same ``steps`` (default 500),
+        ``relax_cell`` (default True) and ``relax_kwargs["fmax"]`` (default 0.05).
 
     Returns
     -------
     list[PrerelaxResult]
         One per structure; a structure the force field fails on gets ``error``.
     """
+    if method not in PRERELAX_METHODS:
+        raise ValueError(f"prerelax method {method!r}: choose from {PRERELAX_METHODS}")
+    if maker is None and method == "batched":
+        return _prerelax_batched(structures, batch_size, **maker_kwargs)
     from genflow.workflows.relax import MLIPRelaxMaker
 
     maker = maker or MLIPRelaxMaker(**maker_kwargs)
@@ -275,6 +316,7 @@ def prerelax_structures(
                     n_steps=doc.output.n_steps,
                     forcefield=doc.forcefield_name,
                     forcefield_version=doc.forcefield_version,
+                    method="atomate2",
                 )
             )
         except Exception as exc:  # a bad structure must not stop the batch
@@ -283,11 +325,44 @@ def prerelax_structures(
     return results
 
 
+def _prerelax_batched(
+    structures: Sequence[Structure], batch_size: int, **kwargs: Any
+) -> list[PrerelaxResult]:
+    from genflow.workflows.batch_relax import FORCEFIELD_NAME, relax_batch
+
+    if (ff := kwargs.pop("force_field_name", "CHGNet")) != "CHGNet":
+        raise ValueError(f"batched pre-relax supports CHGNet only, not {ff!r}")
+    fmax = (kwargs.pop("relax_kwargs", None) or {}).get("fmax", 0.05)
+    options = {"steps": kwargs.pop("steps", 500), "relax_cell": kwargs.pop("relax_cell", True),
+               "torch_threads": kwargs.pop("torch_threads", 1)}  # fmt: skip
+    kwargs.pop("name", None)
+    if kwargs:
+        raise TypeError(f"batched pre-relax: unknown option(s) {sorted(kwargs)}")
+    out = []
+    for res in relax_batch(list(structures), fmax=fmax, batch_size=batch_size, **options):
+        if res.error is not None:
+            out.append(PrerelaxResult(error=res.error, method="batched"))
+            continue
+        out.append(
+            PrerelaxResult(
+                structure=res.structure,
+                energy_per_atom=res.energy_per_atom,
+                converged=res.converged,
+                n_steps=res.n_steps,
+                forcefield=FORCEFIELD_NAME,
+                forcefield_version=res.forcefield_version,
+                method="batched",
+            )
+        )
+    return out
+
+
 def prescreen_records(
     records: Sequence[GateRecord],
     hull: Any = None,
     max_e_d: float | None = None,
     maker: Maker | None = None,
+    prerelax_method: str = "batched",
 ) -> list[GateRecord]:
     """Stages ``prerelax`` and ``prescreen`` on the records that passed so far.
 
@@ -301,11 +376,13 @@ def prescreen_records(
     max_e_d
         Reject when the pre-relaxed E_d (eV/atom) exceeds this; None only records E_d.
     maker
-        Force-field relax maker (default CHGNet, one thread).
+        Force-field relax maker; given, each structure goes through it (atomate2 path).
+    prerelax_method
+        ``"batched"`` or ``"atomate2"`` (see :func:`prerelax_structures`).
     """
     live = [i for i, r in enumerate(records) if r.passed]
     out = list(records)
-    relaxed = prerelax_structures([out[i].structure for i in live], maker)
+    relaxed = prerelax_structures([out[i].structure for i in live], maker, method=prerelax_method)
     for i, res in zip(live, relaxed, strict=True):
         if res.error is not None:
             out[i] = out[i].reject(GateStage.PRERELAX, res.error, prerelax=res)
@@ -341,12 +418,14 @@ def run_gate(
     min_distance: float = 0.5,
     smact: bool = True,
     dedupe: bool = True,
-    stored: StructureIndex | Iterable[tuple[str, Structure | dict]] | None = None,
+    stored: StructureIndex | Iterable[StoredRow] | None = None,
     references: StructureIndex | Iterable[tuple[str, Structure | dict]] | None = None,
     prerelax: bool = True,
     hull: Any = None,
     max_e_d: float | None = None,
     maker: Maker | None = None,
+    prerelax_method: str = "batched",
+    fingerprints: bool = False,
 ) -> list[GateRecord]:
     """Run every gate stage on ``(key, raw)`` rows (see the module docstring).
 
@@ -359,17 +438,22 @@ def run_gate(
     dedupe
         Run the duplicate (and novelty) stages.
     stored
-        Earlier candidates to deduplicate against (index or ``(key, structure)`` pairs).
+        Earlier candidates to deduplicate against: an index, or ``(key, structure)`` /
+        ``(key, structure, fingerprint)`` rows (the fingerprint as stored at
+        ``gate.fingerprint``; rows without one are fingerprinted lazily).
     references
         Reference structures for novelty (None skips the novelty check).
     prerelax
         Run the CHGNet pre-relax (and, with ``hull``, the E_d pre-screen).
-    hull, max_e_d, maker
+    hull, max_e_d, maker, prerelax_method
         See :func:`prescreen_records`.
+    fingerprints
+        Fingerprint every surviving row for storage, not only those the duplicate search
+        compared (one reduced cell each).
     """
     records = check_structures(items, min_distance=min_distance, smact=smact)
     if dedupe:
-        records = dedupe_records(records, stored, references)
+        records = dedupe_records(records, stored, references, fingerprints=fingerprints)
     if prerelax:
-        records = prescreen_records(records, hull, max_e_d, maker)
+        records = prescreen_records(records, hull, max_e_d, maker, prerelax_method)
     return records
