@@ -83,6 +83,9 @@ class GateResult(_Doc):
     duplicate_of: str | None = Field(None, description="candidate_id this one duplicates.")
     novel: bool | None = Field(None, description="Not matched to any reference-hull structure.")
     novelty_match: str | None = Field(None, description="Id of the matching reference entry.")
+    fingerprint: dict | None = Field(
+        None, description="Lattice fingerprint for the dedupe prefilter (workflows.fingerprint)."
+    )
 
 
 class MLIPResult(_Doc):

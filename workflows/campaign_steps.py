@@ -178,7 +178,12 @@ def gate_candidates(
             formulas = {c.reduced_formula for c in todo}
             query = earlier_candidates_filter(formulas, exclude_ids=[c.candidate_id for c in todo])
             query["gate.valid"] = {"$ne": False}  # broken cells (NaN, overlaps) match nothing
-            stored = [(d["candidate_id"], d["structure"]) for d in coll.find(query)]
+            # Stored lattice fingerprints let the dedupe index skip parsing and reducing
+            # every earlier cell of a crowded chemistry (see genflow.workflows.fingerprint).
+            stored = [
+                (d["candidate_id"], d["structure"], (d.get("gate") or {}).get("fingerprint"))
+                for d in coll.find(query)
+            ]
         records = run_gate(
             [(c.candidate_id, c.structure) for c in todo],
             min_distance=min_distance,
