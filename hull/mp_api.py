@@ -53,7 +53,12 @@ def build_mp_api_hull(
             "mp-api hull: no Materials Project API key; set GENFLOW_MP_API_KEY "
             "(https://next-gen.materialsproject.org/api)"
         )
-    from mp_api.client import MPRester
+    try:
+        from mp_api.client import MPRester
+    except ImportError as exc:
+        raise ImportError(
+            "mp-api hull: the `mp-api` package is missing; pip install 'genflow[mp]'"
+        ) from exc
 
     with MPRester(key, mute_progress_bars=True) as mpr:
         entries = mpr.get_entries_in_chemsys(
