@@ -42,6 +42,17 @@ __all__ = ["batch_indices", "load_training_data", "main", "make_train_step", "sh
 
 
 # ============================================================================ data
+
+
+def _portable_path(path: str | Path) -> str:
+    """Record bundled data as ``genflow.model:data/...`` so checkpoints carry no local paths."""
+    bundled = Path(__file__).resolve().parent / "data"
+    try:
+        return "genflow.model:data/" + Path(path).resolve().relative_to(bundled).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def load_training_data(config: ml_collections.ConfigDict) -> tuple[dict[str, np.ndarray], dict]:
     """Load and encode ``config.data``; return host arrays and the metadata to checkpoint.
 
@@ -85,7 +96,7 @@ def load_training_data(config: ml_collections.ConfigDict) -> tuple[dict[str, np.
         "aux": {"names": aux_names, "mean": aux_mean.tolist(), "std": aux_std.tolist()},
         "data": {
             "source": str(config.data.source),
-            "sources": list(ds.sources),
+            "sources": [_portable_path(s) for s in ds.sources],
             "rows_encoded": len(enc),
             "skipped": len(enc.failures),
             "skipped_examples": [f.reason for f in enc.failures[:5]],

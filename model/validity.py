@@ -149,6 +149,7 @@ def smact_validity(
     use_pauling_test: bool = True,
     include_alloys: bool = True,
     oxidation_states_set: str = "smact14",
+    max_combinations: int = 1_000_000,
 ) -> bool:
     """CDVAE's SMACT composition validity (charge neutrality + Pauling electronegativity).
 
@@ -162,6 +163,11 @@ def smact_validity(
         Count compositions made only of SMACT metals as valid (CDVAE: True).
     oxidation_states_set
         SMACT list: ``"smact14"`` (CDVAE's), ``"icsd16"``, ``"icsd24"``, ``"sp"``, ``"wiki"``.
+    max_combinations
+        CDVAE's search enumerates every combination of oxidation states, which grows
+        exponentially with the number of elements (a poorly trained generator emits 40-element
+        "crystals" and the search never ends). A composition with more combinations than this
+        (about 10 elements) is counted as invalid instead of hanging the gate.
 
     Returns
     -------
@@ -187,6 +193,8 @@ def smact_validity(
         return True
     data = [_smact_data(s, oxidation_states_set) for s in symbols]
     if any(d is None or not d[0] for d in data):
+        return False
+    if math.prod(len(d[0]) for d in data) > max_combinations:
         return False
     g = math.gcd(*counts)
     stoichs = [(c // g,) for c in counts]
