@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -49,30 +50,34 @@ def _print_json(data: Any) -> None:
 
 
 def _hits_table(hits: list[dict], title: str = "hits") -> Table:
-    table = Table(title=f"{title} ({len(hits)})")
-    for col in (
-        "candidate",
-        "formula",
-        "hull",
-        "E_d (eV/atom)",
-        "E_f (eV/atom)",
-        "engine",
-        "task",
-        "checkpoint",
-    ):
-        table.add_column(col, overflow="fold")
-    for h in hits:
-        e_f = h.get("e_form")
-        table.add_row(
-            h["candidate_id"],
-            str(h.get("formula")),
+    table = Table(
+        title=f"{title} ({len(hits)})",
+        caption="E_d, E_f in eV/atom; --json gives full ids",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    columns = ("candidate", "formula", "hull", "E_d", "E_f", "engine", "task", "checkpoint")
+    rows = [
+        (
+            # Short prefixes keep the table readable; `--json` carries the full ids.
+            h["candidate_id"][:11],
+            str(h.get("reduced_formula") or h.get("formula")).replace(" ", ""),
             h["hull"],
             f"{h['e_d']:+.4f}",
-            "" if e_f is None else f"{e_f:+.4f}",
+            "" if h.get("e_form") is None else f"{h['e_form']:+.4f}",
             str(h.get("engine")),
-            str(h.get("task_uuid")),
-            str(h.get("checkpoint_hash")),
+            str(h.get("task_uuid"))[:8],
+            str(h.get("checkpoint_hash"))[:8],
         )
+        for h in hits
+    ]
+    for i, col in enumerate(columns):
+        # min_width: rich otherwise crops short no-wrap cells when the console is narrow.
+        width = max([len(col), *(len(r[i]) for r in rows)])
+        table.add_column(col, no_wrap=True, min_width=width)
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
