@@ -56,7 +56,7 @@ def test_campaign_run_bundled_checkpoint_chgnet(embedded_env, tmp_path):
     # The README example, shrunk to one composition so CI stays within its budget.
     spec["name"] = "cli-quick"
     spec["generator"]["n_samples"] = 2
-    spec["conditioning"]["compositions"] = ["SrTiO3"]
+    spec["conditioning"]["compositions"] = ["BaTiO3"]
     path = tmp_path / "quick-small.yaml"
     path.write_text(yaml.safe_dump(spec))
 
@@ -72,7 +72,7 @@ def test_campaign_run_bundled_checkpoint_chgnet(embedded_env, tmp_path):
     assert hits.returncode == 0, hits.stderr[-2000:]
     rows = json.loads(hits.stdout)
     assert len(rows) == counts["scored"]
-    assert all(r["reduced_formula"] == "SrTiO3" and r["engine"] == "mlip" for r in rows)
+    assert all(r["reduced_formula"] == "BaTiO3" and r["engine"] == "mlip" for r in rows)
     assert all(r["model_name"] == "unimat" and len(r["checkpoint_hash"]) >= 16 for r in rows)
     assert rows == sorted(rows, key=lambda r: r["e_d"])
 
@@ -80,7 +80,7 @@ def test_campaign_run_bundled_checkpoint_chgnet(embedded_env, tmp_path):
     cifs = _genflow(
         ["hits", "--campaign", "cli-quick", "--max-ed", "10", "--cif", str(cif_dir)], embedded_env
     )
-    assert cifs.returncode == 0 and len(list(cif_dir.glob("SrTiO3_*.cif"))) == len(rows)
+    assert cifs.returncode == 0 and len(list(cif_dir.glob("BaTiO3_*.cif"))) == len(rows)
 
     status = _genflow(["campaign", "status", "cli-quick", "--json"], embedded_env)
     assert status.returncode == 0, status.stderr[-2000:]
