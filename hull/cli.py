@@ -85,6 +85,16 @@ def _score_rows(
     return scores, table
 
 
+def _print_metrics(title: str, metrics: dict) -> None:
+    """Print a two-column metric/value table (floats to 4 decimals)."""
+    table_out = Table(title=title)
+    table_out.add_column("metric")
+    table_out.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table_out.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    Console().print(table_out)
+
+
 @app.command()
 def score(
     input_file: Annotated[
@@ -118,12 +128,7 @@ def score(
         rows = [{str(k): _clean(v) for k, v in s.as_row().items()} for s in scores]
         typer.echo(json.dumps({"summary": _clean(summary), "rows": rows}, indent=1))
     else:
-        table_out = Table(title=f"hull {reference.name}: {input_file.name}")
-        table_out.add_column("metric")
-        table_out.add_column("value", justify="right")
-        for key, value in summary.items():
-            table_out.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
-        Console().print(table_out)
+        _print_metrics(f"hull {reference.name}: {input_file.name}", summary)
         for i, error in failed[:10]:
             console.print(f"[yellow]row {i}:[/yellow] {error}")
         if len(failed) > 10:
@@ -171,9 +176,4 @@ def compare(
     if json_output:
         typer.echo(json.dumps(_clean(result), indent=1))
         return
-    table_out = Table(title=f"E_f comparison: {a.name} vs {b.name}")
-    table_out.add_column("metric")
-    table_out.add_column("value", justify="right")
-    for key, value in result.items():
-        table_out.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
-    Console().print(table_out)
+    _print_metrics(f"E_f comparison: {a.name} vs {b.name}", result)

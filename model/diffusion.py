@@ -284,24 +284,9 @@ def sample_loop(
     init_rng, loop_rng = jax.random.split(rng)
     z = _normal_like(init_rng, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape_like))
 
-    def body(i, z):
-        z, _ = sample_step(
-            i=i,
-            z=z,
-            model_fn=model_fn,
-            rng=loop_rng,
-            schedule=schedule,
-            num_steps=num_steps,
-            gamma=gamma,
-            clip_x=clip_x,
-            project=project,
-        )
-        return z
-
-    z = jax.lax.fori_loop(0, num_steps - 1, body, z)
-    _, x_hat = sample_step(
-        i=num_steps - 1,
-        z=z,
+    # Every step shares all arguments but the index; the last step's x̂ is the sample.
+    step = functools.partial(
+        sample_step,
         model_fn=model_fn,
         rng=loop_rng,
         schedule=schedule,
@@ -310,6 +295,8 @@ def sample_loop(
         clip_x=clip_x,
         project=project,
     )
+    z = jax.lax.fori_loop(0, num_steps - 1, lambda i, z: step(i=i, z=z)[0], z)
+    _, x_hat = step(i=num_steps - 1, z=z)
     return x_hat
 
 
