@@ -1,7 +1,7 @@
 """Benchmark the gate: duplicate search at campaign scale, and batched CHGNet pre-relax.
 
 1. Dedupe, two regimes, each ``--n-new`` (10^4) new structures against ``--n-stored``
-   (4·10^4) stored ones with ``genflow.workflows.dedupe`` (target < 60 s). ``spread``: real
+   (4·10^4) stored ones with ``genflow.workflows.gate.dedupe`` (target < 60 s). ``spread``: real
    MP-20 and Perov-5 crystals (bundled with genflow.model) and variants: relabelled copies
    (species swapped: same prototype, usually a new formula) and perturbed copies (3% strain,
    0.05 Å noise, a supercell: duplicates the gate must catch). ``crowded``: a chemical-system
@@ -88,7 +88,7 @@ class Fingerprints:
         self._fps: dict[int, dict] = {}
 
     def __call__(self, i: int, mapping: dict[str, str]) -> dict:
-        from genflow.workflows.fingerprint import fingerprint
+        from genflow.workflows.gate.fingerprint import fingerprint
 
         if i not in self._fps:
             self._fps[i] = fingerprint(Structure.from_dict(self.base_dicts[i]))
@@ -166,7 +166,7 @@ def bucketed_fits_baseline(stored, new, n_sample: int, seed: int = 2) -> tuple[f
     against every stored row and every earlier batch row of the same reduced composition.
     Parsing the stored dicts it touches is timed too. Returns (seconds, sampled positions).
     """
-    from genflow.workflows.dedupe import composition_key
+    from genflow.workflows.gate.dedupe import composition_key
 
     rng = np.random.default_rng(seed)
     picks = sorted(int(i) for i in rng.choice(len(new), size=n_sample, replace=False))
@@ -196,7 +196,7 @@ def _as_structure(x: Structure | dict) -> Structure:
 def bench_dedupe(regime: str, base: list[Structure], n_stored: int, n_new: int, n_naive: int,
                  stored_fingerprints: bool = True) -> dict:  # fmt: skip
     """Index search vs the bucketed-fits baseline on one regime (``spread``/``crowded``)."""
-    from genflow.workflows.dedupe import StructureIndex, find_duplicates
+    from genflow.workflows.gate.dedupe import StructureIndex, find_duplicates
 
     make = make_spread_data if regime == "spread" else make_crowded_data
     t0 = time.perf_counter()
@@ -262,8 +262,8 @@ def bench_prerelax(base: list[Structure], n: int) -> dict:
     from jobflow import JobStore, run_locally
     from maggma.stores import MemoryStore
 
-    from genflow.workflows.batch_relax import load_chgnet
-    from genflow.workflows.gate import prerelax_structures
+    from genflow.workflows.gate.batch_relax import load_chgnet
+    from genflow.workflows.gate.prerelax import prerelax_structures
     from genflow.workflows.relax import MLIPRelaxMaker
 
     rng = np.random.default_rng(1)

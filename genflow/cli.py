@@ -22,8 +22,8 @@ def _register() -> None:
 
     app.add_typer(hull_app, name="hull", help="Score energies against convex hulls.")
 
-    from genflow.campaign_cli import register as register_campaign
-    from genflow.db_cli import app as db_app
+    from genflow.campaign.cli import register as register_campaign
+    from genflow.campaign.db_cli import app as db_app
     from genflow.model.cli import register as register_model
 
     register_model(app)

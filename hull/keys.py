@@ -1,6 +1,6 @@
 """Column names and thresholds of the hull room: one ``HullKey`` StrEnum names every field.
 
-Energies are eV/atom throughout. The thresholds match ``genflow.settings`` defaults
+Energies are eV/atom throughout. The thresholds match ``genflow.core.settings`` defaults
 (``STABLE_THRESHOLD`` and ``METASTABLE_THRESHOLD``); both comparisons are strict (``<``).
 """
 

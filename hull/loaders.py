@@ -168,7 +168,7 @@ def _file_key(path: str | Path | None) -> tuple[str, float] | None:
 
 def _gnome_files() -> tuple[tuple[str, float] | None, tuple[str, float] | None]:
     """Cache keys of the configured GNoME summary and external files."""
-    from genflow.settings import get_settings
+    from genflow.core.settings import get_settings
 
     settings = get_settings()
     return _file_key(settings.GNOME_SUMMARY_PATH), _file_key(settings.GNOME_EXTERNAL_SUMMARY_PATH)
@@ -213,7 +213,7 @@ def load_gnome(
     per-atom offsets (``GNOME_PP_CORRECTIONS``) that move MP energies onto its POTCARs.
     Candidates here are MP-compatible, so the offsets are subtracted from GNoME rows.
     """
-    from genflow.settings import get_settings
+    from genflow.core.settings import get_settings
 
     settings = get_settings()
     summary_path = summary_path or settings.GNOME_SUMMARY_PATH

@@ -44,7 +44,7 @@ def build_mp_api_hull(
     ValueError
         If no API key is configured.
     """
-    from genflow.settings import get_settings
+    from genflow.core.settings import get_settings
 
     elements = sorted(set(chemsys.split("-") if isinstance(chemsys, str) else chemsys))
     key = api_key or get_settings().MP_API_KEY

@@ -1,8 +1,8 @@
 """Shared test fixtures: a real wire-protocol database (SecantusDB) for storage tests.
 
 ``mongo_uri`` (session): a SecantusDB server on ``:memory:`` started as a separate process on a
-free port through :func:`genflow.embedded.ensure_server`, stopped at session end.
-``stores`` (function): :func:`genflow.store.connect` on a fresh database name, dropped after
+free port through :func:`genflow.core.embedded.ensure_server`, stopped at session end.
+``stores`` (function): :func:`genflow.core.store.connect` on a fresh database name, dropped after
 the test. Nothing here is autouse.
 """
 
@@ -17,7 +17,7 @@ import pytest
 @pytest.fixture(scope="session")
 def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URI of a throw-away SecantusDB server (skips if ``secantusd-py`` is not installed)."""
-    from genflow.embedded import (
+    from genflow.core.embedded import (
         EmbeddedServerError,
         ensure_server,
         find_executable,
@@ -39,7 +39,7 @@ def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def stores(mongo_uri: str) -> Iterator:
     """``GenflowStores`` on a fresh database (``t_<hex>``), dropped afterwards."""
-    from genflow.store import connect
+    from genflow.core.store import connect
 
     db_name = f"t_{uuid.uuid4().hex[:12]}"
     gs = connect(uri=mongo_uri, db_name=db_name)

@@ -6,7 +6,7 @@ The public API other rooms import (``genflow.workflows.<name>``):
   :func:`mp_compatible_energy`, :class:`EngineEnergy`, :class:`RelaxStaticMaker`;
 - VASP powerups: :func:`apply_paper_settings` and the single powerups;
 - gate: :func:`run_gate` and its stages, :class:`GateRecord`, :class:`StructureIndex`,
-  ``FINGERPRINT_FIELD`` (where ``genflow.workflows.fingerprint.fingerprint`` is stored) and
+  ``FINGERPRINT_FIELD`` (where ``genflow.workflows.gate.fingerprint.fingerprint`` is stored) and
   :func:`relax_batch` (batched CHGNet pre-relax).
 
 Campaign Makers live in ``genflow.workflows.campaign``.
@@ -20,12 +20,15 @@ from typing import Any
 # name -> submodule; imported on first use so `import genflow.workflows.campaign` (or the CLI)
 # does not pay for atomate2's VASP and force-field imports it may not need.
 _EXPORTS = {
-    "batch_relax": ["BatchRelaxResult", "relax_batch"],
-    "dedupe": ["DuplicateResult", "NoveltyResult", "StructureIndex", "check_novelty",
-               "earlier_candidates_filter", "find_duplicates"],
-    "fingerprint": ["FINGERPRINT_FIELD"],
-    "gate": ["GateRecord", "GateStage", "PrerelaxResult", "check_structures", "dedupe_records",
-             "parse_structure", "prerelax_structures", "prescreen_records", "run_gate"],
+    "gate.batch_relax": ["BatchRelaxResult", "relax_batch"],
+    "gate.dedupe": ["DuplicateResult", "NoveltyResult", "StructureIndex", "check_novelty",
+                    "earlier_candidates_filter", "find_duplicates"],
+    "gate.fingerprint": ["FINGERPRINT_FIELD"],
+    "gate.records": ["GateRecord", "GateStage", "PrerelaxResult"],
+    "gate.checks": ["check_structures", "parse_structure"],
+    "gate.uniqueness": ["dedupe_records"],
+    "gate.prerelax": ["prerelax_structures", "prescreen_records"],
+    "gate.run": ["run_gate"],
     "powerups": ["apply_paper_settings", "mp_compatibility_problems", "use_ferromagnetic_moments",
                  "use_gamma_centred_kpoints", "use_newer_paw_potentials"],
     "relax": ["ENGINES", "EngineEnergy", "EngineName", "MLIPRelaxMaker", "MLIPStaticMaker",

@@ -1,10 +1,10 @@
-"""Campaign Makers: generate → gate (+ CHGNet pre-relax) → relax+static fan-out → score.
+"""Campaign Makers: generate → gate (+ MLIP pre-relax) → relax+static fan-out → score.
 
-atomate2-style ``@dataclass`` Makers. Each job talks to the candidate store itself
-(:func:`genflow.campaign_db.open_stores`, configured by the worker's environment) so that no
-connection string is serialised into a workflow, and every write is idempotent so a FireWorks
-lost-run rerun repeats a job safely. FireWorks routing is data: each job's
-``config.manager_config["_category"]`` comes from the spec's ``categories`` block.
+atomate2-style ``@dataclass`` Makers. Each job reaches the candidate store through the JobStore
+it runs with (:func:`genflow.workflows.job_store.candidate_stores`), so no connection string is
+serialised into a workflow, and every write is idempotent so a FireWorks lost-run rerun repeats
+a job safely. FireWorks routing is data: each job's ``config.manager_config["_category"]``
+comes from the spec's ``categories`` block.
 
 >>> maker = CampaignMaker(score_maker=None)
 >>> maker.score_maker is None, maker.gate_maker.name
@@ -16,32 +16,35 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobflow import Flow, Maker, Response, job
+from jobflow import Flow, JobConfig, Maker, Response, job
 from jobflow.core.reference import OnMissing
 from pymatgen.core import Structure
 
-from genflow.workflows.campaign_steps import (
-    gate_candidates,
-    import_structures,
-    relax_outputs,
-    sample_candidates,
-    score_candidates,
-)
+from genflow.workflows.gate.decisions import gate_candidates
+from genflow.workflows.generate import import_structures, sample_candidates
+from genflow.workflows.job_store import candidate_stores
+from genflow.workflows.score import record_and_score, relax_outputs
 
 __all__ = [
     "CampaignMaker",
+    "FanOutMaker",
     "GateMaker",
     "GenerateMaker",
     "ImportStructuresMaker",
     "ScoreMaker",
+    "campaign_job",
     "set_category",
     "tolerate_failed_parents",
 ]
 
+#: ``@job`` for campaign jobs: jobflow exposes the JobStore to them (``CURRENT_JOB.store``),
+#: which is how they find the candidate database. jobflow deep-copies the config per job.
+campaign_job = job(config=JobConfig(expose_store=True))
+
 
 def tolerate_failed_parents(job_: Any) -> Any:
     """Let a job run when parents failed (missing outputs → None; FireWorks:
-    ``_allow_fizzled_parents``). Set per job: a decorator-level config would be shared."""
+    ``_allow_fizzled_parents``). Set on the job, not the decorator: only score jobs want it."""
     job_.config.on_missing_references = OnMissing.NONE
     return job_
 
@@ -70,26 +73,72 @@ class GenerateMaker(Maker):
     name: str = "generate"
     checkpoint: str | None = None
 
-    @job
+    @campaign_job
     def make(self, campaign: str, conditions: list[dict]) -> list[str]:
         """Return the ids of the candidates of this batch (new and previously inserted)."""
-        return sample_candidates(campaign, conditions, self.checkpoint)
+        with candidate_stores() as stores:
+            return sample_candidates(stores, campaign, conditions, self.checkpoint)
 
 
 @dataclass
 class ImportStructuresMaker(Maker):
-    """Insert given structures as candidates (external generators, re-validation, tests).
+    """Insert given structures as candidates (other generators, re-validation, tests).
 
-    Unparseable inputs (malformed CIF, unknown elements) become ``rejected`` rows with the
-    reason, so a bad file never hides the rest of the batch.
+    Each unreadable record (malformed, unknown element, partial occupancy) becomes a
+    ``rejected`` row with its reason, so a bad record never hides the rest of its file.
     """
 
     name: str = "import structures"
 
-    @job
+    @campaign_job
     def make(self, campaign: str, sources: list[dict]) -> list[str]:
         """``sources``: ``{"name": file name, "text": file content}`` dicts."""
-        return import_structures(campaign, sources)
+        with candidate_stores() as stores:
+            return import_structures(stores, campaign, sources)
+
+
+@dataclass
+class GateMaker(Maker):
+    """Gate a batch: cheap checks, dedupe, novelty, MLIP pre-relax and pre-screen.
+
+    Parameters
+    ----------
+    name
+        Job name.
+    min_distance, smact, dedupe, novelty
+        Gate checks (see ``genflow.workflows.gate``).
+    prescreen
+        MLIP pre-relax of the survivors (and, with ``prescreen_max_ed``, the E_d pre-screen).
+    prescreen_max_ed
+        Reject survivors whose pre-relaxed E_d (eV/atom) on ``hull`` exceeds this.
+    hull
+        Hull for novelty and the pre-screen.
+    """
+
+    name: str = "gate"
+    min_distance: float = 0.5
+    smact: bool = True
+    dedupe: bool = True
+    novelty: bool = True
+    prescreen: bool = True
+    prescreen_max_ed: float | None = None
+    hull: str = "mp2021"
+
+    @campaign_job
+    def make(self, campaign: str, candidate_ids: list[str]) -> dict:
+        """Write every decision; return counts and the survivors (id → structure dict)."""
+        with candidate_stores() as stores:
+            return gate_candidates(
+                stores,
+                candidate_ids,
+                min_distance=self.min_distance,
+                smact=self.smact,
+                dedupe=self.dedupe,
+                novelty=self.novelty,
+                prerelax=self.prescreen,
+                prescreen_max_ed=self.prescreen_max_ed,
+                hull=self.hull,
+            )
 
 
 @dataclass
@@ -116,7 +165,7 @@ class ScoreMaker(Maker):
     force: bool = False
     hit_threshold: float | None = None
 
-    @job
+    @campaign_job
     def make(self, campaign: str, results: dict[str, dict]) -> dict:
         """``results``: candidate id → {"output": static task doc | None, "uuids": [...]}.
 
@@ -124,72 +173,46 @@ class ScoreMaker(Maker):
         their outputs resolve to None and are recorded as failed rows, as the MatterGen
         evaluator counts failed jobs.
         """
-        return score_candidates(
-            campaign,
-            results,
-            hulls=list(self.hulls),
-            engine=self.engine,
-            force=self.force,
-            hit_threshold=self.hit_threshold,
-        )
+        with candidate_stores() as stores:
+            return record_and_score(
+                stores,
+                results,
+                hulls=list(self.hulls),
+                engine=self.engine,
+                force=self.force,
+                hit_threshold=self.hit_threshold,
+            )
 
 
 @dataclass
-class GateMaker(Maker):
-    """Gate a batch, pre-relax survivors with CHGNet, then fan out relax+static + score.
+class FanOutMaker(Maker):
+    """One relax+static flow per gate survivor, then one score job for the batch (dynamic).
 
     Parameters
     ----------
     name
         Job name.
-    min_distance, smact, dedupe, novelty
-        Gate checks (see ``genflow.workflows.gate``).
-    prescreen
-        CHGNet pre-relax (and pre-screen) of the survivors.
-    prescreen_max_ed
-        Reject survivors whose pre-relaxed E_d (eV/atom) on ``hull`` exceeds this.
-    hull
-        Hull for novelty and the pre-screen.
     relax_maker
         Engine Maker (``relax_static_maker(engine)``) applied to each survivor.
     score_maker
         Scores the batch once all its relaxes have finished (None: stop after relax).
     relax_category, score_category
-        FireWorks categories of the fan-out jobs.
+        FireWorks categories of the jobs it creates.
     """
 
-    name: str = "gate"
-    min_distance: float = 0.5
-    smact: bool = True
-    dedupe: bool = True
-    novelty: bool = True
-    prescreen: bool = True
-    prescreen_max_ed: float | None = None
-    hull: str = "mp2021"
+    name: str = "fan-out"
     relax_maker: Maker | None = None
     score_maker: ScoreMaker | None = field(default_factory=ScoreMaker)
     relax_category: str | None = "hpc"
     score_category: str | None = "cpu"
 
     @job
-    def make(self, campaign: str, candidate_ids: list[str]) -> Response:
-        """Gate, pre-relax, then add one relax+static flow per survivor and a score job."""
-        # 1. cheap checks + CHGNet pre-relax; rejections are written with their reasons
-        summary = gate_candidates(
-            campaign,
-            candidate_ids,
-            min_distance=self.min_distance,
-            smact=self.smact,
-            dedupe=self.dedupe,
-            novelty=self.novelty,
-            prescreen=self.prescreen,
-            prescreen_max_ed=self.prescreen_max_ed,
-            hull=self.hull,
-        )
-        survivors = summary["survivors"]
+    def make(self, campaign: str, gate_summary: dict) -> Response:
+        """Add the relax+static flows and the score job; output the gate summary."""
+        survivors = gate_summary["survivors"]
+        summary = {**gate_summary, "survivors": sorted(survivors)}
         if self.relax_maker is None or not survivors:
             return Response(output=summary)
-        # 2. dynamic fan-out: one relax+static flow per survivor, then one score job
         flows, results = [], {}
         for cid, structure in survivors.items():
             flow = self.relax_maker.make(Structure.from_dict(structure))
@@ -203,13 +226,12 @@ class GateMaker(Maker):
             set_category(score, self.score_category)
             score.update_metadata({"genflow_campaign": campaign})
             flows.append(score)
-        summary["survivors"] = sorted(survivors)
         return Response(output=summary, addition=Flow(flows, name=f"{campaign} relax+score"))
 
 
 @dataclass
 class CampaignMaker(Maker):
-    """A campaign batch: generate → gate → (fan-out) relax+static → score.
+    """A campaign batch: generate → gate → fan-out (relax+static per survivor) → score.
 
     Parameters
     ----------
@@ -218,8 +240,8 @@ class CampaignMaker(Maker):
     generate_maker
         ``GenerateMaker`` or ``ImportStructuresMaker``.
     gate_maker
-        Gate + fan-out; None keeps only structure validity (NaN, overlapping atoms) and
-        relaxes every other candidate.
+        The gate; None keeps only structure validity (NaN, overlapping atoms) and relaxes
+        every other candidate.
     relax_maker
         Engine Maker; None stops after the gate.
     score_maker
@@ -245,25 +267,20 @@ class CampaignMaker(Maker):
         )
         # Without a gate: only structure validity (a NaN or overlapping cell cannot relax).
         gate_maker = self.gate_maker or GateMaker(
-            name="fan-out", smact=False, dedupe=False, novelty=False, prescreen=False
+            name="validity", smact=False, dedupe=False, novelty=False, prescreen=False
         )
-        gate_maker = _with(
-            gate_maker,
+        gate = set_category(gate_maker.make(campaign, generate.output), self.categories.get("gate"))
+        fan_out = FanOutMaker(
             relax_maker=self.relax_maker,
             score_maker=self.score_maker,
             relax_category=self.categories.get("relax"),
             score_category=self.categories.get("score"),
+        ).make(campaign, gate.output)
+        set_category(fan_out, self.categories.get("gate"))
+        # jobflow would copy the fan-out's manager_config onto the jobs it adds; keep theirs.
+        fan_out.config.pass_manager_config = False
+        flow = Flow(
+            [generate, gate, fan_out], output=fan_out.output, name=f"{self.name} {campaign}"
         )
-        gate = set_category(gate_maker.make(campaign, generate.output), self.categories.get("gate"))
-        # jobflow would copy the gate's manager_config onto the fan-out; keep relax/score's own.
-        gate.config.pass_manager_config = False
-        flow = Flow([generate, gate], output=gate.output, name=f"{self.name} {campaign}")
         flow.update_metadata({"genflow_campaign": campaign})
         return flow
-
-
-def _with(maker: Maker, **changes: Any) -> Maker:
-    """dataclasses.replace for Makers (returns a copy; the original stays untouched)."""
-    from dataclasses import replace
-
-    return replace(maker, **changes)

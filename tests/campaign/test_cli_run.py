@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from genflow.embedded import free_port, stop_server
+from genflow.core.embedded import free_port, stop_server
 
 pytestmark = pytest.mark.slow
 QUICK = Path(__file__).resolve().parents[2] / "examples" / "quick.yaml"

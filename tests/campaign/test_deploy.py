@@ -69,7 +69,7 @@ def test_unset_variable_is_an_error_naming_it(tmp_path):
 
 
 def test_jobflow_template_matches_genflow_store(stores, tmp_path):
-    """Workers' JobStore (rendered template) names the same collections as genflow.store."""
+    """Workers' JobStore (rendered template) names the same collections as genflow.core.store."""
     out = tmp_path / "run"
     assert _render(out, GENFLOW_DB_URI=stores.uri, GENFLOW_DB_NAME=stores.db_name).returncode == 0
     from jobflow import JobStore

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from genflow.campaign import load_spec
-from genflow.campaign_runner import submit_campaign
-from genflow.campaign_status import campaign_report
-from genflow.hits import find_hits, trace_hit
+from genflow.campaign.hits import find_hits, trace_hit
+from genflow.campaign.runner import submit_campaign
+from genflow.campaign.spec import load_spec
+from genflow.campaign.status import campaign_report
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +59,7 @@ def _assert_scored_once(stores, campaign: str, n: int) -> None:
         )
         states = [h["state"] for h in doc["history"]]
         assert states.count("relaxed") == 1 and states.count("scored") == 1, states
-        assert doc["dft"]["engine"] == "mlip" and doc["dft"]["mp_compatible"]
+        assert doc["relax"]["engine"] == "mlip" and doc["relax"]["mp_compatible"]
 
 
 def test_submit_then_rlaunch_per_category_gives_hits(campaign_env, structures_spec):

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from pymatgen.core import Structure
 
-from genflow.campaign import load_spec
-from genflow.campaign_runner import run_campaign
-from genflow.candidate import Candidate, CandidateState
-from genflow.candidates_repo import StateUpdate, insert_candidates, update_states
+from genflow.campaign.runner import run_campaign
+from genflow.campaign.spec import load_spec
+from genflow.core.candidate import Candidate, CandidateState
+from genflow.core.candidates_repo import StateUpdate, insert_candidates, update_states
 
 DATA = Path(__file__).parent / "data"
 BAD_BATCH = [
@@ -89,8 +89,8 @@ def test_gpaw_energies_refused_on_mp_hull_unless_forced(campaign_env, force):
     )
     stored = stores.candidates.find_one({"candidate_id": cand.candidate_id})
     assert stored["state"] == "scored"
-    assert stored["dft"]["mp_compatible"] is False
-    assert stored["dft"]["task_uuids"] == ["u0", "u1"]
+    assert stored["relax"]["mp_compatible"] is False
+    assert stored["relax"]["task_uuids"] == ["u0", "u1"]
     score = stored["scores"]["mp2021"]
     if force:
         assert score["error"] is None and score["e_d"] is not None and not out["refused"]
@@ -117,7 +117,7 @@ def test_optional_steps_no_gate_no_hulls(campaign_env, tmp_path):
     """CampaignMaker(gate_maker=None) relaxes all sane cells; a hull-less ScoreMaker records."""
     from jobflow.managers.local import run_locally
 
-    from genflow.campaign_runner import worker_env
+    from genflow.campaign.runner import worker_env
     from genflow.workflows.campaign import CampaignMaker, ImportStructuresMaker, ScoreMaker
     from genflow.workflows.relax import relax_static_maker
 
@@ -141,5 +141,5 @@ def test_optional_steps_no_gate_no_hulls(campaign_env, tmp_path):
     assert docs["overlap.cif"]["reject_reason"].startswith("validity: min distance")
     nacl = docs["NaCl.cif"]
     assert nacl["state"] == "relaxed" and nacl["scores"] == {}
-    assert nacl["dft"]["engine"] == "mlip" and nacl["dft"]["energy_per_atom"] < -3
+    assert nacl["relax"]["engine"] == "mlip" and nacl["relax"]["energy_per_atom"] < -3
     assert nacl["gate"]["smact_valid"] is None  # SMACT did not run

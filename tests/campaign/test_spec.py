@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from genflow.campaign import CampaignSpec, CampaignSpecError, load_spec
+from genflow.campaign.spec import CampaignSpec, CampaignSpecError, load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 

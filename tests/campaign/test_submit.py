@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from genflow.campaign import load_spec
-from genflow.campaign_runner import CampaignExistsError, nightly, submit_campaign
+from genflow.campaign.runner import CampaignExistsError, nightly, submit_campaign
+from genflow.campaign.spec import load_spec
 
 DATA = Path(__file__).parent / "data"
 
@@ -131,19 +131,24 @@ def _scored_hit(stores, campaign: str, e_d: float) -> str:
     """Store a scored NaCl candidate of ``campaign`` with E_d on mp2021 (eV/atom)."""
     from pymatgen.core import Structure
 
-    from genflow.candidate import Candidate, CandidateState, DFTResult
-    from genflow.candidates_repo import StateUpdate, insert_candidates, record_scores, update_states
+    from genflow.core.candidate import Candidate, CandidateState, RelaxDoc
+    from genflow.core.candidates_repo import (
+        StateUpdate,
+        insert_candidates,
+        record_scores,
+        update_states,
+    )
 
     structure = Structure.from_file(DATA / "NaCl.cif")
     prov = {"model_name": "unimat", "checkpoint_hash": "abc", "conditioning": {}}
     cand = Candidate.from_structure(structure, campaign, prov, seed=0, index=0)
     insert_candidates(stores.candidates, [cand])
-    dft = DFTResult(engine="mlip", energy_per_atom=-3.7, mp_compatible=True, converged=True)
+    dft = RelaxDoc(engine="mlip", energy_per_atom=-3.7, mp_compatible=True, converged=True)
     update_states(
         stores.candidates,
         [
             StateUpdate(cand.candidate_id, CandidateState.GATED),
-            StateUpdate(cand.candidate_id, CandidateState.RELAXED, {"dft": dft.model_dump()}),
+            StateUpdate(cand.candidate_id, CandidateState.RELAXED, {"relax": dft.model_dump()}),
         ],
         strict=True,
     )
@@ -164,7 +169,7 @@ def test_nightly_reports_last_nights_hits(campaign_env, structures_spec):
 
 def test_generator_job_is_routed_by_category(campaign_env, tmp_path):
     """A UniMat spec's generate job lands in the spec's category (tpu), gate on cpu."""
-    from genflow.campaign import CampaignSpec
+    from genflow.campaign.spec import CampaignSpec
 
     spec = CampaignSpec.model_validate(
         {
@@ -189,7 +194,7 @@ def test_generator_job_is_routed_by_category(campaign_env, tmp_path):
 
 
 def test_local_run_of_a_submitted_campaign_is_refused(campaign_env, structures_spec):
-    from genflow.campaign_runner import run_campaign
+    from genflow.campaign.runner import run_campaign
 
     spec = load_spec(structures_spec(["NaCl.cif"], name="both"))
     submit_campaign(spec, stores=campaign_env.stores)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from genflow.campaign import load_spec
-from genflow.campaign_runner import run_campaign
-from genflow.hits import trace_hit
+from genflow.campaign.hits import trace_hit
+from genflow.campaign.runner import run_campaign
+from genflow.campaign.spec import load_spec
 
 from .conftest import structures_spec_dict, write_spec
 
@@ -56,7 +56,7 @@ def test_si_mp_gga_double_relax_static_ends_scored(campaign_env, mock_vasp, tmp_
     doc = stores.candidates.find_one({"campaign": "si-vasp"})
     assert doc["state"] == "scored"
     assert [h["state"] for h in doc["history"]] == ["generated", "gated", "relaxed", "scored"]
-    dft = doc["dft"]
+    dft = doc["relax"]
     assert dft["engine"] == "vasp" and dft["mp_compatible"] and dft["converged"]
     assert dft["energy_per_atom"] == pytest.approx(SI_FINAL_ENERGY / 2)  # Si: no MP2020 shift
     assert len(dft["task_uuids"]) == 3  # relax 1, relax 2, static

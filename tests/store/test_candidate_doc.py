@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from genflow.candidate import (
+from genflow.core.candidate import (
     ALLOWED_TRANSITIONS,
     Candidate,
     CandidateState,
     HullScoreDoc,
     allowed_sources,
-    check_hull_name,
     is_hit,
     make_candidate_id,
+    score_key,
 )
 from genflow.hull import HullScore
 
@@ -90,11 +90,11 @@ def test_transitions_follow_the_state_machine(nacl: Structure) -> None:
         rej.transition("gated")
     with pytest.raises(ValueError, match="needs reject_reason"):
         g.transition("rejected")
-    with pytest.raises(ValueError, match="needs dft"):
+    with pytest.raises(ValueError, match="needs relax"):
         g.transition("relaxed")
     # gated → relaxed is legal (no MLIP pre-relax); relaxed needs a DFT result.
-    r = g.transition("relaxed", dft={"engine": "mlip", "converged": False, "task_uuid": "u"})
-    assert r.dft.converged is False and "relaxed" in r.state_at
+    r = g.transition("relaxed", relax={"engine": "mlip", "converged": False, "task_uuid": "u"})
+    assert r.relax.converged is False and "relaxed" in r.state_at
     assert set(allowed_sources("relaxed")) == {"relaxed", "gated", "prerelaxed"}
     for state, targets in ALLOWED_TRANSITIONS.items():
         assert CandidateState.REJECTED in targets or state in ("scored", "rejected")
@@ -103,7 +103,7 @@ def test_transitions_follow_the_state_machine(nacl: Structure) -> None:
 def test_scores_and_hits(nacl: Structure) -> None:
     c = Candidate.from_structure(nacl, "camp", PROV, 0, 0)
     c = c.transition("gated").transition(
-        "relaxed", dft={"engine": "vasp", "converged": True, "energy_per_atom": -3.4}
+        "relaxed", relax={"engine": "vasp", "converged": True, "energy_per_atom": -3.4}
     )
     score = HullScore(
         e_d=-0.012,
@@ -127,13 +127,32 @@ def test_scores_and_hits(nacl: Structure) -> None:
 
 @pytest.mark.parametrize("name", ["mp2021", "gnome", "my_hull-2"])
 def test_hull_names_ok(name: str) -> None:
-    assert check_hull_name(name) == name
+    assert score_key(name) == name
 
 
-@pytest.mark.parametrize("name", ["/data/hull.csv.gz", "a.b", "", "$x"])
+@pytest.mark.parametrize(
+    ("name", "key"), [("/data/hull.csv.gz", "hull_csv"), ("refs/my refs.csv", "my_refs")]
+)
+def test_hull_files_key_by_their_stem(name: str, key: str) -> None:
+    assert score_key(name) == key
+
+
+@pytest.mark.parametrize("name", ["", "$$", "/data/..."])
 def test_hull_names_rejected(name: str) -> None:
-    with pytest.raises(ValueError, match="cannot key scores"):
-        check_hull_name(name)
+    with pytest.raises(ValueError, match="hull name"):
+        score_key(name)
+
+
+def test_stored_scores_need_safe_keys() -> None:
+    with pytest.raises(ValueError, match="not a storable hull key"):
+        Candidate.model_validate(
+            {
+                "candidate_id": "x",
+                "campaign": "c",
+                "scores": {"a.b": {"e_d": 0.1}},
+                "provenance": {"model_name": "m", "checkpoint_hash": "h"},
+            }
+        )
 
 
 def test_invalid_input_is_kept_as_a_rejected_row() -> None:
@@ -159,7 +178,7 @@ def test_mongo_round_trip(nacl: Structure) -> None:
     doc = c.to_mongo()
     assert doc["state"] == "generated" and type(doc["state"]) is str
     assert isinstance(doc["created_at"], datetime)
-    assert "dft" not in doc and "gate" not in doc  # unset sub-documents are omitted
+    assert "relax" not in doc and "gate" not in doc  # unset sub-documents are omitted
     naive = {**doc, "_id": "x", "created_at": doc["created_at"].replace(tzinfo=None)}
     back = Candidate.from_mongo(naive)
     assert back == c and back.created_at.tzinfo == UTC

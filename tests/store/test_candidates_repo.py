@@ -10,8 +10,8 @@ import pytest
 from pymatgen.core import Lattice, Structure
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from genflow.candidate import Candidate
-from genflow.candidates_repo import (
+from genflow.core.candidate import Candidate
+from genflow.core.candidates_repo import (
     StateUpdate,
     count_states,
     failure_counts,
@@ -24,7 +24,7 @@ from genflow.candidates_repo import (
     transition,
     update_states,
 )
-from genflow.store import connect, ensure_indexes
+from genflow.core.store import connect, ensure_indexes
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -117,7 +117,7 @@ def test_state_updates_are_validated_in_bulk(stores) -> None:
             StateUpdate(c.candidate_id, "rejected", {"reject_reason": "smact: not charge neutral"}),
             StateUpdate("gf-missing", "gated"),
             StateUpdate(
-                a.candidate_id, "prerelaxed", {"mlip.energy_per_atom": -3.1}, note="chgnet"
+                a.candidate_id, "prerelaxed", {"prerelax.energy_per_atom": -3.1}, note="chgnet"
             ),
         ],
     )
@@ -126,19 +126,19 @@ def test_state_updates_are_validated_in_bulk(stores) -> None:
     assert "generated → scored" in summary.errors[b.candidate_id]
     assert "not found" in summary.errors["gf-missing"]
     doc = get_candidate(stores.candidates, a.candidate_id)
-    assert doc.state == "prerelaxed" and doc.mlip.energy_per_atom == -3.1 and doc.gate.valid
+    assert doc.state == "prerelaxed" and doc.prerelax.energy_per_atom == -3.1 and doc.gate.valid
     assert [h.state for h in doc.history] == ["generated", "gated", "prerelaxed"]
     assert doc.history[-1].note == "chgnet"
     # Idempotent rerun: same target again refreshes fields without a new history entry.
-    transition(stores.candidates, a.candidate_id, "prerelaxed", **{"mlip.e_d": 0.02})
+    transition(stores.candidates, a.candidate_id, "prerelaxed", **{"prerelax.e_d": 0.02})
     again = get_candidate(stores.candidates, a.candidate_id)
-    assert len(again.history) == 3 and again.mlip.e_d == 0.02
+    assert len(again.history) == 3 and again.prerelax.e_d == 0.02
     with pytest.raises(ValueError, match=r"rejected → gated"):
         transition(stores.candidates, c.candidate_id, "gated")
     with pytest.raises(ValueError, match=r"needs fields\['reject_reason'\]"):
         update_states(stores.candidates, [StateUpdate(d.candidate_id, "rejected")])
-    with pytest.raises(ValueError, match="invalid dft"):
-        transition(stores.candidates, a.candidate_id, "relaxed", dft={"engine": "vasp"})
+    with pytest.raises(ValueError, match="invalid relax"):
+        transition(stores.candidates, a.candidate_id, "relaxed", relax={"engine": "vasp"})
     assert get_candidate(stores.candidates, a.candidate_id).state == "prerelaxed"
 
 
@@ -159,7 +159,7 @@ def test_counts_failures_and_iteration(stores) -> None:
         stores.candidates,
         batch[3].candidate_id,
         "relaxed",
-        dft={"engine": "vasp", "converged": False, "error": "custodian: max errors"},
+        relax={"engine": "vasp", "converged": False, "error": "custodian: max errors"},
     )
     counts = count_states(stores.candidates, "c3")
     assert counts == {
@@ -192,7 +192,7 @@ def test_record_scores_marks_hits(stores) -> None:
     dft = {"engine": "vasp", "converged": True, "energy_per_atom": -3.3, "mp_compatible": True}
     for c in (a, b):
         transition(stores.candidates, c.candidate_id, "gated")
-        transition(stores.candidates, c.candidate_id, "relaxed", dft=dft)
+        transition(stores.candidates, c.candidate_id, "relaxed", relax=dft)
     summary = record_scores(
         stores.candidates,
         {

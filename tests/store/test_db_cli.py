@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from genflow.cli import app
-from genflow.embedded import free_port
+from genflow.core.embedded import free_port
 
 runner = CliRunner()
 

@@ -12,7 +12,7 @@ import pytest
 from pymongo import MongoClient
 
 from genflow import embedded
-from genflow.embedded import (
+from genflow.core.embedded import (
     EmbeddedServerError,
     ensure_server,
     free_port,
@@ -20,8 +20,8 @@ from genflow.embedded import (
     server_pid,
     stop_server,
 )
-from genflow.settings import get_settings
-from genflow.store import connect
+from genflow.core.settings import get_settings
+from genflow.core.store import connect
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -154,6 +154,6 @@ def test_connect_uri_database_and_redaction(mongo_uri: str) -> None:
     with connect(uri=f"{base}/fromuri?directConnection=true") as stores:
         assert stores.db_name == "fromuri"
         stores.client.drop_database("fromuri")
-    from genflow.store import _redact
+    from genflow.core.store import _redact
 
     assert _redact("mongodb://u:secret@h:1/db") == "mongodb://***@h:1/db"

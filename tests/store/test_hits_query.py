@@ -9,9 +9,9 @@ import pytest
 from jobflow import Flow, job, run_locally
 from pymatgen.core import Lattice, Structure
 
-from genflow.candidate import Candidate
-from genflow.candidates_repo import insert_candidates, record_scores, transition
-from genflow.hits import find_hits, hits_filter, raw_pymongo_query, trace_hit, write_cifs
+from genflow.campaign.hits import find_hits, hits_filter, raw_pymongo_query, trace_hit, write_cifs
+from genflow.core.candidate import Candidate
+from genflow.core.candidates_repo import insert_candidates, record_scores, transition
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -38,7 +38,7 @@ def _scored(stores, campaign, a, e_ds, ckpt="sha256:ckpt-1", task_uuids=None) ->
         "task_uuids": uuids,
         "structure": s.as_dict(),
     }
-    transition(stores.candidates, c.candidate_id, "relaxed", dft=dft)
+    transition(stores.candidates, c.candidate_id, "relaxed", relax=dft)
     scores = {hull: {"e_d": e_d, "e_form": -2.0} for hull, e_d in e_ds.items()}
     record_scores(stores.candidates, {c.candidate_id: scores}, hit_threshold=0.0)
     return c
@@ -111,7 +111,7 @@ def test_trace_hit_walks_back_to_task_candidate_and_checkpoint(populated) -> Non
     broken = trace_hit(stores, near.candidate_id, hull="nohull")
     assert broken.task_doc is None
     assert any("no score on hull 'nohull'" in p for p in broken.problems)
-    assert any("dft.task_uuid not recorded" in p for p in broken.problems)
+    assert any("relax.task_uuid not recorded" in p for p in broken.problems)
     with pytest.raises(KeyError):
         trace_hit(stores, "gf-unknown")
 

@@ -48,7 +48,7 @@ def test_job_output_with_large_array_goes_to_gridfs(stores, tmp_path: Path, monk
     assert stores.job_store.get_output(small.uuid) == pytest.approx(expected.mean() + 1)
 
     # A second connection (another worker) reads the same results through the same URI.
-    from genflow.store import connect
+    from genflow.core.store import connect
 
     with connect(uri=stores.uri, db_name=stores.db_name) as other:
         assert other.job_store.get_output(big.uuid)["energy_per_atom"] == pytest.approx(
@@ -76,7 +76,7 @@ def test_launchpad_add_and_run_workflow(stores, tmp_path: Path, monkeypatch) -> 
     assert sorted(lpad.get_fw_by_id(i).state for i in fw_ids) == ["READY", "WAITING"]
 
     # Ids keep counting across LaunchPad handles (counters were not reset by connect()).
-    from genflow.store import connect
+    from genflow.core.store import connect
 
     with connect(uri=stores.uri, db_name=stores.db_name) as other:
         assert max(other.launchpad.add_wf(flow_to_workflow(add(0.0, 0.0))).values()) > max(fw_ids)

@@ -7,7 +7,7 @@ import pytest
 from gate_data import mp20
 from pymatgen.core import Lattice, Structure
 
-from genflow.workflows.gate import prerelax_structures
+from genflow.workflows.gate.prerelax import prerelax_structures
 
 TOL_EV_PER_ATOM = 0.005  # documented agreement: same FIRE + filter, batched float32 model
 

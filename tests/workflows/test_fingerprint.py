@@ -9,9 +9,9 @@ from gate_data import mp20
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
 
-from genflow.workflows.dedupe import StructureIndex, find_duplicates
-from genflow.workflows.fingerprint import Fingerprint, fingerprint, may_match, sigma
 from genflow.workflows.gate import run_gate
+from genflow.workflows.gate.dedupe import StructureIndex, find_duplicates
+from genflow.workflows.gate.fingerprint import Fingerprint, fingerprint, may_match, sigma
 
 IDS = ["mp-20351", "mp-966800", "mp-22895", "mp-32750", "mp-23173", "mp-23192", "mp-2172",
        "mp-1086", "mp-23703", "mp-2658", "mp-1266"]  # fmt: skip

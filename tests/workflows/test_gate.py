@@ -10,13 +10,13 @@ from gate_data import mp20
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
 
-from genflow.workflows.dedupe import (
+from genflow.workflows.gate import GateStage, run_gate
+from genflow.workflows.gate.dedupe import (
     StructureIndex,
     check_novelty,
     composition_key,
     find_duplicates,
 )
-from genflow.workflows.gate import GateStage, run_gate
 
 
 def _nan_coords() -> Structure:

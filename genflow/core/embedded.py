@@ -131,7 +131,7 @@ def _run_files(run_dir: Path, port: int) -> tuple[Path, Path, Path]:
 
 
 def _default_run_dir() -> Path:
-    from genflow.settings import get_settings
+    from genflow.core.settings import get_settings
 
     return Path(get_settings().DATA_DIR)
 

@@ -1,16 +1,17 @@
 """Connect to genflow's MongoDB: candidates, campaigns, the jobflow JobStore and the LaunchPad.
 
 Production uses a real MongoDB (``GENFLOW_DB_URI``). Without a URI, :func:`connect` starts or
-reuses the embedded SecantusDB server (:mod:`genflow.embedded`) with a persistent directory
+reuses the embedded SecantusDB server (:mod:`genflow.core.embedded`) with a persistent directory
 under ``DATA_DIR`` and then takes exactly the same pymongo code path.
 
 Everything lives in one database (``DB_NAME``):
 
 ============================  ==============================================================
-``candidates``                :class:`genflow.candidate.Candidate` documents
+``candidates``                :class:`genflow.core.candidate.Candidate` documents
 ``campaigns``                 one document per campaign (unique ``name``)
 ``outputs``                   jobflow job outputs (maggma ``MongoStore``)
 ``outputs_blobs.files/chunks`` large job outputs (maggma ``GridFSStore``, JobStore ``"data"``)
+``candidates`` (again)        JobStore ``"genflow"``: how a running job finds this database
 ``fireworks``, ``launches``,  FireWorks LaunchPad collections
 ``workflows``, ...
 ============================  ==============================================================
@@ -30,17 +31,20 @@ from urllib.parse import unquote
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.errors import OperationFailure
 
+from genflow.core.retry import retry_call
+
 if TYPE_CHECKING:
     from fireworks import LaunchPad
     from jobflow import JobStore
     from pymongo.collection import Collection
     from pymongo.database import Database
 
-    from genflow.settings import GenflowSettings
+    from genflow.core.settings import GenflowSettings
 
 __all__ = [
     "CAMPAIGNS",
     "CANDIDATES",
+    "CANDIDATE_STORE_KEY",
     "DEFAULT_SCORE_HULLS",
     "JOB_BLOBS",
     "JOB_DOCS",
@@ -59,6 +63,11 @@ CAMPAIGNS = "campaigns"
 JOB_DOCS = "outputs"
 JOB_BLOBS = "outputs_blobs"
 EMBEDDED_STORAGE_SUBDIR = "secantus"
+# The JobStore's additional store naming the candidate database (workflows.job_store).
+CANDIDATE_STORE_KEY = "genflow"
+# Wait this long for a server before an operation fails (and genflow.core.retry retries it):
+# short, so a retry loop with a log line owns the waiting, not a silent 30 s pymongo default.
+SERVER_SELECTION_TIMEOUT_MS = 5_000
 DEFAULT_SCORE_HULLS = ("mp2021", "gnome")
 _UNAUTHORIZED = 13
 
@@ -77,7 +86,7 @@ _INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
     (CANDIDATES, [("chemsys", ASCENDING)], {}),
     (CANDIDATES, [("created_at", DESCENDING)], {}),
     (CANDIDATES, [("state_at.scored", DESCENDING)], {}),
-    (CANDIDATES, [("dft.task_uuids", ASCENDING)], {}),
+    (CANDIDATES, [("relax.task_uuids", ASCENDING)], {}),
     (CAMPAIGNS, [("name", ASCENDING)], {"unique": True}),
     # jobflow writes with ReplaceOne keyed on (uuid, index); hosts serves flow-level queries.
     (JOB_DOCS, [("uuid", ASCENDING), ("index", ASCENDING)], {"unique": True}),
@@ -109,9 +118,9 @@ def ensure_index(collection: Collection, keys: list[tuple[str, int]], **options:
 
 def ensure_score_index(db: Database, hull: str) -> bool:
     """Index ``scores.<hull>.e_d`` so hit queries on that hull are index scans."""
-    from genflow.candidate import check_hull_name
+    from genflow.core.candidate import score_key
 
-    return ensure_index(db[CANDIDATES], [(f"scores.{check_hull_name(hull)}.e_d", ASCENDING)])
+    return ensure_index(db[CANDIDATES], [(f"scores.{score_key(hull)}.e_d", ASCENDING)])
 
 
 def ensure_indexes(db: Database, score_hulls: tuple[str, ...] = DEFAULT_SCORE_HULLS) -> list[str]:
@@ -130,7 +139,7 @@ def resolve_uri(settings: GenflowSettings) -> str:
     """Return ``DB_URI``, or start/reuse the embedded server under ``DATA_DIR`` and return its."""
     if settings.DB_URI:
         return settings.DB_URI
-    from genflow.embedded import ensure_server
+    from genflow.core.embedded import ensure_server
 
     data_dir = Path(settings.DATA_DIR).expanduser()
     return ensure_server(
@@ -158,18 +167,39 @@ class GenflowStores:
     def __init__(self, uri: str, db_name: str, *, create_indexes: bool = True) -> None:
         self.uri = uri
         self.db_name = db_name
-        self.client: MongoClient = MongoClient(uri, tz_aware=True)
+        self.client: MongoClient = MongoClient(
+            uri, tz_aware=True, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS
+        )
         self.db: Database = self.client[db_name]
         self.candidates: Collection = self.db[CANDIDATES]
         self.campaigns: Collection = self.db[CAMPAIGNS]
         if create_indexes:
             try:
-                ensure_indexes(self.db)
+                retry_call(lambda: ensure_indexes(self.db), what="create indexes")
             except OperationFailure as exc:
                 if exc.code != _UNAUTHORIZED:
                     raise
                 # A read-only account (e.g. for `genflow hits`) can still query.
                 logger.warning("no permission to create indexes on %s: %s", db_name, exc)
+
+    @classmethod
+    def from_job_store(cls, job_store: JobStore) -> GenflowStores:
+        """Open the candidate database a JobStore names as its ``"genflow"`` additional store.
+
+        Raises
+        ------
+        RuntimeError
+            If the JobStore has no such store (the message says how to add it).
+        """
+        store = job_store.additional_stores.get(CANDIDATE_STORE_KEY)
+        uri = getattr(store, "uri", None)
+        if store is None or uri is None:
+            raise RuntimeError(
+                f"the JobStore has no {CANDIDATE_STORE_KEY!r} additional store with a URI: add "
+                "one to the worker's jobflow config (see deploy/jobflow.yaml), e.g. a "
+                "maggma MongoStore on the genflow database's 'candidates' collection"
+            )
+        return cls(uri, store.database, create_indexes=False)
 
     def __repr__(self) -> str:
         return f"GenflowStores(uri={_redact(self.uri)!r}, db_name={self.db_name!r})"
@@ -193,8 +223,10 @@ class GenflowStores:
 
         docs = MongoStore(database=self.db_name, collection_name=JOB_DOCS, uri=self.uri)
         blobs = GridFSStore(database=self.db_name, collection_name=JOB_BLOBS, uri=self.uri)
-        # atomate2 sends large outputs (band structures, trajectories) to the "data" store.
-        return JobStore(docs, additional_stores={"data": blobs})
+        candidates = MongoStore(database=self.db_name, collection_name=CANDIDATES, uri=self.uri)
+        # atomate2 sends large outputs (band structures, trajectories) to the "data" store;
+        # campaign jobs find the candidate database through the "genflow" store.
+        return JobStore(docs, additional_stores={"data": blobs, CANDIDATE_STORE_KEY: candidates})
 
     @cached_property
     def job_store(self) -> JobStore:
@@ -282,7 +314,7 @@ def connect(
         Create missing indexes (idempotent; one ``listIndexes`` per collection).
     """
     if settings is None:
-        from genflow.settings import get_settings
+        from genflow.core.settings import get_settings
 
         settings = get_settings()
     uri = uri or resolve_uri(settings)

@@ -5,7 +5,7 @@ default ``settings.HIT_THRESHOLD``). The query runs on the indexed ``scores.<hul
 so ``--max-ed`` can tighten or loosen the threshold after the fact. The same query in plain
 pymongo, for the README, is :data:`RAW_PYMONGO_QUERY` (rendered by :func:`raw_pymongo_query`).
 
->>> from genflow.store import connect  # doctest: +SKIP
+>>> from genflow.core.store import connect  # doctest: +SKIP
 >>> stores = connect()  # doctest: +SKIP
 >>> for hit in find_hits(stores, hull="mp2021", max_ed=0.0):  # doctest: +SKIP
 ...     trace = trace_hit(stores, hit.candidate_id, hull="mp2021")
@@ -19,11 +19,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genflow.candidate import Candidate, CandidateState, check_hull_name
-from genflow.candidates_repo import get_candidate
+from genflow.core.candidate import Candidate, CandidateState, score_key
+from genflow.core.candidates_repo import get_candidate
 
 if TYPE_CHECKING:
-    from genflow.store import GenflowStores
+    from genflow.core.store import GenflowStores
 
 __all__ = [
     "RAW_PYMONGO_QUERY",
@@ -42,7 +42,7 @@ from pymongo import MongoClient
 db = MongoClient("{uri}")["{db_name}"]
 hits = db.candidates.find(
     {{"state": "scored", "scores.{hull}.e_d": {{"$lt": {max_ed!r}}}}},
-    {{"candidate_id": 1, "formula": 1, "scores.{hull}": 1, "dft.task_uuid": 1,
+    {{"candidate_id": 1, "formula": 1, "scores.{hull}": 1, "relax.task_uuid": 1,
      "provenance.model_name": 1, "provenance.checkpoint_hash": 1}},
 ).sort("scores.{hull}.e_d", 1)
 for hit in hits:
@@ -58,7 +58,7 @@ def raw_pymongo_query(
 ) -> str:
     """Return the plain-pymongo equivalent of ``find_hits(hull, max_ed)`` as source code."""
     return RAW_PYMONGO_QUERY.format(
-        uri=uri, db_name=db_name, hull=check_hull_name(hull), max_ed=float(max_ed)
+        uri=uri, db_name=db_name, hull=score_key(hull), max_ed=float(max_ed)
     )
 
 
@@ -119,7 +119,7 @@ def hits_filter(
     """
     query: dict[str, Any] = {
         "state": str(CandidateState.SCORED),
-        f"scores.{check_hull_name(hull)}.e_d": {"$lt": float(max_ed)},
+        f"scores.{score_key(hull)}.e_d": {"$lt": float(max_ed)},
     }
     if campaign is not None:
         query["campaign"] = campaign
@@ -142,20 +142,20 @@ def find_hits(
     ``max_ed`` None uses ``settings.HIT_THRESHOLD``.
     """
     if max_ed is None:
-        from genflow.settings import get_settings
+        from genflow.core.settings import get_settings
 
         max_ed = get_settings().HIT_THRESHOLD
     query = hits_filter(hull, max_ed, campaign, since)
     proj = [
         "candidate_id", "campaign", "formula", "reduced_formula", "chemsys", f"scores.{hull}",
-        "dft.engine", "dft.task_uuid", "provenance.model_name", "provenance.checkpoint_hash",
+        "relax.engine", "relax.task_uuid", "provenance.model_name", "provenance.checkpoint_hash",
         "state_at.scored",
     ]  # fmt: skip
     cursor = stores.candidates.find(query, proj).sort(f"scores.{hull}.e_d", 1).limit(limit)
     hits = []
     for doc in cursor:
         score = doc["scores"][hull]
-        dft, prov = doc.get("dft") or {}, doc.get("provenance") or {}
+        dft, prov = doc.get("relax") or {}, doc.get("provenance") or {}
         hits.append(
             Hit(
                 candidate_id=doc["candidate_id"],
@@ -188,7 +188,7 @@ class HitTrace:
         The jobflow output document of the DFT task that gave the energy (blobs in the
         ``data`` store not loaded), or None if it is missing (see ``problems``).
     task_docs
-        Output documents of all relax/static jobs (``dft.task_uuids``), in that order.
+        Output documents of all relax/static jobs (``relax.task_uuids``), in that order.
     checkpoint
         Generator provenance: model_name, checkpoint_hash, seed, sample_index, conditioning.
     campaign
@@ -233,7 +233,7 @@ def trace_hit(
     problems: list[str] = []
     if hull is not None and hull not in candidate.scores:
         problems.append(f"candidate {candidate_id} has no score on hull {hull!r}")
-    dft = candidate.dft
+    dft = candidate.relax
     task_doc = None
     task_docs = []
     if dft is None:
@@ -251,7 +251,7 @@ def trace_hit(
             if uuid == dft.task_uuid:
                 task_doc = doc
         if dft.task_uuid is None:
-            problems.append(f"candidate {candidate_id}: dft.task_uuid not recorded")
+            problems.append(f"candidate {candidate_id}: relax.task_uuid not recorded")
     campaign = stores.campaigns.find_one({"name": candidate.campaign}, {"_id": 0})
     checkpoint = candidate.provenance.model_dump()
     return HitTrace(candidate, task_doc, task_docs, checkpoint, campaign, problems)
@@ -272,12 +272,13 @@ def write_cifs(stores: GenflowStores, hits: list[Hit], directory: str | Path) ->
     docs = {
         d["candidate_id"]: d
         for d in stores.candidates.find(
-            {"candidate_id": {"$in": ids}}, {"candidate_id": 1, "structure": 1, "dft.structure": 1}
+            {"candidate_id": {"$in": ids}},
+            {"candidate_id": 1, "structure": 1, "relax.structure": 1},
         )
     }
     for hit in hits:
         doc = docs[hit.candidate_id]
-        struct = (doc.get("dft") or {}).get("structure") or doc["structure"]
+        struct = (doc.get("relax") or {}).get("structure") or doc["structure"]
         path = out / f"{hit.reduced_formula}_{hit.candidate_id}.cif"
         CifWriter(Structure.from_dict(struct)).write_file(path)
         paths.append(path)

@@ -12,14 +12,14 @@ import json
 
 import typer
 
-from genflow.settings import get_settings
-from genflow.store import EMBEDDED_STORAGE_SUBDIR
+from genflow.core.settings import get_settings
+from genflow.core.store import EMBEDDED_STORAGE_SUBDIR
 
 app = typer.Typer(no_args_is_help=True, help="Inspect, start or stop genflow's database.")
 
 
 def _status() -> dict:
-    from genflow.embedded import ping, server_pid, server_uri
+    from genflow.core.embedded import ping, server_pid, server_uri
 
     settings = get_settings()
     if settings.DB_URI:
@@ -61,7 +61,7 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
 @app.command()
 def start(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Start (or reuse) the embedded server; prints its URI."""
-    from genflow.store import resolve_uri
+    from genflow.core.store import resolve_uri
 
     uri = resolve_uri(get_settings())
     typer.echo(json.dumps({"uri": uri}) if json_out else uri)
@@ -70,7 +70,7 @@ def start(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 @app.command()
 def stop(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Stop the embedded server genflow started (data stays on disk)."""
-    from genflow.embedded import stop_server
+    from genflow.core.embedded import stop_server
 
     settings = get_settings()
     if settings.DB_URI:

@@ -6,16 +6,14 @@ works for a local run, for FireWorks workers anywhere, and for ``genflow campaig
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import TYPE_CHECKING, Any
 
-from genflow.candidates_repo import count_states, failure_counts, failures
+from genflow.core.candidates_repo import count_states, failure_counts, failures
 
 if TYPE_CHECKING:
-    from genflow.store import GenflowStores
+    from genflow.core.store import GenflowStores
 
-__all__ = ["campaign_report", "fireworks_status", "show_progress", "stage_counts"]
+__all__ = ["campaign_report", "fireworks_status", "stage_counts"]
 
 
 def stage_counts(stores: GenflowStores, name: str) -> dict[str, int]:
@@ -25,8 +23,8 @@ def stage_counts(stores: GenflowStores, name: str) -> dict[str, int]:
     return {
         "generated": coll.count_documents(q),
         "gated": coll.count_documents({**q, "state": {"$ne": "generated"}}),
-        "rejected_at_gate": coll.count_documents({**q, "state": "rejected", "dft": None}),
-        "relaxed": coll.count_documents({**q, "dft": {"$ne": None}}),
+        "rejected_at_gate": coll.count_documents({**q, "state": "rejected", "relax": None}),
+        "relaxed": coll.count_documents({**q, "relax": {"$ne": None}}),
         "scored": coll.count_documents({**q, "state": "scored"}),
     }
 
@@ -84,8 +82,7 @@ def campaign_report(
     hulls
         Hulls to list hits for (default: the campaign's spec hulls, else ``mp2021``).
     """
-    from genflow.hits import find_hits
-    from genflow.workflows.campaign_steps import hull_key
+    from genflow.campaign.hits import find_hits
 
     doc = stores.campaigns.find_one({"name": name}, {"_id": 0, "spec": 1, "state": 1, "mode": 1})
     spec = (doc or {}).get("spec") or {}
@@ -96,7 +93,7 @@ def campaign_report(
     hits = [
         h.as_dict()
         for hull in hulls
-        for h in find_hits(stores, hull=hull_key(hull), max_ed=max_ed, campaign=name)
+        for h in find_hits(stores, hull=hull, max_ed=max_ed, campaign=name)
     ]
     fail_rows = failures(stores.candidates, name, limit=50)
     for row in fail_rows:
@@ -116,37 +113,3 @@ def campaign_report(
     if (doc or {}).get("mode") == "fireworks":
         report["fireworks"] = fireworks_status(stores, name)
     return report
-
-
-def show_progress(
-    stores: GenflowStores, name: str, worker: threading.Thread, expected: int | None
-) -> None:
-    """Rich progress bars per stage, polled from the store until ``worker`` finishes."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (
-        TextColumn("{task.description:<9}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, transient=False) as bar:
-        tasks = {
-            stage: bar.add_task(stage, total=expected if stage == "generate" else None)
-            for stage in ("generate", "gate", "relax", "score")
-        }
-        while True:
-            done = not worker.is_alive()
-            c = stage_counts(stores, name)
-            survivors = c["generated"] - c["rejected_at_gate"]
-            bar.update(
-                tasks["generate"], completed=c["generated"], total=expected or c["generated"]
-            )
-            bar.update(tasks["gate"], completed=c["gated"], total=c["generated"] or None)
-            bar.update(
-                tasks["relax"], completed=c["relaxed"], total=survivors if c["gated"] else None
-            )
-            bar.update(tasks["score"], completed=c["scored"], total=c["relaxed"] or None)
-            if done:
-                break
-            time.sleep(0.5)

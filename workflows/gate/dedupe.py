@@ -9,7 +9,7 @@ recomputes both primitive cells, so :class:`StructureIndex`
 2. sub-buckets by the site count of the reduced cell (Niggli, then primitive, exactly as the
    matcher reduces): without ``attempt_supercell`` the matcher only fits equal-size cells;
 3. within a sub-bucket, skips pairs whose lattices cannot pass the matcher's own lattice
-   step (bounds on the successive minima, proven in ``genflow.workflows.fingerprint``);
+   step (bounds on the successive minima, proven in ``genflow.workflows.gate.fingerprint``);
 4. fits the remaining pairs with ``skip_structure_reduction=True`` on cached reduced cells.
 
 Steps 2-3 read a per-structure fingerprint (``fingerprint.fingerprint``). The gate computes
@@ -43,7 +43,7 @@ import numpy as np
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Composition, Structure
 
-from genflow.workflows.fingerprint import (
+from genflow.workflows.gate.fingerprint import (
     FINGERPRINT_FIELD,
     Fingerprint,
     cell_from_doc,

@@ -1,6 +1,6 @@
 """Sub-documents of a candidate: generator provenance, gate, MLIP, DFT and hull-score results.
 
-Re-exported by :mod:`genflow.candidate`; import them from there. Every model tolerates extra
+Re-exported by :mod:`genflow.core.candidate`; import them from there. Every model tolerates extra
 keys (other rooms may record more) and sanitises numpy values so documents encode to BSON.
 """
 
@@ -16,27 +16,45 @@ from monty.json import jsanitize
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
-    "DFTResult",
     "GateResult",
     "GeneratorProvenance",
     "HullScoreDoc",
-    "MLIPResult",
-    "check_hull_name",
+    "PrerelaxDoc",
+    "RelaxDoc",
     "is_hit",
+    "score_key",
     "utcnow",
 ]
 
-_HULL_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-def check_hull_name(name: str) -> str:
-    """Return ``name`` if usable as a field key (``scores.<name>``), else raise ``ValueError``."""
-    if not isinstance(name, str) or not _HULL_NAME.match(name):
-        raise ValueError(
-            f"hull name {name!r} cannot key scores: use letters, digits, '_' or '-' "
-            "(e.g. 'mp2021', 'gnome'), not a file path"
-        )
-    return name
+def score_key(hull: str) -> str:
+    """Return the key a hull's scores are stored under (``scores.<key>``, ``is_hit.<key>``).
+
+    A bundled hull keys its scores by its name (``mp2021``, ``gnome``); a user's hull file by
+    its file stem (``hulls/my refs.csv`` → ``my_refs``), with characters a MongoDB field name
+    cannot carry replaced by ``_``. Scoring, hits, indexes and status all go through this one
+    function, so a hull named one way on the command line is found under the same key.
+
+    >>> score_key("mp2021"), score_key("refs/my refs.csv")
+    ('mp2021', 'my_refs')
+
+    Raises
+    ------
+    ValueError
+        For an empty name, or one that keeps no letter or digit.
+    """
+    if not isinstance(hull, str) or not hull.strip():
+        raise ValueError(f"hull name {hull!r}: expected a hull name or a hull file path")
+    if _SAFE_KEY.match(hull):
+        return hull
+    stem = hull.strip().rsplit("/", 1)[-1]
+    stem = stem.rsplit(".", 1)[0] if "." in stem else stem
+    key = re.sub(r"[^A-Za-z0-9_-]", "_", stem)
+    if not key.strip("_-"):
+        raise ValueError(f"hull name {hull!r} cannot key scores: no letters or digits")
+    return key
 
 
 def utcnow() -> datetime:
@@ -88,7 +106,7 @@ class GateResult(_Doc):
     )
 
 
-class MLIPResult(_Doc):
+class PrerelaxDoc(_Doc):
     """MLIP pre-relax and pre-screen (CHGNet through atomate2's ForceFieldRelaxMaker)."""
 
     model: str = Field("CHGNet", description="Force field name.")
@@ -99,7 +117,7 @@ class MLIPResult(_Doc):
     structure: dict | None = Field(None, description="Pre-relaxed structure (pymatgen dict).")
 
 
-class DFTResult(_Doc):
+class RelaxDoc(_Doc):
     """Relax+static result; task docs live in the JobStore under ``task_uuids``."""
 
     engine: str = Field(..., description="'vasp', 'mlip' or 'gpaw'.")

@@ -40,15 +40,15 @@ from typing import TYPE_CHECKING, Any, Self
 from monty.json import jsanitize
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from genflow.candidate_results import (
-    DFTResult,
+from genflow.core.records import (
     GateResult,
     GeneratorProvenance,
     HullScoreDoc,
-    MLIPResult,
+    PrerelaxDoc,
+    RelaxDoc,
     _aware,
-    check_hull_name,
     is_hit,
+    score_key,
     utcnow,
 )
 
@@ -59,18 +59,18 @@ __all__ = [
     "ALLOWED_TRANSITIONS",
     "Candidate",
     "CandidateState",
-    "DFTResult",
     "GateResult",
     "GeneratorProvenance",
     "HullScoreDoc",
-    "MLIPResult",
+    "PrerelaxDoc",
+    "RelaxDoc",
     "StateChange",
     "allowed_sources",
     "canonical_structure",
-    "check_hull_name",
     "check_transition",
     "is_hit",
     "make_candidate_id",
+    "score_key",
     "utcnow",
 ]
 
@@ -78,7 +78,7 @@ ID_PREFIX = "gf-"
 ID_HEX_CHARS = 24  # 96 bits: collisions are negligible for 10^12 candidates
 LATTICE_DECIMALS = 4
 FRAC_DECIMALS = 5
-_SUBDOCS = ("gate", "mlip", "dft")
+_SUBDOCS = ("gate", "prerelax", "relax")
 
 
 class CandidateState(StrEnum):
@@ -222,8 +222,8 @@ class Candidate(BaseModel):
     state: CandidateState = CandidateState.GENERATED
     reject_reason: str | None = None
     gate: GateResult | None = None
-    mlip: MLIPResult | None = None
-    dft: DFTResult | None = None
+    prerelax: PrerelaxDoc | None = None
+    relax: RelaxDoc | None = None
     scores: dict[str, HullScoreDoc] = Field(default_factory=dict)
     is_hit: dict[str, bool] = Field(default_factory=dict)
     hit_hulls: list[str] = Field(default_factory=list)
@@ -254,15 +254,16 @@ class Candidate(BaseModel):
     @classmethod
     def _hull_keys(cls, value: dict[str, HullScoreDoc]) -> dict[str, HullScoreDoc]:
         for name in value:
-            check_hull_name(name)
+            if score_key(name) != name:
+                raise ValueError(f"{name!r} is not a storable hull key (use score_key)")
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.state == S.REJECTED and not self.reject_reason:
             raise ValueError(f"candidate {self.candidate_id}: state rejected needs reject_reason")
-        if self.state in (S.RELAXED, S.SCORED) and self.dft is None:
-            raise ValueError(f"candidate {self.candidate_id}: state {self.state} needs dft")
+        if self.state in (S.RELAXED, S.SCORED) and self.relax is None:
+            raise ValueError(f"candidate {self.candidate_id}: state {self.state} needs relax")
         if self.state == S.SCORED and not self.scores:
             raise ValueError(f"candidate {self.candidate_id}: state scored needs scores")
         return self
@@ -387,7 +388,7 @@ class Candidate(BaseModel):
         """
         merged = {
             **self.scores,
-            **{check_hull_name(k): HullScoreDoc.from_score(v) for k, v in scores.items()},
+            **{score_key(k): HullScoreDoc.from_score(v) for k, v in scores.items()},
         }
         hits = {k: is_hit(v, threshold) for k, v in merged.items()}
         return self.transition(
@@ -399,7 +400,7 @@ class Candidate(BaseModel):
     def to_mongo(self) -> dict[str, Any]:
         """Return the BSON-ready document (datetimes stay dates, enums become strings).
 
-        Unset sub-documents (gate, mlip, dft) are omitted rather than stored as null, so
+        Unset sub-documents (gate, prerelax, relax) are omitted rather than stored as null, so
         dotted updates such as ``{"$set": {"gate.valid": True}}`` can create them.
         """
         doc = self.model_dump(mode="python")

@@ -6,17 +6,13 @@ Registered on the root app by :func:`register`. Every command that prints result
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 __all__ = ["campaign_app", "register"]
 
@@ -35,7 +31,7 @@ NameOpt = Annotated[
 
 
 def _load(spec_path: Path):
-    from genflow.campaign import CampaignSpecError, load_spec
+    from genflow.campaign.spec import CampaignSpecError, load_spec
 
     try:
         return load_spec(spec_path)
@@ -49,75 +45,43 @@ def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
-def _hits_table(hits: list[dict], title: str = "hits") -> Table:
-    table = Table(
-        title=f"{title} ({len(hits)})",
-        caption="E_d, E_f in eV/atom; --json gives full ids",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-    )
-    columns = ("candidate", "formula", "hull", "E_d", "E_f", "engine", "task", "checkpoint")
-    rows = [
-        (
-            # Short prefixes keep the table readable; `--json` carries the full ids.
-            h["candidate_id"][:11],
-            str(h.get("reduced_formula") or h.get("formula")).replace(" ", ""),
-            h["hull"],
-            f"{h['e_d']:+.4f}",
-            "" if h.get("e_form") is None else f"{h['e_form']:+.4f}",
-            str(h.get("engine")),
-            str(h.get("task_uuid"))[:8],
-            str(h.get("checkpoint_hash"))[:8],
-        )
-        for h in hits
-    ]
-    for i, col in enumerate(columns):
-        # min_width: rich otherwise crops short no-wrap cells when the console is narrow.
-        width = max([len(col), *(len(r[i]) for r in rows)])
-        table.add_column(col, no_wrap=True, min_width=width)
-    for row in rows:
-        table.add_row(*row)
-    return table
-
-
-def _print_report(report: dict) -> None:
-    counts = ", ".join(f"{k} {v}" for k, v in report["counts"].items() if v)
-    console.print(f"[bold]campaign {report['campaign']}[/bold]: {counts or 'no candidates'}")
-    if report.get("failure_counts"):
-        reasons = ", ".join(f"{k} ×{v}" for k, v in report["failure_counts"].items())
-        console.print(f"rejected: {reasons}")
-    console.print(_hits_table(report["hits"]))
-
-
 @campaign_app.command("run")
-def run_cmd(spec_path: SpecArg, name: NameOpt = None, json_out: JsonOpt = False) -> None:
+def run_cmd(
+    spec_path: SpecArg,
+    name: NameOpt = None,
+    json_out: JsonOpt = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show library warnings and logs too.")
+    ] = False,
+) -> None:
     """Run the whole campaign here against the (embedded) store; ends with the hits table."""
-    from genflow.campaign_runner import CampaignExistsError, run_campaign
+    from genflow.campaign.chatter import chatter_to_log
+    from genflow.campaign.ledger import CampaignExistsError
+    from genflow.campaign.runner import run_campaign, run_dir
+    from genflow.campaign.view import print_run, stage_bars
 
     spec = _load(spec_path)
+    log_path = run_dir(name or spec.name) / "genflow.log"
     try:
-        # Libraries print progress (CHGNet, FireWorks); keep stdout pure JSON with --json.
-        with contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext():
-            report = run_campaign(spec, name=name, progress=not json_out)
+        with chatter_to_log(log_path, verbose=verbose) as stream:
+            # The console draws on the terminal; stdout stays pure JSON with --json.
+            screen = Console(file=stream, stderr=False) if not json_out else err_console
+            with stage_bars(screen, enabled=not json_out) as on_progress:
+                run = run_campaign(spec, name=name, on_progress=on_progress)
     except CampaignExistsError as err:
         err_console.print(f"[red]{err}[/red]")
         raise typer.Exit(1) from None
     if json_out:
-        _print_json(report)
+        _print_json(run.as_dict())
         return
-    if report.get("already_completed"):
-        console.print(
-            f"campaign {report['campaign']!r} already completed; showing its results "
-            "(use --name to run again under a new name)"
-        )
-    _print_report(report)
+    print_run(console, run.as_dict(), log_path=str(log_path))
 
 
 @campaign_app.command("submit")
 def submit_cmd(spec_path: SpecArg, name: NameOpt = None, json_out: JsonOpt = False) -> None:
     """Add the campaign's workflows to the FireWorks LaunchPad (once; re-submitting is a no-op)."""
-    from genflow.campaign_runner import CampaignExistsError, submit_campaign
+    from genflow.campaign.ledger import CampaignExistsError
+    from genflow.campaign.submit import submit_campaign
 
     spec = _load(spec_path)
     try:
@@ -140,8 +104,9 @@ def status_cmd(
     name: Annotated[str, typer.Argument(help="Campaign name.")], json_out: JsonOpt = False
 ) -> None:
     """Counts per state, throughput, FireWorks states and failures with reasons."""
-    from genflow.campaign_status import campaign_report
-    from genflow.store import connect
+    from genflow.campaign.status import campaign_report
+    from genflow.campaign.view import print_status
+    from genflow.core.store import connect
 
     report = campaign_report(connect(), name)
     if json_out:
@@ -150,21 +115,7 @@ def status_cmd(
     if not report["known"] and not report["stages"]["generated"]:
         err_console.print(f"[red]no campaign named {name!r}[/red]")
         raise typer.Exit(1)
-    _print_report(report)
-    tp = report["throughput"]
-    if tp["scored_per_hour"] is not None:
-        console.print(f"throughput: {tp['scored_per_hour']} scored/h over {tp['wall_hours']} h")
-    fws = report.get("fireworks")
-    if fws:
-        console.print(
-            "fireworks: " + ", ".join(f"{k} {v}" for k, v in sorted(fws["states"].items()))
-        )
-        for fz in fws["fizzled"]:
-            console.print(f"  FIZZLED fw {fz['fw_id']} {fz['name']}: {fz['reason']}")
-    for row in report["failures"][:20]:
-        console.print(
-            f"  {row['candidate_id']} {row.get('formula')}: {row['reason']}", highlight=False
-        )
+    print_status(console, report)
 
 
 def nightly_cmd(
@@ -175,7 +126,9 @@ def nightly_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Submit tonight's campaign once (idempotent per date) and report last night's new hits."""
-    from genflow.campaign_runner import nightly
+    from genflow.campaign.ledger import CampaignExistsError
+    from genflow.campaign.submit import nightly
+    from genflow.campaign.view import hits_table
 
     spec = _load(spec_path)
     try:
@@ -183,8 +136,6 @@ def nightly_cmd(
     except ValueError:
         err_console.print(f"[red]--date {on_date!r}: expected YYYY-MM-DD[/red]")
         raise typer.Exit(2) from None
-    from genflow.campaign_runner import CampaignExistsError
-
     try:
         report = nightly(spec, date=day)
     except CampaignExistsError as err:
@@ -195,7 +146,7 @@ def nightly_cmd(
         return
     verb = "submitted" if report["submitted"] else "already submitted (no-op)"
     console.print(f"nightly {report['campaign']}: {verb}")
-    console.print(_hits_table(report["new_hits"], title="new hits since last night"))
+    console.print(hits_table(report["new_hits"], title="new hits since last night"))
 
 
 def hits_cmd(
@@ -215,8 +166,9 @@ def hits_cmd(
     ] = None,
 ) -> None:
     """List hits (scored candidates with E_d below the threshold), most stable first."""
-    from genflow.hits import find_hits, write_cifs
-    from genflow.store import connect
+    from genflow.campaign.hits import find_hits, write_cifs
+    from genflow.campaign.view import hits_table
+    from genflow.core.store import connect
 
     if json_out and cif_dir is not None:
         err_console.print("[red]--json and --cif are exclusive[/red]")
@@ -234,7 +186,7 @@ def hits_cmd(
         paths = write_cifs(stores, hits, cif_dir)
         console.print(f"wrote {len(paths)} CIF(s) to {cif_dir}")
         return
-    console.print(_hits_table([h.as_dict() for h in hits]))
+    console.print(hits_table([h.as_dict() for h in hits]))
 
 
 def register(app: typer.Typer) -> None:

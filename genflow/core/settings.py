@@ -4,7 +4,7 @@ Values come from (highest priority first) ``GENFLOW_*`` environment variables, a
 named by ``GENFLOW_CONFIG_FILE`` (default ``~/.genflow.yaml``), then the defaults below.
 Model hyperparameters do not live here: they live in ``genflow.model.configs``.
 
->>> from genflow.settings import GenflowSettings
+>>> from genflow.core.settings import GenflowSettings
 >>> GenflowSettings(STABLE_THRESHOLD=0.0).METASTABLE_THRESHOLD
 0.025
 """

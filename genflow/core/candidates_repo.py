@@ -9,7 +9,7 @@ to be in a state from which the target is legal (``allowed_sources``), so two wo
 on the same candidate cannot both apply conflicting transitions, and a rejected candidate can
 never be silently revived.
 
->>> from genflow.store import connect  # doctest: +SKIP
+>>> from genflow.core.store import connect  # doctest: +SKIP
 >>> stores = connect()  # doctest: +SKIP
 >>> insert_candidates(stores.candidates, candidates)  # doctest: +SKIP
 InsertSummary(inserted=100, existing=0)
@@ -28,19 +28,20 @@ from pydantic import BaseModel, ValidationError
 from pymongo import ASCENDING, UpdateOne
 from pymongo.errors import BulkWriteError
 
-from genflow.candidate import (
+from genflow.core.candidate import (
     Candidate,
     CandidateState,
-    DFTResult,
     GateResult,
     HullScoreDoc,
-    MLIPResult,
+    PrerelaxDoc,
+    RelaxDoc,
     allowed_sources,
-    check_hull_name,
     check_transition,
     is_hit,
+    score_key,
     utcnow,
 )
+from genflow.core.retry import retry_call
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
@@ -78,7 +79,7 @@ class InsertSummary:
 class StateUpdate:
     """One requested state change: move ``candidate_id`` to ``state`` and ``$set`` ``fields``.
 
-    ``fields`` keys may be dotted paths (``"dft.converged"``); values must be BSON-ready
+    ``fields`` keys may be dotted paths (``"relax.converged"``); values must be BSON-ready
     (use ``model.model_dump()`` for pydantic sub-documents).
     """
 
@@ -130,7 +131,11 @@ def insert_candidates(
         docs = [c.to_mongo() for c in batch]
         ids.extend(d["candidate_id"] for d in docs)
         try:
-            inserted += len(collection.insert_many(docs, ordered=False).inserted_ids)
+            result = retry_call(
+                lambda docs=docs: collection.insert_many(docs, ordered=False),
+                what="insert candidates",
+            )
+            inserted += len(result.inserted_ids)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(e.get("code") != _DUPLICATE_KEY for e in errors):
@@ -169,7 +174,9 @@ def update_states(
     for batch in _batches(updates, batch_size):
         now = utcnow()
         ops = [op for u in batch for op in _state_ops(u, now)]
-        result = collection.bulk_write(ops, ordered=True)
+        result = retry_call(
+            lambda ops=ops: collection.bulk_write(ops, ordered=True), what="update states"
+        )
         updated += result.matched_count
         if result.matched_count < len(batch):
             errors.update(_explain_misses(collection, batch))
@@ -205,11 +212,11 @@ def _state_ops(update: StateUpdate, now: Any) -> list[UpdateOne]:
     ]
 
 
-_SUBDOC_MODELS = {"gate": GateResult, "mlip": MLIPResult, "dft": DFTResult}
+_SUBDOC_MODELS = {"gate": GateResult, "prerelax": PrerelaxDoc, "relax": RelaxDoc}
 # What a document in each state must carry (mirrors Candidate's model validator).
 _REQUIRED = {
     CandidateState.REJECTED: "reject_reason",
-    CandidateState.RELAXED: "dft",
+    CandidateState.RELAXED: "relax",
     CandidateState.SCORED: "scores",
 }
 
@@ -240,12 +247,12 @@ def _validated_fields(update: StateUpdate) -> dict[str, Any]:
 def _explain_misses(collection: Collection, batch: list[StateUpdate]) -> dict[str, str]:
     """Describe why updates in ``batch`` matched nothing (unknown id or illegal transition)."""
     wanted = {u.candidate_id: CandidateState(u.state) for u in batch}
-    found = {
-        d["candidate_id"]: d["state"]
-        for d in collection.find(
-            {"candidate_id": {"$in": list(wanted)}}, {"candidate_id": 1, "state": 1}
-        )
-    }
+    query = {"candidate_id": {"$in": list(wanted)}}
+    docs = retry_call(
+        lambda: list(collection.find(query, {"candidate_id": 1, "state": 1})),
+        what="read candidate states",
+    )
+    found = {d["candidate_id"]: d["state"] for d in docs}
     errors = {}
     for cid, target in wanted.items():
         if cid not in found:
@@ -300,7 +307,7 @@ def record_scores(
         hits, misses = [], []
         for hull, score in per_hull.items():
             doc = HullScoreDoc.from_score(score)
-            key = check_hull_name(hull)
+            key = score_key(hull)
             fields[f"scores.{key}"] = _finite(doc.model_dump())
             flag = is_hit(doc, hit_threshold)
             fields[f"is_hit.{key}"] = flag
@@ -320,7 +327,7 @@ def record_scores(
         if misses:
             ops.append(UpdateOne({"candidate_id": cid}, {"$pull": {"hit_hulls": {"$in": misses}}}))
     if ops:
-        collection.bulk_write(ops, ordered=True)
+        retry_call(lambda: collection.bulk_write(ops, ordered=True), what="mark hits")
     return summary
 
 
@@ -335,7 +342,9 @@ def _finite(value: Any) -> Any:
 
 def get_candidate(collection: Collection, candidate_id: str) -> Candidate:
     """Return one candidate; ``KeyError`` naming the id if it is not stored."""
-    doc = collection.find_one({"candidate_id": candidate_id})
+    doc = retry_call(
+        lambda: collection.find_one({"candidate_id": candidate_id}), what="read a candidate"
+    )
     if doc is None:
         raise KeyError(f"candidate {candidate_id!r} not found in {collection.full_name}")
     return Candidate.from_mongo(doc)
@@ -355,11 +364,27 @@ def iter_candidates(
     if state is not None:
         states = [state] if isinstance(state, str) else list(state)
         query["state"] = {"$in": [str(CandidateState(s)) for s in states]}
-    cursor = collection.find(query, batch_size=batch_size).sort(
-        [("created_at", ASCENDING), ("_id", ASCENDING)]
-    )
-    for doc in cursor:
-        yield Candidate.from_mongo(doc)
+    # A cursor broken by an outage resumes after the last document it yielded, in the same
+    # (created_at, _id) order, so no candidate is skipped or yielded twice.
+    last: tuple[Any, Any] | None = None
+
+    def page() -> list[dict]:
+        q = dict(query)
+        if last is not None:
+            after = [
+                {"created_at": {"$gt": last[0]}},
+                {"created_at": last[0], "_id": {"$gt": last[1]}},
+            ]
+            q = {"$and": [query, {"$or": after}]} if query else {"$or": after}
+        cursor = collection.find(q, batch_size=batch_size).sort(
+            [("created_at", ASCENDING), ("_id", ASCENDING)]
+        )
+        return list(cursor.limit(batch_size))
+
+    while docs := retry_call(page, what="read candidates"):
+        for doc in docs:
+            yield Candidate.from_mongo(doc)
+        last = (docs[-1]["created_at"], docs[-1]["_id"])
 
 
 def count_states(collection: Collection, campaign: str | None = None) -> dict[str, int]:
@@ -369,7 +394,8 @@ def count_states(collection: Collection, campaign: str | None = None) -> dict[st
         pipeline.append({"$match": {"campaign": campaign}})
     pipeline.append({"$group": {"_id": "$state", "n": {"$sum": 1}}})
     counts = {str(s): 0 for s in CandidateState}
-    for row in collection.aggregate(pipeline):
+    rows = retry_call(lambda: list(collection.aggregate(pipeline)), what="count states")
+    for row in rows:
         counts[str(row["_id"])] = int(row["n"])
     return counts
 
@@ -382,16 +408,20 @@ def failures(
     Each row has candidate_id, campaign, state, formula, reason and updated_at, newest first.
     """
     query: dict[str, Any] = {
-        "$or": [{"state": "rejected"}, {"dft.converged": False}, {"dft.error": {"$ne": None}}]
+        "$or": [{"state": "rejected"}, {"relax.converged": False}, {"relax.error": {"$ne": None}}]
     }
     if campaign is not None:
         query["campaign"] = campaign
     proj = {"candidate_id": 1, "campaign": 1, "state": 1, "formula": 1, "reject_reason": 1}
-    proj |= {"dft.converged": 1, "dft.error": 1, "updated_at": 1}
+    proj |= {"relax.converged": 1, "relax.error": 1, "updated_at": 1}
     rows = []
-    for doc in collection.find(query, proj).sort("updated_at", -1).limit(limit):
-        dft = doc.get("dft") or {}
-        reason = doc.get("reject_reason") or dft.get("error") or "relaxation did not converge"
+    docs = retry_call(
+        lambda: list(collection.find(query, proj).sort("updated_at", -1).limit(limit)),
+        what="read failures",
+    )
+    for doc in docs:
+        relax = doc.get("relax") or {}
+        reason = doc.get("reject_reason") or relax.get("error") or "relaxation did not converge"
         rows.append(
             {
                 "candidate_id": doc["candidate_id"],
@@ -415,9 +445,8 @@ def failure_counts(collection: Collection, campaign: str | None = None) -> dict[
     if campaign is not None:
         match["campaign"] = campaign
     counts: dict[str, int] = {}
-    for row in collection.aggregate(
-        [{"$match": match}, {"$group": {"_id": "$reject_reason", "n": {"$sum": 1}}}]
-    ):
+    pipeline = [{"$match": match}, {"$group": {"_id": "$reject_reason", "n": {"$sum": 1}}}]
+    for row in retry_call(lambda: list(collection.aggregate(pipeline)), what="count failures"):
         code = str(row["_id"]).split(":", 1)[0].strip()
         counts[code] = counts.get(code, 0) + int(row["n"])
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
@@ -441,4 +470,5 @@ def throughput(
     query: dict[str, Any] = {f"state_at.{state}": {"$gte": end - window, "$lte": end}}
     if campaign is not None:
         query["campaign"] = campaign
-    return collection.count_documents(query) / (window.total_seconds() / 3600.0)
+    n = retry_call(lambda: collection.count_documents(query), what="count throughput")
+    return n / (window.total_seconds() / 3600.0)

@@ -1,0 +1,104 @@
+"""From a campaign spec to jobflow flows: one ``Flow`` per batch, each with a stable key.
+
+:func:`campaign_maker` builds the :class:`~genflow.workflows.campaign.CampaignMaker` a spec
+describes; :func:`build_flows` tags each batch's flow with ``name:spec_hash:batch`` in its
+metadata, which is how submit recognises a batch already on the LaunchPad.
+
+>>> campaign_key("demo", "0123abcd", 2)
+'demo:0123abcd:2'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jobflow import Flow
+
+    from genflow.campaign.spec import CampaignSpec
+    from genflow.workflows.campaign import CampaignMaker
+
+__all__ = ["build_flows", "campaign_key", "campaign_maker", "expected_samples"]
+
+
+def campaign_key(name: str, spec_hash: str, batch: int) -> str:
+    """Deterministic key of one submitted workflow (campaign, spec content, batch index)."""
+    return f"{name}:{spec_hash}:{batch}"
+
+
+def campaign_maker(spec: CampaignSpec) -> CampaignMaker:
+    """Build the :class:`~genflow.workflows.campaign.CampaignMaker` a spec describes."""
+    from genflow.workflows.campaign import (
+        CampaignMaker,
+        GateMaker,
+        GenerateMaker,
+        ImportStructuresMaker,
+        ScoreMaker,
+    )
+    from genflow.workflows.relax import relax_static_maker
+
+    relax_kwargs = dict(spec.relax.kwargs)
+    if spec.engine != "vasp":
+        relax_kwargs.setdefault("fmax", spec.relax.fmax)
+        relax_kwargs.setdefault("steps", spec.relax.steps)
+    if spec.engine == "mlip":
+        relax_kwargs.setdefault("force_field", spec.relax.force_field)
+    gen = spec.generator
+    generate = (
+        ImportStructuresMaker()
+        if gen.kind == "structures"
+        else GenerateMaker(checkpoint=gen.checkpoint)
+    )
+    gate = GateMaker(
+        min_distance=spec.gate.min_distance,
+        smact=spec.gate.smact,
+        dedupe=spec.gate.dedupe,
+        novelty=spec.gate.novelty,
+        prescreen=spec.gate.prescreen,
+        prescreen_max_ed=spec.gate.prescreen_max_ed,
+        hull=spec.hulls[0],
+    )
+    score = ScoreMaker(
+        hulls=tuple(spec.hulls),
+        engine=str(spec.engine),
+        force=spec.score.force,
+        hit_threshold=spec.score.hit_threshold,
+    )
+    return CampaignMaker(
+        generate_maker=generate,
+        gate_maker=gate,
+        relax_maker=relax_static_maker(str(spec.engine), **relax_kwargs),
+        score_maker=score,
+        categories=spec.categories.model_dump(),
+    )
+
+
+def _batch_inputs(spec: CampaignSpec) -> list[list[dict]]:
+    """Per-batch job inputs: conditions (generator) or file sources (kind=structures)."""
+    if spec.generator.kind == "structures":
+        files = spec.structure_files()
+        size = spec.generator.batch_size
+        sources = [{"name": f.name, "text": f.read_text(errors="replace")} for f in files]
+        return [sources[i : i + size] for i in range(0, len(sources), size)]
+    return [[c.model_dump() for c in batch] for batch in spec.batches()]
+
+
+def build_flows(spec: CampaignSpec, name: str | None = None) -> list[tuple[str, Flow]]:
+    """Return ``(key, flow)`` per batch; the key also goes into every job's metadata."""
+    name = name or spec.name
+    maker = campaign_maker(spec)
+    out = []
+    for i, inputs in enumerate(_batch_inputs(spec)):
+        key = campaign_key(name, spec.spec_hash(), i)
+        flow = maker.make(name, inputs)
+        flow.name = f"{name} batch {i}"
+        flow.update_metadata({"genflow_key": key})
+        out.append((key, flow))
+    return out
+
+
+def expected_samples(spec: CampaignSpec) -> int | None:
+    """Candidates a generator campaign will create (None: imports, unknown until read)."""
+    if spec.generator.kind == "structures":
+        return None
+    return sum(c.n_samples for c in spec.conditions())

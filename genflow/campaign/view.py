@@ -1,0 +1,125 @@
+"""How campaigns look on a terminal: progress bars, the report, the hits table.
+
+The runner and status modules return data; this module is the only one that draws it. Each
+function takes the ``rich`` Console to draw on, so the CLI can keep the console on the real
+terminal while library chatter goes to the run's log file (:mod:`genflow.campaign.chatter`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["hits_table", "print_report", "print_run", "print_status", "stage_bars"]
+
+_STAGES = ("generate", "gate", "relax", "score")
+
+
+@contextmanager
+def stage_bars(console: Console, *, enabled: bool = True) -> Iterator[Any]:
+    """Bars per stage; yields the ``on_progress(counts, expected)`` callback for the runner."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=False) as bar:
+        tasks = {stage: bar.add_task(stage, total=None) for stage in _STAGES}
+
+        def update(c: dict[str, int], expected: int | None) -> None:
+            survivors = c["generated"] - c["rejected_at_gate"]
+            bar.update(
+                tasks["generate"], completed=c["generated"], total=expected or c["generated"]
+            )
+            bar.update(tasks["gate"], completed=c["gated"], total=c["generated"] or None)
+            bar.update(
+                tasks["relax"], completed=c["relaxed"], total=survivors if c["gated"] else None
+            )
+            bar.update(tasks["score"], completed=c["scored"], total=c["relaxed"] or None)
+
+        yield update
+
+
+def hits_table(hits: list[dict], title: str = "hits") -> Table:
+    """The hits table (short ids so it fits 80 columns; ``--json`` carries full ids)."""
+    table = Table(
+        title=f"{title} ({len(hits)})",
+        caption="E_d, E_f in eV/atom; --json gives full ids",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    columns = ("candidate", "formula", "hull", "E_d", "E_f", "engine", "task", "checkpoint")
+    rows = [
+        (
+            h["candidate_id"][:11],
+            str(h.get("reduced_formula") or h.get("formula")).replace(" ", ""),
+            h["hull"],
+            f"{h['e_d']:+.4f}",
+            "" if h.get("e_form") is None else f"{h['e_form']:+.4f}",
+            str(h.get("engine")),
+            str(h.get("task_uuid"))[:8],
+            str(h.get("checkpoint_hash"))[:8],
+        )
+        for h in hits
+    ]
+    for i, col in enumerate(columns):
+        # min_width: rich otherwise crops short no-wrap cells when the console is narrow.
+        width = max([len(col), *(len(r[i]) for r in rows)])
+        table.add_column(col, no_wrap=True, min_width=width)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def print_report(console: Console, report: dict) -> None:
+    """Counts per state, rejection reasons and the hits table of one campaign."""
+    counts = ", ".join(f"{k} {v}" for k, v in report["counts"].items() if v)
+    console.print(f"[bold]campaign {report['campaign']}[/bold]: {counts or 'no candidates'}")
+    if report.get("failure_counts"):
+        reasons = ", ".join(f"{k} ×{v}" for k, v in report["failure_counts"].items())
+        console.print(f"rejected: {reasons}")
+    console.print(hits_table(report["hits"]))
+
+
+def print_run(console: Console, run: dict, log_path: str | None = None) -> None:
+    """The end of ``genflow campaign run``: report, failed jobs, where the log is."""
+    if run.get("already_completed"):
+        console.print(
+            f"campaign {run['campaign']!r} already completed; showing its results "
+            "(use --name to run again under a new name)"
+        )
+    print_report(console, run)
+    failed = run.get("failed_jobs") or []
+    if failed:
+        names = ", ".join(j["name"] for j in failed[:5]) + (" …" if len(failed) > 5 else "")
+        where = f"; tracebacks in {log_path}" if log_path else ""
+        console.print(f"[red]{len(failed)} job(s) failed[/red]: {names}{where}")
+    if run.get("elapsed_s") is not None:
+        console.print(f"finished in {run['elapsed_s']} s", highlight=False)
+
+
+def print_status(console: Console, report: dict) -> None:
+    """``genflow campaign status``: the report plus throughput, FireWorks states, failures."""
+    print_report(console, report)
+    tp = report["throughput"]
+    if tp["scored_per_hour"] is not None:
+        console.print(f"throughput: {tp['scored_per_hour']} scored/h over {tp['wall_hours']} h")
+    fws = report.get("fireworks")
+    if fws:
+        console.print(
+            "fireworks: " + ", ".join(f"{k} {v}" for k, v in sorted(fws["states"].items()))
+        )
+        for fz in fws["fizzled"]:
+            console.print(f"  FIZZLED fw {fz['fw_id']} {fz['name']}: {fz['reason']}")
+    for row in report["failures"][:20]:
+        console.print(
+            f"  {row['candidate_id']} {row.get('formula')}: {row['reason']}", highlight=False
+        )

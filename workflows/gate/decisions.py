@@ -1,0 +1,148 @@
+"""The gate job's side of the store: read a batch, run the gate, write every decision.
+
+Rejections are stored as ``"<stage>: <reason>"`` (``parse``, ``elements``, ``validity``,
+``smact``, ``duplicate``, ``novelty``, ``prerelax``, ``prescreen``); survivors become ``gated``
+and, with a pre-relax, ``prerelaxed`` with the MLIP result at ``prerelax``. A rerun of the job
+(FireWorks lost-run rerun) keeps the decisions already stored.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from genflow.core.candidate import Candidate, CandidateState
+from genflow.core.candidates_repo import StateUpdate, update_states
+from genflow.core.retry import retry_call
+
+if TYPE_CHECKING:
+    from genflow.core.store import GenflowStores
+    from genflow.workflows.gate.records import GateRecord
+
+__all__ = ["GateSummary", "gate_candidates"]
+
+_LATE_STAGES = ("prerelax", "prescreen")  # rejected after passing the cheap checks
+
+GateSummary = dict[str, Any]
+
+
+def _load(stores: GenflowStores, ids: list[str]) -> dict[str, Candidate]:
+    docs = retry_call(
+        lambda: list(stores.candidates.find({"candidate_id": {"$in": ids}})),
+        what="read the gate's batch",
+    )
+    return {d["candidate_id"]: Candidate.from_mongo(d) for d in docs}
+
+
+def _stored_rows(stores: GenflowStores, todo: list[Candidate]) -> list[tuple]:
+    """Earlier candidates of the batch's formulas, with their stored dedupe fingerprints."""
+    from genflow.workflows.gate.dedupe import earlier_candidates_filter
+
+    formulas = {c.reduced_formula for c in todo}
+    query = earlier_candidates_filter(formulas, exclude_ids=[c.candidate_id for c in todo])
+    query["gate.valid"] = {"$ne": False}  # broken cells (NaN, overlaps) match nothing
+    docs = retry_call(lambda: list(stores.candidates.find(query)), what="read earlier candidates")
+    # Stored lattice fingerprints let the dedupe index skip parsing and reducing every
+    # earlier cell of a crowded chemistry (see genflow.workflows.gate.fingerprint).
+    return [
+        (d["candidate_id"], d["structure"], (d.get("gate") or {}).get("fingerprint")) for d in docs
+    ]
+
+
+def gate_candidates(
+    stores: GenflowStores,
+    candidate_ids: list[str],
+    *,
+    min_distance: float = 0.5,
+    smact: bool = True,
+    dedupe: bool = True,
+    novelty: bool = True,
+    prerelax: bool = True,
+    prescreen_max_ed: float | None = None,
+    hull: str = "mp2021",
+) -> GateSummary:
+    """Run :func:`genflow.workflows.gate.run_gate` on a batch and write every decision.
+
+    Returns
+    -------
+    dict
+        ``n_in``, ``n_rejected``, ``reasons`` (stage → count) and ``survivors``
+        (id → structure dict, the pre-relaxed one after a pre-relax).
+    """
+    from genflow.workflows.gate.run import run_gate
+
+    ids = list(candidate_ids)
+    todo = [c for c in _load(stores, ids).values() if c.state == CandidateState.GENERATED]
+    records = run_gate(
+        [(c.candidate_id, c.structure) for c in todo],
+        min_distance=min_distance,
+        smact=smact,
+        dedupe=dedupe,
+        stored=_stored_rows(stores, todo) if dedupe and todo else None,
+        references=_references(hull) if novelty else None,
+        prerelax=prerelax,
+        hull=hull if prerelax else None,
+        max_e_d=prescreen_max_ed,
+    )
+    update_states(stores.candidates, [u for rec in records for u in _gate_updates(rec)])
+    # Re-read so a rerun reports the decisions stored by the earlier, lost run too.
+    return _summary(ids, _load(stores, ids))
+
+
+def _summary(ids: list[str], final: dict[str, Candidate]) -> GateSummary:
+    survivors, reasons = {}, {}
+    for cid in ids:
+        cand = final.get(cid)
+        if cand is None:
+            continue
+        if cand.state == CandidateState.REJECTED and cand.relax is None:
+            code = (cand.reject_reason or "rejected").split(":", 1)[0]
+            reasons[code] = reasons.get(code, 0) + 1
+        elif cand.state in (CandidateState.GATED, CandidateState.PRERELAXED):
+            prerelaxed = cand.prerelax.structure if cand.prerelax is not None else None
+            survivors[cid] = prerelaxed or cand.structure
+    return {
+        "n_in": len(ids),
+        "n_rejected": sum(reasons.values()),
+        "reasons": reasons,
+        "survivors": survivors,
+    }
+
+
+def _references(hull: str) -> Any:
+    """Reference structures of the hull for novelty, or None when it carries none.
+
+    The bundled ``mp2021`` hull holds energies only, so novelty stays unknown (None).
+    """
+    from genflow.hull import load_hull
+
+    return getattr(load_hull(hull), "structures", None) or None
+
+
+def _gate_updates(rec: GateRecord) -> list[StateUpdate]:
+    """State updates for one ``GateRecord`` (ordered: gated before prerelaxed/rejected)."""
+    gate = {k: v for k, v in rec.gate_doc().items() if k not in ("stage", "reason")}
+    prerelax = None
+    if rec.prerelax is not None and rec.prerelax.error is None:
+        prerelax = {
+            "model": rec.prerelax.forcefield or "CHGNet",
+            "energy_per_atom": rec.prerelax.energy_per_atom,
+            "e_d": rec.e_d,
+            "hull": rec.hull,
+            "structure": rec.prerelax.structure.as_dict(),
+            "converged": rec.prerelax.converged,
+            "n_steps": rec.prerelax.n_steps,
+        }
+    if rec.passed:
+        updates = [StateUpdate(rec.key, CandidateState.GATED, {"gate": gate})]
+        if prerelax is not None:
+            updates.append(StateUpdate(rec.key, CandidateState.PRERELAXED, {"prerelax": prerelax}))
+        return updates
+    reject = {"reject_reason": f"{rec.stage}: {rec.reason}", "gate": gate}
+    if prerelax is not None:
+        reject["prerelax"] = prerelax
+    if rec.stage in _LATE_STAGES:
+        return [
+            StateUpdate(rec.key, CandidateState.GATED, {"gate": gate}),
+            StateUpdate(rec.key, CandidateState.REJECTED, reject, note=rec.stage),
+        ]
+    return [StateUpdate(rec.key, CandidateState.REJECTED, reject, note=rec.stage)]

@@ -1,0 +1,80 @@
+"""What the generate jobs do: sample the generator, or import structures, into candidates.
+
+Plain functions called by the Makers in :mod:`genflow.workflows.campaign`; each takes the
+``GenflowStores`` its job opened (:func:`genflow.workflows.job_store.candidate_stores`) and
+writes idempotently (a rerun inserts nothing twice).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+from genflow.core.candidate import Candidate
+from genflow.core.candidates_repo import insert_candidates
+
+if TYPE_CHECKING:
+    from genflow.core.store import GenflowStores
+
+__all__ = ["import_structures", "sample_candidates"]
+
+
+def sample_candidates(
+    stores: GenflowStores, campaign: str, conditions: list[dict], checkpoint: str | None
+) -> list[str]:
+    """Sample every condition with the generator, bulk-insert candidates, return their ids."""
+    from genflow.model import load_generator
+
+    generator = load_generator(checkpoint)
+    candidates = []
+    for cond in conditions:
+        composition = cond.get("composition")
+        structures = generator.sample(
+            int(cond["n_samples"]), composition=composition, seed=int(cond["seed"])
+        )
+        prov = {**generator.provenance, "conditioning": {"composition": composition}}
+        candidates += [
+            Candidate.from_structure(s, campaign, prov, seed=int(cond["seed"]), index=i)
+            for i, s in enumerate(structures)
+        ]
+    insert_candidates(stores.candidates, candidates)
+    return [c.candidate_id for c in candidates]
+
+
+def import_structures(stores: GenflowStores, campaign: str, sources: list[dict]) -> list[str]:
+    """Insert every structure of each source file; each unreadable record is a rejected row.
+
+    Parameters
+    ----------
+    stores
+        The job's candidate store.
+    campaign
+        Campaign name.
+    sources
+        ``{"name": file name, "text": content}``; the name picks the reader
+        (:func:`genflow.core.structure_io.read_text`). One bad record (malformed, unknown
+        element, partial occupancy) is one rejected row with its reason; the file's other
+        records go on.
+    """
+    from genflow.core.structure_io import read_text
+
+    candidates = []
+    for src in sources:
+        name, text = src["name"], src["text"]
+        prov = {
+            "model_name": "import",
+            "checkpoint_hash": hashlib.sha256(text.encode()).hexdigest()[:16],
+            "conditioning": {"source": name},
+        }
+        for i, row in enumerate(read_text(name, text)):
+            row_prov = {**prov, "conditioning": {"source": name, "record": row.key}}
+            if row.structure is None:
+                candidates.append(
+                    Candidate.from_invalid_input(
+                        row.raw or text, campaign, row_prov, 0, i, f"parse: {row.error}"
+                    )
+                )
+            else:
+                candidates.append(Candidate.from_structure(row.structure, campaign, row_prov, 0, i))
+    insert_candidates(stores.candidates, candidates)
+    return [c.candidate_id for c in candidates]

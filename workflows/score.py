@@ -1,0 +1,189 @@
+"""What the score job does: record each relax result on its candidate, then score on the hulls.
+
+A relax+static flow's final task document becomes a :class:`~genflow.core.candidate.RelaxDoc`
+(energy on the MP2020 scale where the engine allows it); failures are rejected rows with the
+reason, as the MatterGen evaluator counts failed jobs. Scores go through
+``genflow.hull.ReferenceHull.score`` and ``genflow.core.candidates_repo.record_scores``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from genflow.core.candidate import CandidateState, RelaxDoc
+from genflow.core.candidates_repo import StateUpdate, record_scores, update_states
+from genflow.core.retry import retry_call
+from genflow.hull.loaders import MP_COMPATIBLE_HULLS
+
+if TYPE_CHECKING:
+    from genflow.core.store import GenflowStores
+
+__all__ = ["record_and_score", "relax_doc", "relax_outputs"]
+
+
+def relax_outputs(flow: Any) -> dict:
+    """What the score job needs from one relax+static flow: its output and job uuids."""
+    output = flow.output
+    return {
+        "output": output,
+        "task_uuid": getattr(output, "uuid", None),
+        "uuids": [j.uuid for j, _ in flow.iterflow()],  # jobs only, not nested flow ids
+    }
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for key in path:
+        if obj is None:
+            return None
+        obj = obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+    return obj
+
+
+def _structure(obj: Any) -> Any:
+    from pymatgen.core import Structure
+
+    if obj is None or isinstance(obj, Structure):
+        return obj
+    return Structure.from_dict(obj)
+
+
+def relax_doc(engine: str, doc: Any, task_uuid: str | None, uuids: list[str]) -> RelaxDoc:
+    """Turn the engine's final task document into a ``RelaxDoc`` (eV/atom).
+
+    Energies come from ``genflow.workflows.relax.mp_compatible_energy``: VASP through
+    ``MaterialsProject2020Compatibility``, CHGNet as is (fitted to MP2020 energies), GPAW
+    flagged as not MP-compatible. A missing document (failed or fizzled job) is an error row.
+    """
+    from genflow.workflows.relax import mp_compatible_energy
+
+    base = {"engine": engine, "task_uuid": task_uuid, "task_uuids": uuids}
+    if doc is None:
+        return RelaxDoc(
+            **base, converged=False, error="relax/static produced no output (job failed)"
+        )
+    structure = _structure(_get(doc, "output", "structure") or _get(doc, "structure"))
+    if engine == "vasp":
+        converged = str(_get(doc, "state")).lower().endswith("successful")
+    else:
+        converged = _get(doc, "is_force_converged") is not False
+    try:
+        energy = mp_compatible_energy(doc, engine)
+    except (ValueError, KeyError, TypeError) as err:
+        return RelaxDoc(**base, converged=converged, error=f"unreadable task document: {err}")
+    finite = math.isfinite(energy.energy_per_atom)
+    return RelaxDoc(
+        **base,
+        energy_per_atom=energy.energy_per_atom if finite else None,
+        mp_compatible=energy.mp_compatible,
+        converged=converged,
+        structure=structure.as_dict() if structure is not None else None,
+        error=None if finite else f"non-finite energy {energy.energy_per_atom}",
+        compatibility_note=energy.reason,
+        correction_per_atom=energy.correction_per_atom,
+    )
+
+
+def _record_relax(stores: GenflowStores, relaxed: dict[str, RelaxDoc], engine: str) -> list[str]:
+    """Write relax results (→ relaxed, or rejected with the reason); return the usable ids."""
+    failures = {
+        cid: f"relax_failed: {engine}: {d.error}"
+        for cid, d in relaxed.items()
+        if d.energy_per_atom is None
+    }
+    updates = [
+        StateUpdate(
+            cid, CandidateState.REJECTED, {"reject_reason": r, "relax": relaxed[cid].model_dump()}
+        )
+        for cid, r in failures.items()
+    ]
+    ok = [cid for cid in relaxed if cid not in failures]
+    updates += [
+        StateUpdate(
+            cid,
+            CandidateState.RELAXED,
+            {"relax": relaxed[cid].model_dump()},
+            note=None if relaxed[cid].converged else "not converged",
+        )
+        for cid in ok
+    ]
+    update_states(stores.candidates, updates)
+    return ok
+
+
+def record_and_score(
+    stores: GenflowStores,
+    results: dict[str, dict],
+    *,
+    hulls: list[str],
+    engine: str,
+    force: bool = False,
+    hit_threshold: float | None = None,
+) -> dict:
+    """Record relax results (→ relaxed, or rejected with the reason) and score (→ scored).
+
+    Returns
+    -------
+    dict
+        ``scored``/``failed`` counts, ``failures`` (id → reason), ``hits`` (hull → ids),
+        ``refused`` hulls (GPAW energies on MP-compatible hulls without ``force``).
+    """
+    from genflow.core.candidate import score_key
+    from genflow.core.settings import get_settings
+    from genflow.hull import load_hull
+
+    threshold = get_settings().HIT_THRESHOLD if hit_threshold is None else hit_threshold
+    relaxed = {
+        cid: relax_doc(engine, r.get("output"), r.get("task_uuid"), r.get("uuids") or [])
+        for cid, r in results.items()
+    }
+    ok = _record_relax(stores, relaxed, engine)
+    failures = {
+        cid: f"relax_failed: {engine}: {d.error}" for cid, d in relaxed.items() if cid not in ok
+    }
+    # Energies not in the MP2020 scheme (GPAW) are refused on MP-like hulls unless forced.
+    incompatible = {cid for cid in ok if not relaxed[cid].mp_compatible}
+    refused = [h for h in hulls if h in MP_COMPATIBLE_HULLS and incompatible and not force]
+    coll = stores.candidates
+    formulas = {
+        d["candidate_id"]: d["formula"]
+        for d in retry_call(
+            lambda: list(
+                coll.find({"candidate_id": {"$in": ok}}, {"candidate_id": 1, "formula": 1})
+            ),
+            what="read formulas",
+        )
+    }
+    scores: dict[str, dict[str, Any]] = {cid: {} for cid in ok}
+    for name in hulls:
+        key = score_key(name)
+        todo = [cid for cid in ok if not (name in refused and cid in incompatible)]
+        for cid in set(ok) - set(todo):
+            scores[cid][key] = {
+                "error": f"refused: {engine} energies are not MP2020-compatible "
+                f"({relaxed[cid].compatibility_note}); not scored against {name} "
+                "(set score.force to override)"
+            }
+        if not todo:
+            continue
+        energies = [relaxed[cid].energy_per_atom for cid in todo]
+        hull_scores = load_hull(name).score([formulas[c] for c in todo], energies)
+        for cid, score in zip(todo, hull_scores, strict=True):
+            scores[cid][key] = score
+    if hulls:  # no hulls: record the relax results only (candidates stay `relaxed`)
+        record_scores(coll, scores, hit_threshold=threshold)
+    hit_docs = retry_call(
+        lambda: list(coll.find({"candidate_id": {"$in": ok}}, {"candidate_id": 1, "hit_hulls": 1})),
+        what="read hits",
+    )
+    hits: dict[str, list[str]] = {}
+    for doc in hit_docs:
+        for hull in doc.get("hit_hulls") or []:
+            hits.setdefault(hull, []).append(doc["candidate_id"])
+    return {
+        "scored": len(ok),
+        "failed": len(failures),
+        "failures": failures,
+        "hits": hits,
+        "refused": refused,
+    }
