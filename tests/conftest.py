@@ -8,15 +8,41 @@ the test. Nothing here is autouse.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 
+def missing(reason: str) -> None:
+    """A test's extra or server is missing: skip locally, fail under ``CI=true``.
+
+    CI installs every extra and starts every server, so a missing one there is a broken
+    setup, never a reason to pass quietly.
+    """
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"missing under CI=true: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def require_module():
+    """``require_module(name)`` imports an optional extra's module or calls :func:`missing`."""
+    import importlib
+
+    def load(name: str):
+        try:
+            return importlib.import_module(name)
+        except ImportError as exc:
+            missing(f"optional module {name!r} not importable: {exc}")
+
+    return load
+
+
 @pytest.fixture(scope="session")
 def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URI of a throw-away SecantusDB server (skips if ``secantusd-py`` is not installed)."""
+    """URI of a throw-away SecantusDB server (``missing`` if ``secantusd-py`` is not installed)."""
     from genflow.core.embedded import (
         EmbeddedServerError,
         ensure_server,
@@ -28,7 +54,7 @@ def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         find_executable()
     except EmbeddedServerError as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
     run_dir = tmp_path_factory.mktemp("secantusd")
     port = free_port()
     uri = ensure_server(":memory:", port, run_dir=run_dir, timeout=60)

@@ -79,6 +79,9 @@ class Hit:
     model_name: str | None
     checkpoint_hash: str | None
     scored_at: datetime | None
+    seed: int | None = None
+    sample_index: int | None = None
+    conditioning: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``scored_at`` as ISO text) for ``--json``."""
@@ -145,17 +148,18 @@ def find_hits(
         from genflow.core.settings import get_settings
 
         max_ed = get_settings().HIT_THRESHOLD
+    hull = score_key(hull)
     query = hits_filter(hull, max_ed, campaign, since)
     proj = [
         "candidate_id", "campaign", "formula", "reduced_formula", "chemsys", f"scores.{hull}",
         "relax.engine", "relax.task_uuid", "provenance.model_name", "provenance.checkpoint_hash",
-        "state_at.scored",
+        "provenance.seed", "provenance.sample_index", "provenance.conditioning", "state_at.scored",
     ]  # fmt: skip
     cursor = stores.candidates.find(query, proj).sort(f"scores.{hull}.e_d", 1).limit(limit)
     hits = []
     for doc in cursor:
         score = doc["scores"][hull]
-        dft, prov = doc.get("relax") or {}, doc.get("provenance") or {}
+        relax, prov = doc.get("relax") or {}, doc.get("provenance") or {}
         hits.append(
             Hit(
                 candidate_id=doc["candidate_id"],
@@ -166,10 +170,13 @@ def find_hits(
                 formula=doc.get("formula"),
                 reduced_formula=doc.get("reduced_formula"),
                 chemsys=doc.get("chemsys"),
-                engine=dft.get("engine"),
-                task_uuid=dft.get("task_uuid"),
+                engine=relax.get("engine"),
+                task_uuid=relax.get("task_uuid"),
                 model_name=prov.get("model_name"),
                 checkpoint_hash=prov.get("checkpoint_hash"),
+                seed=prov.get("seed"),
+                sample_index=prov.get("sample_index"),
+                conditioning=prov.get("conditioning") or {},
                 scored_at=(doc.get("state_at") or {}).get("scored"),
             )
         )
@@ -231,26 +238,26 @@ def trace_hit(
     """
     candidate = get_candidate(stores.candidates, candidate_id)
     problems: list[str] = []
-    if hull is not None and hull not in candidate.scores:
+    if hull is not None and score_key(hull) not in candidate.scores:
         problems.append(f"candidate {candidate_id} has no score on hull {hull!r}")
-    dft = candidate.relax
+    relax = candidate.relax
     task_doc = None
     task_docs = []
-    if dft is None:
-        problems.append(f"candidate {candidate_id} has no DFT result")
+    if relax is None:
+        problems.append(f"candidate {candidate_id} has no relax result")
     else:
-        uuids = list(dft.task_uuids)
-        if dft.task_uuid and dft.task_uuid not in uuids:
-            uuids.append(dft.task_uuid)
+        uuids = list(relax.task_uuids)
+        if relax.task_uuid and relax.task_uuid not in uuids:
+            uuids.append(relax.task_uuid)
         for uuid in uuids:
             doc = _job_doc(stores, uuid, load_blobs)
             if doc is None:
                 problems.append(f"task {uuid} of candidate {candidate_id} not in the JobStore")
                 continue
             task_docs.append(doc)
-            if uuid == dft.task_uuid:
+            if uuid == relax.task_uuid:
                 task_doc = doc
-        if dft.task_uuid is None:
+        if relax.task_uuid is None:
             problems.append(f"candidate {candidate_id}: relax.task_uuid not recorded")
     campaign = stores.campaigns.find_one({"name": candidate.campaign}, {"_id": 0})
     checkpoint = candidate.provenance.model_dump()

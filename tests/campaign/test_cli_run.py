@@ -63,7 +63,7 @@ def test_campaign_run_bundled_checkpoint_chgnet(embedded_env, tmp_path):
     run = _genflow(["campaign", "run", str(path), "--json"], embedded_env)
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(run.stdout)
-    assert report["campaign"] == "cli-quick" and not report["job_errors"]
+    assert report["campaign"] == "cli-quick" and not report["failed_jobs"]
     counts = report["counts"]
     assert sum(counts.values()) == 2 and counts["generated"] == 0  # every sample decided
     assert counts["scored"] >= 1, report["failures"]  # exact-composition samples mostly valid

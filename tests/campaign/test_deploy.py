@@ -56,6 +56,12 @@ def test_templates_have_no_secrets_and_render_privately(tmp_path):
     store = JobStore.from_dict_spec(store_spec)
     assert store.docs_store.collection_name == "outputs"
     assert store.additional_stores["data"].collection_name == "outputs_blobs"
+    # Campaign jobs find the candidate database through the "genflow" store.
+    from genflow.core.store import GenflowStores
+
+    jobs_view = GenflowStores.from_job_store(store)
+    assert (jobs_view.uri, jobs_view.db_name) == (SECRET_URI, "prod")
+    jobs_view.close()
     for category in ("tpu", "gpu", "hpc", "cpu"):
         worker = FWorker.from_file(str(out / f"fworker_{category}.yaml"))
         assert worker.category == category
@@ -78,8 +84,7 @@ def test_jobflow_template_matches_genflow_store(stores, tmp_path):
     worker, ours = JobStore.from_dict_spec(spec), stores.make_job_store()
     assert worker.docs_store.collection_name == ours.docs_store.collection_name
     assert worker.docs_store.database == ours.docs_store.database
-    assert set(worker.additional_stores) == set(ours.additional_stores) == {"data"}
-    assert (
-        worker.additional_stores["data"].collection_name
-        == ours.additional_stores["data"].collection_name
-    )
+    assert set(worker.additional_stores) == set(ours.additional_stores) == {"data", "genflow"}
+    for key in ("data", "genflow"):
+        mine, theirs = worker.additional_stores[key], ours.additional_stores[key]
+        assert (mine.collection_name, mine.database) == (theirs.collection_name, theirs.database)

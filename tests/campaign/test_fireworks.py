@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from genflow.campaign.hits import find_hits, trace_hit
-from genflow.campaign.runner import submit_campaign
+from genflow.campaign.submit import submit_campaign
 from genflow.campaign.spec import load_spec
 from genflow.campaign.status import campaign_report
 

@@ -28,7 +28,7 @@ BAD_BATCH = [
 def test_bad_inputs_rejected_with_reasons_rest_scored(campaign_env, structures_spec, tmp_path):
     stores = campaign_env.stores
     spec = load_spec(structures_spec(BAD_BATCH, name="bad-batch"))
-    report = run_campaign(spec, stores=stores, root_dir=str(tmp_path / "runs"), progress=False)
+    report = run_campaign(spec, stores=stores, root_dir=str(tmp_path / "runs")).as_dict()
 
     docs = {d["provenance"]["conditioning"]["source"]: d for d in stores.candidates.find()}
     assert sorted(docs) == sorted(BAD_BATCH)  # every input is a row, good or bad
@@ -45,11 +45,11 @@ def test_bad_inputs_rejected_with_reasons_rest_scored(campaign_env, structures_s
     for name in ("NaCl.cif", "Si.cif"):
         assert docs[name]["state"] == "scored", (name, reason[name])
         assert docs[name]["scores"]["mp2021"]["error"] is None
-    assert not report["job_errors"]
+    assert not report["failed_jobs"]
     assert report["counts"]["scored"] == 2 and report["counts"]["rejected"] == 5
     assert report["failure_counts"] == {"validity": 2, "parse": 1, "elements": 1, "duplicate": 1}
     # Running the completed campaign again is a no-op that returns the same report.
-    again = run_campaign(spec, stores=stores, progress=False)
+    again = run_campaign(spec, stores=stores).as_dict()
     assert again["already_completed"] and again["counts"] == report["counts"]
     assert stores.candidates.count_documents({}) == len(BAD_BATCH)
 
@@ -75,13 +75,13 @@ def _ff_doc(structure: Structure, energy: float, force_field: str) -> dict:
 
 @pytest.mark.parametrize("force", [False, True])
 def test_gpaw_energies_refused_on_mp_hull_unless_forced(campaign_env, force):
-    from genflow.workflows.campaign_steps import score_candidates
+    from genflow.workflows.score import record_and_score
 
     stores = campaign_env.stores
     cand = _relaxable(stores, "gpaw")
     doc = _ff_doc(cand.pmg_structure(), -7.4, "GPAW")
-    out = score_candidates(
-        "gpaw",
+    out = record_and_score(
+        stores,
         {cand.candidate_id: {"output": doc, "task_uuid": "u1", "uuids": ["u0", "u1"]}},
         hulls=["mp2021"],
         engine="gpaw",
@@ -100,12 +100,12 @@ def test_gpaw_energies_refused_on_mp_hull_unless_forced(campaign_env, force):
 
 
 def test_failed_relax_is_a_row_with_its_reason(campaign_env):
-    from genflow.workflows.campaign_steps import score_candidates
+    from genflow.workflows.score import record_and_score
 
     stores = campaign_env.stores
     cand = _relaxable(stores, "fail")
-    out = score_candidates(
-        "fail", {cand.candidate_id: {"output": None}}, hulls=["mp2021"], engine="mlip"
+    out = record_and_score(
+        stores, {cand.candidate_id: {"output": None}}, hulls=["mp2021"], engine="mlip"
     )
     stored = stores.candidates.find_one({"candidate_id": cand.candidate_id})
     assert out["failed"] == 1 and stored["state"] == "rejected"
@@ -117,7 +117,6 @@ def test_optional_steps_no_gate_no_hulls(campaign_env, tmp_path):
     """CampaignMaker(gate_maker=None) relaxes all sane cells; a hull-less ScoreMaker records."""
     from jobflow.managers.local import run_locally
 
-    from genflow.campaign.runner import worker_env
     from genflow.workflows.campaign import CampaignMaker, ImportStructuresMaker, ScoreMaker
     from genflow.workflows.relax import relax_static_maker
 
@@ -133,8 +132,7 @@ def test_optional_steps_no_gate_no_hulls(campaign_env, tmp_path):
         for f in ("NaCl.cif", "nan_coords.json", "overlap.cif")
     ]
     flow = maker.make("optional", sources)
-    with worker_env(stores):
-        run_locally(flow, store=stores.job_store, create_folders=True, root_dir=tmp_path, log=False)
+    run_locally(flow, store=stores.job_store, create_folders=True, root_dir=tmp_path, log=False)
     docs = {d["provenance"]["conditioning"]["source"]: d for d in stores.candidates.find()}
     assert docs["nan_coords.json"]["state"] == "rejected"
     assert docs["nan_coords.json"]["reject_reason"].startswith("validity: NaN")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from genflow.campaign.runner import CampaignExistsError, nightly, submit_campaign
+from genflow.campaign.ledger import CampaignExistsError
+from genflow.campaign.submit import nightly, submit_campaign
 from genflow.campaign.spec import load_spec
 
 DATA = Path(__file__).parent / "data"
@@ -28,9 +29,10 @@ def test_submit_twice_adds_nothing_the_second_time(campaign_env, structures_spec
     first = submit_campaign(spec, stores=stores)
     assert len(first.added) == 2 and not first.existing  # 3 files in batches of 2
     n_fws = stores.launchpad.fireworks.count_documents({})
-    assert n_fws == 4  # per batch: import (gpu) + gate (cpu); the fan-out comes at run time
+    # per batch: import (gpu), gate (cpu), fan-out (cpu); relax and score come at run time
+    assert n_fws == 6
     categories = sorted(d["spec"]["_category"] for d in stores.launchpad.fireworks.find())
-    assert categories == ["cpu", "cpu", "gpu", "gpu"]
+    assert categories == ["cpu", "cpu", "cpu", "cpu", "gpu", "gpu"]
 
     second = submit_campaign(spec, stores=stores)
     assert not second.added and sorted(second.existing) == sorted(first.added)
@@ -186,7 +188,7 @@ def test_generator_job_is_routed_by_category(campaign_env, tmp_path):
     for fw in fws:
         by_name.setdefault(fw["name"], set()).add(fw["spec"]["_category"])
         assert fw["spec"]["genflow_campaign"] == "route"
-    assert by_name == {"generate": {"tpu"}, "gate": {"cpu"}}
+    assert by_name == {"generate": {"tpu"}, "gate": {"cpu"}, "fan-out": {"cpu"}}
     conditions = [
         fw["spec"]["_tasks"][0]["job"]["function_args"][1] for fw in fws if fw["name"] == "generate"
     ]
@@ -199,5 +201,5 @@ def test_local_run_of_a_submitted_campaign_is_refused(campaign_env, structures_s
     spec = load_spec(structures_spec(["NaCl.cif"], name="both"))
     submit_campaign(spec, stores=campaign_env.stores)
     with pytest.raises(CampaignExistsError, match="already exists as a fireworks campaign"):
-        run_campaign(spec, stores=campaign_env.stores, progress=False)
+        run_campaign(spec, stores=campaign_env.stores)
     assert campaign_env.stores.candidates.count_documents({}) == 0

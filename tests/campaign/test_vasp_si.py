@@ -50,7 +50,7 @@ def test_si_mp_gga_double_relax_static_ends_scored(campaign_env, mock_vasp, tmp_
     spec = load_spec(write_spec(tmp_path / "si.yaml", spec_dict))
 
     stores = campaign_env.stores
-    report = run_campaign(spec, stores=stores, root_dir=str(tmp_path / "runs"), progress=False)
+    report = run_campaign(spec, stores=stores, root_dir=str(tmp_path / "runs")).as_dict()
 
     assert report["counts"]["scored"] == 1, report["failures"]
     doc = stores.candidates.find_one({"campaign": "si-vasp"})

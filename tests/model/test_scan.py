@@ -129,14 +129,7 @@ def test_cli_sample_hands_survivors_to_the_generator(monkeypatch, tmp_path):
         assert s.composition == Composition(row["composition"])
 
 
-def _bundled_checkpoint_exists() -> bool:
-    from genflow.model.generator import BUNDLED_CHECKPOINT
-
-    return BUNDLED_CHECKPOINT.exists()
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _bundled_checkpoint_exists(), reason="bundled checkpoint not present")
 def test_cli_sample_with_the_bundled_generator():
     """End to end: survivors of Ba-Ti-O (K=2) sampled by the real model, exact compositions."""
     res = CliRunner().invoke(_app(), ["scan", "Ba-Ti-O", "-k", "2", "--json", "--sample", "1"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient
 
-from genflow import embedded
+from genflow.core import embedded
 from genflow.core.embedded import (
     EmbeddedServerError,
     ensure_server,

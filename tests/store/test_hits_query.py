@@ -81,8 +81,10 @@ def test_find_hits_filters(populated) -> None:
     top = find_hits(stores, "mp2021", 0.0)[0]
     assert (top.checkpoint_hash, top.model_name, top.engine) == ("sha256:ckpt-1", "unimat", "vasp")
     assert top.as_dict()["scored_at"].startswith(str(datetime.now(UTC).year))
+    # A hull file is found under its stem, the key scoring stored it under.
+    assert find_hits(stores, "hulls/mp2021.csv", 0.0) == find_hits(stores, "mp2021", 0.0)
     with pytest.raises(ValueError, match="cannot key scores"):
-        find_hits(stores, "some/file.csv", 0.0)
+        find_hits(stores, "$$", 0.0)
     with pytest.raises(ValueError, match="expected an ISO date"):
         hits_filter("mp2021", 0.0, since="last tuesday")
 

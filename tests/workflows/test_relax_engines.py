@@ -71,9 +71,9 @@ def test_chgnet_relax_static_real_structure(memory_job_store, in_tmp_dir):
 
 
 @pytest.mark.slow
-def test_gpaw_relax_static_two_atom_cell(memory_job_store, in_tmp_dir):
+def test_gpaw_relax_static_two_atom_cell(memory_job_store, in_tmp_dir, require_module):
     """AlAs (mp-2172, 2 atoms) strained 4%: real plane-wave DFT relax + static with GPAW."""
-    pytest.importorskip("gpaw")
+    require_module("gpaw")
     start = mp20("mp-2172")
     start.apply_strain(0.04)
     maker = relax_static_maker("gpaw", fmax=0.05, gpaw_kwargs={"ecut": 250, "kpoint_density": 1.5})
@@ -91,9 +91,9 @@ def test_gpaw_relax_static_two_atom_cell(memory_job_store, in_tmp_dir):
     assert np.isfinite(energy.energy_per_atom)
 
 
-def test_gpaw_setup_path_fallback(monkeypatch, tmp_path):
+def test_gpaw_setup_path_fallback(monkeypatch, tmp_path, require_module):
     """Without setups on GPAW's path, $GPAW_SETUP_PATH is used; with none at all, a clear error."""
-    gpaw = pytest.importorskip("gpaw")
+    gpaw = require_module("gpaw")
     from genflow.workflows import gpaw_calc
 
     setups = tmp_path / "setups"
