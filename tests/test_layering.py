@@ -58,7 +58,9 @@ def genflow_imports(path: Path) -> list[tuple[int, str]]:
 
 
 def _sources() -> list[tuple[Path, str]]:
-    return [(p, room) for folder, room in ROOMS.items() for p in sorted((REPO / folder).rglob("*.py"))]
+    return [
+        (p, room) for folder, room in ROOMS.items() for p in sorted((REPO / folder).rglob("*.py"))
+    ]
 
 
 @pytest.mark.parametrize("folder", sorted(ROOMS))

@@ -215,7 +215,10 @@ class FanOutMaker(Maker):
             return Response(output=summary)
         flows, results = [], {}
         for cid, structure in survivors.items():
-            flow = self.relax_maker.make(Structure.from_dict(structure))
+            # The gate's output went through the JobStore, where monty revived the dicts.
+            if not isinstance(structure, Structure):
+                structure = Structure.from_dict(structure)
+            flow = self.relax_maker.make(structure)
             flow.name = f"{flow.name} {cid}"
             flow.update_metadata({"genflow_campaign": campaign, "candidate_id": cid})
             set_category(flow, self.relax_category)

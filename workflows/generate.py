@@ -8,7 +8,8 @@ writes idempotently (a rerun inserts nothing twice).
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from genflow.core.candidate import Candidate
 from genflow.core.candidates_repo import insert_candidates
@@ -19,13 +20,19 @@ if TYPE_CHECKING:
 __all__ = ["import_structures", "sample_candidates"]
 
 
+@cache
+def _generator(checkpoint: str | None) -> Any:
+    """The generator of ``checkpoint``, loaded once per process (every batch reuses it)."""
+    from genflow.model import load_generator
+
+    return load_generator(checkpoint)
+
+
 def sample_candidates(
     stores: GenflowStores, campaign: str, conditions: list[dict], checkpoint: str | None
 ) -> list[str]:
     """Sample every condition with the generator, bulk-insert candidates, return their ids."""
-    from genflow.model import load_generator
-
-    generator = load_generator(checkpoint)
+    generator = _generator(checkpoint)
     candidates = []
     for cond in conditions:
         composition = cond.get("composition")

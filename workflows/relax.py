@@ -66,9 +66,38 @@ def _limit_torch_threads(n: int | None) -> None:
         torch.set_num_threads(n)
 
 
+_CALCULATORS: dict[tuple[str, str], Calculator] = {}
+
+
+def shared_calculator(maker: ForceFieldRelaxMaker | ForceFieldStaticMaker) -> Calculator:
+    """The maker's ASE calculator, loaded once per process per (force field, kwargs).
+
+    atomate2 caches a calculator per maker instance, but every relax and static job of a
+    campaign gets its own maker (and FireWorks deserialises one per job), so without this a
+    campaign loads the same weights once per job. CHGNet without extra kwargs reuses the
+    model the batched pre-relax loads (``gate.batch_relax.load_chgnet``).
+    """
+    import json
+
+    kwargs = dict(maker.calculator_kwargs)
+    key = (str(maker.force_field_name), json.dumps(kwargs, sort_keys=True, default=str))
+    if key not in _CALCULATORS:
+        threads = getattr(maker, "torch_threads", None)
+        _limit_torch_threads(threads)
+        if maker.mlff.name == "CHGNet" and not kwargs:
+            from chgnet.model.dynamics import CHGNetCalculator
+
+            from genflow.workflows.gate.batch_relax import load_chgnet
+
+            _CALCULATORS[key] = CHGNetCalculator(model=load_chgnet(threads))
+        else:
+            _CALCULATORS[key] = ForceFieldRelaxMaker._get_calculator(maker)
+    return _CALCULATORS[key]
+
+
 @dataclass
 class MLIPRelaxMaker(ForceFieldRelaxMaker):
-    """atomate2 force-field relax that first limits torch to ``torch_threads`` threads."""
+    """atomate2 force-field relax on ``torch_threads`` threads with a per-process calculator."""
 
     name: str = "CHGNet relax"
     force_field_name: str = "CHGNet"
@@ -78,14 +107,13 @@ class MLIPRelaxMaker(ForceFieldRelaxMaker):
     )
 
     def _get_calculator(self) -> Calculator:
-        """Load the force field once per maker (atomate2 caches it) on few threads."""
-        _limit_torch_threads(self.torch_threads)
-        return super()._get_calculator()
+        """The force field, loaded once per process (:func:`shared_calculator`)."""
+        return shared_calculator(self)
 
 
 @dataclass
 class MLIPStaticMaker(ForceFieldStaticMaker):
-    """atomate2 force-field static that first limits torch to ``torch_threads`` threads."""
+    """atomate2 force-field static on ``torch_threads`` threads with a per-process calculator."""
 
     name: str = "CHGNet static"
     force_field_name: str = "CHGNet"
@@ -93,9 +121,8 @@ class MLIPStaticMaker(ForceFieldStaticMaker):
     relax_kwargs: dict = field(default_factory=lambda: {"final_atoms_object_file": None})
 
     def _get_calculator(self) -> Calculator:
-        """Load the force field on few threads."""
-        _limit_torch_threads(self.torch_threads)
-        return super()._get_calculator()
+        """The force field, loaded once per process (:func:`shared_calculator`)."""
+        return shared_calculator(self)
 
 
 @dataclass

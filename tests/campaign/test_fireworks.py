@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from genflow.campaign.hits import find_hits, trace_hit
-from genflow.campaign.submit import submit_campaign
 from genflow.campaign.spec import load_spec
 from genflow.campaign.status import campaign_report
+from genflow.campaign.submit import submit_campaign
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from genflow.campaign.ledger import CampaignExistsError
-from genflow.campaign.submit import nightly, submit_campaign
 from genflow.campaign.spec import load_spec
+from genflow.campaign.submit import nightly, submit_campaign
 
 DATA = Path(__file__).parent / "data"
 
