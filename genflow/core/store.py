@@ -219,11 +219,13 @@ class GenflowStores:
     def make_job_store(self) -> JobStore:
         """Return a new, unconnected JobStore on this database (docs + GridFS ``data``)."""
         from jobflow import JobStore
-        from maggma.stores import GridFSStore, MongoStore
 
-        docs = MongoStore(database=self.db_name, collection_name=JOB_DOCS, uri=self.uri)
-        blobs = GridFSStore(database=self.db_name, collection_name=JOB_BLOBS, uri=self.uri)
-        candidates = MongoStore(database=self.db_name, collection_name=CANDIDATES, uri=self.uri)
+        from genflow.core.retrying_stores import RetryingGridFSStore, RetryingMongoStore
+
+        where = {"database": self.db_name, "uri": self.uri}
+        docs = RetryingMongoStore(collection_name=JOB_DOCS, **where)
+        blobs = RetryingGridFSStore(collection_name=JOB_BLOBS, **where)
+        candidates = RetryingMongoStore(collection_name=CANDIDATES, **where)
         # atomate2 sends large outputs (band structures, trajectories) to the "data" store;
         # campaign jobs find the candidate database through the "genflow" store.
         return JobStore(docs, additional_stores={"data": blobs, CANDIDATE_STORE_KEY: candidates})
