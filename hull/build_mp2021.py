@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Composition
 
-from genflow.hull.formula import parse_composition
+from genflow.core.chem import parse_composition
 from genflow.hull.paths import ELEMENTAL_FILE, MP20_VERTICES_FILE, MP2021_FILE, SNAPSHOT_FILE
 from genflow.hull.scheme import mp2020_corrections
 from genflow.hull.supplement import extract_mp20_vertices, mp20_supplement_rows

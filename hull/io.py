@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from genflow.hull.formula import CompositionError, parse_composition
+from genflow.core.chem import CompositionError, parse_composition
 from genflow.hull.keys import HullKey
 from genflow.hull.records import HullScore
 

@@ -27,7 +27,7 @@ from genflow.hull.engine import (
     assign_hosts,
     build_chemsys_hulls,
 )
-from genflow.hull.formula import CompositionError, parse_composition, reduced_formula
+from genflow.core.chem import CompositionError, parse_composition, reduced_formula
 from genflow.hull.records import HullScore
 from genflow.hull.scoring import Parsed, parse_candidates, progress_iter, score_candidates
 

@@ -20,7 +20,7 @@ from pymatgen.core import Composition
 
 from genflow.hull import ReferenceHull
 from genflow.hull.engine import _ENUM_BUDGET, _enumerate, _qhull_lower_facets
-from genflow.hull.formula import parse_composition, reduced_formula
+from genflow.core.chem import parse_composition, reduced_formula
 
 
 def _coords(hull: ReferenceHull, system: tuple[str, ...]) -> np.ndarray:

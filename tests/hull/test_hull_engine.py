@@ -9,7 +9,7 @@ from pymatgen.core import Composition
 
 from genflow.hull import ReferenceHull
 from genflow.hull.engine import FORMATION_ENERGY_TOL, NUMERICAL_TOL, assign_hosts
-from genflow.hull.formula import CompositionError, parse_composition
+from genflow.core.chem import CompositionError, parse_composition
 
 SYSTEMS = [
     ("Fe",),
