@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
+import numpy as np
 from pymatgen.core import Structure
 
 from genflow.core.chem import unknown_symbols
@@ -126,11 +127,20 @@ def _frame_structure(frame: str) -> Structure:
         raise
     if not all(atoms.pbc) or atoms.cell.rank < 3:
         raise ValueError("frame is not periodic in 3D")
-    return AseAtomsAdaptor.get_structure(atoms)  # ``atoms.info`` → ``structure.properties``
+    structure = AseAtomsAdaptor.get_structure(atoms)  # ``atoms.info`` → ``properties``
+    results = atoms.calc.results if atoms.calc is not None else {}
+    for name in ("energy", "free_energy"):  # ASE moves a frame's energy to a calculator
+        if name in results and np.ndim(results[name]) == 0:
+            structure.properties.setdefault(name, float(results[name]))
+    return structure
 
 
 def read_extxyz(name: str, text: str, source: str | None = None) -> Iterator[StructureRow]:
-    """Extended-XYZ frames (ASE), one row each; ``info`` becomes ``structure.properties``."""
+    """Extended-XYZ frames (ASE), one row each.
+
+    ``info`` and the frame's scalar energies (``energy``, ``free_energy``) become
+    ``structure.properties``.
+    """
     frames = list(_extxyz_frames(text))
     for i, (frame, synced) in enumerate(frames):
         key = record_key(name, i, len(frames))

@@ -68,6 +68,11 @@ class StructureRow:
         """True when the record parsed."""
         return self.structure is not None
 
+    @property
+    def reason(self) -> str | None:
+        """``error`` without the leading ``"<key>: "``."""
+        return None if self.error is None else self.error.removeprefix(f"{self.key}: ")
+
 
 def record_key(name: str, index: int, count: int) -> str:
     """``name`` for a file's only record, else ``name#<index + 1>``."""
