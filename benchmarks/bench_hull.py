@@ -36,8 +36,8 @@ import pandas as pd
 from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition
 
-from genflow.hull import ReferenceHull, load_mp2021
 from genflow.core.chem import _parse_str, _reduced_formula
+from genflow.hull import ReferenceHull, load_mp2021
 
 MP20 = Path(__file__).resolve().parents[1] / "tests" / "hull" / "data" / "mp20_energies.csv.gz"
 
