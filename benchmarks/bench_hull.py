@@ -36,8 +36,8 @@ import pandas as pd
 from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition
 
+from genflow.core.chem import _parse_str, _reduced_formula
 from genflow.hull import ReferenceHull, load_mp2021
-from genflow.hull.formula import _parse_str, reduced_formula
 
 MP20 = Path(__file__).resolve().parents[1] / "tests" / "hull" / "data" / "mp20_energies.csv.gz"
 
@@ -64,7 +64,7 @@ def run_set(
     """Time both paths on one candidate set and check they agree."""
     hull.clear_cache()
     _parse_str.cache_clear()
-    reduced_formula.cache_clear()
+    _reduced_formula.cache_clear()
     t0 = time.perf_counter()
     scores = hull.score(formulas, energies)
     fast = (time.perf_counter() - t0) / len(formulas)

@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Composition
 
-from genflow.hull.formula import parse_composition
+from genflow.core.chem import parse_composition
+from genflow.core.structure_io import read_file_text
 from genflow.hull.paths import ELEMENTAL_FILE, MP20_VERTICES_FILE, MP2021_FILE, SNAPSHOT_FILE
 from genflow.hull.scheme import mp2020_corrections
 from genflow.hull.supplement import extract_mp20_vertices, mp20_supplement_rows
@@ -77,8 +78,7 @@ def _snapshot_rows(path: Path) -> pd.DataFrame:
 
 
 def _elemental_rows(path: Path, have: set[str]) -> pd.DataFrame:
-    with gzip.open(path, "rt") as fh:
-        refs = json.load(fh)
+    refs = json.loads(read_file_text(path))
     rows = []
     for symbol, entry in sorted(refs.items()):
         if symbol in have:

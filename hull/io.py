@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from genflow.hull.formula import CompositionError, parse_composition
+from genflow.core.chem import CompositionError, formula, parse_composition
+from genflow.core.structure_io import read_file_text, read_structures
 from genflow.hull.keys import HullKey
 from genflow.hull.records import HullScore
 
@@ -41,7 +42,7 @@ def read_table(path: Path) -> pd.DataFrame:
     path = Path(path)
     suffixes = [s.lower() for s in path.suffixes]
     if ".json" in suffixes:
-        text = _read_text(path)
+        text = read_file_text(path)
         data = json.loads(text)
         if isinstance(data, list) and data and isinstance(data[0], dict) and "@class" in data[0]:
             return pd.DataFrame([_entry_row(d) for d in data])
@@ -51,15 +52,6 @@ def read_table(path: Path) -> pd.DataFrame:
     raise ValueError(f"{path}: unsupported file type (expected .csv or .json, optionally .gz)")
 
 
-def _read_text(path: Path) -> str:
-    if path.suffix.lower() == ".gz":
-        import gzip
-
-        with gzip.open(path, "rt") as fh:
-            return fh.read()
-    return path.read_text()
-
-
 def _entry_row(d: dict) -> dict:
     """Row of a pymatgen entry dict; unreadable dicts keep their place with the reason."""
     from monty.json import MontyDecoder
@@ -67,7 +59,7 @@ def _entry_row(d: dict) -> dict:
     try:
         entry = MontyDecoder().process_decoded(d)
         return {
-            HullKey.composition: entry.composition.formula.replace(" ", ""),
+            HullKey.composition: formula(entry.composition),
             HullKey.energy: float(entry.energy),  # includes the entry's own corrections
             HullKey.material_id: entry.entry_id,
         }
@@ -129,23 +121,22 @@ def read_candidates(path: str | Path) -> tuple[list[CandidateRow], pd.DataFrame]
 
 
 def _read_extxyz(path: Path) -> tuple[list[CandidateRow], pd.DataFrame]:
-    from ase.io import read
-
     rows, records = [], []
-    for i, atoms in enumerate(read(path, index=":")):
-        formula = atoms.get_chemical_formula(mode="metal")
-        n = len(atoms)
+    for row in read_structures(path):
+        if not row.ok:
+            rows.append(CandidateRow(None, math.nan, row.error))
+            records.append({HullKey.composition: None, HullKey.energy_per_atom: math.nan})
+            continue
+        comp, info = row.structure.composition, row.structure.properties
         energy, error = math.nan, None
-        if "energy_per_atom" in atoms.info:
-            energy = _to_float(atoms.info["energy_per_atom"])
-        elif "energy" in atoms.info:
-            energy = _to_float(atoms.info["energy"]) / n
-        elif atoms.calc is not None and "energy" in atoms.calc.results:
-            energy = float(atoms.calc.results["energy"]) / n
+        if "energy_per_atom" in info:
+            energy = _to_float(info["energy_per_atom"])
+        elif "energy" in info:
+            energy = _to_float(info["energy"]) / comp.num_atoms
         else:
-            error = f"frame {i}: no energy (calculator, info['energy'] or info['energy_per_atom'])"
-        rows.append(CandidateRow(formula, energy, error))
-        records.append({HullKey.composition: formula, HullKey.energy_per_atom: energy})
+            error = f"{row.key}: no energy (calculator, info['energy'] or info['energy_per_atom'])"
+        rows.append(CandidateRow(formula(comp), energy, error))
+        records.append({HullKey.composition: formula(comp), HullKey.energy_per_atom: energy})
     return rows, pd.DataFrame(records)
 
 

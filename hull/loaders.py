@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from genflow.hull.formula import CompositionError, parse_composition
+from genflow.core.chem import CompositionError, parse_composition
 from genflow.hull.io import read_table
 from genflow.hull.keys import HullKey
 from genflow.hull.paths import MP2021_FILE

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from genflow.hull.formula import CompositionError, parse_composition, reduced_formula
+from genflow.core.chem import CompositionError, parse_composition, reduced_formula
 from genflow.hull.keys import METASTABLE_THRESHOLD, STABLE_THRESHOLD, HullKey
 from genflow.hull.records import HullScore
 

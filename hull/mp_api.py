@@ -28,7 +28,8 @@ def build_mp_api_hull(
     Parameters
     ----------
     chemsys : str or sequence of str
-        ``"Li-Fe-O"`` or ``["Li", "Fe", "O"]`` (at most 9 elements, an mp-api limit).
+        ``"Li-Fe-O"``, ``"Li Fe O"`` or ``["Li", "Fe", "O"]`` (at most 9 elements, an mp-api
+        limit); an unknown symbol raises ``ValueError`` naming it.
     api_key : str, optional
         Materials Project API key; default settings ``MP_API_KEY``.
     thermo_type : str
@@ -44,9 +45,10 @@ def build_mp_api_hull(
     ValueError
         If no API key is configured.
     """
+    from genflow.core.chem import parse_chemsys
     from genflow.core.settings import get_settings
 
-    elements = sorted(set(chemsys.split("-") if isinstance(chemsys, str) else chemsys))
+    elements = list(parse_chemsys(chemsys))
     key = api_key or get_settings().MP_API_KEY
     if not key:
         raise ValueError(

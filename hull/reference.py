@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pymatgen.core import Composition
 
+from genflow.core.chem import CompositionError, parse_composition, reduced_formula
 from genflow.hull.batch import dense_fractions
 from genflow.hull.cache import HullCache
 from genflow.hull.engine import (
@@ -27,7 +28,6 @@ from genflow.hull.engine import (
     assign_hosts,
     build_chemsys_hulls,
 )
-from genflow.hull.formula import CompositionError, parse_composition, reduced_formula
 from genflow.hull.records import HullScore
 from genflow.hull.scoring import Parsed, parse_candidates, progress_iter, score_candidates
 

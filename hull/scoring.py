@@ -14,9 +14,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from genflow.core.chem import CompositionError, parse_composition, reduced_formula
 from genflow.hull.batch import dense_fractions, evaluate_hulls
 from genflow.hull.engine import ChemsysHull
-from genflow.hull.formula import CompositionError, parse_composition, reduced_formula
 from genflow.hull.keys import METASTABLE_THRESHOLD, STABLE_THRESHOLD
 from genflow.hull.records import HullScore
 

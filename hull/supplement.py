@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genflow.hull.formula import parse_composition
+from genflow.core.chem import parse_composition
 
 __all__ = [
     "SUPPLEMENT_SOURCE",

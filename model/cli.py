@@ -12,52 +12,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["output_format", "register", "sample_command", "train_command", "write_structures"]
-
-
-def output_format(out: Path) -> str:
-    """``extxyz``, ``json`` or ``cif-dir`` by ``out``'s name; raise for another suffix."""
-    name = out.name.lower()
-    if name.endswith(".extxyz"):
-        return "extxyz"
-    if name.endswith(".json"):
-        return "json"
-    if out.suffix and not out.is_dir():
-        raise typer.BadParameter(
-            f"unknown format {out.suffix!r}; use .extxyz, .json or a directory", param_hint="--out"
-        )
-    return "cif-dir"
-
-
-def write_structures(structures: list, out: Path) -> str:
-    """Write structures by ``out``'s name; return the format used.
-
-    ``*.extxyz`` (ASE extended XYZ), ``*.json`` (a list of ``Structure.as_dict()``), anything
-    else is a directory that gets one CIF per sample (``sample_0000.cif``...).
-    """
-    fmt = output_format(out)
-    if fmt == "extxyz":
-        from ase.io import write
-        from pymatgen.io.ase import AseAtomsAdaptor
-
-        out.parent.mkdir(parents=True, exist_ok=True)
-        atoms = []
-        for s in structures:
-            a = AseAtomsAdaptor.get_atoms(s)
-            a.info = {k: v for k, v in s.properties.items() if isinstance(v, int | float | str)}
-            atoms.append(a)
-        write(out, atoms, format="extxyz")
-        return "extxyz"
-    if fmt == "json":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps([s.as_dict() for s in structures]))
-        return "json"
-    from pymatgen.io.cif import CifWriter
-
-    out.mkdir(parents=True, exist_ok=True)
-    for i, s in enumerate(structures):
-        CifWriter(s).write_file(out / f"sample_{i:04d}.cif")
-    return "cif-dir"
+__all__ = ["register", "sample_command", "train_command"]
 
 
 def sample_command(
@@ -73,7 +28,9 @@ def sample_command(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help=".extxyz, .json (list of Structure.as_dict()) or a directory."),
+        typer.Option(
+            "--out", help=".extxyz, .json (list of Structure.as_dict()), .cif or a directory."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     checkpoint: Annotated[
@@ -85,11 +42,16 @@ def sample_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Sample crystal structures from the UniMat generator."""
+    from genflow.core.chem import formula
+    from genflow.core.structure_io import output_format, write_structures
     from genflow.model import load_generator
     from genflow.model.validity import structure_validity
 
     if out is not None:
-        output_format(out)  # fail on a bad --out before spending time sampling
+        try:
+            output_format(out)  # fail on a bad --out before spending time sampling
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--out") from exc
     try:
         gen = load_generator(checkpoint)
     except FileNotFoundError as exc:
@@ -112,7 +74,7 @@ def sample_command(
         "n": len(structures),
         "out": str(out) if out is not None else None,
         "format": fmt,
-        "formulas": [s.composition.formula for s in structures],
+        "formulas": [formula(s.composition) for s in structures],
         "structure_valid_fraction": sum(valid) / len(valid),
         "seed": seed,
         "provenance": {k: v for k, v in gen.provenance.items() if k != "config"},
@@ -130,7 +92,7 @@ def sample_command(
     )
     if out is None:
         for s in structures:
-            console.print(f"  {s.composition.formula:24s} {s.lattice.abc}")
+            console.print(f"  {formula(s.composition):24s} {s.lattice.abc}")
 
 
 def train_command(

@@ -3,7 +3,8 @@
 Every loader returns a :class:`Dataset`: the structures that parsed, their ids, numeric
 per-row properties (for conditioning, e.g. formation energy or band gap) and one
 :class:`FailedRow` per row that did not parse (a malformed CIF is quarantined with its reason;
-the other rows go on).
+the other rows go on). Parsing is :mod:`genflow.core.structure_io`'s; this module only turns
+its rows into datasets.
 
 Bundled data (``model/data``, see its README for source, licence and size) are addressed by
 name: ``"perov_5"``, ``"carbon_24"``, ``"mp_20"``, optionally with a split,
@@ -14,8 +15,6 @@ that occur in two files (same ``material_id``) kept once.
 
 from __future__ import annotations
 
-import gzip
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,8 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Structure
 
+from genflow.core.structure_io import StructureRow, read_structures, rows_from_table
+from genflow.core.structure_io.formats import read_cif
 from genflow.model.representation import (
     ElementTable,
     Layout,
@@ -96,31 +97,19 @@ class Dataset:
 
 
 def parse_cif(text: str) -> Structure:
-    """Parse one CIF block into a ``Structure`` (pymatgen's parser, conventional cell as given).
+    """Parse one CIF block into a ``Structure`` (conventional cell as given).
 
-    Raises ``ValueError`` with pymatgen's warnings appended when the CIF cannot be read.
+    Raises ``ValueError`` with the reason (malformed CIF with pymatgen's warnings, unknown
+    element, partially occupied site) when the CIF cannot be used.
     """
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("empty CIF")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            structure = Structure.from_str(text, fmt="cif")
-        except Exception as exc:  # pymatgen raises many types for bad CIFs
-            notes = "; ".join(str(w.message) for w in caught)
-            detail = f"{type(exc).__name__}: {exc}" + (f" ({notes})" if notes else "")
-            raise ValueError(f"malformed CIF: {detail}") from exc
-    if len(structure) == 0:
-        raise ValueError("CIF has no atoms")
-    return structure
+    row = next(read_cif("cif", text if isinstance(text, str) else ""))
+    if not row.ok:
+        raise ValueError(row.reason)
+    return row.structure
 
 
-def _read_text(path: Path) -> str:
-    """Text of a plain or gzipped file."""
-    if path.suffix == ".gz":
-        with gzip.open(path, "rt") as fh:
-            return fh.read()
-    return path.read_text()
+def _failure(row: StructureRow, index: int | str, material_id: str | None) -> FailedRow:
+    return FailedRow(row.source, index, row.reason or "", material_id)
 
 
 def _numeric_properties(df: pd.DataFrame, skip: Iterable[str]) -> dict[str, np.ndarray]:
@@ -168,14 +157,16 @@ def load_csv(
         )
     ids = df[id_column].astype(str).tolist() if id_column in df.columns else None
     props = _numeric_properties(df, skip=[cif_column, id_column])
+    rows = rows_from_table(
+        df, path.name, cif_column=cif_column, id_column=id_column, source=str(path)
+    )
     structures, keep, failures = [], [], []
-    for i, cif in enumerate(df[cif_column].tolist()):
-        row_id = ids[i] if ids else str(i)
-        try:
-            structures.append(parse_cif(cif))
+    for i, row in enumerate(rows):
+        if row.ok:
+            structures.append(row.structure)
             keep.append(i)
-        except ValueError as exc:
-            failures.append(FailedRow(str(path), i, str(exc), row_id))
+        else:
+            failures.append(_failure(row, i, ids[i] if ids else str(i)))
     return Dataset(
         name or path.name.split(".")[0],
         tuple(structures),
@@ -198,13 +189,12 @@ def load_cif_dir(path: str | Path, *, name: str | None = None) -> Dataset:
     structures, ids, failures = [], [], []
     for f in files:
         stem = f.name.removesuffix(".gz").removesuffix(".cif")
-        try:
-            structures.append(parse_cif(_read_text(f)))
+        row = next(read_structures(f))  # the first data block
+        if row.ok:
+            structures.append(row.structure)
             ids.append(stem)
-        except ValueError as exc:  # includes UnicodeDecodeError
-            failures.append(FailedRow(str(f), f.name, str(exc), stem))
-        except OSError as exc:
-            failures.append(FailedRow(str(f), f.name, f"unreadable file: {exc}", stem))
+        else:
+            failures.append(_failure(row, f.name, stem))
     return Dataset(
         name or path.name, tuple(structures), tuple(ids), {}, tuple(failures), (str(path),)
     )
@@ -214,34 +204,19 @@ def load_extxyz(path: str | Path, *, name: str | None = None) -> Dataset:
     """Load periodic frames from an (optionally gzipped) extended-XYZ file via ASE.
 
     Scalar numeric ``info`` entries present in every good frame become properties. A frame
-    that is not fully periodic is a failure; a frame that breaks the reader ends reading (the
-    file cannot be resynchronised) and is recorded as a failure.
+    that is not fully periodic or does not parse is a failure and the next frame goes on; a
+    frame without an atom-count line ends reading (the file cannot be resynchronised).
     """
-    from ase.io import iread
-    from pymatgen.io.ase import AseAtomsAdaptor
-
     path = Path(path)
     structures, ids, infos, failures = [], [], [], []
-    frames = iread(str(path), index=":", format="extxyz")
-    i = 0
-    while True:
-        try:
-            atoms = next(frames)
-        except StopIteration:
-            break
-        except Exception as exc:  # ASE raises assorted errors on malformed frames
-            failures.append(
-                FailedRow(str(path), i, f"unreadable frame: {type(exc).__name__}: {exc}")
-            )
-            break
-        frame_id = str(atoms.info.get("material_id", atoms.info.get("id", i)))
-        if not all(atoms.pbc) or atoms.cell.rank < 3:
-            failures.append(FailedRow(str(path), i, "frame is not periodic in 3D", frame_id))
-        else:
-            structures.append(AseAtomsAdaptor.get_structure(atoms))
-            ids.append(frame_id)
-            infos.append(atoms.info)
-        i += 1
+    for i, row in enumerate(read_structures(path)):
+        if not row.ok:
+            failures.append(_failure(row, i, None))
+            continue
+        info = row.structure.properties
+        structures.append(row.structure)
+        ids.append(str(info.get("material_id", info.get("id", i))))
+        infos.append(info)
     keys = {k for info in infos for k, v in info.items() if isinstance(v, int | float)}
     props = {
         k: np.array([float(info[k]) for info in infos])
@@ -332,13 +307,16 @@ def load_dataset(name_or_path: str | Path, *, limit: int | None = None) -> Datas
     if low.endswith((".extxyz", ".xyz")):
         return load_extxyz(path)
     if low.endswith(".cif"):
-        try:
-            structure = parse_cif(_read_text(path))
-            return Dataset(path.stem, (structure,), (path.stem,), {}, (), (str(path),))
-        except ValueError as exc:
-            return Dataset(
-                path.stem, (), (), {}, (FailedRow(str(path), path.name, str(exc)),), (str(path),)
-            )
+        rows = list(read_structures(path))
+        good = [r for r in rows if r.ok]
+        return Dataset(
+            path.stem,
+            tuple(r.structure for r in good),
+            tuple(r.key.removesuffix(".gz").removesuffix(".cif") for r in good),
+            {},
+            tuple(_failure(r, r.key, None) for r in rows if not r.ok),
+            (str(path),),
+        )
     raise ValueError(f"{path}: unknown dataset format (want .csv[.gz], .extxyz, .cif or a folder)")
 
 

@@ -29,8 +29,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from flax import serialization
-from pymatgen.core import Composition, Element, Structure
+from pymatgen.core import Composition, Structure
 
+from genflow.core.chem import formula, parse_chemsys, to_composition
 from genflow.model import diffusion
 from genflow.model.representation import ElementTable, decode_many
 from genflow.model.sampler import make_sampler
@@ -170,7 +171,7 @@ class Generator:
         """
         from genflow.model.validity import smact_validity
 
-        els = [Element(e).symbol for e in elements]
+        els = list(parse_chemsys(elements))
         for e in els:
             self.table.position(e)  # clear error for an element outside the table
         options = [
@@ -198,21 +199,23 @@ class Generator:
         n_l, n_h, n_w = self.grid
         exact = np.zeros((n, n_l, n_h, n_w), np.float32)
         types = np.zeros((n, n_h, n_w), np.float32)
-        if isinstance(elements, str):
-            elements = elements.replace(",", " ").replace("-", " ").split()
+        if elements is not None:
+            elements = list(parse_chemsys(elements))
         if composition is not None:
             if elements is not None or n_atoms is not None:
                 raise ValueError("give either composition or elements/n_atoms, not both")
             many = not isinstance(composition, str | Composition | dict)
             comps = (
-                [Composition(c) for c in composition] if many else [Composition(composition)] * n
+                [to_composition(c) for c in composition]
+                if many
+                else [to_composition(composition)] * n
             )
             if len(comps) != n:
                 raise ValueError(f"{len(comps)} compositions given for n={n} samples")
             for i, comp in enumerate(comps):
                 exact[i] = self._exact_grid(comp)
             types = np.where(exact.max(axis=1) > 0, 1.0, -1.0).astype(np.float32)
-            return exact, types, [c.formula for c in comps]
+            return exact, types, [formula(c) for c in comps]
         if n_atoms is not None and not elements:
             raise ValueError("n_atoms needs elements (e.g. elements='Ba Ti O', n_atoms=5)")
         if elements and n_atoms is not None:
@@ -221,7 +224,7 @@ class Generator:
             for i, k in enumerate(picks):
                 exact[i] = self._exact_grid(options[k])
             types = np.where(exact.max(axis=1) > 0, 1.0, -1.0).astype(np.float32)
-            return exact, types, [options[k].formula for k in picks]
+            return exact, types, [formula(options[k]) for k in picks]
         if elements:
             present = np.zeros((n_h, n_w), bool)
             for e in elements:

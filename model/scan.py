@@ -17,45 +17,12 @@ import itertools
 import math
 from dataclasses import dataclass
 
-from pymatgen.core import Composition, Element
+from pymatgen.core import Composition
 
+from genflow.core.chem import formula, parse_chemsys
 from genflow.model.validity import smact_validity
 
-__all__ = ["ScanResult", "enumerate_compositions", "formula", "parse_chemsys"]
-
-
-def parse_chemsys(chemsys: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Element symbols of a chemical system (``"Ba-Ti-O"``, ``"Ba Ti O"``, ``["Ba", "Ti", "O"]``).
-
-    Order is kept, duplicates dropped; an unknown symbol raises ``ValueError`` naming it.
-    """
-    if isinstance(chemsys, str):
-        parts = chemsys.replace(",", " ").replace("-", " ").split()
-    else:
-        parts = [str(p) for p in chemsys]
-    if not parts:
-        raise ValueError(f"empty chemical system {chemsys!r}")
-    out: list[str] = []
-    for p in parts:
-        if not Element.is_valid_symbol(p):
-            raise ValueError(f"chemical system {chemsys!r}: {p!r} is not an element symbol")
-        if p not in out:
-            out.append(p)
-    return tuple(out)
-
-
-def formula(composition: Composition) -> str:
-    """Integer formula in pymatgen's electronegativity order with 1s dropped (``"BaTiO3"``).
-
-    Unlike ``Composition.reduced_formula`` it never rewrites special cases (pymatgen turns
-    ``LiO`` into ``Li2O2`` and ``O`` into ``O2``), so the string parses back to the same counts.
-    """
-    out = []
-    for token in composition.formula.split():
-        el = token.rstrip("0123456789.")
-        amt = float(token[len(el) :])
-        out.append(el if amt == 1 else f"{el}{round(amt)}")
-    return "".join(out)
+__all__ = ["ScanResult", "enumerate_compositions"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +32,7 @@ class ScanResult:
     Attributes
     ----------
     chemsys
-        Elements of the system, in the order given.
+        Elements of the system, sorted (:func:`genflow.core.chem.parse_chemsys`).
     max_coefficient
         K: largest coefficient tried per element.
     require_all
@@ -93,7 +60,8 @@ class ScanResult:
 
     @property
     def formulas(self) -> list[str]:
-        """Reduced formulas of the survivors (e.g. ``"BaTiO3"``), see :func:`formula`."""
+        """Reduced formulas of the survivors (e.g. ``"BaTiO3"``), spelled by
+        :func:`genflow.core.chem.formula`."""
         return [formula(c) for c in self.compositions]
 
     def __iter__(self):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from genflow.core.candidate import Candidate
 from genflow.core.candidates_repo import insert_candidates
+from genflow.core.chem import formula
 
 if TYPE_CHECKING:
     from genflow.core.store import GenflowStores
@@ -39,7 +40,8 @@ def sample_candidates(
         structures = generator.sample(
             int(cond["n_samples"]), composition=composition, seed=int(cond["seed"])
         )
-        prov = {**generator.provenance, "conditioning": {"composition": composition}}
+        label = formula(composition) if composition else None  # the one spelling (core.chem)
+        prov = {**generator.provenance, "conditioning": {"composition": label}}
         candidates += [
             Candidate.from_structure(s, campaign, prov, seed=int(cond["seed"]), index=i)
             for i, s in enumerate(structures)
@@ -59,9 +61,9 @@ def import_structures(stores: GenflowStores, campaign: str, sources: list[dict])
         Campaign name.
     sources
         ``{"name": file name, "text": content}``; the name picks the reader
-        (:func:`genflow.core.structure_io.read_text`). One bad record (malformed, unknown
-        element, partial occupancy) is one rejected row with its reason; the file's other
-        records go on.
+        (:func:`genflow.core.structure_io.read_text`). One bad record is one rejected row,
+        ``"<stage>: <key>: <reason>"`` with stage ``parse`` (malformed, partially occupied)
+        or ``elements`` (unknown element); the file's other records go on.
     """
     from genflow.core.structure_io import read_text
 
@@ -78,7 +80,7 @@ def import_structures(stores: GenflowStores, campaign: str, sources: list[dict])
             if row.structure is None:
                 candidates.append(
                     Candidate.from_invalid_input(
-                        row.raw or text, campaign, row_prov, 0, i, f"parse: {row.error}"
+                        row.raw or text, campaign, row_prov, 0, i, f"{row.stage}: {row.error}"
                     )
                 )
             else:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from genflow.core.chem import chemsys_string, formula
 from genflow.hull.loaders import MP_COMPATIBLE_HULLS
 
 __all__ = [
@@ -109,31 +110,20 @@ class Conditioning(_Frozen):
     @field_validator("compositions")
     @classmethod
     def _valid_compositions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from pymatgen.core import Composition, Element
-
-        for i, formula in enumerate(value):
+        """Each composition checked and spelled the one way (``"Ba1 Ti1 O3"`` → ``"BaTiO3"``)."""
+        out = []
+        for i, text in enumerate(value):
             try:
-                comp = Composition(formula)
-            except (ValueError, KeyError) as err:
-                raise ValueError(f"compositions[{i}] {formula!r} is not a formula: {err}") from err
-            if comp.num_atoms == 0:
-                raise ValueError(f"compositions[{i}] {formula!r} has no atoms")
-            unknown = [str(el) for el in comp if not Element.is_valid_symbol(str(el))]
-            if unknown:  # pymatgen parses 'Xx' as a DummySpecies instead of failing
-                raise ValueError(f"compositions[{i}] {formula!r}: unknown element(s) {unknown}")
-        return value
+                out.append(formula(text))
+            except ValueError as err:
+                raise ValueError(f"compositions[{i}] {text!r}: {err}") from err
+        return tuple(out)
 
     @field_validator("chemsys")
     @classmethod
     def _valid_chemsys(cls, value: str | None) -> str | None:
-        from pymatgen.core import Element
-
-        if value is None:
-            return value
-        for symbol in value.split("-"):
-            if not Element.is_valid_symbol(symbol):
-                raise ValueError(f"chemsys {value!r}: unknown element {symbol!r}")
-        return value
+        """Checked and spelled sorted, dash-joined (``"Li Fe O"`` → ``"Fe-Li-O"``)."""
+        return None if value is None else chemsys_string(value)
 
     @model_validator(mode="after")
     def _mode_has_inputs(self) -> Conditioning:
@@ -151,8 +141,7 @@ class Conditioning(_Frozen):
             return list(self.compositions)
         from genflow.model.scan import enumerate_compositions
 
-        found = enumerate_compositions(self.chemsys, self.max_coefficient)
-        return [c if isinstance(c, str) else c.formula.replace(" ", "") for c in found]
+        return enumerate_compositions(self.chemsys, self.max_coefficient).formulas
 
 
 class GateSettings(_Frozen):
@@ -246,10 +235,10 @@ class CampaignSpec(_Frozen):
     def conditions(self) -> list[Condition]:
         """Every generation condition, each with its own seed (recorded in provenance)."""
         out = []
-        for i, formula in enumerate(self.conditioning.formulas()):
+        for i, text in enumerate(self.conditioning.formulas()):
             out.append(
                 Condition(
-                    composition=formula,
+                    composition=text,
                     n_samples=self.generator.n_samples,
                     seed=self.generator.seed + i,
                 )

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Self
 from monty.json import jsanitize
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from genflow.core.chem import formula
 from genflow.core.records import (
     GateResult,
     GeneratorProvenance,
@@ -301,7 +302,7 @@ class Candidate(BaseModel):
             campaign=campaign,
             provenance=prov,
             structure=structure.as_dict(),
-            formula=comp.formula,
+            formula=formula(comp),  # the one spelling (genflow.core.chem)
             reduced_formula=comp.reduced_formula,
             chemsys="-".join(elements),
             elements=elements,

@@ -35,7 +35,7 @@ def test_bad_inputs_rejected_with_reasons_rest_scored(campaign_env, structures_s
     reason = {name: d.get("reject_reason") or "" for name, d in docs.items()}
     assert reason["malformed.cif"].startswith("parse: malformed.cif: malformed CIF: ")
     assert docs["malformed.cif"]["raw_input"].startswith("data_broken")
-    assert reason["unknown_element.cif"] == "elements: unknown_element.cif: unknown element(s) Xx"
+    assert reason["unknown_element.cif"] == "elements: unknown_element.cif: unknown element Xx"
     assert reason["nan_coords.json"] == "validity: NaN or infinite fractional coordinates"
     assert reason["overlap.cif"].startswith("validity: ")
     assert "0.5 Å" in reason["overlap.cif"]

@@ -53,7 +53,7 @@ def test_errors_name_file_and_every_bad_field(tmp_path):
         ("generator: {n_samples: 3}\n", "name: Field required"),
         ("name: 'bad name!'\n", "name: String should match pattern"),
         ("name: a\nconditioning: {mode: chemsys}\n", "mode 'chemsys' needs `chemsys`"),
-        ("name: a\nconditioning: {mode: chemsys, chemsys: Li-Qq}\n", "unknown element 'Qq'"),
+        ("name: a\nconditioning: {mode: chemsys, chemsys: Li-Qq}\n", "unknown element Qq"),
         ("name: a\nengine: gpaw\n", "score.force is true"),
         ("name: a\nhulls: [mp2021, mp2021]\n", "duplicate hull names"),
         ("name: a\ngenerator: {kind: structures}\n", "needs a non-empty `structures`"),
@@ -129,7 +129,7 @@ def test_chemsys_scan_conditions_every_smact_composition():
         }
     )
     formulas = spec.conditioning.formulas()
-    assert "Sr1Ti1O3" in formulas and len(formulas) == len(set(formulas))
+    assert "SrTiO3" in formulas and len(formulas) == len(set(formulas))
     from pymatgen.core import Composition
 
     from genflow.model.validity import smact_validity

@@ -18,9 +18,9 @@ import pytest
 from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition
 
+from genflow.core.chem import parse_composition, reduced_formula
 from genflow.hull import ReferenceHull
 from genflow.hull.engine import _ENUM_BUDGET, _enumerate, _qhull_lower_facets
-from genflow.hull.formula import parse_composition, reduced_formula
 
 
 def _coords(hull: ReferenceHull, system: tuple[str, ...]) -> np.ndarray:

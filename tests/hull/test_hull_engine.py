@@ -7,9 +7,9 @@ import pytest
 from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition
 
+from genflow.core.chem import CompositionError, parse_composition
 from genflow.hull import ReferenceHull
 from genflow.hull.engine import FORMATION_ENERGY_TOL, NUMERICAL_TOL, assign_hosts
-from genflow.hull.formula import CompositionError, parse_composition
 
 SYSTEMS = [
     ("Fe",),

@@ -115,7 +115,7 @@ def test_extxyz_bad_frames(tmp_path):
     assert len(d) == 2
     assert [f.row for f in d.failures] == [1, 3]
     assert "not periodic" in d.failures[0].reason
-    assert d.failures[1].reason.startswith("unreadable frame")
+    assert d.failures[1].reason.startswith("malformed extxyz frame")
 
 
 def test_concat_dedupes_ids_and_pads_properties():

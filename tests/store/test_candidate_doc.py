@@ -61,7 +61,7 @@ def test_id_is_deterministic_and_canonical(nacl: Structure) -> None:
 def test_from_structure_fields(nacl: Structure) -> None:
     c = Candidate.from_structure(nacl * (2, 1, 1), "camp", PROV, seed=7, index=3)
     assert c.state == CandidateState.GENERATED
-    assert (c.formula, c.reduced_formula, c.chemsys, c.nsites) == ("Na2 Cl2", "NaCl", "Cl-Na", 4)
+    assert (c.formula, c.reduced_formula, c.chemsys, c.nsites) == ("Na2Cl2", "NaCl", "Cl-Na", 4)
     assert c.elements == ["Cl", "Na"]
     assert c.provenance.seed == 7 and c.provenance.sample_index == 3
     assert c.provenance.conditioning["n_atoms"] == 2  # numpy scalar sanitised

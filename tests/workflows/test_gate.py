@@ -37,6 +37,14 @@ def _unknown_element_dict() -> dict:
     return d
 
 
+def _partially_occupied_cif() -> str:
+    """Sr half replaced by Ba on one site: pymatgen reads it as a disordered structure (the
+    gate used to crash with ``species property only supports ordered structures``)."""
+    s = mp20("mp-2697")
+    s.replace(0, {"Sr": 0.5, "Ba": 0.5})
+    return s.to(fmt="cif")
+
+
 LIF2_COORDS = [[0, 0, 0], [0.5, 0.5, 0], [0, 0.5, 0.5]]  # LiF2: no neutral oxidation states
 
 
@@ -51,6 +59,7 @@ def _mixed_batch() -> list[tuple[str, object]]:
         ("bad-overlap", _overlapping()),
         ("bad-unknown-cif", mp20("mp-2697").to(fmt="cif").replace(" Sr", " Xx")),
         ("bad-unknown-dict", _unknown_element_dict()),
+        ("bad-partial-cif", _partially_occupied_cif()),
         ("bad-smact", Structure(Lattice.cubic(4.0), ["Li", "F", "F"], LIF2_COORDS)),
         ("good-AlFe-dict", mp20("mp-2658").as_dict()),
         ("bad-none", None),
@@ -62,8 +71,9 @@ EXPECTED = {
     "bad-cif-truncated": (GateStage.PARSE, "malformed CIF"),
     "bad-nan": (GateStage.VALIDITY, "NaN"),
     "bad-overlap": (GateStage.VALIDITY, "min distance"),
-    "bad-unknown-cif": (GateStage.ELEMENTS, "unknown element(s): Xx"),
-    "bad-unknown-dict": (GateStage.PARSE, "unknown element(s): Xx"),
+    "bad-unknown-cif": (GateStage.ELEMENTS, "unknown element Xx"),
+    "bad-unknown-dict": (GateStage.ELEMENTS, "unknown element Xx"),
+    "bad-partial-cif": (GateStage.PARSE, "partially occupied"),
     "bad-smact": (GateStage.SMACT, "charge neutral"),
     "bad-none": (GateStage.PARSE, "no structure"),
 }

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from pymatgen.core import Element, Structure
+from pymatgen.core import Structure
 
+from genflow.core.structure_io import parse_one
 from genflow.workflows.gate.records import GateRecord, GateStage
 
 __all__ = ["check_structures", "parse_structure"]
@@ -17,34 +17,16 @@ __all__ = ["check_structures", "parse_structure"]
 def parse_structure(raw: Any) -> tuple[Structure | None, str | None]:
     """Turn a Structure, pymatgen dict or CIF string into a Structure, or explain why not.
 
+    The checks are structure I/O's (:func:`genflow.core.structure_io.parse_one`): malformed
+    input, symbols that are not elements, partially occupied sites.
+
     Returns
     -------
     tuple
-        ``(structure, None)`` or ``(None, reason)``; unknown element symbols in a dict are
-        reported as such (a CIF parses them as dummy species, caught by the element check).
+        ``(structure, None)`` or ``(None, reason)``.
     """
-    if isinstance(raw, Structure):
-        return raw, None
-    if raw is None:
-        return None, "no structure (None)"
-    if isinstance(raw, dict):
-        symbols = {
-            sp.get("element") for site in raw.get("sites", []) for sp in site.get("species", [])
-        }
-        if bad := sorted(str(s) for s in symbols if not Element.is_valid_symbol(str(s))):
-            return None, f"unknown element(s): {', '.join(bad)}"
-        try:
-            return Structure.from_dict(raw), None
-        except Exception as exc:  # any parse failure is a row error, not a crash
-            return None, f"malformed structure dict: {type(exc).__name__}: {exc}"
-    if isinstance(raw, str):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # pymatgen warns per rounded coordinate
-                return Structure.from_str(raw, fmt="cif"), None
-        except Exception as exc:
-            return None, f"malformed CIF: {type(exc).__name__}: {str(exc)[:200]}"
-    return None, f"unsupported input type {type(raw).__name__}"
+    row = parse_one(raw)
+    return row.structure, row.reason
 
 
 def check_structures(
@@ -56,16 +38,12 @@ def check_structures(
     records = []
     for key, raw in items:
         rec = GateRecord(key=str(key))
-        structure, why = parse_structure(raw)
-        if structure is None:
-            records.append(rec.reject(GateStage.PARSE, why or "unparseable"))
+        row = parse_one(raw, key=str(key))
+        if not row.ok:
+            stage = GateStage.ELEMENTS if row.stage == "elements" else GateStage.PARSE
+            records.append(rec.reject(stage, row.reason))
             continue
-        unknown = sorted({str(sp) for sp in structure.species if not isinstance(sp, Element)})
-        if unknown:
-            records.append(
-                rec.reject(GateStage.ELEMENTS, f"unknown element(s): {', '.join(unknown)}")
-            )
-            continue
+        structure = row.structure
         rec = dataclasses.replace(
             rec, structure=structure, formula=structure.composition.reduced_formula
         )

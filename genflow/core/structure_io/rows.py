@@ -1,0 +1,162 @@
+"""The row every reader yields, the one check a parsed structure passes, and file text.
+
+A reader never raises for a bad record: it yields a :class:`StructureRow` whose ``error``
+names the record (``"NaCl.cif#2: malformed CIF: ValueError: ..."``) and the next record goes on.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pymatgen.core import Structure
+
+from genflow.core.chem import unknown_elements_message, unknown_symbols
+
+__all__ = [
+    "StructureRow",
+    "check_structure",
+    "decode_text",
+    "error_row",
+    "parsed_row",
+    "read_file_text",
+    "record_key",
+]
+
+#: pymatgen's complaint about a symbol that is not an element (``Structure.from_dict``, ...).
+_NOT_ELEMENT = re.compile(r"'([^']{1,8})' is not a valid Element")
+
+
+@dataclass(frozen=True)
+class StructureRow:
+    """One record of an input: its structure, or why there is none.
+
+    Attributes
+    ----------
+    key
+        Stable, human name of the record: ``file.cif``, ``file.cif#2`` (second of several
+        records, 1-based), ``archive.zip/dir/x.cif``, ``table.csv#row-3`` or the table's id.
+    structure
+        The ordered pymatgen ``Structure``; None when ``error`` is set. NaN coordinates are
+        kept (the gate's validity stage reports them).
+    error
+        ``"<key>: <reason>"`` or None.
+    raw
+        The record's own text when the format has one (a CIF block, a JSON object, a CSV
+        cell), else None.
+    source
+        The file (or archive member) the record came from.
+    stage
+        Which check failed: ``"parse"`` (malformed, partially occupied) or ``"elements"``
+        (a symbol that is not an element); None for a good row.
+    """
+
+    key: str
+    structure: Structure | None
+    error: str | None
+    raw: str | None
+    source: str
+    stage: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the record parsed."""
+        return self.structure is not None
+
+    @property
+    def reason(self) -> str | None:
+        """``error`` without the leading ``"<key>: "``."""
+        return None if self.error is None else self.error.removeprefix(f"{self.key}: ")
+
+
+def record_key(name: str, index: int, count: int) -> str:
+    """``name`` for a file's only record, else ``name#<index + 1>``."""
+    return name if count == 1 else f"{name}#{index + 1}"
+
+
+def error_row(
+    key: str, reason: str, *, source: str, raw: str | None = None, stage: str = "parse"
+) -> StructureRow:
+    """A row for a record that has no structure; ``reason`` is prefixed with the key."""
+    return StructureRow(key, None, f"{key}: {reason}", raw, source, stage)
+
+
+def check_structure(structure: Structure) -> tuple[str, str] | None:
+    """The one check every parsed structure passes: ``(stage, reason)`` or None.
+
+    Rejects symbols that are not elements (pymatgen reads ``Xx`` as a ``DummySpecies``),
+    empty structures and disordered (partially occupied) sites, which nothing downstream
+    supports (``Structure.species`` raises on them).
+    """
+    if len(structure) == 0:
+        return "parse", "no atoms"
+    if unknown := unknown_symbols(structure.composition.elements):
+        return "elements", unknown_elements_message(unknown)
+    if not structure.is_ordered:
+        bad = [
+            f"{i} ({site.species.formula})"
+            for i, site in enumerate(structure)
+            if not site.is_ordered
+        ]
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        return "parse", f"partially occupied / disordered site(s) {shown}: not supported"
+    return None
+
+
+def parsed_row(
+    key: str,
+    source: str,
+    raw: str | None,
+    kind: str,
+    parse: Callable[[], Structure],
+) -> StructureRow:
+    """Run ``parse`` and turn the result or its failure into a row.
+
+    ``kind`` names the format in the reason (``"malformed CIF: ValueError: ..."``); a parser's
+    complaint about an unknown element becomes the unknown-element reason.
+    """
+    with _quiet() as caught:
+        try:
+            structure = parse()
+        except Exception as exc:  # parsers raise many types for bad input: a row, not a crash
+            text = str(exc)
+            if match := _NOT_ELEMENT.search(text):
+                return error_row(
+                    key, unknown_elements_message([match[1]]), source=source, raw=raw,
+                    stage="elements",
+                )  # fmt: skip
+            notes = "; ".join(dict.fromkeys(str(w.message) for w in caught))[:300]
+            detail = f"{type(exc).__name__}: {text[:300]}" + (f" ({notes})" if notes else "")
+            return error_row(key, f"malformed {kind}: {detail}", source=source, raw=raw)
+    if problem := check_structure(structure):
+        stage, reason = problem
+        return error_row(key, reason, source=source, raw=raw, stage=stage)
+    return StructureRow(key, structure, None, raw, source)
+
+
+@contextmanager
+def _quiet() -> Iterator[list[warnings.WarningMessage]]:
+    """Record (not print) parser warnings: pymatgen warns per rounded coordinate."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
+
+
+def decode_text(data: bytes | str, name: str) -> str:
+    """Text of plain or gzipped content (by ``name`` ending in ``.gz`` or the gzip magic)."""
+    if isinstance(data, str):
+        return data
+    if name.lower().endswith(".gz") or data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return data.decode("utf-8")
+
+
+def read_file_text(path: str | Path) -> str:
+    """Text of a plain or gzipped (``.gz``) file: the one gzip text reader of genflow."""
+    path = Path(path)
+    return decode_text(path.read_bytes(), path.name)
