@@ -23,21 +23,26 @@ __all__ = ["RetryingGridFSStore", "RetryingMongoStore"]
 class _Retrying:
     """Mixin: retry the database calls of a maggma store (materialising query results)."""
 
+    # super(_Retrying, self): a zero-argument super() does not work inside the lambdas.
     def query(self, *args: Any, **kwargs: Any) -> Iterator[dict]:
-        docs = retry_call(lambda: list(super().query(*args, **kwargs)), what=f"query {self}")
-        yield from docs
+        parent = super(_Retrying, self)
+        yield from retry_call(lambda: list(parent.query(*args, **kwargs)), what=f"query {self}")
 
     def count(self, *args: Any, **kwargs: Any) -> int:
-        return retry_call(lambda: super().count(*args, **kwargs), what=f"count {self}")
+        parent = super(_Retrying, self)
+        return retry_call(lambda: parent.count(*args, **kwargs), what=f"count {self}")
 
     def distinct(self, *args: Any, **kwargs: Any) -> list:
-        return retry_call(lambda: super().distinct(*args, **kwargs), what=f"distinct {self}")
+        parent = super(_Retrying, self)
+        return retry_call(lambda: parent.distinct(*args, **kwargs), what=f"distinct {self}")
 
     def update(self, *args: Any, **kwargs: Any) -> Any:
-        return retry_call(lambda: super().update(*args, **kwargs), what=f"update {self}")
+        parent = super(_Retrying, self)
+        return retry_call(lambda: parent.update(*args, **kwargs), what=f"update {self}")
 
     def remove_docs(self, *args: Any, **kwargs: Any) -> Any:
-        return retry_call(lambda: super().remove_docs(*args, **kwargs), what=f"remove from {self}")
+        parent = super(_Retrying, self)
+        return retry_call(lambda: parent.remove_docs(*args, **kwargs), what=f"remove from {self}")
 
     def __str__(self) -> str:
         return f"{type(self).__name__}({self.database}.{self.collection_name})"
