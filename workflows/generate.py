@@ -7,6 +7,7 @@ writes idempotently (a rerun inserts nothing twice).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -60,7 +61,8 @@ def import_structures(stores: GenflowStores, campaign: str, sources: list[dict])
     campaign
         Campaign name.
     sources
-        ``{"name": file name, "text": content}``; the name picks the reader
+        ``{"name": file name, "text": content}`` (or ``"base64"`` for a binary file, see
+        ``genflow.campaign.flows.structure_sources``); the name picks the reader
         (:func:`genflow.core.structure_io.read_text`). One bad record is one rejected row,
         ``"<stage>: <key>: <reason>"`` with stage ``parse`` (malformed, partially occupied)
         or ``elements`` (unknown element); the file's other records go on.
@@ -69,18 +71,21 @@ def import_structures(stores: GenflowStores, campaign: str, sources: list[dict])
 
     candidates = []
     for src in sources:
-        name, text = src["name"], src["text"]
+        name = src["name"]
+        content = base64.b64decode(src["base64"]) if "base64" in src else src["text"]
+        data = content if isinstance(content, bytes) else content.encode()
         prov = {
             "model_name": "import",
-            "checkpoint_hash": hashlib.sha256(text.encode()).hexdigest()[:16],
+            "checkpoint_hash": hashlib.sha256(data).hexdigest()[:16],
             "conditioning": {"source": name},
         }
-        for i, row in enumerate(read_text(name, text)):
+        for i, row in enumerate(read_text(name, content)):
             row_prov = {**prov, "conditioning": {"source": name, "record": row.key}}
             if row.structure is None:
+                raw = row.raw or (content if isinstance(content, str) else row.key)
                 candidates.append(
                     Candidate.from_invalid_input(
-                        row.raw or text, campaign, row_prov, 0, i, f"{row.stage}: {row.error}"
+                        raw, campaign, row_prov, 0, i, f"{row.stage}: {row.error}"
                     )
                 )
             else:

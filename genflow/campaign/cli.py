@@ -6,7 +6,9 @@ Registered on the root app by :func:`register`. Every command that prints result
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,6 +43,18 @@ def _load(spec_path: Path):
         raise typer.Exit(2) from None
 
 
+@contextlib.contextmanager
+def _taken_name_exits() -> Iterator[None]:
+    """A campaign name taken by another spec or mode: one red line, exit code 1."""
+    from genflow.campaign.ledger import CampaignExistsError
+
+    try:
+        yield
+    except CampaignExistsError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from None
+
+
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
@@ -56,21 +70,16 @@ def run_cmd(
 ) -> None:
     """Run the whole campaign here against the (embedded) store; ends with the hits table."""
     from genflow.campaign.chatter import chatter_to_log
-    from genflow.campaign.ledger import CampaignExistsError
     from genflow.campaign.runner import run_campaign, run_dir
     from genflow.campaign.view import print_run, stage_bars
 
     spec = _load(spec_path)
     log_path = run_dir(name or spec.name) / "genflow.log"
-    try:
-        with chatter_to_log(log_path, verbose=verbose) as stream:
-            # The console draws on the terminal; stdout stays pure JSON with --json.
-            screen = Console(file=stream, stderr=False) if not json_out else err_console
-            with stage_bars(screen, enabled=not json_out) as on_progress:
-                run = run_campaign(spec, name=name, on_progress=on_progress)
-    except CampaignExistsError as err:
-        err_console.print(f"[red]{err}[/red]")
-        raise typer.Exit(1) from None
+    with _taken_name_exits(), chatter_to_log(log_path, verbose=verbose) as stream:
+        # The console draws on the terminal; stdout stays pure JSON with --json.
+        screen = Console(file=stream, stderr=False) if not json_out else err_console
+        with stage_bars(screen, enabled=not json_out) as on_progress:
+            run = run_campaign(spec, name=name, on_progress=on_progress)
     if json_out:
         _print_json(run.as_dict())
         return
@@ -80,15 +89,11 @@ def run_cmd(
 @campaign_app.command("submit")
 def submit_cmd(spec_path: SpecArg, name: NameOpt = None, json_out: JsonOpt = False) -> None:
     """Add the campaign's workflows to the FireWorks LaunchPad (once; re-submitting is a no-op)."""
-    from genflow.campaign.ledger import CampaignExistsError
     from genflow.campaign.submit import submit_campaign
 
     spec = _load(spec_path)
-    try:
+    with _taken_name_exits():
         report = submit_campaign(spec, name=name)
-    except CampaignExistsError as err:
-        err_console.print(f"[red]{err}[/red]")
-        raise typer.Exit(1) from None
     if json_out:
         _print_json(report.as_dict())
         return
@@ -126,7 +131,6 @@ def nightly_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Submit tonight's campaign once (idempotent per date) and report last night's new hits."""
-    from genflow.campaign.ledger import CampaignExistsError
     from genflow.campaign.submit import nightly
     from genflow.campaign.view import hits_table
 
@@ -136,11 +140,8 @@ def nightly_cmd(
     except ValueError:
         err_console.print(f"[red]--date {on_date!r}: expected YYYY-MM-DD[/red]")
         raise typer.Exit(2) from None
-    try:
+    with _taken_name_exits():
         report = nightly(spec, date=day)
-    except CampaignExistsError as err:
-        err_console.print(f"[red]{err}[/red]")
-        raise typer.Exit(1) from None
     if json_out:
         _print_json(report)
         return

@@ -10,6 +10,8 @@ metadata, which is how submit recognises a batch already on the LaunchPad.
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,7 +20,13 @@ if TYPE_CHECKING:
     from genflow.campaign.spec import CampaignSpec
     from genflow.workflows.campaign import CampaignMaker
 
-__all__ = ["build_flows", "campaign_key", "campaign_maker", "expected_samples"]
+__all__ = [
+    "build_flows",
+    "campaign_key",
+    "campaign_maker",
+    "expected_samples",
+    "structure_sources",
+]
 
 
 def campaign_key(name: str, spec_hash: str, batch: int) -> str:
@@ -73,12 +81,35 @@ def campaign_maker(spec: CampaignSpec) -> CampaignMaker:
     )
 
 
+def structure_sources(paths: list[Path]) -> list[dict]:
+    """The import job's inputs: one ``{"name", "text" | "base64"}`` per file.
+
+    A directory contributes every file of a format genflow reads. Text formats travel as
+    text (readable in the LaunchPad); binary ones (zip, gzip, ``eval_gen.pt``) as base64.
+    """
+    from genflow.core.structure_io import format_of
+
+    sources = []
+    for path in paths:
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and format_of(p.name))
+            names = [f.relative_to(path.parent).as_posix() for f in files]
+        else:
+            files, names = [path], [path.name]
+        for file, name in zip(files, names, strict=True):
+            data = file.read_bytes()
+            try:
+                sources.append({"name": name, "text": data.decode("utf-8")})
+            except UnicodeDecodeError:
+                sources.append({"name": name, "base64": base64.b64encode(data).decode("ascii")})
+    return sources
+
+
 def _batch_inputs(spec: CampaignSpec) -> list[list[dict]]:
     """Per-batch job inputs: conditions (generator) or file sources (kind=structures)."""
     if spec.generator.kind == "structures":
-        files = spec.structure_files()
+        sources = structure_sources(spec.structure_files())
         size = spec.generator.batch_size
-        sources = [{"name": f.name, "text": f.read_text(errors="replace")} for f in files]
         return [sources[i : i + size] for i in range(0, len(sources), size)]
     return [[c.model_dump() for c in batch] for batch in spec.batches()]
 

@@ -25,23 +25,23 @@ class _Retrying:
 
     # super(_Retrying, self): a zero-argument super() does not work inside the lambdas.
     def query(self, *args: Any, **kwargs: Any) -> Iterator[dict]:
-        parent = super(_Retrying, self)
+        parent = super()
         yield from retry_call(lambda: list(parent.query(*args, **kwargs)), what=f"query {self}")
 
     def count(self, *args: Any, **kwargs: Any) -> int:
-        parent = super(_Retrying, self)
+        parent = super()
         return retry_call(lambda: parent.count(*args, **kwargs), what=f"count {self}")
 
     def distinct(self, *args: Any, **kwargs: Any) -> list:
-        parent = super(_Retrying, self)
+        parent = super()
         return retry_call(lambda: parent.distinct(*args, **kwargs), what=f"distinct {self}")
 
     def update(self, *args: Any, **kwargs: Any) -> Any:
-        parent = super(_Retrying, self)
+        parent = super()
         return retry_call(lambda: parent.update(*args, **kwargs), what=f"update {self}")
 
     def remove_docs(self, *args: Any, **kwargs: Any) -> Any:
-        parent = super(_Retrying, self)
+        parent = super()
         return retry_call(lambda: parent.remove_docs(*args, **kwargs), what=f"remove from {self}")
 
     def __str__(self) -> str:
