@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genflow.core.candidate import Candidate, CandidateState, score_key
-from genflow.core.candidates_repo import get_candidate
+from genflow.core.candidate_queries import get_candidate
 
 if TYPE_CHECKING:
     from genflow.core.store import GenflowStores

@@ -7,16 +7,8 @@ Every room reads and writes this one schema (pydantic v2). A candidate moves thr
 MLIP pre-relax. Re-applying the current state is a no-op, so a rerun job (FireWorks lost-run
 rerun) can repeat its transition safely; anything else raises ``ValueError``.
 
-Deterministic ids
------------------
-``candidate_id`` is a SHA-256 over a canonical JSON of: the campaign name, the canonical
-structure (species, lattice rounded to 1e-4 Å, fractional coordinates wrapped into [0, 1) and
-rounded to 1e-5, sites sorted), the generator provenance that determines the sample (model name,
-checkpoint hash, conditioning) and the seed plus the sample's index within that seed's batch.
-Re-submitting the same campaign regenerates the same structures with the same seeds, hence the
-same ids, and the store's upsert keyed on ``candidate_id`` (``$setOnInsert``) turns the second
-submission into a no-op instead of duplicates. Including the structure means a changed sampler
-or checkpoint can never silently reuse an old candidate's results.
+``candidate_id`` is deterministic (:mod:`genflow.core.candidate_id`), so re-submitting a
+campaign inserts nothing twice.
 
 >>> from pymatgen.core import Lattice, Structure
 >>> s = Structure(Lattice.cubic(4.2), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
@@ -30,9 +22,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Self
@@ -40,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Self
 from monty.json import jsanitize
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from genflow.core.candidate_id import canonical_structure, make_candidate_id
 from genflow.core.chem import formula
 from genflow.core.records import (
     GateResult,
@@ -75,10 +65,6 @@ __all__ = [
     "utcnow",
 ]
 
-ID_PREFIX = "gf-"
-ID_HEX_CHARS = 24  # 96 bits: collisions are negligible for 10^12 candidates
-LATTICE_DECIMALS = 4
-FRAC_DECIMALS = 5
 _SUBDOCS = ("gate", "prerelax", "relax")
 
 
@@ -121,73 +107,6 @@ def check_transition(
             f"candidate {candidate_id}: illegal state transition {current} → {target} "
             f"(allowed from {current}: {allowed})"
         )
-
-
-def _round(x: float, decimals: int) -> float | str:
-    if not math.isfinite(x):
-        return str(x)  # NaN/inf coordinates still hash (the gate rejects them)
-    value = round(x, decimals)
-    return 0.0 if value == 0 else value  # -0.0 and 0.0 hash alike
-
-
-def canonical_structure(structure: Structure | dict) -> dict:
-    """Return a canonical, JSON-ready form of a structure for hashing.
-
-    Sites are wrapped into the cell and sorted, so site order and periodic images do not
-    change the id; rounding absorbs float noise from serialisation.
-    """
-    from pymatgen.core import Structure
-
-    if isinstance(structure, dict):
-        structure = Structure.from_dict(structure)
-    sites = []
-    for site in structure:
-        frac = []
-        for f in site.frac_coords:
-            wrapped = _round(float(f) % 1.0, FRAC_DECIMALS) if math.isfinite(f) else str(f)
-            frac.append(0.0 if wrapped == 1.0 else wrapped)  # 0.999999 rounds to 1 ≡ 0
-        sites.append([str(site.species), frac])
-    sites.sort(key=lambda s: (s[0], [str(v) for v in s[1]]))
-    lattice = [
-        [_round(float(v), LATTICE_DECIMALS) for v in row] for row in structure.lattice.matrix
-    ]
-    return {"lattice": lattice, "sites": sites}
-
-
-def make_candidate_id(
-    campaign: str,
-    structure: Structure | dict | str,
-    provenance: GeneratorProvenance | dict,
-    seed: int,
-    index: int,
-) -> str:
-    """Return the deterministic id of a generated sample (see the module docstring).
-
-    Parameters
-    ----------
-    campaign
-        Campaign name.
-    structure
-        The generated structure, or the raw text of an input that could not be parsed
-        (e.g. a malformed CIF); raw text is hashed verbatim.
-    provenance
-        Generator provenance; ``model_name``, ``checkpoint_hash`` and ``conditioning`` enter
-        the hash (other keys such as the full config do not).
-    seed, index
-        Sampling seed and the sample's index in that seed's batch.
-    """
-    prov = provenance.model_dump() if isinstance(provenance, BaseModel) else dict(provenance)
-    payload = {
-        "campaign": campaign,
-        "model_name": prov.get("model_name"),
-        "checkpoint_hash": prov.get("checkpoint_hash"),
-        "conditioning": jsanitize(prov.get("conditioning") or {}, strict=False),
-        "seed": int(seed),
-        "index": int(index),
-        "structure": structure if isinstance(structure, str) else canonical_structure(structure),
-    }
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return ID_PREFIX + hashlib.sha256(blob.encode()).hexdigest()[:ID_HEX_CHARS]
 
 
 class StateChange(BaseModel):

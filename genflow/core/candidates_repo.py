@@ -1,4 +1,6 @@
-"""Bulk operations on the ``candidates`` collection (insert, state changes, counts, failures).
+"""Bulk writes to the ``candidates`` collection: inserts, state changes, scores.
+
+Reads (one candidate, counts, failures, throughput) live in :mod:`genflow.core.candidate_queries`.
 
 Every function takes the pymongo collection (``GenflowStores.candidates``), so it works the same
 on production MongoDB and the embedded SecantusDB. Writes are batched (``insert_many`` /
@@ -20,12 +22,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
-from pymongo import ASCENDING, UpdateOne
+from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from genflow.core.candidate import (
@@ -50,14 +51,8 @@ __all__ = [
     "InsertSummary",
     "StateUpdate",
     "TransitionSummary",
-    "count_states",
-    "failure_counts",
-    "failures",
-    "get_candidate",
     "insert_candidates",
-    "iter_candidates",
     "record_scores",
-    "throughput",
     "transition",
     "update_states",
 ]
@@ -338,137 +333,3 @@ def _finite(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     return value
-
-
-def get_candidate(collection: Collection, candidate_id: str) -> Candidate:
-    """Return one candidate; ``KeyError`` naming the id if it is not stored."""
-    doc = retry_call(
-        lambda: collection.find_one({"candidate_id": candidate_id}), what="read a candidate"
-    )
-    if doc is None:
-        raise KeyError(f"candidate {candidate_id!r} not found in {collection.full_name}")
-    return Candidate.from_mongo(doc)
-
-
-def iter_candidates(
-    collection: Collection,
-    campaign: str | None = None,
-    state: CandidateState | str | Iterable[CandidateState | str] | None = None,
-    *,
-    batch_size: int = DEFAULT_BATCH,
-) -> Iterator[Candidate]:
-    """Yield candidates of a campaign and/or state(s), oldest first (insertion order)."""
-    query: dict[str, Any] = {}
-    if campaign is not None:
-        query["campaign"] = campaign
-    if state is not None:
-        states = [state] if isinstance(state, str) else list(state)
-        query["state"] = {"$in": [str(CandidateState(s)) for s in states]}
-    # A cursor broken by an outage resumes after the last document it yielded, in the same
-    # (created_at, _id) order, so no candidate is skipped or yielded twice.
-    last: tuple[Any, Any] | None = None
-
-    def page() -> list[dict]:
-        q = dict(query)
-        if last is not None:
-            after = [
-                {"created_at": {"$gt": last[0]}},
-                {"created_at": last[0], "_id": {"$gt": last[1]}},
-            ]
-            q = {"$and": [query, {"$or": after}]} if query else {"$or": after}
-        cursor = collection.find(q, batch_size=batch_size).sort(
-            [("created_at", ASCENDING), ("_id", ASCENDING)]
-        )
-        return list(cursor.limit(batch_size))
-
-    while docs := retry_call(page, what="read candidates"):
-        for doc in docs:
-            yield Candidate.from_mongo(doc)
-        last = (docs[-1]["created_at"], docs[-1]["_id"])
-
-
-def count_states(collection: Collection, campaign: str | None = None) -> dict[str, int]:
-    """Return {state: count} for a campaign (every state present, zeros included)."""
-    pipeline: list[dict[str, Any]] = []
-    if campaign is not None:
-        pipeline.append({"$match": {"campaign": campaign}})
-    pipeline.append({"$group": {"_id": "$state", "n": {"$sum": 1}}})
-    counts = {str(s): 0 for s in CandidateState}
-    rows = retry_call(lambda: list(collection.aggregate(pipeline)), what="count states")
-    for row in rows:
-        counts[str(row["_id"])] = int(row["n"])
-    return counts
-
-
-def failures(
-    collection: Collection, campaign: str | None = None, *, limit: int = 0
-) -> list[dict[str, Any]]:
-    """Return failed candidates as rows: rejected ones and non-converged relaxations.
-
-    Each row has candidate_id, campaign, state, formula, reason and updated_at, newest first.
-    """
-    query: dict[str, Any] = {
-        "$or": [{"state": "rejected"}, {"relax.converged": False}, {"relax.error": {"$ne": None}}]
-    }
-    if campaign is not None:
-        query["campaign"] = campaign
-    proj = {"candidate_id": 1, "campaign": 1, "state": 1, "formula": 1, "reject_reason": 1}
-    proj |= {"relax.converged": 1, "relax.error": 1, "updated_at": 1}
-    rows = []
-    docs = retry_call(
-        lambda: list(collection.find(query, proj).sort("updated_at", -1).limit(limit)),
-        what="read failures",
-    )
-    for doc in docs:
-        relax = doc.get("relax") or {}
-        reason = doc.get("reject_reason") or relax.get("error") or "relaxation did not converge"
-        rows.append(
-            {
-                "candidate_id": doc["candidate_id"],
-                "campaign": doc["campaign"],
-                "state": doc["state"],
-                "formula": doc.get("formula"),
-                "reason": reason,
-                "updated_at": doc.get("updated_at"),
-            }
-        )
-    return rows
-
-
-def failure_counts(collection: Collection, campaign: str | None = None) -> dict[str, int]:
-    """Return {reject reason: count} for rejected candidates, most frequent first.
-
-    Reasons are grouped on the text before the first ':' (genflow reasons read
-    ``"<code>: <detail>"``, e.g. ``"min_distance: 0.31 Å < 0.5 Å"``).
-    """
-    match: dict[str, Any] = {"state": "rejected"}
-    if campaign is not None:
-        match["campaign"] = campaign
-    counts: dict[str, int] = {}
-    pipeline = [{"$match": match}, {"$group": {"_id": "$reject_reason", "n": {"$sum": 1}}}]
-    for row in retry_call(lambda: list(collection.aggregate(pipeline)), what="count failures"):
-        code = str(row["_id"]).split(":", 1)[0].strip()
-        counts[code] = counts.get(code, 0) + int(row["n"])
-    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
-
-
-def throughput(
-    collection: Collection,
-    campaign: str | None = None,
-    state: CandidateState | str = CandidateState.SCORED,
-    *,
-    window: timedelta = timedelta(hours=24),
-    now: datetime | None = None,
-) -> float:
-    """Return candidates per hour that reached ``state`` within the last ``window``.
-
-    Uses the ``state_at.<state>`` timestamps, so a candidate counts once however often its
-    transition was re-applied.
-    """
-    state = CandidateState(state)
-    end = now or utcnow()
-    query: dict[str, Any] = {f"state_at.{state}": {"$gte": end - window, "$lte": end}}
-    if campaign is not None:
-        query["campaign"] = campaign
-    n = retry_call(lambda: collection.count_documents(query), what="count throughput")
-    return n / (window.total_seconds() / 3600.0)

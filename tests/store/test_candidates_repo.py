@@ -11,16 +11,18 @@ from pymatgen.core import Lattice, Structure
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from genflow.core.candidate import Candidate
-from genflow.core.candidates_repo import (
-    StateUpdate,
+from genflow.core.candidate_queries import (
     count_states,
     failure_counts,
     failures,
     get_candidate,
-    insert_candidates,
     iter_candidates,
-    record_scores,
     throughput,
+)
+from genflow.core.candidates_repo import (
+    StateUpdate,
+    insert_candidates,
+    record_scores,
     transition,
     update_states,
 )
