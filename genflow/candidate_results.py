@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from monty.json import jsanitize
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from genflow.hull.names import check_score_key as check_hull_name  # shim: use genflow.hull.names
 
 __all__ = [
     "DFTResult",
@@ -25,19 +26,6 @@ __all__ = [
     "is_hit",
     "utcnow",
 ]
-
-_HULL_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def check_hull_name(name: str) -> str:
-    """Return ``name`` if usable as a field key (``scores.<name>``), else raise ``ValueError``."""
-    if not isinstance(name, str) or not _HULL_NAME.match(name):
-        raise ValueError(
-            f"hull name {name!r} cannot key scores: use letters, digits, '_' or '-' "
-            "(e.g. 'mp2021', 'gnome'), not a file path"
-        )
-    return name
-
 
 def utcnow() -> datetime:
     """Return the current UTC time truncated to milliseconds (MongoDB's date precision)."""

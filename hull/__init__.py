@@ -13,7 +13,7 @@ convergence rate, App. 8).
 >>> [s.is_stable for s in hull.score(["Fe2O3"], [-7.0])]  # doctest: +SKIP
 """
 
-from genflow.hull.keys import METASTABLE_THRESHOLD, STABLE_THRESHOLD, HullKey
+from genflow.hull.keys import METASTABLE_THRESHOLD, STABLE_THRESHOLD, HullColumn
 from genflow.hull.loaders import (
     MP_COMPATIBLE_HULLS,
     load_gnome,
@@ -38,7 +38,7 @@ __all__ = [
     "METASTABLE_THRESHOLD",
     "MP_COMPATIBLE_HULLS",
     "STABLE_THRESHOLD",
-    "HullKey",
+    "HullColumn",
     "HullScore",
     "ReferenceHull",
     "build_mp_api_hull",

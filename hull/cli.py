@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from genflow.hull.io import read_candidates, read_table, write_scores
-from genflow.hull.keys import HullKey
+from genflow.hull.keys import HullColumn
 from genflow.hull.loaders import load_hull
 from genflow.hull.metrics import compare_formation_energies, summarize_scores
 from genflow.hull.records import HullScore
@@ -119,8 +119,8 @@ def score(
     if out is not None:
         write_scores(out, scores, table)
     summary = {
-        HullKey.hull.value: reference.name,
-        HullKey.scheme.value: reference.scheme,
+        HullColumn.hull.value: reference.name,
+        HullColumn.scheme.value: reference.scheme,
         **summarize_scores(scores),
     }
     failed = [(i, s.error) for i, s in enumerate(scores) if not s.ok]
@@ -145,8 +145,8 @@ def _e_form_pairs(
         table = read_table(path)
     except (FileNotFoundError, ValueError, OSError) as exc:
         raise _fail(f"{path}: {exc}") from exc
-    if HullKey.e_form in table and HullKey.composition in table:
-        return list(zip(table[HullKey.composition], table[HullKey.e_form], strict=True))
+    if HullColumn.e_form in table and HullColumn.composition in table:
+        return list(zip(table[HullColumn.composition], table[HullColumn.e_form], strict=True))
     if hull not in cache:
         cache[hull] = _load(hull)
     rows, _ = read_candidates(path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from genflow.campaign_db import open_stores
 from genflow.candidate import Candidate, CandidateState, DFTResult
 from genflow.candidates_repo import StateUpdate, insert_candidates, record_scores, update_states
 from genflow.hull.loaders import MP_COMPATIBLE_HULLS
+from genflow.hull.names import score_key as hull_key  # shim: use genflow.hull.names.score_key
 
 __all__ = [
     "MP_COMPATIBLE_HULLS",
@@ -326,12 +326,6 @@ def extract_result(engine: str, doc: Any, task_uuid: str | None, uuids: list[str
 
 
 # -- score -------------------------------------------------------------------------------------
-
-
-def hull_key(name: str) -> str:
-    """Key a hull's scores are stored under: its name, or a hull file's sanitised stem."""
-    key = Path(name).stem if ("/" in name or "." in name) else name
-    return re.sub(r"[^A-Za-z0-9_-]", "_", key)
 
 
 def score_candidates(
