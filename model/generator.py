@@ -151,15 +151,8 @@ class Generator:
 
     # ------------------------------------------------------------------ conditioning
     def _exact_grid(self, composition: Composition) -> np.ndarray:
-        """(L, H, W) ±1 occupancy: the first n slots of each element's cell hold atoms."""
-        counts = self.table.composition_grid(composition)
-        if counts.max() > self.max_atoms:
-            el = max(composition.get_el_amt_dict().items(), key=lambda kv: kv[1])[0]
-            raise ValueError(
-                f"composition {composition.formula}: {int(counts.max())} atoms of {el} exceed "
-                f"this model's L={self.max_atoms} atoms per element"
-            )
-        occ = np.arange(self.max_atoms)[:, None, None] < counts[None]
+        """(L, H, W) ±1 ``ElementTable.occupancy``: the exact-composition channel."""
+        occ = self.table.occupancy(composition, self.max_atoms)  # TooManyAtomsError beyond L
         return np.where(occ, 1.0, -1.0).astype(np.float32)
 
     def compositions_for(self, elements: Sequence[str], n_atoms: int) -> list[Composition]:
