@@ -27,6 +27,7 @@ __all__ = [
     "utcnow",
 ]
 
+
 def utcnow() -> datetime:
     """Return the current UTC time truncated to milliseconds (MongoDB's date precision)."""
     now = datetime.now(UTC)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pymatgen.core import Composition
 
+from genflow.core.progress import track
 from genflow.hull.batch import dense_fractions, formation_energies
 from genflow.hull.cache import HullCache
 from genflow.hull.engine import (
@@ -33,7 +34,6 @@ from genflow.hull.scoring import (
     Parsed,
     candidate_formation_energies,
     parse_candidates,
-    progress_iter,
     score_candidates,
 )
 
@@ -415,7 +415,7 @@ class ReferenceHull:
         needed = sorted(set(hull_of.values()))
         hulls: dict[tuple[str, ...], ChemsysHull | Exception] = {}
         chunks = [needed[i : i + _BUILD_CHUNK] for i in range(0, len(needed), _BUILD_CHUNK)]
-        for chunk in progress_iter(chunks, progress, "building chemical-system hulls"):
+        for chunk in track(chunks, "building chemical-system hulls", enabled=progress):
             hulls.update(self._hulls_for(chunk))
         usable = []
         for system, members in groups.items():

@@ -24,7 +24,6 @@ __all__ = [
     "Parsed",
     "candidate_formation_energies",
     "parse_candidates",
-    "progress_iter",
     "score_candidates",
 ]
 
@@ -198,16 +197,3 @@ def _formation_energies(
 ) -> np.ndarray:
     totals = np.bincount(owner, weights=amount, minlength=len(energies))
     return formation_energies(energies, owner, amount / totals[owner], mu[symbol])
-
-
-def progress_iter(items: Any, enabled: bool, description: str) -> Any:
-    """Iterate ``items`` under a rich progress bar when ``enabled``."""
-    items = list(items)
-    if not enabled:
-        yield from items
-        return
-    from rich.console import Console
-    from rich.progress import track
-
-    # stderr keeps stdout clean for piped CSV/JSON output.
-    yield from track(items, description=description, total=len(items), console=Console(stderr=True))

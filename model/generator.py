@@ -31,6 +31,7 @@ import numpy as np
 from flax import serialization
 from pymatgen.core import Composition, Element, Structure
 
+from genflow.core.progress import progress_bar
 from genflow.model import diffusion
 from genflow.model.representation import ElementTable, decode_many
 from genflow.model.sampler import make_sampler
@@ -289,7 +290,7 @@ class Generator:
         sampler = self._sampler(steps, omega)
         key = jax.random.key(seed)
         out: list[Structure] = []
-        bar = _bar(progress, n)
+        bar = progress_bar("sampling", total=n, enabled=progress)
         for start in range(0, n, bs):
             idx = np.arange(start, start + bs) % n  # pad the last batch by wrapping
             cond = empty_condition(bs, self.grid, len(self.aux_names))
@@ -316,10 +317,8 @@ class Generator:
                     conditioning=labels[start + j],
                 )
                 out.append(s)
-            if bar is not None:
-                bar[0].update(bar[1], completed=len(out))
-        if bar is not None:
-            bar[0].stop()
+            bar.update(completed=len(out))
+        bar.close()
         return out
 
     def _aux(self, properties: dict[str, float] | None) -> np.ndarray | None:
@@ -334,13 +333,3 @@ class Generator:
         mean, std = np.asarray(self.meta["aux"]["mean"]), np.asarray(self.meta["aux"]["std"])
         raw = np.array([properties[k] for k in self.aux_names], np.float64)
         return ((raw - mean) / std).astype(np.float32)
-
-
-def _bar(enabled: bool, total: int):
-    if not enabled:
-        return None
-    from rich.progress import Progress
-
-    p = Progress()
-    p.start()
-    return p, p.add_task("sampling", total=total)
