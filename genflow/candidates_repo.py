@@ -17,7 +17,6 @@ InsertSummary(inserted=100, existing=0)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,6 +40,7 @@ from genflow.candidate import (
     is_hit,
     utcnow,
 )
+from genflow.core.jsonsafe import finite_or_none
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
@@ -301,7 +301,7 @@ def record_scores(
         for hull, score in per_hull.items():
             doc = HullScoreDoc.from_score(score)
             key = check_hull_name(hull)
-            fields[f"scores.{key}"] = _finite(doc.model_dump())
+            fields[f"scores.{key}"] = finite_or_none(doc.model_dump())
             flag = is_hit(doc, hit_threshold)
             fields[f"is_hit.{key}"] = flag
             (hits if flag else misses).append(key)
@@ -322,15 +322,6 @@ def record_scores(
     if ops:
         collection.bulk_write(ops, ordered=True)
     return summary
-
-
-def _finite(value: Any) -> Any:
-    """Replace NaN/inf by None so range queries on scores never match garbage."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    return value
 
 
 def get_candidate(collection: Collection, candidate_id: str) -> Candidate:
