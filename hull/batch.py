@@ -7,8 +7,9 @@ same work for all systems in a handful of calls:
 - ``dense_fractions``: atomic fractions of sparse (row, element, amount) data laid out in
   each row's own system column order (the candidates' or the hull points');
 - ``evaluate_hulls``: the hull energy, facet and decomposition of every candidate against
-  its own system's ``ChemsysHull``, with exactly ``ChemsysHull.hull_energies``' maths (first
-  containing facet, pymatgen's in-simplex and amount tolerances).
+  its own system's ``ChemsysHull``, with pymatgen's ``Simplex`` maths (first containing
+  facet, pymatgen's in-simplex and amount tolerances);
+- ``formation_energies``: E_f = E − Σ_i c_i μ_i of many rows from the same sparse data.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from genflow.hull.engine import AMOUNT_TOL, IN_SIMPLEX_TOL, ChemsysHull
 
-__all__ = ["dense_fractions", "evaluate_hulls"]
+__all__ = ["dense_fractions", "evaluate_hulls", "formation_energies"]
 
 #: Candidate-facet pairs x k x k floats per evaluation chunk (bounds memory to ~32 MB).
 _CHUNK_FLOATS = 4_000_000
@@ -70,6 +71,37 @@ def dense_fractions(
     out = np.zeros((n_owners, width))
     out[owner, col] = amount / totals[owner]
     return out
+
+
+def formation_energies(
+    energies: np.ndarray, owner: np.ndarray, fraction: np.ndarray, mu: np.ndarray
+) -> np.ndarray:
+    r"""Formation energy per atom of many rows against elemental reference energies.
+
+    .. math:: E_f(x) = E(x) - \sum_i c_i(x)\, \mu_i                              (E_f)
+
+    with c_i(x) the atomic fraction of element i in x and μ_i the energy per atom of the
+    reference's lowest elemental entry of i (pymatgen's ``get_form_energy_per_atom``).
+
+    Parameters
+    ----------
+    energies : np.ndarray
+        (n,) energy per atom E(x) of each row (eV/atom).
+    owner : np.ndarray
+        (E,) row index of each (element, fraction) entry.
+    fraction : np.ndarray
+        (E,) atomic fraction c_i of the entry's element in its row.
+    mu : np.ndarray
+        (E,) elemental reference energy μ_i of the entry's element (eV/atom); NaN (no
+        reference) makes that row's E_f NaN.
+
+    Returns
+    -------
+    np.ndarray
+        (n,) E_f in eV/atom.
+    """
+    energies = np.asarray(energies, dtype=float)
+    return energies - np.bincount(owner, weights=fraction * mu, minlength=len(energies))
 
 
 def evaluate_hulls(

@@ -11,7 +11,6 @@ scored and written, each failed row carries its reason in ``error``).
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,8 +18,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from genflow.core.jsonsafe import finite_or_none
 from genflow.hull.io import read_candidates, read_table, write_scores
-from genflow.hull.keys import HullKey
+from genflow.hull.keys import HullColumn
 from genflow.hull.loaders import load_hull
 from genflow.hull.metrics import compare_formation_energies, summarize_scores
 from genflow.hull.records import HullScore
@@ -55,15 +55,6 @@ def _load(hull: str) -> ReferenceHull:
             return load_hull(hull)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         raise _fail(str(exc)) from exc
-
-
-def _clean(value: Any) -> Any:
-    """NaN → None so --json output is valid JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    return value
 
 
 def _score_rows(
@@ -119,14 +110,14 @@ def score(
     if out is not None:
         write_scores(out, scores, table)
     summary = {
-        HullKey.hull.value: reference.name,
-        HullKey.scheme.value: reference.scheme,
+        HullColumn.hull.value: reference.name,
+        HullColumn.scheme.value: reference.scheme,
         **summarize_scores(scores),
     }
     failed = [(i, s.error) for i, s in enumerate(scores) if not s.ok]
     if json_output:
-        rows = [{str(k): _clean(v) for k, v in s.as_row().items()} for s in scores]
-        typer.echo(json.dumps({"summary": _clean(summary), "rows": rows}, indent=1))
+        rows = [finite_or_none(s.as_row()) for s in scores]
+        typer.echo(json.dumps({"summary": finite_or_none(summary), "rows": rows}, indent=1))
     else:
         _print_metrics(f"hull {reference.name}: {input_file.name}", summary)
         for i, error in failed[:10]:
@@ -145,8 +136,8 @@ def _e_form_pairs(
         table = read_table(path)
     except (FileNotFoundError, ValueError, OSError) as exc:
         raise _fail(f"{path}: {exc}") from exc
-    if HullKey.e_form in table and HullKey.composition in table:
-        return list(zip(table[HullKey.composition], table[HullKey.e_form], strict=True))
+    if HullColumn.e_form in table and HullColumn.composition in table:
+        return list(zip(table[HullColumn.composition], table[HullColumn.e_form], strict=True))
     if hull not in cache:
         cache[hull] = _load(hull)
     rows, _ = read_candidates(path)
@@ -174,6 +165,6 @@ def compare(
         **compare_formation_energies(_e_form_pairs(a, hull, cache), _e_form_pairs(b, hull, cache)),
     }
     if json_output:
-        typer.echo(json.dumps(_clean(result), indent=1))
+        typer.echo(json.dumps(finite_or_none(result), indent=1))
         return
     _print_metrics(f"E_f comparison: {a.name} vs {b.name}", result)

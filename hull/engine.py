@@ -2,8 +2,9 @@
 
 ``ChemsysHull`` reproduces pymatgen's ``PhaseDiagram`` construction step for step (same
 coordinates, same extra point, same ``get_facets`` qhull call, same facet filter, same
-barycentric ``Simplex`` maths and tolerances) but evaluates a whole batch of compositions at
-once with numpy instead of one ``Simplex.in_simplex`` loop per candidate. The E_d it gives
+barycentric ``Simplex`` maths and tolerances); ``genflow.hull.batch.evaluate_hulls`` then
+evaluates a whole batch of compositions against many such hulls at once with numpy instead of
+one ``Simplex.in_simplex`` loop per candidate. The E_d this gives
 equals ``PhaseDiagram.get_decomp_and_e_above_hull(entry, allow_negative=True)`` for an entry
 that is not part of the diagram (tests check 1e-6 eV/atom; in practice ~1e-12).
 
@@ -35,7 +36,6 @@ __all__ = [
     "ChemsysHull",
     "HullSpec",
     "assign_hosts",
-    "build_chemsys_hull",
     "build_chemsys_hulls",
 ]
 
@@ -67,6 +67,8 @@ HullSpec = tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]
 class ChemsysHull:
     """Lower convex hull of the reference entries of one chemical system.
 
+    Evaluated (for many candidates and hulls at once) by ``genflow.hull.batch.evaluate_hulls``.
+
     Attributes
     ----------
     elements : tuple of str
@@ -87,104 +89,19 @@ class ChemsysHull:
     facets: np.ndarray
     aug_inv: np.ndarray
 
-    @property
-    def dim(self) -> int:
-        """Number of elements."""
-        return len(self.elements)
 
-    def hull_energies(self, fractions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Hull energy at each composition, with the facet and barycentric amounts behind it.
-
-        Parameters
-        ----------
-        fractions : np.ndarray
-            (C, k) atomic fractions in ``elements`` order (rows sum to 1).
-
-        Returns
-        -------
-        e_hull : np.ndarray
-            (C,) hull energy per atom (eV/atom), pymatgen's
-            ``get_decomp_and_hull_energy_per_atom`` value.
-        facet : np.ndarray
-            (C,) index of the first facet containing the composition.
-        amounts : np.ndarray
-            (C, k) decomposition amounts (atom fractions) on that facet's vertices, with
-            amounts at or below pymatgen's ``numerical_tol`` set to zero as pymatgen drops them.
-        """
-        fractions = np.atleast_2d(np.asarray(fractions, dtype=float))
-        n, k = fractions.shape
-        if k != self.dim:
-            raise ValueError(f"expected {self.dim} fraction columns {self.elements}, got {k}")
-        e_hull = np.empty(n)
-        facet_idx = np.empty(n, dtype=np.int64)
-        amounts = np.empty((n, k))
-        # pymatgen coordinates drop the first element; the augmented point appends a 1.
-        aug = np.concatenate([fractions[:, 1:], np.ones((n, 1))], axis=1)
-        step = max(1, _CHUNK_FLOATS // max(1, len(self.facets) * k))
-        point_e = self.point_energies[self.facets]  # (F, k)
-        for start in range(0, n, step):
-            sl = slice(start, start + step)
-            bary = np.einsum("ck,fkj->cfj", aug[sl], self.aug_inv)  # (c, F, k)
-            inside = (bary >= -IN_SIMPLEX_TOL).all(axis=2)
-            if not inside.any(axis=1).all():
-                bad = int(np.flatnonzero(~inside.any(axis=1))[0]) + start
-                raise RuntimeError(
-                    f"No facet found for fractions {fractions[bad]} in {self.elements}"
-                )
-            first = inside.argmax(axis=1)  # pymatgen takes the first facet that contains it
-            amt = bary[np.arange(len(first)), first]
-            amt = np.where(np.abs(amt) > AMOUNT_TOL, amt, 0.0)
-            facet_idx[sl] = first
-            amounts[sl] = amt
-            e_hull[sl] = (amt * point_e[first]).sum(axis=1)
-        return e_hull, facet_idx, amounts
-
-
-def build_chemsys_hull(
-    elements: tuple[str, ...],
-    fractions: np.ndarray,
-    energies: np.ndarray,
-    rows: np.ndarray,
-) -> ChemsysHull:
-    """Build the hull of one chemical system the way ``PhaseDiagram._compute`` does.
-
-    Parameters
-    ----------
-    elements : tuple of str
-        Sorted element symbols of the system.
-    fractions : np.ndarray
-        (m, k) atomic fractions of the candidate hull entries (one row per reduced composition,
-        lowest energy only; entries with formation energy >= 0 already removed except the
-        elemental references, which must all be present).
-    energies : np.ndarray
-        (m,) energies per atom (eV/atom).
-    rows : np.ndarray
-        (m,) row indices of these entries in the caller's table.
-
-    Returns
-    -------
-    ChemsysHull
-
-    Raises
-    ------
-    RuntimeError
-        When qhull fails on the points (``scipy.spatial.QhullError``).
-    """
-    [hull] = build_chemsys_hulls([(elements, fractions, energies, rows)], raise_errors=True)
-    return hull  # type: ignore[return-value]
-
-
-def build_chemsys_hulls(
-    specs: Sequence[HullSpec], *, raise_errors: bool = False
-) -> list[ChemsysHull | Exception]:
-    """Build many systems' hulls: small ones enumerated together, the rest with qhull.
+def build_chemsys_hulls(specs: Sequence[HullSpec]) -> list[ChemsysHull | Exception]:
+    """Build many systems' hulls the way ``PhaseDiagram._compute`` does: small ones
+    enumerated together, the rest with qhull.
 
     Parameters
     ----------
     specs : sequence of HullSpec
-        ``(elements, fractions, energies, rows)`` per system, as for ``build_chemsys_hull``.
-    raise_errors : bool
-        Raise a system's error instead of returning it in its slot.
+        ``(elements, fractions, energies, rows)`` per system: sorted element symbols, (m, k)
+        atomic fractions of the candidate hull entries (one row per reduced composition,
+        lowest energy only; entries with formation energy >= 0 already removed except the
+        elemental references, which must all be present), (m,) energies per atom (eV/atom)
+        and (m,) row indices of these entries in the caller's table.
 
     Returns
     -------
@@ -217,17 +134,14 @@ def build_chemsys_hulls(
             try:
                 facets[i] = _qhull_lower_facets(data[i])
             except (RuntimeError, ValueError) as exc:  # QhullError is a RuntimeError
-                if raise_errors:
-                    raise
                 facets[i] = exc
-    return _assemble(specs, data, facets, raise_errors)
+    return _assemble(specs, data, facets)
 
 
 def _assemble(
     specs: Sequence[HullSpec],
     data: list[np.ndarray],
     facets: list[np.ndarray | Exception | None],
-    raise_errors: bool,
 ) -> list[ChemsysHull | Exception]:
     """``ChemsysHull`` objects from facets, inverting every system's matrices in one call."""
     out: list[ChemsysHull | Exception] = [f for f in facets]  # type: ignore[misc]
@@ -245,8 +159,6 @@ def _assemble(
         except np.linalg.LinAlgError:  # one exactly singular facet: find whose, per system
             inverses = [_inv_or_error(data[i][facets[i]]) for i in members]
         for i, inv in zip(members, inverses, strict=True):
-            if isinstance(inv, Exception) and raise_errors:
-                raise inv
             elements, _, energies, rows = specs[i]
             f = facets[i]
             if len(elements) == 1:  # one point: the lowest elemental entry

@@ -18,7 +18,7 @@ import pandas as pd
 
 from genflow.core.chem import CompositionError, formula, parse_composition
 from genflow.core.structure_io import read_file_text, read_structures
-from genflow.hull.keys import HullKey
+from genflow.hull.keys import HullColumn
 from genflow.hull.records import HullScore
 
 __all__ = ["CandidateRow", "read_candidates", "read_table", "write_scores"]
@@ -59,15 +59,15 @@ def _entry_row(d: dict) -> dict:
     try:
         entry = MontyDecoder().process_decoded(d)
         return {
-            HullKey.composition: formula(entry.composition),
-            HullKey.energy: float(entry.energy),  # includes the entry's own corrections
-            HullKey.material_id: entry.entry_id,
+            HullColumn.composition: formula(entry.composition),
+            HullColumn.energy: float(entry.energy),  # includes the entry's own corrections
+            HullColumn.material_id: entry.entry_id,
         }
     except Exception as exc:  # any malformed dict: keep the row, record why
         return {
-            HullKey.composition: None,
-            HullKey.energy: math.nan,
-            HullKey.error: f"bad entry: {exc}",
+            HullColumn.composition: None,
+            HullColumn.energy: math.nan,
+            HullColumn.error: f"bad entry: {exc}",
         }
 
 
@@ -95,18 +95,20 @@ def read_candidates(path: str | Path) -> tuple[list[CandidateRow], pd.DataFrame]
     if path.suffix.lower() in (".extxyz", ".xyz"):
         return _read_extxyz(path)
     table = read_table(path)
-    if HullKey.composition not in table:
-        raise ValueError(f"{path}: no {HullKey.composition!r} column (have {list(table.columns)})")
-    per_atom = HullKey.energy_per_atom in table
-    if not per_atom and HullKey.energy not in table:
+    if HullColumn.composition not in table:
         raise ValueError(
-            f"{path}: needs {HullKey.energy_per_atom!r} (eV/atom) or {HullKey.energy!r} (eV)"
+            f"{path}: no {HullColumn.composition!r} column (have {list(table.columns)})"
+        )
+    per_atom = HullColumn.energy_per_atom in table
+    if not per_atom and HullColumn.energy not in table:
+        raise ValueError(
+            f"{path}: needs {HullColumn.energy_per_atom!r} (eV/atom) or {HullColumn.energy!r} (eV)"
         )
     rows = []
-    energy_col = HullKey.energy_per_atom if per_atom else HullKey.energy
-    errors = table[HullKey.error] if HullKey.error in table else [None] * len(table)
+    energy_col = HullColumn.energy_per_atom if per_atom else HullColumn.energy
+    errors = table[HullColumn.error] if HullColumn.error in table else [None] * len(table)
     for comp, energy, err in zip(
-        table[HullKey.composition], table[energy_col], errors, strict=True
+        table[HullColumn.composition], table[energy_col], errors, strict=True
     ):
         if isinstance(err, str) and err:
             rows.append(CandidateRow(comp, math.nan, err))
@@ -125,7 +127,7 @@ def _read_extxyz(path: Path) -> tuple[list[CandidateRow], pd.DataFrame]:
     for row in read_structures(path):
         if not row.ok:
             rows.append(CandidateRow(None, math.nan, row.error))
-            records.append({HullKey.composition: None, HullKey.energy_per_atom: math.nan})
+            records.append({HullColumn.composition: None, HullColumn.energy_per_atom: math.nan})
             continue
         comp, info = row.structure.composition, row.structure.properties
         energy, error = math.nan, None
@@ -136,7 +138,7 @@ def _read_extxyz(path: Path) -> tuple[list[CandidateRow], pd.DataFrame]:
         else:
             error = f"{row.key}: no energy (calculator, info['energy'] or info['energy_per_atom'])"
         rows.append(CandidateRow(formula(comp), energy, error))
-        records.append({HullKey.composition: formula(comp), HullKey.energy_per_atom: energy})
+        records.append({HullColumn.composition: formula(comp), HullColumn.energy_per_atom: energy})
     return rows, pd.DataFrame(records)
 
 
@@ -163,5 +165,5 @@ def write_scores(
     if path.suffix.lower() == ".json":
         path.write_text(out.to_json(orient="records", indent=1))
         return
-    out[str(HullKey.decomposition)] = out[str(HullKey.decomposition)].map(json.dumps)
+    out[str(HullColumn.decomposition)] = out[str(HullColumn.decomposition)].map(json.dumps)
     out.to_csv(path, index=False)

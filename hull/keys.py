@@ -1,14 +1,16 @@
-"""Column names and thresholds of the hull room: one ``HullKey`` StrEnum names every field.
+"""Column names and thresholds of the hull room: one ``HullColumn`` StrEnum names every column.
 
-Energies are eV/atom throughout. The thresholds match ``genflow.core.settings`` defaults
-(``STABLE_THRESHOLD`` and ``METASTABLE_THRESHOLD``); both comparisons are strict (``<``).
+``HullColumn`` names the columns of the hull room's tables (inputs, per-row scores, set
+summaries); the key a hull's scores are stored under in a candidate document is something
+else, ``genflow.core.candidate.score_key``. Energies are eV/atom throughout; both threshold
+comparisons are strict (``<``).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["METASTABLE_THRESHOLD", "STABLE_THRESHOLD", "HullKey"]
+__all__ = ["METASTABLE_THRESHOLD", "STABLE_THRESHOLD", "HullColumn"]
 
 #: E_d (eV/atom) below which a candidate is stable: below the reference hull (GNoME convention).
 STABLE_THRESHOLD = 0.0
@@ -16,8 +18,8 @@ STABLE_THRESHOLD = 0.0
 METASTABLE_THRESHOLD = 0.025
 
 
-class HullKey(StrEnum):
-    """Names of input, output and summary columns (eV/atom for every energy)."""
+class HullColumn(StrEnum):
+    """Names of the input, per-row score and set-summary columns (eV/atom for every energy)."""
 
     # inputs
     composition = "composition"

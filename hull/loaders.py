@@ -16,7 +16,7 @@ import pandas as pd
 
 from genflow.core.chem import CompositionError, parse_composition
 from genflow.hull.io import read_table
-from genflow.hull.keys import HullKey
+from genflow.hull.keys import HullColumn
 from genflow.hull.paths import MP2021_FILE
 from genflow.hull.reference import ReferenceHull
 from genflow.hull.scheme import GNOME_PP_CORRECTIONS
@@ -140,18 +140,20 @@ def load_reference_file(path: str | Path, *, name: str | None = None) -> Referen
     """
     path = Path(path)
     table = read_table(path)
-    if HullKey.composition not in table:
-        raise ValueError(f"{path}: no {HullKey.composition!r} column (have {list(table.columns)})")
-    compositions = table[HullKey.composition].tolist()
-    if HullKey.energy_per_atom in table:
-        energies = pd.to_numeric(table[HullKey.energy_per_atom], errors="coerce").to_numpy()
-    elif HullKey.energy in table:
-        energies = _per_atom(compositions, pd.to_numeric(table[HullKey.energy], errors="coerce"))
+    if HullColumn.composition not in table:
+        raise ValueError(
+            f"{path}: no {HullColumn.composition!r} column (have {list(table.columns)})"
+        )
+    compositions = table[HullColumn.composition].tolist()
+    if HullColumn.energy_per_atom in table:
+        energies = pd.to_numeric(table[HullColumn.energy_per_atom], errors="coerce").to_numpy()
+    elif HullColumn.energy in table:
+        energies = _per_atom(compositions, pd.to_numeric(table[HullColumn.energy], errors="coerce"))
     else:
         raise ValueError(
-            f"{path}: needs {HullKey.energy_per_atom!r} (eV/atom) or {HullKey.energy!r} (eV)"
+            f"{path}: needs {HullColumn.energy_per_atom!r} (eV/atom) or {HullColumn.energy!r} (eV)"
         )
-    id_col = next((c for c in (HullKey.material_id, "id", "entry_id") if c in table), None)
+    id_col = next((c for c in (HullColumn.material_id, "id", "entry_id") if c in table), None)
     ids = table[id_col].astype(str).tolist() if id_col else None
     return ReferenceHull(
         compositions, energies, ids=ids, name=name or path.name, scheme="as given (user file)"

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from genflow.core.chem import CompositionError, parse_composition, reduced_formula
-from genflow.hull.keys import METASTABLE_THRESHOLD, STABLE_THRESHOLD, HullKey
+from genflow.hull.keys import METASTABLE_THRESHOLD, STABLE_THRESHOLD, HullColumn
 from genflow.hull.records import HullScore
 
 __all__ = [
@@ -65,12 +65,12 @@ def summarize_scores(scores: Sequence[HullScore]) -> dict[str, Any]:
     """
     e_d = [s.e_d for s in scores if s.ok]
     return {
-        HullKey.n_rows.value: len(scores),
-        HullKey.n_scored.value: len(e_d),
-        HullKey.n_failed.value: len(scores) - len(e_d),
-        HullKey.n_stable.value: count_below(e_d, STABLE_THRESHOLD),
-        HullKey.n_metastable.value: count_below(e_d, METASTABLE_THRESHOLD),
-        HullKey.median_e_d.value: float(np.median(e_d)) if e_d else math.nan,
+        HullColumn.n_rows.value: len(scores),
+        HullColumn.n_scored.value: len(e_d),
+        HullColumn.n_failed.value: len(scores) - len(e_d),
+        HullColumn.n_stable.value: count_below(e_d, STABLE_THRESHOLD),
+        HullColumn.n_metastable.value: count_below(e_d, METASTABLE_THRESHOLD),
+        HullColumn.median_e_d.value: float(np.median(e_d)) if e_d else math.nan,
     }
 
 
@@ -106,12 +106,9 @@ def _matched(a: PerComposition, b: PerComposition) -> tuple[np.ndarray, np.ndarr
 
 
 def delta_formation_energy(a: PerComposition, b: PerComposition) -> float:
-    r"""Mean formation-energy difference over composition-matched pairs (Eq. 3).
+    """ΔE_f(A, B) (Eq. 3, ``_delta_e_form``): mean E_f difference over matched compositions.
 
-    .. math:: \Delta E_f(A, B) = \frac{1}{|C|} \sum_{c \in C} \big(E_f^A(c) - E_f^B(c)\big)  (3)
-
-    where C is the set of reduced formulas present in both A and B and E_f^S(c) is the lowest
-    E_f of set S at composition c. Negative means A reaches lower formation energies.
+    Negative means A reaches lower formation energies.
 
     Parameters
     ----------
@@ -123,32 +120,48 @@ def delta_formation_energy(a: PerComposition, b: PerComposition) -> float:
     float
         eV/atom; NaN when no composition matches.
     """
-    ea, eb, _, _ = _matched(a, b)
-    return float(np.mean(ea - eb)) if len(ea) else math.nan
+    return _delta_e_form(*_matched(a, b)[:2])
 
 
 def formation_energy_reduction_rate(a: PerComposition, b: PerComposition) -> float:
-    r"""Fraction of matched compositions where A's E_f is lower than B's (Eq. 4).
-
-    .. math:: r(A, B) = \frac{1}{|C|} \sum_{c \in C} \mathbb{1}\big[E_f^A(c) < E_f^B(c)\big]  (4)
-
-    with C and E_f^S(c) as in ``delta_formation_energy``. NaN when no composition matches.
-    """
-    ea, eb, _, _ = _matched(a, b)
-    return float(np.mean(ea < eb)) if len(ea) else math.nan
+    """E_f reduction rate r(A, B) (Eq. 4, ``_reduction_rate``): fraction of matched
+    compositions where A's E_f is lower than B's. NaN when no composition matches."""
+    return _reduction_rate(*_matched(a, b)[:2])
 
 
 def compare_formation_energies(a: PerComposition, b: PerComposition) -> dict[str, Any]:
     """ΔE_f(A, B) (Eq. 3), E_f reduction rate (Eq. 4) and the matching counts, as one dict."""
     ea, eb, only_a, only_b = _matched(a, b)
     return {
-        HullKey.delta_e_form.value: float(np.mean(ea - eb)) if len(ea) else math.nan,
-        HullKey.e_form_reduction_rate.value: float(np.mean(ea < eb)) if len(ea) else math.nan,
-        HullKey.n_matched.value: len(ea),
-        HullKey.n_only_a.value: only_a,
-        HullKey.n_only_b.value: only_b,
-        HullKey.matching.value: MATCHING_NOTE,
+        HullColumn.delta_e_form.value: _delta_e_form(ea, eb),
+        HullColumn.e_form_reduction_rate.value: _reduction_rate(ea, eb),
+        HullColumn.n_matched.value: len(ea),
+        HullColumn.n_only_a.value: only_a,
+        HullColumn.n_only_b.value: only_b,
+        HullColumn.matching.value: MATCHING_NOTE,
     }
+
+
+def _delta_e_form(ea: np.ndarray, eb: np.ndarray) -> float:
+    r"""Mean formation-energy difference over composition-matched pairs (Eq. 3).
+
+    .. math:: \Delta E_f(A, B) = \frac{1}{|C|} \sum_{c \in C} \big(E_f^A(c) - E_f^B(c)\big)  (3)
+
+    where C is the set of reduced formulas present in both A and B and E_f^S(c) is the lowest
+    E_f of set S at composition c (``ea``, ``eb``: E_f^A(c), E_f^B(c) over C, in eV/atom).
+    NaN when C is empty.
+    """
+    return float(np.mean(ea - eb)) if len(ea) else math.nan
+
+
+def _reduction_rate(ea: np.ndarray, eb: np.ndarray) -> float:
+    r"""Fraction of matched compositions where A's E_f is lower than B's (Eq. 4).
+
+    .. math:: r(A, B) = \frac{1}{|C|} \sum_{c \in C} \mathbb{1}\big[E_f^A(c) < E_f^B(c)\big]  (4)
+
+    with C, ``ea`` and ``eb`` as in ``_delta_e_form``. NaN when C is empty.
+    """
+    return float(np.mean(ea < eb)) if len(ea) else math.nan
 
 
 def stratified_convergence_rate(strata: Iterable[tuple[int, int, float]]) -> float:

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from genflow.hull.keys import HullKey
+from genflow.hull.keys import HullColumn
 
 __all__ = ["HullScore"]
 
@@ -48,15 +48,15 @@ class HullScore:
         return self.error is None and self.e_d is not None and math.isfinite(self.e_d)
 
     def as_row(self) -> dict[str, Any]:
-        """Flat dict for CSV/JSON output, keyed by ``HullKey`` values."""
+        """Flat dict for CSV/JSON output, keyed by ``HullColumn`` values."""
         return {
-            HullKey.formula: self.formula,
-            HullKey.e_d: self.e_d,
-            HullKey.e_form: self.e_form,
-            HullKey.is_stable: self.is_stable,
-            HullKey.is_metastable: self.is_metastable,
-            HullKey.decomposition: dict(self.decomposition),
-            HullKey.error: self.error,
+            HullColumn.formula: self.formula,
+            HullColumn.e_d: self.e_d,
+            HullColumn.e_form: self.e_form,
+            HullColumn.is_stable: self.is_stable,
+            HullColumn.is_metastable: self.is_metastable,
+            HullColumn.decomposition: dict(self.decomposition),
+            HullColumn.error: self.error,
         }
 
     @classmethod

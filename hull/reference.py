@@ -19,7 +19,8 @@ import numpy as np
 from pymatgen.core import Composition
 
 from genflow.core.chem import CompositionError, parse_composition, reduced_formula
-from genflow.hull.batch import dense_fractions
+from genflow.core.progress import track
+from genflow.hull.batch import dense_fractions, formation_energies
 from genflow.hull.cache import HullCache
 from genflow.hull.engine import (
     FORMATION_ENERGY_TOL,
@@ -29,7 +30,12 @@ from genflow.hull.engine import (
     build_chemsys_hulls,
 )
 from genflow.hull.records import HullScore
-from genflow.hull.scoring import Parsed, parse_candidates, progress_iter, score_candidates
+from genflow.hull.scoring import (
+    Parsed,
+    candidate_formation_energies,
+    parse_candidates,
+    score_candidates,
+)
 
 if TYPE_CHECKING:
     from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
@@ -155,7 +161,8 @@ class ReferenceHull:
 
         # Hull rows: lowest energy per reduced composition, formation energy < -tol or an
         # elemental reference (PhaseDiagram._compute keeps exactly these).
-        e_form = self.energies - np.add.reduceat(self._data * mu[self._indices], self._indptr[:-1])
+        owner = np.repeat(np.arange(len(lens)), lens)
+        e_form = formation_energies(self.energies, owner, self._data, mu[self._indices])
         # Rounding makes e.g. Fe2O3 and Fe4O6 one key, as pymatgen's reduced_composition does.
         rounded = np.round(self._data, 10).tolist()
         best: dict[tuple, int] = {}
@@ -408,7 +415,7 @@ class ReferenceHull:
         needed = sorted(set(hull_of.values()))
         hulls: dict[tuple[str, ...], ChemsysHull | Exception] = {}
         chunks = [needed[i : i + _BUILD_CHUNK] for i in range(0, len(needed), _BUILD_CHUNK)]
-        for chunk in progress_iter(chunks, progress, "building chemical-system hulls"):
+        for chunk in track(chunks, "building chemical-system hulls", enabled=progress):
             hulls.update(self._hulls_for(chunk))
         usable = []
         for system, members in groups.items():
@@ -440,14 +447,10 @@ class ReferenceHull:
 
         NaN for rows ``score`` would reject (bad composition or energy, uncovered element).
         """
+        _, cands = parse_candidates(compositions, energies_per_atom, self.elements, self.name)
         out = np.full(len(compositions), np.nan)
-        for i, (comp, energy) in enumerate(zip(compositions, energies_per_atom, strict=True)):
-            try:
-                pairs = parse_composition(comp)
-                e = float(energy)
-            except (CompositionError, TypeError, ValueError):
-                continue
-            if all(el in self.elements for el, _ in pairs):
-                total = sum(a for _, a in pairs)
-                out[i] = e - sum(a / total * self._mu[self._sym_idx[el]] for el, a in pairs)
+        if cands:
+            out[[c.row for c in cands]] = candidate_formation_energies(
+                cands, sym_idx=self._sym_idx, mu=self._mu
+            )
         return out

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 from pymatgen.core import Composition
+
+from genflow.core.progress import track
 
 if TYPE_CHECKING:
     from pymatgen.entries.computed_entries import ComputedEntry
@@ -143,17 +145,7 @@ def mp2020_corrections(
     compat = MaterialsProject2020Compatibility(check_potcar=False)
     corrections = np.full(len(compositions), np.nan)
     errors: list[str | None] = [None] * len(compositions)
-    rows: Iterable[int] = range(len(compositions))
-    if progress:
-        from rich.console import Console
-        from rich.progress import track
-
-        rows = track(
-            rows,
-            description="MP2020 corrections",
-            total=len(compositions),
-            console=Console(stderr=True),
-        )
+    rows = track(range(len(compositions)), "MP2020 corrections", enabled=progress)
     with warnings.catch_warnings():
         # Expected for composition-only entries: "no structure or oxide_type" and
         # "failed to guess oxidation states"; the fallbacks are documented above.

@@ -15,12 +15,17 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from genflow.core.chem import CompositionError, parse_composition, reduced_formula
-from genflow.hull.batch import dense_fractions, evaluate_hulls
+from genflow.hull.batch import dense_fractions, evaluate_hulls, formation_energies
 from genflow.hull.engine import ChemsysHull
 from genflow.hull.keys import METASTABLE_THRESHOLD, STABLE_THRESHOLD
 from genflow.hull.records import HullScore
 
-__all__ = ["Parsed", "parse_candidates", "progress_iter", "score_candidates"]
+__all__ = [
+    "Parsed",
+    "candidate_formation_energies",
+    "parse_candidates",
+    "score_candidates",
+]
 
 
 class Parsed(NamedTuple):
@@ -113,17 +118,12 @@ def score_candidates(
     used = sorted({hull_of[c.system] for c in cands})
     index = {system: h for h, system in enumerate(used)}
     host = np.fromiter((index[hull_of[c.system]] for c in cands), dtype=np.int64, count=n)
-    lens = np.fromiter((len(c.pairs) for c in cands), dtype=np.int64, count=n)
-    owner = np.repeat(np.arange(n), lens)
-    symbol = np.fromiter((sym_idx[el] for c in cands for el, _ in c.pairs), dtype=np.int64)
-    amount = np.fromiter((a for c in cands for _, a in c.pairs), dtype=float)
+    owner, symbol, amount = _entries(cands, sym_idx)
     used_symbols = [np.fromiter((sym_idx[el] for el in s), dtype=np.int64) for s in used]
     width = max(len(s) for s in used)
     fractions = dense_fractions(owner, symbol, amount, used_symbols, host, n, width)
     energies = np.fromiter((c.energy for c in cands), dtype=float, count=n)
-    totals = np.bincount(owner, weights=amount, minlength=n)
-    # E_f of ReferenceHull.score: E - Σ_i c_i μ_i.
-    e_form = energies - np.bincount(owner, weights=amount / totals[owner] * mu[symbol], minlength=n)
+    e_form = _formation_energies(energies, owner, symbol, amount, mu)
     e_hull = np.full(n, np.nan)
     rows = np.full((n, width), -1, dtype=np.int64)
     amounts = np.zeros((n, width))
@@ -172,14 +172,28 @@ def score_candidates(
     return scores
 
 
-def progress_iter(items: Any, enabled: bool, description: str) -> Any:
-    """Iterate ``items`` under a rich progress bar when ``enabled``."""
-    items = list(items)
-    if not enabled:
-        yield from items
-        return
-    from rich.console import Console
-    from rich.progress import track
+def candidate_formation_energies(
+    cands: Sequence[Parsed], *, sym_idx: Mapping[str, int], mu: np.ndarray
+) -> np.ndarray:
+    """E_f (eV/atom) of parsed candidates, as ``score_candidates`` gives it, without hulls."""
+    owner, symbol, amount = _entries(cands, sym_idx)
+    energies = np.fromiter((c.energy for c in cands), dtype=float, count=len(cands))
+    return _formation_energies(energies, owner, symbol, amount, mu)
 
-    # stderr keeps stdout clean for piped CSV/JSON output.
-    yield from track(items, description=description, total=len(items), console=Console(stderr=True))
+
+def _entries(
+    cands: Sequence[Parsed], sym_idx: Mapping[str, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sparse (candidate, global symbol index, amount) entries of the candidates' compositions."""
+    lens = np.fromiter((len(c.pairs) for c in cands), dtype=np.int64, count=len(cands))
+    owner = np.repeat(np.arange(len(cands)), lens)
+    symbol = np.fromiter((sym_idx[el] for c in cands for el, _ in c.pairs), dtype=np.int64)
+    amount = np.fromiter((a for c in cands for _, a in c.pairs), dtype=float)
+    return owner, symbol, amount
+
+
+def _formation_energies(
+    energies: np.ndarray, owner: np.ndarray, symbol: np.ndarray, amount: np.ndarray, mu: np.ndarray
+) -> np.ndarray:
+    totals = np.bincount(owner, weights=amount, minlength=len(energies))
+    return formation_energies(energies, owner, amount / totals[owner], mu[symbol])

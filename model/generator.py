@@ -32,6 +32,7 @@ from flax import serialization
 from pymatgen.core import Composition, Structure
 
 from genflow.core.chem import formula, parse_chemsys, to_composition
+from genflow.core.progress import progress_bar
 from genflow.model import diffusion
 from genflow.model.representation import ElementTable, decode_many
 from genflow.model.sampler import make_sampler
@@ -152,15 +153,8 @@ class Generator:
 
     # ------------------------------------------------------------------ conditioning
     def _exact_grid(self, composition: Composition) -> np.ndarray:
-        """(L, H, W) ±1 occupancy: the first n slots of each element's cell hold atoms."""
-        counts = self.table.composition_grid(composition)
-        if counts.max() > self.max_atoms:
-            el = max(composition.get_el_amt_dict().items(), key=lambda kv: kv[1])[0]
-            raise ValueError(
-                f"composition {composition.formula}: {int(counts.max())} atoms of {el} exceed "
-                f"this model's L={self.max_atoms} atoms per element"
-            )
-        occ = np.arange(self.max_atoms)[:, None, None] < counts[None]
+        """(L, H, W) ±1 ``ElementTable.occupancy``: the exact-composition channel."""
+        occ = self.table.occupancy(composition, self.max_atoms)  # TooManyAtomsError beyond L
         return np.where(occ, 1.0, -1.0).astype(np.float32)
 
     def compositions_for(self, elements: Sequence[str], n_atoms: int) -> list[Composition]:
@@ -299,7 +293,7 @@ class Generator:
         sampler = self._sampler(steps, omega)
         key = jax.random.key(seed)
         out: list[Structure] = []
-        bar = _bar(progress, n)
+        bar = progress_bar("sampling", total=n, enabled=progress)
         for start in range(0, n, bs):
             idx = np.arange(start, start + bs) % n  # pad the last batch by wrapping
             cond = empty_condition(bs, self.grid, len(self.aux_names))
@@ -326,10 +320,8 @@ class Generator:
                     conditioning=labels[start + j],
                 )
                 out.append(s)
-            if bar is not None:
-                bar[0].update(bar[1], completed=len(out))
-        if bar is not None:
-            bar[0].stop()
+            bar.update(completed=len(out))
+        bar.close()
         return out
 
     def _aux(self, properties: dict[str, float] | None) -> np.ndarray | None:
@@ -344,13 +336,3 @@ class Generator:
         mean, std = np.asarray(self.meta["aux"]["mean"]), np.asarray(self.meta["aux"]["std"])
         raw = np.array([properties[k] for k in self.aux_names], np.float64)
         return ((raw - mean) / std).astype(np.float32)
-
-
-def _bar(enabled: bool, total: int):
-    if not enabled:
-        return None
-    from rich.progress import Progress
-
-    p = Progress()
-    p.start()
-    return p, p.add_task("sampling", total=total)

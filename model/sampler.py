@@ -95,9 +95,9 @@ def make_sampler(
         fixed = null_mask(cond)
 
         def project(z, logsnr, key):
-            alpha = jnp.sqrt(jax.nn.sigmoid(logsnr))[:, None, None, None, None]
-            sigma = jnp.sqrt(jax.nn.sigmoid(-logsnr))[:, None, None, None, None]
-            known = alpha * NULL_COORD + sigma * jax.random.normal(key, z["coords"].shape)
+            null = jnp.full_like(z["coords"], NULL_COORD)
+            eps = jax.random.normal(key, z["coords"].shape)
+            known = diffusion.diffuse(x=null, logsnr=logsnr, eps=eps)  # q(z_t | x = null)
             return dict(z, coords=jnp.where(fixed, known, z["coords"]))
 
         shape_like = {

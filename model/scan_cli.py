@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
 
+from genflow.core.progress import track
 from genflow.model.scan import enumerate_compositions
 
 __all__ = ["sample_compositions", "scan_command"]
@@ -43,19 +43,17 @@ def sample_compositions(
     gen = load_generator(checkpoint)
     samples: list[dict] = []
     errors: list[dict] = []
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("sampling compositions", total=len(formulas))
-        for k, f in enumerate(formulas):
-            try:
-                structures = gen.sample(n, composition=f, seed=seed + k)
-            except ValueError as exc:  # incl. TooManyAtomsError / element not in table
-                errors.append({"composition": f, "error": f"{type(exc).__name__}: {exc}"})
-            else:
-                samples += [
-                    {"composition": f, "index": i, "structure": s.as_dict()}
-                    for i, s in enumerate(structures)
-                ]
-            bar.advance(task)
+    bar = track(formulas, "sampling compositions", enabled=progress, transient=True)
+    for k, f in enumerate(bar):
+        try:
+            structures = gen.sample(n, composition=f, seed=seed + k)
+        except ValueError as exc:  # incl. TooManyAtomsError / element not in table
+            errors.append({"composition": f, "error": f"{type(exc).__name__}: {exc}"})
+        else:
+            samples += [
+                {"composition": f, "index": i, "structure": s.as_dict()}
+                for i, s in enumerate(structures)
+            ]
     return samples, errors
 
 

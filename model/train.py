@@ -24,6 +24,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from genflow.core.progress import progress_bar
 from genflow.model import diffusion
 from genflow.model import sharding as shd
 from genflow.model.augment import augment
@@ -257,7 +258,7 @@ def main(
     log_file = (workdir / "log.jsonl").open("a")
     first = int(state.step)
     metrics: dict[str, float] = {}
-    bar = _progress(progress, total, first)
+    bar = progress_bar("training", total=total, completed=first, enabled=progress)
     t_loop = time.time()
     for step in range(first, total):
         idx = batch_indices(config.seed, step, n_rows, batch_size)
@@ -270,20 +271,18 @@ def main(
             record = {"step": done, **metrics, "steps_per_s": rate, "time": time.time() - t_start}
             log_file.write(json.dumps(record) + "\n")
             log_file.flush()
-            if bar is None:
+            if not bar.enabled:
                 _log(
                     f"step {done}/{total} loss {metrics['loss']:.4f} "
                     f"(coords {metrics['loss_coords']:.4f}, lattice {metrics['loss_lattice']:.4f})"
                     f" {rate:.2f} steps/s"
                 )
-        if bar is not None:
-            bar[0].update(bar[1], completed=done, description=f"loss {float(m['loss']):.4f}")
+        bar.update(completed=done, description=f"loss {float(m['loss']):.4f}")
         if done % config.train.ckpt_every == 0 or done == total:
             mngr.save(done, args=ocp.args.StandardSave(state.to_saveable()))
             mngr.wait_until_finished()
             _log(f"checkpoint saved step {done}")
-    if bar is not None:
-        bar[0].stop()
+    bar.close()
     log_file.close()
     mngr.close()
     return {
@@ -297,16 +296,6 @@ def main(
 
 def _log(msg: str) -> None:
     print(f"[genflow.train] {msg}", flush=True)
-
-
-def _progress(enabled: bool, total: int, start: int):
-    if not enabled:
-        return None
-    from rich.progress import Progress
-
-    p = Progress()
-    p.start()
-    return p, p.add_task("training", total=total, completed=start)
 
 
 if __name__ == "__main__":  # python -m genflow.model.train CONFIG WORKDIR [STEPS]

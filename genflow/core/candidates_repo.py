@@ -19,7 +19,6 @@ InsertSummary(inserted=100, existing=0)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
@@ -42,6 +41,7 @@ from genflow.core.candidate import (
     score_key,
     utcnow,
 )
+from genflow.core.jsonsafe import finite_or_none
 from genflow.core.retry import retry_call
 
 if TYPE_CHECKING:
@@ -303,7 +303,7 @@ def record_scores(
         for hull, score in per_hull.items():
             doc = HullScoreDoc.from_score(score)
             key = score_key(hull)
-            fields[f"scores.{key}"] = _finite(doc.model_dump())
+            fields[f"scores.{key}"] = finite_or_none(doc.model_dump())
             flag = is_hit(doc, hit_threshold)
             fields[f"is_hit.{key}"] = flag
             (hits if flag else misses).append(key)
@@ -324,12 +324,3 @@ def record_scores(
     if ops:
         retry_call(lambda: collection.bulk_write(ops, ordered=True), what="mark hits")
     return summary
-
-
-def _finite(value: Any) -> Any:
-    """Replace NaN/inf by None so range queries on scores never match garbage."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    return value

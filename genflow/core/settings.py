@@ -5,8 +5,8 @@ named by ``GENFLOW_CONFIG_FILE`` (default ``~/.genflow.yaml``), then the default
 Model hyperparameters do not live here: they live in ``genflow.model.configs``.
 
 >>> from genflow.core.settings import GenflowSettings
->>> GenflowSettings(STABLE_THRESHOLD=0.0).METASTABLE_THRESHOLD
-0.025
+>>> GenflowSettings(HIT_THRESHOLD=-0.01).HIT_THRESHOLD
+-0.01
 """
 
 from __future__ import annotations
@@ -42,11 +42,6 @@ class GenflowSettings(BaseSettings):
     EMBEDDED_PORT: int = Field(
         27417, description="Port of the embedded SecantusDB server on 127.0.0.1."
     )
-    HULL_DATA_DIR: Path | None = Field(
-        None,
-        description="Directory with extra hull files (e.g. GNoME's stable_materials_summary.csv). "
-        "None uses only the hulls bundled with genflow.",
-    )
     GNOME_SUMMARY_PATH: Path | None = Field(
         None,
         description="Path to GNoME's stable_materials_summary.csv (downloaded by the user); "
@@ -56,12 +51,6 @@ class GenflowSettings(BaseSettings):
         None, description="Optional GNoME external_materials_summary.csv merged into `gnome`."
     )
     MP_API_KEY: str | None = Field(None, description="Materials Project API key for mp-api hulls.")
-    STABLE_THRESHOLD: float = Field(
-        0.0, description="E_d (eV/atom) below which a candidate counts as stable (strict <)."
-    )
-    METASTABLE_THRESHOLD: float = Field(
-        0.025, description="E_d (eV/atom) below which a candidate counts as metastable (strict <)."
-    )
     HIT_THRESHOLD: float = Field(
         0.0, description="E_d (eV/atom) below which a scored candidate is recorded as a hit."
     )

@@ -63,7 +63,7 @@ def test_same_seed_same_samples_and_bad_requests(gen):
         np.testing.assert_array_equal(x.frac_coords, y.frac_coords)
     with pytest.raises(ValueError, match="element C is not in this"):
         gen.sample(1, composition="Si4C4", num_steps=STEPS)
-    with pytest.raises(ValueError, match="exceed this model's L=3"):
+    with pytest.raises(ValueError, match="4 atoms of O in BaTiO4 exceed max_atoms L=3"):
         gen.sample(1, composition="BaTiO4", num_steps=STEPS)
     with pytest.raises(ValueError, match="n_atoms needs elements"):
         gen.sample(1, n_atoms=5, num_steps=STEPS)
