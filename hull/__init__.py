@@ -12,8 +12,8 @@ convergence rate, App. 8).
 >>> hull = load_hull("mp2021")
 >>> [s.is_stable for s in hull.score(["Fe2O3"], [-7.0])]  # doctest: +SKIP
 
-The package imports its modules lazily (start-up speed: ``genflow.hull.names`` or
-``genflow.hull.keys`` alone do not pull in pandas, scipy and pymatgen).
+The package imports its modules lazily (start-up speed: ``genflow.hull.keys``
+alone do not pull in pandas, scipy and pymatgen).
 """
 
 from __future__ import annotations
