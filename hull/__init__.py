@@ -13,7 +13,7 @@ convergence rate, App. 8).
 >>> [s.is_stable for s in hull.score(["Fe2O3"], [-7.0])]  # doctest: +SKIP
 
 The package imports its modules lazily (start-up speed: ``genflow.hull.keys``
-alone do not pull in pandas, scipy and pymatgen).
+alone does not pull in pandas, scipy and pymatgen).
 """
 
 from __future__ import annotations

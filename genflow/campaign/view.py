@@ -23,26 +23,20 @@ _STAGES = ("generate", "gate", "relax", "score")
 @contextmanager
 def stage_bars(console: Console, *, enabled: bool = True) -> Iterator[Any]:
     """Bars per stage; yields the ``on_progress(counts, expected)`` callback for the runner."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from genflow.core.progress import ProgressDisplay
 
-    if not enabled:
-        yield None
-        return
-    columns = (TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=console, transient=False) as bar:
-        tasks = {stage: bar.add_task(stage, total=None) for stage in _STAGES}
+    with ProgressDisplay(enabled=enabled, console=console) as display:
+        if not display.enabled:
+            yield None
+            return
+        bars = {stage: display.add(stage) for stage in _STAGES}
 
         def update(c: dict[str, int], expected: int | None) -> None:
             survivors = c["generated"] - c["rejected_at_gate"]
-            bar.update(
-                tasks["generate"], completed=c["generated"], total=expected or c["generated"]
-            )
-            bar.update(tasks["gate"], completed=c["gated"], total=c["generated"] or None)
-            bar.update(
-                tasks["relax"], completed=c["relaxed"], total=survivors if c["gated"] else None
-            )
-            bar.update(tasks["score"], completed=c["scored"], total=c["relaxed"] or None)
+            bars["generate"].update(completed=c["generated"], total=expected or c["generated"])
+            bars["gate"].update(completed=c["gated"], total=c["generated"] or None)
+            bars["relax"].update(completed=c["relaxed"], total=survivors if c["gated"] else None)
+            bars["score"].update(completed=c["scored"], total=c["relaxed"] or None)
 
         yield update
 

@@ -40,11 +40,17 @@ class ProgressDisplay:
         Draw at all (still only when stdout is a terminal; see :func:`progress_enabled`).
     transient : bool
         Erase the bars when the display closes.
+    console : rich.console.Console, optional
+        Draw on this console instead of stderr (a campaign run keeps one on the terminal
+        while library output goes to its log); it must be a terminal for bars to show.
     """
 
-    def __init__(self, *, enabled: bool = True, transient: bool = False) -> None:
+    def __init__(
+        self, *, enabled: bool = True, transient: bool = False, console: Any = None
+    ) -> None:
         self._rich: Any = None
-        if progress_enabled(enabled):
+        draw = enabled and console.is_terminal if console is not None else progress_enabled(enabled)
+        if draw:
             from rich.console import Console
             from rich.progress import (
                 BarColumn,
@@ -61,7 +67,7 @@ class ProgressDisplay:
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
-                console=Console(stderr=True),
+                console=console or Console(stderr=True),
                 transient=transient,
             )
             self._rich.start()
