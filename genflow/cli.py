@@ -26,8 +26,11 @@ def _register() -> None:
     from genflow.campaign.db_cli import app as db_app
     from genflow.model.cli import register as register_model
 
+    from genflow.evaluation.cli import register as register_evaluation
+
     register_model(app)
     register_campaign(app)
+    register_evaluation(app)
     app.add_typer(db_app, name="db", help="Inspect, start or stop genflow's database.")
 
 
