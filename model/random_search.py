@@ -11,8 +11,9 @@ describes its baseline):
 2. pre-relaxed at fixed cell with a purely repulsive soft-sphere pair potential
    :math:`E = \\sum_{i<j} \\tfrac{\\epsilon}{2} (1 - r_{ij}/\\sigma_{ij})^2` for
    :math:`r_{ij} < \\sigma_{ij}` (zero beyond), :math:`\\sigma_{ij} = f (r_i + r_j)` with
-   ``sphere_factor`` f (default 0.5: spheres of half the atomic radius, packing fraction ≤ 0.31 at the densest scale 0.4), minimised by ASE's FIRE until no pair is closer than
-   its sphere diameter (or ``steps`` run out).
+   ``sphere_factor`` f (default 0.5: spheres of half the atomic radius, packing fraction
+   ≤ 0.31 at the densest scale 0.4), minimised by ASE's FIRE at fixed cell; a structure whose
+   spheres still overlap after ``steps`` is discarded and drawn again.
 
 The output carries provenance in ``structure.properties``: generator, space group, volume
 scale, seed, and the smallest ratio ``r_ij / σ_ij`` after the pre-relax.
@@ -99,7 +100,7 @@ def random_structure(
 
     comp = Composition(composition)
     species = [el.symbol for el in comp.elements]
-    counts = [int(round(comp[el])) for el in comp.elements]
+    counts = [round(comp[el]) for el in comp.elements]
     groups = _compatible_groups(tuple(counts))
     if not groups:
         raise ValueError(f"random_structure: no space group fits {comp.formula}")
@@ -111,7 +112,7 @@ def random_structure(
         try:
             crystal.from_random(
                 3, group, species, counts, factor=1.0,
-                seed=int(rng.integers(2**31)), force_pass=False,
+                random_state=int(rng.integers(2**31)), force_pass=False,
             )  # fmt: skip
         except Exception as exc:  # this group cannot host the composition: draw another
             last = exc
@@ -121,6 +122,9 @@ def random_structure(
         s = crystal.to_pymatgen()
         s.scale_lattice(target_volume(s.composition, scale))
         relaxed, ratio = soft_sphere_relax(s, sphere_factor=sphere_factor)
+        if ratio < 1.0 - 1e-3:  # spheres still overlap (jammed): discard and draw again
+            last = RuntimeError(f"soft spheres still overlap (r/σ = {ratio:.3f})")
+            continue
         props: dict[str, Any] = {
             "generator": "random_search", "space_group": group, "volume_scale": scale,
             "min_overlap_ratio": ratio,

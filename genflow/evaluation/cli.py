@@ -56,15 +56,20 @@ def _load(source: str, limit: int | None):
 
 @eval_app.command("proxy")
 def proxy_cmd(
-    samples: Annotated[str, typer.Argument(help="Generated structures (any format genflow reads).")],
+    samples: Annotated[
+        str, typer.Argument(help="Generated structures (any format genflow reads).")
+    ],
     reference: Annotated[
         str, typer.Option("--reference", help="Reference set: a file or e.g. perov_5:test.")
     ],
     dataset: Annotated[
         str | None,
-        typer.Option("--dataset", help="COV cutoffs: perovskite, carbon or mp20 (default: "
-                     "from the reference name, else mp20)."),
-    ] = None,  # fmt: skip
+        typer.Option(
+            "--dataset",
+            help="COV cutoffs: perovskite, carbon or mp20 (default: "
+            "from the reference name, else mp20).",
+        ),
+    ] = None,
     limit: LimitOpt = None,
     processes: ProcOpt = None,
     json_out: JsonOpt = False,

@@ -120,7 +120,7 @@ def featurise(
     structures: Sequence[Structure],
     *,
     processes: int | None = None,
-    cache_dir: Path | None | bool = None,
+    cache_dir: Path | bool | None = None,
     progress: bool = True,
     description: str = "fingerprints",
 ) -> list[Fingerprints]:

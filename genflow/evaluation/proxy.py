@@ -107,7 +107,9 @@ def _unique_novel(
     from genflow.workflows.gate.dedupe import StructureIndex
 
     seen, ref_index = StructureIndex(), StructureIndex()
-    ref_index.add_many((k, s) for k, s in zip(reference.keys, reference.structures, strict=True) if s)
+    ref_index.add_many(
+        (k, s) for k, s in zip(reference.keys, reference.structures, strict=True) if s
+    )
     unique, novel = [], []
     for i in track(valid_idx, "uniqueness/novelty", enabled=progress):
         s = samples.structures[i]
@@ -201,7 +203,9 @@ def proxy_metrics(
             wasserstein_distance([s.density for s in vs], [s.density for s in ref])
         )
         out["wdist_num_elems"] = float(
-            wasserstein_distance([len(s.composition) for s in vs], [len(s.composition) for s in ref])
+            wasserstein_distance(
+                [len(s.composition) for s in vs], [len(s.composition) for s in ref]
+            )
         )
     else:
         out["wdist_density"] = out["wdist_num_elems"] = math.nan
