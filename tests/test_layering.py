@@ -2,7 +2,8 @@
 
 ``genflow.core`` imports no other part of genflow; ``genflow.model`` and ``genflow.hull`` import
 only the core (and themselves); ``genflow.workflows`` imports the core, model and hull; only
-the campaign layer and the CLI root may import ``genflow.campaign``.
+the campaign layer, the evaluation layer (on top of it) and the CLI root may import
+``genflow.campaign``; only the CLI root imports ``genflow.evaluation``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 ROOMS = {
     "genflow/core": "genflow.core",
     "genflow/campaign": "genflow.campaign",
+    "genflow/evaluation": "genflow.evaluation",
     "model": "genflow.model",
     "hull": "genflow.hull",
     "workflows": "genflow.workflows",
@@ -28,6 +30,11 @@ ALLOWED = {
     "genflow.workflows": {"genflow.core", "genflow.model", "genflow.hull", "genflow.workflows"},
     "genflow.campaign": {
         "genflow.core", "genflow.model", "genflow.hull", "genflow.workflows", "genflow.campaign",
+    },
+    # the evaluation layer sits on the campaign layer (its report reads campaign status)
+    "genflow.evaluation": {
+        "genflow.core", "genflow.model", "genflow.hull", "genflow.workflows", "genflow.campaign",
+        "genflow.evaluation",
     },
 }  # fmt: skip
 
@@ -73,6 +80,14 @@ def test_rooms_import_only_downward(folder: str) -> None:
         if _room(module) not in ALLOWED[room]
     ]
     assert not bad, "upward imports:\n" + "\n".join(bad)
+
+
+def test_nothing_below_imports_evaluation() -> None:
+    """Only the evaluation layer itself and the CLI root import ``genflow.evaluation``."""
+    assert all("genflow.evaluation" not in allowed for room, allowed in ALLOWED.items()
+               if room != "genflow.evaluation")  # fmt: skip
+    root = [m for _, m in genflow_imports(REPO / "genflow" / "cli.py")]
+    assert "genflow.evaluation.cli" in root
 
 
 def test_the_checker_sees_lazy_imports(tmp_path: Path) -> None:

@@ -1,0 +1,92 @@
+"""PNG plots of evaluations and reports (matplotlib, Agg backend: no display needed).
+
+Each function takes plain numbers, writes one PNG and returns its path; an empty input still
+writes a figure that says "no data", so a report never links to a missing file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+__all__ = ["bar_chart", "e_d_histograms", "per_composition_delta"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return path
+
+
+def _empty(ax, what: str) -> None:
+    ax.text(0.5, 0.5, f"no data: {what}", ha="center", va="center", transform=ax.transAxes)
+
+
+def e_d_histograms(sets: Mapping[str, Sequence[float]], path: Path, *, hull: str = "") -> Path:
+    """E_d histograms, one per set, on shared bins (Yang et al. 2023, Fig. 6)."""
+    import numpy as np
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    values = [np.asarray(v, dtype=float) for v in sets.values()]
+    finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.zeros(0)
+    if finite.size:
+        lo, hi = float(np.percentile(finite, 1)), float(np.percentile(finite, 99))
+        bins = np.linspace(min(lo, -0.05), max(hi, 0.05) + 1e-9, 40)
+        for name, v in zip(sets, values, strict=True):
+            ax.hist(np.clip(v[np.isfinite(v)], bins[0], bins[-1]), bins=bins, alpha=0.5,
+                    label=f"{name} (n={np.isfinite(v).sum()})")  # fmt: skip
+        ax.axvline(0.0, color="k", lw=1)
+        ax.axvline(0.025, color="k", lw=1, ls="--")
+        ax.legend()
+    else:
+        _empty(ax, "no scored rows")
+    ax.set_xlabel(f"E_d vs {hull} hull (eV/atom)" if hull else "E_d (eV/atom)")
+    ax.set_ylabel("count")
+    return _save(fig, path)
+
+
+def per_composition_delta(
+    deltas: Sequence[float], path: Path, *, label_a: str = "A", label_b: str = "B"
+) -> Path:
+    """Per-composition E_f^A - E_f^B, sorted (Yang et al. 2023, Figs. 5 and 8)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    d = sorted(deltas)
+    if d:
+        colors = ["tab:green" if x < 0 else "tab:red" for x in d]
+        ax.bar(range(len(d)), d, color=colors, width=1.0)
+        ax.axhline(0.0, color="k", lw=1)
+        ax.set_xlabel("matched composition (sorted)")
+    else:
+        _empty(ax, "no matched compositions")
+    ax.set_ylabel(f"E_f({label_a}) - E_f({label_b}) (eV/atom)")
+    return _save(fig, path)
+
+
+def bar_chart(counts: Mapping[str, float], path: Path, *, title: str, ylabel: str = "") -> Path:
+    """A horizontal bar chart (campaign funnel, reject reasons, throughput)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, max(2.5, 0.4 * len(counts) + 1)))
+    if counts:
+        names = list(counts)[::-1]
+        ax.barh(names, [counts[n] for n in names], color="tab:blue")
+        for i, n in enumerate(names):
+            ax.text(counts[n], i, f" {counts[n]:g}", va="center")
+    else:
+        _empty(ax, title)
+    ax.set_title(title)
+    ax.set_xlabel(ylabel)
+    return _save(fig, path)

@@ -1,0 +1,76 @@
+"""Proxy metrics with known answers on bundled Perov-5 rows, and the random-search baseline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from genflow.evaluation.sets import StructureSet, load_set
+
+
+def _with_bad_rows(s: StructureSet) -> StructureSet:
+    overlap = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.05, 0, 0]])
+    return StructureSet(s.name, (*s.keys, "overlap", "unreadable"),
+                        (*s.structures, overlap, None), (*s.errors, None, "x: bad"),
+                        (*s.energies, None, None))  # fmt: skip
+
+
+@pytest.mark.slow
+def test_proxy_reference_against_itself_and_bad_rows(tmp_path, require_module) -> None:
+    require_module("matminer")
+    from genflow.evaluation.proxy import proxy_metrics
+
+    ref = load_set("perov_5:val", limit=6)
+    m = proxy_metrics(ref, ref, processes=1, cache_dir=tmp_path, progress=False)
+    assert m["dataset"] == "perovskite" and "Table" in m["compare_with"]
+    assert m["valid"] == 1.0 and m["cov_recall"] == 1.0 and m["cov_precision"] == 1.0
+    assert m["amsd_recall"] == 0.0 and m["amcd_precision"] == 0.0
+    assert m["uniqueness"] == 1.0 and m["novelty"] == 0.0  # every sample is in the reference
+    assert m["wdist_density"] == pytest.approx(0.0, abs=1e-12)
+    # overlapping atoms and an unreadable row: invalid, and COV-P divides by all 8 rows
+    samples = _with_bad_rows(ref)
+    other = load_set("perov_5:test", limit=4)
+    m2 = proxy_metrics(samples, other, processes=1, cache_dir=tmp_path, progress=False,
+                       e_d=[-0.1] * 6 + [None, None])  # fmt: skip
+    assert m2["n_samples"] == 8 and m2["struct_valid"] == pytest.approx(6 / 8)
+    assert m2["valid"] == pytest.approx(6 / 8)
+    assert m2["cov_precision"] <= 6 / 8
+    assert m2["novelty"] == 1.0 and m2["sun_rate"] == pytest.approx(6 / 8)
+    assert m2["amsd_recall"] > 0  # different structures, nonzero distances
+    assert len(list(tmp_path.rglob("*.npz"))) == 6 + 1 + 4  # cached per distinct structure
+
+
+@pytest.mark.slow
+def test_random_search_composition_volume_and_no_overlap(require_module) -> None:
+    require_module("pyxtal")
+    from genflow.model.random_search import random_structures, target_volume
+
+    structures = random_structures("SrTiO3", 2, seed=3)
+    assert len(structures) == 2
+    for s in structures:
+        assert s.composition.reduced_formula == "SrTiO3"
+        lo, hi = target_volume(s.composition, 0.4), target_volume(s.composition, 1.2)
+        assert lo <= s.volume <= hi
+        assert s.properties["min_overlap_ratio"] >= 1.0 - 1e-3
+    again = random_structures("SrTiO3", 2, seed=3)
+    assert np.allclose(again[0].frac_coords, structures[0].frac_coords)
+
+
+@pytest.mark.slow
+def test_eval_csp_cli_json(tmp_path) -> None:
+    from genflow.core.structure_io import write_structures
+
+    truth = load_set("perov_5:test", limit=2)
+    write_structures(list(truth.structures), tmp_path / "preds.extxyz")
+    out = subprocess.run(
+        [sys.executable, "-m", "genflow.cli", "eval", "csp", str(tmp_path / "preds.extxyz"),
+         "--truth", "perov_5:test", "--limit", "2", "--json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    assert result["match_rate"] == 1.0 and result["rmse"] == pytest.approx(0.0, abs=1e-6)
