@@ -75,6 +75,10 @@ class ReferenceHull:
         Hull name used in messages and outputs.
     scheme : str
         Short description of the energy scheme (shown in outputs).
+    potcar_scale : str
+        POTCAR scale of the energies (``hull.scheme.POTCAR_SCALES``): ``"mp"`` for every
+        bundled hull (``gnome`` included: its offsets are removed on load), ``"gnome"`` for a
+        table on GNoME's PBE_54 scale. Scoring moves MP-scale candidates onto it.
 
     Notes
     -----
@@ -91,6 +95,7 @@ class ReferenceHull:
         formulas: Sequence[str] | None = None,
         name: str = "custom",
         scheme: str = "as given",
+        potcar_scale: str = "mp",
     ) -> None:
         if len(compositions) != len(energies_per_atom):
             raise ValueError(
@@ -99,6 +104,7 @@ class ReferenceHull:
             )
         self.name = name
         self.scheme = scheme
+        self.potcar_scale = potcar_scale
         self.skipped: list[tuple[int, str]] = []
         ids = list(ids) if ids is not None else [f"row-{i}" for i in range(len(compositions))]
         pairs, energies, keep = [], [], []

@@ -81,6 +81,8 @@ def relax_doc(engine: str, doc: Any, task_uuid: str | None, uuids: list[str]) ->
         error=None if finite else f"non-finite energy {energy.energy_per_atom}",
         compatibility_note=energy.reason,
         correction_per_atom=energy.correction_per_atom,
+        potcar_scale=energy.potcar_scale,
+        pp_offsets=energy.pp_offsets,
     )
 
 
@@ -131,6 +133,7 @@ def record_and_score(
     from genflow.core.candidate import score_key
     from genflow.core.settings import get_settings
     from genflow.hull import load_hull
+    from genflow.hull.scheme import to_potcar_scale
 
     threshold = get_settings().HIT_THRESHOLD if hit_threshold is None else hit_threshold
     relaxed = {
@@ -166,8 +169,13 @@ def record_and_score(
             }
         if not todo:
             continue
-        energies = [relaxed[cid].energy_per_atom for cid in todo]
-        hull_scores = load_hull(name).score([formulas[c] for c in todo], energies)
+        hull = load_hull(name)
+        # every RelaxDoc energy is on MP's POTCAR scale; a GNoME-scale hull gets Eq. PP added
+        energies = [
+            to_potcar_scale(relaxed[c].energy_per_atom, formulas[c], hull.potcar_scale)
+            for c in todo
+        ]
+        hull_scores = hull.score([formulas[c] for c in todo], energies)
         for cid, score in zip(todo, hull_scores, strict=True):
             scores[cid][key] = score
     if hulls:  # no hulls: record the relax results only (candidates stay `relaxed`)

@@ -130,6 +130,19 @@ class RelaxDoc(_Doc):
     task_uuids: list[str] = Field(default_factory=list, description="All relax/static job uuids.")
     structure: dict | None = Field(None, description="Final relaxed structure (pymatgen dict).")
     error: str | None = None
+    compatibility_note: str | None = Field(None, description="Why not MP-compatible, if not.")
+    correction_per_atom: float | None = Field(
+        None, description="MP2020 correction plus POTCAR offsets applied (eV/atom)."
+    )
+    potcar_scale: str = Field(
+        "mp",
+        description="POTCAR scale the engine computed on: 'mp', 'gnome' (PBE_54 Ga/Ge/Li/Mg/Na) "
+        "or 'mixed'; `energy_per_atom` is always moved onto MP's.",
+    )
+    pp_offsets: dict[str, float] = Field(
+        default_factory=dict,
+        description="Element → GNoME POTCAR offset subtracted (eV per atom of the compound).",
+    )
 
 
 class HullScoreDoc(_Doc):
