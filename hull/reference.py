@@ -9,6 +9,7 @@ added to the hull: E_d is measured against the reference alone.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
@@ -22,6 +23,7 @@ from genflow.core.chem import CompositionError, parse_composition, reduced_formu
 from genflow.core.progress import track
 from genflow.hull.batch import dense_fractions, formation_energies
 from genflow.hull.cache import HullCache
+from genflow.hull.coverage import Coverage
 from genflow.hull.engine import (
     FORMATION_ENERGY_TOL,
     ChemsysHull,
@@ -442,8 +444,9 @@ class ReferenceHull:
             formula_of=self.formula,
             hull_name=self.name,
         )
+        cover = Coverage.of(self)
         for c, score in zip(usable, scores, strict=True):
-            out[c.row] = score
+            out[c.row] = dataclasses.replace(score, **cover.fields(c.pairs))
         return out  # type: ignore[return-value]
 
     def formation_energy(

@@ -154,6 +154,19 @@ class HullScoreDoc(_Doc):
     is_metastable: bool | None = None
     decomposition: dict[str, float] = Field(default_factory=dict)
     error: str | None = None
+    composition_known: bool | None = Field(
+        None, description="The reference holds an entry of the reduced composition."
+    )
+    binaries_known: dict[str, bool] = Field(
+        default_factory=dict, description="'A-B' → the reference has an entry of that binary."
+    )
+    novelty: str | None = Field(None, description="'new polymorph' or 'new composition'.")
+    audit: dict | None = Field(
+        None,
+        description="Hit audit (workflows.hit_audit): verdict 'hull_gap_suspected' or "
+        "'confirmed', the engine, the local-hull E_d and the phase that beats the hit.",
+    )
+    round: int = Field(0, description="Hull round scored against (0: the reference itself).")
 
     @classmethod
     def from_score(cls, score: Any) -> HullScoreDoc:
