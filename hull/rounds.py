@@ -27,7 +27,7 @@ from genflow.hull.scheme import to_potcar_scale
 if TYPE_CHECKING:
     from genflow.core.store import GenflowStores
 
-__all__ = ["ROUNDS_COLLECTION", "fold", "folded_entries", "latest_round"]
+__all__ = ["ROUNDS_COLLECTION", "fold", "folded_entries", "latest_round", "load_latest"]
 
 ROUNDS_COLLECTION = "hull_rounds"
 _GAP = "hull_gap_suspected"
@@ -179,3 +179,32 @@ def _rescore(
         retry_call(lambda c=cid, o=hits_op: coll.update_one({"candidate_id": c}, o), what="hits")
         n += 1
     return n
+
+
+_ROUND_HULLS: dict[tuple[str, int], ReferenceHull] = {}
+
+
+def load_latest(stores: GenflowStores, hull: str) -> tuple[ReferenceHull, int]:
+    """The newest round of ``hull`` (reference plus every folded entry) and its number.
+
+    New candidates are scored on it; they are not among the folded entries, so no
+    leave-one-out is needed. Cached per process per (hull, round).
+    """
+    from genflow.hull.loaders import load_hull
+
+    n = latest_round(stores, hull)
+    base = load_hull(hull)
+    if n == 0:
+        return base, 0
+    if (hull, n) not in _ROUND_HULLS:
+        extra = folded_entries(stores, hull, n)
+        rows = range(len(base))
+        _ROUND_HULLS[(hull, n)] = ReferenceHull(
+            [base.formula(r) for r in rows] + [e["composition"] for e in extra],
+            list(base.energies) + [e["energy_per_atom"] for e in extra],
+            ids=list(base.ids) + [e["id"] for e in extra],
+            name=base.name,
+            scheme=f"{base.scheme}; round {n}",
+            potcar_scale=base.potcar_scale,
+        )
+    return _ROUND_HULLS[(hull, n)], n
