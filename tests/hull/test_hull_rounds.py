@@ -54,3 +54,21 @@ def test_fold_minus_010_and_minus_005(stores):
     assert docs[first]["score_rounds"]["mp2021"]["0"]["e_d"] == pytest.approx(-0.10, abs=1e-9)
     assert [h.candidate_id for h in find_hits(stores, "mp2021")] == [first]
     assert fold(stores, "mp2021")["folded"] == []  # nothing new: no new round
+
+
+def test_hits_show_labels_and_hide_gaps(stores):
+    from genflow.campaign.view import hits_table
+
+    gap, _ = _scored(stores, 3, -0.20)
+    stores.candidates.update_one(
+        {"candidate_id": gap},
+        {"$set": {"scores.mp2021.audit": {"verdict": "hull_gap_suspected", "beaten_by": "X"}}},
+    )
+    (hit,) = find_hits(stores, "mp2021")
+    assert (hit.audit, hit.beaten_by, hit.novelty, hit.round) == (
+        "hull_gap_suspected", "X", "new polymorph", 0,
+    )  # fmt: skip
+    assert find_hits(stores, "mp2021", hide_gaps=True) == []
+    table = hits_table([hit.as_dict()])
+    assert [c.header for c in table.columns][5:7] == ["claim", "audit"]
+    assert list(table.columns[6].cells) == ["GAP?"]
