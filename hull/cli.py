@@ -168,3 +168,28 @@ def compare(
         typer.echo(json.dumps(finite_or_none(result), indent=1))
         return
     _print_metrics(f"E_f comparison: {a.name} vs {b.name}", result)
+
+
+@app.command()
+def fold(
+    campaign: Annotated[str, typer.Argument(help="Campaign whose stable hits are folded in.")],
+    hull: Annotated[str, typer.Option("--hull", help=HULL_HELP)] = "mp2021",
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Fold the campaign's stable hits into the next round of HULL (stored in MongoDB) and
+    re-score every candidate of the affected chemical systems (``genflow.hull.rounds``)."""
+    from genflow.core.store import connect
+    from genflow.hull.rounds import fold as fold_round
+
+    stores = connect()
+    try:
+        result = {"campaign": campaign, "hull": hull, **fold_round(stores, hull, campaign=campaign)}
+    finally:
+        stores.close()
+    if json_output:
+        typer.echo(json.dumps(result, indent=1))
+        return
+    typer.echo(
+        f"{hull}: round {result['round']}; folded {len(result['folded'])} hit(s), "
+        f"re-scored {result['rescored']} candidate(s)"
+    )

@@ -35,6 +35,7 @@ class HullColumn(StrEnum):
     is_stable = "is_stable"
     is_metastable = "is_metastable"
     error = "error"
+    novelty = "novelty"
     # set summaries (Eq. 5)
     n_rows = "n_rows"
     n_scored = "n_scored"

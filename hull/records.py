@@ -32,6 +32,13 @@ class HullScore:
         ``e_d < METASTABLE_THRESHOLD`` (0.025 eV/atom). None for a failed row.
     error : str or None
         Why the row could not be scored (set instead of raising); None when scored.
+    composition_known : bool or None
+        The reference holds an entry of the candidate's reduced composition
+        (``hull.coverage``); None for a failed row.
+    binaries_known : dict
+        ``"A-B"`` → whether the reference has any entry of that binary sub-system.
+    novelty : str or None
+        ``"new polymorph"`` (composition known) or ``"new composition"``; None if failed.
     """
 
     formula: str | None = None
@@ -41,6 +48,9 @@ class HullScore:
     is_stable: bool | None = None
     is_metastable: bool | None = None
     error: str | None = None
+    composition_known: bool | None = None
+    binaries_known: dict[str, bool] = field(default_factory=dict)
+    novelty: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -57,6 +67,7 @@ class HullScore:
             HullColumn.is_metastable: self.is_metastable,
             HullColumn.decomposition: dict(self.decomposition),
             HullColumn.error: self.error,
+            HullColumn.novelty: self.novelty,
         }
 
     @classmethod

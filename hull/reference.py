@@ -9,6 +9,7 @@ added to the hull: E_d is measured against the reference alone.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
@@ -22,6 +23,7 @@ from genflow.core.chem import CompositionError, parse_composition, reduced_formu
 from genflow.core.progress import track
 from genflow.hull.batch import dense_fractions, formation_energies
 from genflow.hull.cache import HullCache
+from genflow.hull.coverage import Coverage
 from genflow.hull.engine import (
     FORMATION_ENERGY_TOL,
     ChemsysHull,
@@ -75,6 +77,10 @@ class ReferenceHull:
         Hull name used in messages and outputs.
     scheme : str
         Short description of the energy scheme (shown in outputs).
+    potcar_scale : str
+        POTCAR scale of the energies (``hull.scheme.POTCAR_SCALES``): ``"mp"`` for every
+        bundled hull (``gnome`` included: its offsets are removed on load), ``"gnome"`` for a
+        table on GNoME's PBE_54 scale. Scoring moves MP-scale candidates onto it.
 
     Notes
     -----
@@ -91,6 +97,7 @@ class ReferenceHull:
         formulas: Sequence[str] | None = None,
         name: str = "custom",
         scheme: str = "as given",
+        potcar_scale: str = "mp",
     ) -> None:
         if len(compositions) != len(energies_per_atom):
             raise ValueError(
@@ -99,6 +106,7 @@ class ReferenceHull:
             )
         self.name = name
         self.scheme = scheme
+        self.potcar_scale = potcar_scale
         self.skipped: list[tuple[int, str]] = []
         ids = list(ids) if ids is not None else [f"row-{i}" for i in range(len(compositions))]
         pairs, energies, keep = [], [], []
@@ -436,8 +444,9 @@ class ReferenceHull:
             formula_of=self.formula,
             hull_name=self.name,
         )
+        cover = Coverage.of(self)
         for c, score in zip(usable, scores, strict=True):
-            out[c.row] = score
+            out[c.row] = dataclasses.replace(score, **cover.fields(c.pairs))
         return out  # type: ignore[return-value]
 
     def formation_energy(

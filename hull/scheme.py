@@ -40,9 +40,12 @@ if TYPE_CHECKING:
 __all__ = [
     "GNOME_PP_CORRECTIONS",
     "MP2020_ANION_ELEMENTS",
+    "POTCAR_SCALES",
     "mp2020_corrections",
     "mp_run_parameters",
+    "pp_offsets",
     "raw_mp_entry",
+    "to_potcar_scale",
 ]
 
 #: Elements whose MP2020 anion correction depends on a guessed oxidation state.
@@ -58,6 +61,62 @@ GNOME_PP_CORRECTIONS: dict[str, float] = {
     "Mg": 0.0924014,
     "Na": -0.00447437,
 }
+
+
+#: POTCAR scales an energy can be on: ``"mp"`` (MPRelaxSet's legacy PBE POTCARs, the scale of
+#: every bundled hull and of CHGNet) and ``"gnome"`` (GNoME's PBE_54 POTCARs of Ga, Ge, Li, Mg,
+#: Na; the two differ by ``GNOME_PP_CORRECTIONS``).
+POTCAR_SCALES = ("mp", "gnome")
+
+
+def pp_offsets(
+    composition: str | Composition | dict, elements: Sequence[str] | None = None
+) -> dict[str, float]:
+    r"""GNoME POTCAR offset of each element of a composition, in eV per atom of the compound.
+
+    An energy on GNoME's POTCAR scale and the same energy on MP's differ by::
+
+        E_gnome(x) - E_mp(x) = Σ_el c_el · δ_el                                    (PP)
+
+    with c_el the atom fraction of element el and δ_el = ``GNOME_PP_CORRECTIONS[el]``.
+
+    Parameters
+    ----------
+    composition
+        Formula, ``Composition`` or element → amount mapping.
+    elements
+        Only these elements (e.g. those a VASP run took from PBE_54); default all five.
+
+    Returns
+    -------
+    dict
+        Element → c_el · δ_el (eV/atom of the compound); elements without an offset left out.
+    """
+    comp = Composition(composition)
+    total = comp.num_atoms
+    wanted = set(GNOME_PP_CORRECTIONS if elements is None else elements)
+    return {
+        el.symbol: float(amt / total * GNOME_PP_CORRECTIONS[el.symbol])
+        for el, amt in comp.items()
+        if el.symbol in wanted and el.symbol in GNOME_PP_CORRECTIONS
+    }
+
+
+def to_potcar_scale(
+    energy_per_atom: float, composition: str | Composition | dict, scale: str
+) -> float:
+    """Move an MP-scale energy per atom (eV/atom) onto ``scale`` (Eq. PP; ``"mp"``: unchanged).
+
+    Raises
+    ------
+    ValueError
+        For a scale not in :data:`POTCAR_SCALES`.
+    """
+    if scale not in POTCAR_SCALES:
+        raise ValueError(f"unknown POTCAR scale {scale!r}; choose from {POTCAR_SCALES}")
+    if scale == "mp":
+        return float(energy_per_atom)
+    return float(energy_per_atom) + sum(pp_offsets(composition).values())
 
 
 @cache

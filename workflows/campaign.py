@@ -157,6 +157,10 @@ class ScoreMaker(Maker):
         Score non-MP-compatible (gpaw) energies against MP/GNoME hulls anyway.
     hit_threshold
         E_d (eV/atom) below which a score is a hit (None = ``HIT_THRESHOLD`` setting).
+    audit, force_field
+        Audit hits with this MLIP (``workflows.hit_audit``).
+    rounds
+        Fold stable hits into the next hull round (``hull.rounds``).
     """
 
     name: str = "score"
@@ -164,6 +168,9 @@ class ScoreMaker(Maker):
     engine: str = "mlip"
     force: bool = False
     hit_threshold: float | None = None
+    audit: bool = False
+    force_field: str = "CHGNet"
+    rounds: bool = False
 
     @campaign_job
     def make(self, campaign: str, results: dict[str, dict]) -> dict:
@@ -181,6 +188,9 @@ class ScoreMaker(Maker):
                 engine=self.engine,
                 force=self.force,
                 hit_threshold=self.hit_threshold,
+                audit=self.audit,
+                force_field=self.force_field,
+                rounds=self.rounds,
             )
 
 

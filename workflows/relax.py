@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from atomate2.forcefields.jobs import ForceFieldRelaxMaker, ForceFieldStaticMaker
 from jobflow import Flow, Maker
 
+from genflow.hull.scheme import pp_offsets
 from genflow.workflows.gpaw_calc import GPAWRelaxMaker, GPAWStaticMaker, gpaw_calculator_kwargs
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ __all__ = [
     "MLIPStaticMaker",
     "RelaxStaticMaker",
     "mp_compatible_energy",
+    "pbe54_elements",
     "relax_static_maker",
 ]
 
@@ -272,7 +274,8 @@ class EngineEnergy:
     energy_per_atom
         eV/atom after MP2020 corrections when ``mp_compatible`` (else as computed).
     uncorrected_energy_per_atom, correction_per_atom
-        eV/atom before corrections, and the MP2020 correction (0 for CHGNet and GPAW).
+        eV/atom before corrections, and the MP2020 correction minus the POTCAR offsets
+        (``pp_offsets``; 0 for CHGNet and GPAW).
     natoms
         Atoms in the cell.
     formula
@@ -281,6 +284,14 @@ class EngineEnergy:
         True if ``energy_per_atom`` may be compared with MP2020-corrected hull energies.
     reason
         Why it is not compatible (None if it is).
+    potcar_scale
+        POTCAR scale the engine computed on: ``"mp"`` (MP's legacy PBE POTCARs; CHGNet, which
+        is fitted to them), ``"gnome"`` (every Ga/Ge/Li/Mg/Na POTCAR from PBE_54, as the
+        paper's settings take them) or ``"mixed"`` (only some of them).
+    pp_offsets
+        Element → GNoME POTCAR offset (eV per atom of the compound, ``hull.scheme.pp_offsets``)
+        subtracted to bring ``energy_per_atom`` onto MP's scale; empty on the ``"mp"`` scale.
+        ``energy_per_atom`` is always on MP's POTCAR scale.
     """
 
     engine: str
@@ -291,6 +302,8 @@ class EngineEnergy:
     formula: str
     mp_compatible: bool
     reason: str | None = None
+    potcar_scale: str = "mp"
+    pp_offsets: dict[str, float] = field(default_factory=dict)
 
 
 def _as_dict(doc: Any) -> dict:
@@ -327,6 +340,35 @@ def _ff_energy(doc: Any) -> tuple[float, Any, str | None]:
     return float(energy), structure.composition, d.get("forcefield_name")
 
 
+def pbe54_elements(entry: Any) -> tuple[list[str], list[str]]:
+    """Elements of a VASP entry computed with PBE_54 POTCARs, and those with MP's.
+
+    Read from the entry's POTCAR record (``parameters["potcar_spec"]`` TITELs, or
+    ``potcar_symbols``) against ``powerups.NEWER_PAW_POTCARS``: only Ga, Ge, Li, Mg and Na
+    differ between the two releases under the same symbol. Returns ``(pbe54, mp)`` lists of
+    those five elements present in the entry; other elements are in neither.
+    """
+    from genflow.workflows.powerups import NEWER_PAW_POTCARS
+
+    params = getattr(entry, "parameters", None) or {}
+    titels = [s.get("titel") for s in params.get("potcar_spec") or [] if isinstance(s, dict)]
+    titels = [t for t in titels if t] or list(params.get("potcar_symbols") or [])
+    pbe54, mp = [], []
+    for titel in titels:
+        parts = str(titel).split()
+        if len(parts) < 2:
+            continue
+        el = parts[1].split("_")[0]
+        paw = NEWER_PAW_POTCARS.get(el)
+        if paw is None:
+            continue
+        if " ".join(parts[:3]) == paw.new_titel:
+            pbe54.append(el)
+        else:
+            mp.append(el)
+    return pbe54, mp
+
+
 def mp_compatible_energy(task_doc_or_entry: Any, engine: EngineName) -> EngineEnergy:
     """Return the final energy of a relax+static result and its MP compatibility.
 
@@ -342,8 +384,10 @@ def mp_compatible_energy(task_doc_or_entry: Any, engine: EngineName) -> EngineEn
     -------
     EngineEnergy
         VASP energies corrected by ``MaterialsProject2020Compatibility`` (``mp_compatible``
-        False with the reason if it rejects the entry); CHGNet energies as they are
-        (compatible); GPAW and other force fields flagged not compatible.
+        False with the reason if it rejects the entry) and moved from PBE_54 POTCARs onto MP's
+        POTCAR scale (``potcar_scale``, ``pp_offsets``: Eq. PP of ``hull.scheme``); CHGNet
+        energies as they are (compatible, MP scale); GPAW and other force fields flagged not
+        compatible.
     """
     if engine not in ENGINES:
         raise ValueError(f"mp_compatible_energy: unknown engine {engine!r}; choose from {ENGINES}")
@@ -360,6 +404,11 @@ def mp_compatible_energy(task_doc_or_entry: Any, engine: EngineName) -> EngineEn
         corrected = processed[0].energy / natoms if ok else raw
         reason = None if ok else "MaterialsProject2020Compatibility rejected the entry"
         formula = entry.composition.reduced_formula
+        # PBE_54 POTCARs of Ga/Ge/Li/Mg/Na → MP's POTCAR scale (GNoME's published offsets)
+        pbe54, legacy = pbe54_elements(entry)
+        scale = "mixed" if pbe54 and legacy else "gnome" if pbe54 else "mp"
+        offsets = pp_offsets(entry.composition, pbe54) if pbe54 else {}
+        corrected -= sum(offsets.values())
     else:
         energy, comp, ff_name = _ff_energy(task_doc_or_entry)
         natoms = round(comp.num_atoms)
@@ -367,6 +416,7 @@ def mp_compatible_energy(task_doc_or_entry: Any, engine: EngineName) -> EngineEn
         formula = comp.reduced_formula
         ff = (ff_name or "").split("MLFF.")[-1]
         ok = engine == "mlip" and ff in MP2020_FORCE_FIELDS
+        scale, offsets = "mp", {}
         if engine == "gpaw":
             reason = "GPAW energies (own PAW setups and cutoff) are not MP2020-compatible"
         else:
@@ -382,4 +432,6 @@ def mp_compatible_energy(task_doc_or_entry: Any, engine: EngineName) -> EngineEn
         formula=formula,
         mp_compatible=ok,
         reason=reason,
+        potcar_scale=scale,
+        pp_offsets=offsets,
     )

@@ -8,6 +8,7 @@ reason, as the MatterGen evaluator counts failed jobs. Scores go through
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,8 @@ def relax_doc(engine: str, doc: Any, task_uuid: str | None, uuids: list[str]) ->
         error=None if finite else f"non-finite energy {energy.energy_per_atom}",
         compatibility_note=energy.reason,
         correction_per_atom=energy.correction_per_atom,
+        potcar_scale=energy.potcar_scale,
+        pp_offsets=energy.pp_offsets,
     )
 
 
@@ -119,6 +122,9 @@ def record_and_score(
     engine: str,
     force: bool = False,
     hit_threshold: float | None = None,
+    audit: bool = False,
+    force_field: str = "CHGNet",
+    rounds: bool = False,
 ) -> dict:
     """Record relax results (→ relaxed, or rejected with the reason) and score (→ scored).
 
@@ -126,11 +132,14 @@ def record_and_score(
     -------
     dict
         ``scored``/``failed`` counts, ``failures`` (id → reason), ``hits`` (hull → ids),
-        ``refused`` hulls (GPAW energies on MP-compatible hulls without ``force``).
+        ``refused`` hulls (GPAW energies on MP-compatible hulls without ``force``),
+        ``audits`` (hull → ``hit_audit.audit_hits`` summary) and ``rounds`` (hull →
+        ``hull.rounds.fold`` summary) when asked for.
     """
     from genflow.core.candidate import score_key
     from genflow.core.settings import get_settings
-    from genflow.hull import load_hull
+    from genflow.hull.rounds import load_latest
+    from genflow.hull.scheme import to_potcar_scale
 
     threshold = get_settings().HIT_THRESHOLD if hit_threshold is None else hit_threshold
     relaxed = {
@@ -166,12 +175,28 @@ def record_and_score(
             }
         if not todo:
             continue
-        energies = [relaxed[cid].energy_per_atom for cid in todo]
-        hull_scores = load_hull(name).score([formulas[c] for c in todo], energies)
+        hull, round_no = load_latest(stores, name)  # round 0: the reference itself
+        # every RelaxDoc energy is on MP's POTCAR scale; a GNoME-scale hull gets Eq. PP added
+        energies = [
+            to_potcar_scale(relaxed[c].energy_per_atom, formulas[c], hull.potcar_scale)
+            for c in todo
+        ]
+        hull_scores = hull.score([formulas[c] for c in todo], energies)
         for cid, score in zip(todo, hull_scores, strict=True):
-            scores[cid][key] = score
+            scores[cid][key] = {**dataclasses.asdict(score), "round": round_no}
     if hulls:  # no hulls: record the relax results only (candidates stay `relaxed`)
         record_scores(coll, scores, hit_threshold=threshold)
+    audits, folds = {}, {}
+    for name in hulls if audit else []:
+        from genflow.workflows.hit_audit import audit_hits
+
+        audits[name] = audit_hits(
+            stores, name, candidate_ids=ok, force_field=force_field, max_ed=threshold
+        )
+    for name in hulls if rounds else []:
+        from genflow.hull.rounds import fold
+
+        folds[name] = fold(stores, name, hit_threshold=threshold)
     hit_docs = retry_call(
         lambda: list(coll.find({"candidate_id": {"$in": ok}}, {"candidate_id": 1, "hit_hulls": 1})),
         what="read hits",
@@ -186,4 +211,6 @@ def record_and_score(
         "failures": failures,
         "hits": hits,
         "refused": refused,
+        "audits": audits,
+        "rounds": folds,
     }

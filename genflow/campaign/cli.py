@@ -165,6 +165,9 @@ def hits_cmd(
     cif_dir: Annotated[
         Path | None, typer.Option("--cif", help="Write one CIF per hit into this directory.")
     ] = None,
+    hide_gaps: Annotated[
+        bool, typer.Option("--hide-gaps", help="Leave out hits labelled hull_gap_suspected.")
+    ] = False,
 ) -> None:
     """List hits (scored candidates with E_d below the threshold), most stable first."""
     from genflow.campaign.hits import find_hits, write_cifs
@@ -176,7 +179,9 @@ def hits_cmd(
         raise typer.Exit(2)
     stores = connect()
     try:
-        hits = find_hits(stores, hull=hull, max_ed=max_ed, campaign=campaign, since=since)
+        hits = find_hits(
+            stores, hull=hull, max_ed=max_ed, campaign=campaign, since=since, hide_gaps=hide_gaps
+        )
     except ValueError as err:
         err_console.print(f"[red]{err}[/red]")
         raise typer.Exit(2) from None
@@ -188,6 +193,32 @@ def hits_cmd(
         console.print(f"wrote {len(paths)} CIF(s) to {cif_dir}")
         return
     console.print(hits_table([h.as_dict() for h in hits]))
+    if flagged := sum(h.audit == "hull_gap_suspected" for h in hits):
+        console.print(f"{flagged} of {len(hits)} hit(s) flagged hull_gap_suspected by the audit")
+
+
+@campaign_app.command("audit")
+def audit_cmd(
+    name: Annotated[str, typer.Argument(help="Campaign whose hits are audited.")],
+    hull: Annotated[str, typer.Option("--hull", help="Hull the hits were scored on.")] = "mp2021",
+    force_field: Annotated[str, typer.Option("--force-field", help="MLIP to relax with.")] = (
+        "CHGNet"
+    ),
+    json_out: JsonOpt = False,
+) -> None:
+    """Audit the campaign's hits for hull gaps (label hull_gap_suspected, name the phase)."""
+    from genflow.core.store import connect
+    from genflow.workflows.hit_audit import audit_hits
+
+    stores = connect()
+    result = audit_hits(stores, hull, campaign=name, force_field=force_field)
+    if json_out:
+        _print_json(result)
+        return
+    console.print(
+        f"{name}: audited {result['audited']} hit(s) on {hull}: {result['flagged']} "
+        f"hull_gap_suspected, {result['confirmed']} confirmed"
+    )
 
 
 def register(app: typer.Typer) -> None:

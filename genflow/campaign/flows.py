@@ -71,6 +71,9 @@ def campaign_maker(spec: CampaignSpec) -> CampaignMaker:
         engine=str(spec.engine),
         force=spec.score.force,
         hit_threshold=spec.score.hit_threshold,
+        audit=spec.score.audit,
+        force_field=spec.score.force_field,
+        rounds=spec.hull.rounds,
     )
     return CampaignMaker(
         generate_maker=generate,

@@ -82,6 +82,10 @@ class Hit:
     seed: int | None = None
     sample_index: int | None = None
     conditioning: dict[str, Any] = field(default_factory=dict)
+    novelty: str | None = None
+    audit: str | None = None
+    beaten_by: str | None = None
+    round: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``scored_at`` as ISO text) for ``--json``."""
@@ -139,10 +143,13 @@ def find_hits(
     since: datetime | date | str | None = None,
     *,
     limit: int = 0,
+    hide_gaps: bool = False,
 ) -> list[Hit]:
     """Return hits sorted by E_d (most stable first); see :func:`hits_filter`.
 
-    ``max_ed`` None uses ``settings.HIT_THRESHOLD``.
+    ``max_ed`` None uses ``settings.HIT_THRESHOLD``. Scores are the latest hull round's
+    (``hull.rounds``). ``hide_gaps`` leaves out hits the audit labelled
+    ``hull_gap_suspected`` (``workflows.hit_audit``).
     """
     if max_ed is None:
         from genflow.core.settings import get_settings
@@ -150,6 +157,8 @@ def find_hits(
         max_ed = get_settings().HIT_THRESHOLD
     hull = score_key(hull)
     query = hits_filter(hull, max_ed, campaign, since)
+    if hide_gaps:
+        query[f"scores.{hull}.audit.verdict"] = {"$ne": "hull_gap_suspected"}
     proj = [
         "candidate_id", "campaign", "formula", "reduced_formula", "chemsys", f"scores.{hull}",
         "relax.engine", "relax.task_uuid", "provenance.model_name", "provenance.checkpoint_hash",
@@ -178,6 +187,10 @@ def find_hits(
                 sample_index=prov.get("sample_index"),
                 conditioning=prov.get("conditioning") or {},
                 scored_at=(doc.get("state_at") or {}).get("scored"),
+                novelty=score.get("novelty"),
+                audit=(score.get("audit") or {}).get("verdict"),
+                beaten_by=(score.get("audit") or {}).get("beaten_by"),
+                round=score.get("round") or 0,
             )
         )
     return hits

@@ -179,6 +179,23 @@ class ScoreSettings(_Frozen):
     force: bool = Field(
         False, description="Score non-MP-compatible (gpaw) energies against MP/GNoME hulls anyway."
     )
+    audit: bool = Field(
+        False,
+        description="Audit each hit before reporting it (workflows.hit_audit): relax the "
+        "system's reference structures and prototype decorations with the MLIP and flag "
+        "hull_gap_suspected hits.",
+    )
+    force_field: str = Field("CHGNet", description="MLIP the hit audit relaxes with.")
+
+
+class HullSettings(_Frozen):
+    """Hull options."""
+
+    rounds: bool = Field(
+        False,
+        description="Fold stable hits into the next round of each hull (hull.rounds) after "
+        "scoring and re-score the affected candidates.",
+    )
 
 
 class Categories(_Frozen):
@@ -202,6 +219,7 @@ class CampaignSpec(_Frozen):
     engine: Engine = Engine.MLIP
     relax: RelaxSettings = RelaxSettings()
     score: ScoreSettings = ScoreSettings()
+    hull: HullSettings = HullSettings()
     categories: Categories = Categories()
     source: str | None = Field(None, description="Spec file it was read from (set by loader).")
 

@@ -45,12 +45,13 @@ def hits_table(hits: list[dict], title: str = "hits") -> Table:
     """The hits table (short ids so it fits 80 columns; ``--json`` carries full ids)."""
     table = Table(
         title=f"{title} ({len(hits)})",
-        caption="E_d, E_f in eV/atom; --json gives full ids",
+        caption="E_d, E_f in eV/atom (latest hull round); GAP? = hull_gap_suspected "
+        "(--hide-gaps); --json gives full ids and checkpoints",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
     )
-    columns = ("candidate", "formula", "hull", "E_d", "E_f", "engine", "task", "checkpoint")
+    columns = ("candidate", "formula", "hull", "E_d", "E_f", "claim", "audit", "engine", "task")
     rows = [
         (
             h["candidate_id"][:11],
@@ -58,9 +59,12 @@ def hits_table(hits: list[dict], title: str = "hits") -> Table:
             h["hull"],
             f"{h['e_d']:+.4f}",
             "" if h.get("e_form") is None else f"{h['e_form']:+.4f}",
+            {"new polymorph": "polymorph", "new composition": "new comp"}.get(
+                h.get("novelty") or "", ""
+            ),
+            {"hull_gap_suspected": "GAP?", "confirmed": "ok"}.get(h.get("audit") or "", "-"),
             str(h.get("engine")),
             str(h.get("task_uuid"))[:8],
-            str(h.get("checkpoint_hash"))[:8],
         )
         for h in hits
     ]

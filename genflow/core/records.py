@@ -130,6 +130,19 @@ class RelaxDoc(_Doc):
     task_uuids: list[str] = Field(default_factory=list, description="All relax/static job uuids.")
     structure: dict | None = Field(None, description="Final relaxed structure (pymatgen dict).")
     error: str | None = None
+    compatibility_note: str | None = Field(None, description="Why not MP-compatible, if not.")
+    correction_per_atom: float | None = Field(
+        None, description="MP2020 correction plus POTCAR offsets applied (eV/atom)."
+    )
+    potcar_scale: str = Field(
+        "mp",
+        description="POTCAR scale the engine computed on: 'mp', 'gnome' (PBE_54 Ga/Ge/Li/Mg/Na) "
+        "or 'mixed'; `energy_per_atom` is always moved onto MP's.",
+    )
+    pp_offsets: dict[str, float] = Field(
+        default_factory=dict,
+        description="Element → GNoME POTCAR offset subtracted (eV per atom of the compound).",
+    )
 
 
 class HullScoreDoc(_Doc):
@@ -141,6 +154,19 @@ class HullScoreDoc(_Doc):
     is_metastable: bool | None = None
     decomposition: dict[str, float] = Field(default_factory=dict)
     error: str | None = None
+    composition_known: bool | None = Field(
+        None, description="The reference holds an entry of the reduced composition."
+    )
+    binaries_known: dict[str, bool] = Field(
+        default_factory=dict, description="'A-B' → the reference has an entry of that binary."
+    )
+    novelty: str | None = Field(None, description="'new polymorph' or 'new composition'.")
+    audit: dict | None = Field(
+        None,
+        description="Hit audit (workflows.hit_audit): verdict 'hull_gap_suspected' or "
+        "'confirmed', the engine, the local-hull E_d and the phase that beats the hit.",
+    )
+    round: int = Field(0, description="Hull round scored against (0: the reference itself).")
 
     @classmethod
     def from_score(cls, score: Any) -> HullScoreDoc:

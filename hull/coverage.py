@@ -1,0 +1,66 @@
+"""Hull coverage: does the reference hold the candidate's composition and its binary systems?
+
+A candidate below a hull that has *no* entry of its reduced composition is a "new composition"
+claim; one whose composition the hull already holds is a "new polymorph" claim. A binary
+sub-system with no entry at all (no A_xB_y of any stoichiometry) is a hull gap waiting to be
+mistaken for a discovery, so every score names the binaries the reference covers.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from genflow.core.chem import parse_composition
+
+if TYPE_CHECKING:
+    from genflow.hull.reference import ReferenceHull
+
+__all__ = ["NEW_COMPOSITION", "NEW_POLYMORPH", "Coverage", "composition_key", "coverage_of"]
+
+#: ``novelty`` labels of a score.
+NEW_POLYMORPH = "new polymorph"
+NEW_COMPOSITION = "new composition"
+
+
+def composition_key(pairs: Iterable[tuple[str, float]]) -> tuple:
+    """Reduced-composition key: sorted (element, atom fraction rounded to 1e-8) pairs."""
+    pairs = sorted(pairs)
+    total = sum(a for _, a in pairs)
+    return tuple((el, round(a / total, 8)) for el, a in pairs)
+
+
+class Coverage:
+    """Sets of reduced compositions and chemical systems present in one reference hull."""
+
+    def __init__(self, hull: ReferenceHull) -> None:
+        self.compositions = {composition_key(p) for p in hull._pairs}
+        self.systems = set(hull.chemsys)
+
+    @classmethod
+    def of(cls, hull: ReferenceHull) -> Coverage:
+        """The hull's coverage index, built once per hull object."""
+        cached = getattr(hull, "_coverage", None)
+        if cached is None:
+            cached = cls(hull)
+            hull._coverage = cached  # type: ignore[attr-defined]
+        return cached
+
+    def fields(self, pairs: Sequence[tuple[str, float]]) -> dict:
+        """``composition_known``, ``binaries_known`` (``"A-B"`` → bool) and ``novelty``."""
+        known = composition_key(pairs) in self.compositions
+        elements = sorted(el for el, _ in pairs)
+        binaries = {
+            f"{a}-{b}": (a, b) in self.systems for a, b in itertools.combinations(elements, 2)
+        }
+        return {
+            "composition_known": known,
+            "binaries_known": binaries,
+            "novelty": NEW_POLYMORPH if known else NEW_COMPOSITION,
+        }
+
+
+def coverage_of(hull: ReferenceHull, composition) -> dict:
+    """Coverage fields of one composition (formula, ``Composition`` or mapping) on ``hull``."""
+    return Coverage.of(hull).fields(parse_composition(composition))

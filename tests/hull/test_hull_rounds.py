@@ -1,0 +1,74 @@
+"""Hull rounds: the issue's −0.10 / −0.05 example, stored in MongoDB."""
+
+from __future__ import annotations
+
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from genflow.campaign.hits import find_hits
+from genflow.core.candidate import Candidate, CandidateState, GeneratorProvenance
+from genflow.core.candidates_repo import StateUpdate, insert_candidates, update_states
+from genflow.hull import load_hull
+from genflow.hull.rounds import ROUNDS_COLLECTION, fold, latest_round
+
+
+def _scored(stores, index: int, e_below: float) -> tuple[str, float]:
+    """A LiFeO2-like cell scored on mp2021 ``e_below`` eV/atom below it."""
+    s = Structure(Lattice.cubic(4.2 + 0.01 * index), ["Li", "Fe", "O", "O"],
+                  [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0, 0], [0, 0.5, 0]])  # fmt: skip
+    prov = GeneratorProvenance(model_name="test", checkpoint_hash="rounds")
+    cand = Candidate.from_structure(s, "rounds", prov, seed=0, index=index)
+    insert_candidates(stores.candidates, [cand])
+    hull = load_hull("mp2021")
+    (probe,) = hull.score(["LiFeO2"], [0.0])
+    energy = -probe.e_d + e_below  # E_hull(LiFeO2) + e_below
+    (score,) = hull.score(["LiFeO2"], [energy])
+    relax = {"engine": "mlip", "energy_per_atom": energy, "mp_compatible": True, "converged": True}
+    update_states(stores.candidates, [StateUpdate(cand.candidate_id, CandidateState.GATED)])
+    update_states(stores.candidates, [StateUpdate(cand.candidate_id, CandidateState.RELAXED,
+                                                  {"relax": relax})])  # fmt: skip
+    from genflow.core.candidates_repo import record_scores
+
+    record_scores(stores.candidates, {cand.candidate_id: {"mp2021": score}}, hit_threshold=0.0)
+    return cand.candidate_id, energy
+
+
+def test_fold_minus_010_and_minus_005(stores):
+    first, _ = _scored(stores, 1, -0.10)
+    second, _ = _scored(stores, 2, -0.05)
+    assert latest_round(stores, "mp2021") == 0
+    assert {h.candidate_id for h in find_hits(stores, "mp2021")} == {first, second}
+
+    out = fold(stores, "mp2021", campaign="rounds")
+    assert out["round"] == 1 and sorted(out["folded"]) == sorted([first, second])
+    assert stores.db[ROUNDS_COLLECTION].count_documents({"hull": "mp2021"}) == 1
+
+    docs = {d["candidate_id"]: d for d in stores.candidates.find()}
+    latest = docs[second]["scores"]["mp2021"]
+    assert latest["round"] == 1
+    assert latest["e_d"] == pytest.approx(0.05, abs=1e-9)  # +0.05 relative to the first
+    kept = docs[second]["score_rounds"]["mp2021"]["0"]
+    assert kept["round"] == 0 and kept["e_d"] == pytest.approx(-0.05, abs=1e-9)
+    # the first is measured without itself: 0.05 below the second, now a hull entry
+    assert docs[first]["scores"]["mp2021"]["e_d"] == pytest.approx(-0.05, abs=1e-9)
+    assert docs[first]["score_rounds"]["mp2021"]["0"]["e_d"] == pytest.approx(-0.10, abs=1e-9)
+    assert [h.candidate_id for h in find_hits(stores, "mp2021")] == [first]
+    assert fold(stores, "mp2021")["folded"] == []  # nothing new: no new round
+
+
+def test_hits_show_labels_and_hide_gaps(stores):
+    from genflow.campaign.view import hits_table
+
+    gap, _ = _scored(stores, 3, -0.20)
+    stores.candidates.update_one(
+        {"candidate_id": gap},
+        {"$set": {"scores.mp2021.audit": {"verdict": "hull_gap_suspected", "beaten_by": "X"}}},
+    )
+    (hit,) = find_hits(stores, "mp2021")
+    assert (hit.audit, hit.beaten_by, hit.novelty, hit.round) == (
+        "hull_gap_suspected", "X", "new polymorph", 0,
+    )  # fmt: skip
+    assert find_hits(stores, "mp2021", hide_gaps=True) == []
+    table = hits_table([hit.as_dict()])
+    assert [c.header for c in table.columns][5:7] == ["claim", "audit"]
+    assert list(table.columns[6].cells) == ["GAP?"]

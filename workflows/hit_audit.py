@@ -1,0 +1,284 @@
+"""Hit audit: is a hit below the hull its own engine finds, or only below a hull with a gap?
+
+A candidate scored "stable" against a reference that lacks a phase of its chemical system
+(rocksalt MgO is in neither GNoME's MP snapshot nor the MP-20 supplement) is a hull gap, not
+a discovery. Before a hit is reported stable, the audit
+
+1. collects every reference structure genflow holds in the hit's chemical system
+   (:func:`reference_structures`: the bundled MP-20 / Perov-5 / Carbon-24 rows) and prototype
+   decorations (``workflows.prototypes``) of the charge-neutral binaries (and ABX3
+   perovskites) the hull has no entry for;
+2. relaxes them with the engine that produced the hit's energy (the MLIP stands in for VASP
+   and GPAW campaigns, and the verdict says so; the hit is then re-relaxed with it too);
+3. builds a local hull from those engine energies plus the reference's own entries of the
+   system (both MP2020 / MP-POTCAR scale), and computes the hit's E_d on it (pymatgen
+   ``PhaseDiagram``, Eq. E_d of ``ReferenceHull.score``).
+
+A hit whose local E_d is not below ``-tolerance`` is ``hull_gap_suspected``, naming the phase
+that beats it; otherwise ``confirmed``. Engine energies are cached per (chemical system, engine,
+hull) in MongoDB (``hull_audits``), so each system is relaxed once, and only hits are audited.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import TYPE_CHECKING, Any
+
+from genflow.core.chem import parse_composition
+from genflow.core.retry import retry_call
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pymatgen.core import Structure
+
+    from genflow.core.store import GenflowStores
+
+__all__ = [
+    "AUDIT_COLLECTION",
+    "AUDIT_TOLERANCE",
+    "HULL_GAP_SUSPECTED",
+    "audit_hits",
+    "local_verdict",
+    "reference_structures",
+]
+
+log = logging.getLogger(__name__)
+
+#: MongoDB collection of cached engine energies per (chemical system, engine, hull).
+AUDIT_COLLECTION = "hull_audits"
+#: eV/atom: a hit must lie this far below the local hull to be confirmed (relaxing the same
+#: structure twice with an MLIP agrees to a few meV/atom).
+AUDIT_TOLERANCE = 0.010
+HULL_GAP_SUSPECTED = "hull_gap_suspected"
+CONFIRMED = "confirmed"
+_BUNDLED = ("mp_20", "perov_5", "carbon_24")
+_FORMULA_COLUMNS = ("pretty_formula", "formula")
+
+
+@functools.cache
+def _bundled_tables() -> list[tuple[str, Any]]:
+    import pandas as pd
+
+    from genflow.model.data import bundled_paths
+
+    out = []
+    for name in _BUNDLED:
+        for path in bundled_paths(name):
+            df = pd.read_csv(path)
+            col = next((c for c in _FORMULA_COLUMNS if c in df), None)
+            elements = (
+                df[col].map(lambda f: frozenset(el for el, _ in parse_composition(f)))
+                if col
+                else pd.Series([frozenset({"C"})] * len(df))  # Carbon-24 has no formula column
+            )
+            out.append((name, df.assign(_elements=elements)[["material_id", "cif", "_elements"]]))
+    return out
+
+
+def reference_structures(chemsys: list[str] | tuple[str, ...]) -> list[tuple[str, Structure]]:
+    """(label, structure) of every bundled reference row whose elements lie in ``chemsys``.
+
+    The one place the audit reads reference structures from; pointing it at a ``references``
+    MongoDB collection later changes only this function.
+    """
+    from genflow.model.data import parse_cif
+
+    allowed = frozenset(chemsys)
+    out, seen = [], set()
+    for name, df in _bundled_tables():
+        for mid, cif, els in df.itertuples(index=False):
+            if els <= allowed and (name, mid) not in seen:
+                seen.add((name, mid))
+                try:
+                    out.append((f"{mid} ({name})", parse_cif(cif)))
+                except Exception as err:
+                    log.warning("audit: %s row %s unreadable: %s", name, mid, err)
+    return out
+
+
+def _mlip_relaxer(force_field: str) -> Callable[[Structure], float]:
+    """Structure → relaxed energy per atom (eV/atom) with the campaign's MLIP, loaded once."""
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import FIRE
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from genflow.workflows.relax import MLIPRelaxMaker, shared_calculator
+
+    calc = shared_calculator(MLIPRelaxMaker(force_field_name=force_field))
+
+    def relax(structure: Structure, fmax: float = 0.05, steps: int = 300) -> float:
+        atoms = AseAtomsAdaptor.get_atoms(structure)
+        atoms.calc = calc
+        FIRE(FrechetCellFilter(atoms), logfile=None).run(fmax=fmax, steps=steps)
+        return float(atoms.get_potential_energy() / len(atoms))
+
+    return relax
+
+
+def local_verdict(
+    formula: str,
+    energy_per_atom: float,
+    phases: list[dict],
+    *,
+    tolerance: float = AUDIT_TOLERANCE,
+) -> dict:
+    """E_d of a hit on the local hull of ``phases`` and the verdict.
+
+    Parameters
+    ----------
+    phases
+        Dicts with ``name``, ``composition`` and ``energy_per_atom`` (eV/atom).
+
+    Returns
+    -------
+    dict
+        ``verdict``, ``local_e_d`` (eV/atom), ``beaten_by`` (the phase of the local hull's
+        decomposition at the hit's composition with the largest share; None if confirmed).
+    """
+    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+    from pymatgen.core import Composition
+
+    entries = [PDEntry(Composition(p["composition"]), 0.0, name=p["name"]) for p in phases]
+    for entry, p in zip(entries, phases, strict=True):
+        entry._energy = p["energy_per_atom"] * entry.composition.num_atoms
+    comp = Composition(formula)
+    hit = PDEntry(comp, energy_per_atom * comp.num_atoms, name="hit")
+    decomp, e_d = PhaseDiagram(entries).get_decomp_and_e_above_hull(hit, allow_negative=True)
+    flagged = e_d > -tolerance
+    top = max(decomp.items(), key=lambda kv: kv[1])[0].name if decomp else None
+    return {
+        "verdict": HULL_GAP_SUSPECTED if flagged else CONFIRMED,
+        "local_e_d": float(e_d),
+        "beaten_by": top if flagged else None,
+        "local_decomposition": {e.name: float(f) for e, f in decomp.items()},
+        "tolerance": tolerance,
+    }
+
+
+def _system_phases(
+    stores: GenflowStores, elements: tuple[str, ...], hull: Any, engine: str, relax: Callable
+) -> list[dict]:
+    """Engine energies of the system's references and decorations, cached in MongoDB."""
+    from genflow.hull.coverage import Coverage, composition_key
+    from genflow.workflows.prototypes import decorations
+
+    key = f"{'-'.join(elements)}|{engine}|{hull.name}"
+    coll = stores.db[AUDIT_COLLECTION]
+    cached = retry_call(lambda: coll.find_one({"_id": key}), what="read hull audit cache")
+    if cached is not None:
+        return cached["phases"]
+    cover = Coverage.of(hull)
+    known = lambda c: composition_key(c.items()) in cover.compositions  # noqa: E731
+    todo = [(label, s, "reference") for label, s in reference_structures(elements)]
+    todo += [(d.name, d.structure, "decoration") for d in decorations(elements, known)]
+    phases = []
+    for label, structure, source in todo:
+        try:
+            energy = relax(structure)
+        except Exception as err:
+            log.warning("audit: %s did not relax: %s", label, err)
+            continue
+        phases.append(
+            {
+                "name": f"{label} [{engine}]",
+                "composition": structure.composition.formula,
+                "energy_per_atom": energy,
+                "source": source,
+            }
+        )
+    doc = {"_id": key, "chemsys": "-".join(elements), "engine": engine, "hull": hull.name,
+           "phases": phases}  # fmt: skip
+    retry_call(lambda: coll.replace_one({"_id": key}, doc, upsert=True), what="cache hull audit")
+    return phases
+
+
+def audit_hits(
+    stores: GenflowStores,
+    hull: str = "mp2021",
+    *,
+    candidate_ids: list[str] | None = None,
+    campaign: str | None = None,
+    force_field: str = "CHGNet",
+    tolerance: float = AUDIT_TOLERANCE,
+    max_ed: float | None = None,
+    relax: Callable[[Structure], float] | None = None,
+) -> dict:
+    """Audit the hits on ``hull`` and write ``scores.<hull>.audit`` on each.
+
+    Parameters
+    ----------
+    candidate_ids, campaign
+        Restrict to these candidates / this campaign (default: every hit).
+    force_field
+        The MLIP (``workflows.relax`` engine makers) that relaxes the audit's phases; for
+        ``mlip`` hits it should be the one that produced their energies.
+    tolerance
+        eV/atom a hit must lie below the local hull to be ``confirmed``.
+    max_ed
+        Hit threshold (eV/atom; default ``settings.HIT_THRESHOLD``).
+    relax
+        Structure → relaxed eV/atom; default the MLIP's (tests may pass a stand-in).
+
+    Returns
+    -------
+    dict
+        ``audited``, ``flagged``, ``confirmed`` counts and ``flagged_ids``.
+    """
+    from pymatgen.core import Structure
+
+    from genflow.core.candidate import score_key
+    from genflow.core.settings import get_settings
+    from genflow.hull import load_hull
+
+    key = score_key(hull)
+    threshold = get_settings().HIT_THRESHOLD if max_ed is None else max_ed
+    query: dict[str, Any] = {"state": "scored", f"scores.{key}.e_d": {"$lt": threshold}}
+    if candidate_ids is not None:
+        query["candidate_id"] = {"$in": list(candidate_ids)}
+    if campaign is not None:
+        query["campaign"] = campaign
+    proj = ["candidate_id", "reduced_formula", "formula", "relax", f"scores.{key}"]
+    hits = retry_call(lambda: list(stores.candidates.find(query, proj)), what="read hits")
+    if not hits:
+        return {"audited": 0, "flagged": 0, "confirmed": 0, "flagged_ids": []}
+    reference = load_hull(hull)
+    relax = relax or _mlip_relaxer(force_field)
+    flagged = []
+    for doc in hits:
+        formula = doc.get("reduced_formula") or doc["formula"]
+        elements = tuple(el for el, _ in parse_composition(formula))
+        run = doc.get("relax") or {}
+        stand_in = run.get("engine") != "mlip"
+        label = f"mlip:{force_field}" + (f" (stand-in for {run.get('engine')})" if stand_in else "")
+        if stand_in:  # the hit's energy must come from the audit's engine too
+            energy = relax(Structure.from_dict(run["structure"]))
+        else:
+            energy = run["energy_per_atom"]
+        phases = _system_phases(stores, elements, reference, f"mlip:{force_field}", relax)
+        phases = phases + [
+            {
+                "name": f"{reference.ids[r]} [{reference.name}]",
+                "composition": reference.formula(r),
+                "energy_per_atom": float(reference.energies[r]),
+                "source": "hull",
+            }
+            for r in reference.rows_in(elements)
+        ]
+        verdict = local_verdict(formula, energy, phases, tolerance=tolerance)
+        verdict.update(engine=label, energy_per_atom=energy, n_phases=len(phases))
+        if verdict["verdict"] == HULL_GAP_SUSPECTED:
+            flagged.append(doc["candidate_id"])
+        retry_call(
+            lambda d=doc, v=verdict: stores.candidates.update_one(
+                {"candidate_id": d["candidate_id"]}, {"$set": {f"scores.{key}.audit": v}}
+            ),
+            what="record hit audit",
+        )
+    return {
+        "audited": len(hits),
+        "flagged": len(flagged),
+        "confirmed": len(hits) - len(flagged),
+        "flagged_ids": flagged,
+    }
