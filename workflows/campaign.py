@@ -113,6 +113,9 @@ class GateMaker(Maker):
         Reject survivors whose pre-relaxed E_d (eV/atom) on ``hull`` exceeds this.
     hull
         Hull for novelty and the pre-screen.
+    prerelax_model, prerelax_kwargs, prerelax_method
+        MLIP of the pre-relax (``genflow.workflows.mlips``; None: the registry default), its
+        calculator kwargs, and ``"batched"`` or ``"atomate2"``.
     """
 
     name: str = "gate"
@@ -123,6 +126,9 @@ class GateMaker(Maker):
     prescreen: bool = True
     prescreen_max_ed: float | None = None
     hull: str = "mp2021"
+    prerelax_model: str | None = None
+    prerelax_kwargs: dict = field(default_factory=dict)
+    prerelax_method: str = "batched"
 
     @campaign_job
     def make(self, campaign: str, candidate_ids: list[str]) -> dict:
@@ -138,6 +144,9 @@ class GateMaker(Maker):
                 prerelax=self.prescreen,
                 prescreen_max_ed=self.prescreen_max_ed,
                 hull=self.hull,
+                prerelax_model=self.prerelax_model,
+                prerelax_kwargs=dict(self.prerelax_kwargs),
+                prerelax_method=self.prerelax_method,
             )
 
 

@@ -33,6 +33,12 @@ from jobflow import Flow, Maker
 
 from genflow.hull.scheme import pp_offsets
 from genflow.workflows.gpaw_calc import GPAWRelaxMaker, GPAWStaticMaker, gpaw_calculator_kwargs
+from genflow.workflows.mlips import (
+    MLIPS,
+    MLIPUnavailableError,
+    mp2020_energy_per_atom,
+    resolve_mlip,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -57,8 +63,9 @@ logger = logging.getLogger(__name__)
 EngineName = Literal["vasp", "mlip", "gpaw"]
 ENGINES: tuple[str, ...] = get_args(EngineName)
 
-# Force fields whose energies are fitted to MP2020-corrected MPtrj energies.
-MP2020_FORCE_FIELDS = frozenset({"CHGNet"})
+# Force fields whose energies are fitted to MP2020-corrected MPtrj energies (the others go
+# through MaterialsProject2020Compatibility: ``mlips.mp2020_energy_per_atom``).
+MP2020_FORCE_FIELDS = frozenset(s.force_field for s in MLIPS.values() if s.energy_scale == "mp2020")
 
 
 def _limit_torch_threads(n: int | None) -> None:
@@ -93,7 +100,13 @@ def shared_calculator(maker: ForceFieldRelaxMaker | ForceFieldStaticMaker) -> Ca
 
             _CALCULATORS[key] = CHGNetCalculator(model=load_chgnet(threads))
         else:
-            _CALCULATORS[key] = ForceFieldRelaxMaker._get_calculator(maker)
+            try:
+                _CALCULATORS[key] = ForceFieldRelaxMaker._get_calculator(maker)
+            except Exception as exc:  # weights downloaded at run time, package missing, ...
+                raise MLIPUnavailableError(
+                    f"cannot load MLIP {maker.force_field_name} {kwargs or ''}: "
+                    f"{type(exc).__name__}: {exc} (offline here: CHGNet, SevenNet)"
+                ) from exc
     return _CALCULATORS[key]
 
 
@@ -241,7 +254,8 @@ def relax_static_maker(
     steps = 500 if steps is None else steps
     name = overrides.pop("name", None)
     if engine == "mlip":
-        calc_kwargs = overrides.pop("calculator_kwargs", {})
+        mlip = resolve_mlip(force_field, overrides.pop("calculator_kwargs", None))
+        force_field, calc_kwargs = mlip.force_field, mlip.calculator_kwargs
         common = {"force_field_name": force_field, "torch_threads": torch_threads}
         relax = MLIPRelaxMaker(
             name=f"{force_field} relax", steps=steps, relax_kwargs=relax_kwargs,
@@ -369,6 +383,14 @@ def pbe54_elements(entry: Any) -> tuple[list[str], list[str]]:
     return pbe54, mp
 
 
+def _ff_structure(doc: Any) -> Structure:
+    from pymatgen.core import Structure
+
+    d = _as_dict(doc)
+    st = (d.get("output") or {}).get("structure") or d.get("structure")
+    return Structure.from_dict(st) if isinstance(st, dict) else st
+
+
 def mp_compatible_energy(task_doc_or_entry: Any, engine: EngineName) -> EngineEnergy:
     """Return the final energy of a relax+static result and its MP compatibility.
 
@@ -415,12 +437,18 @@ def mp_compatible_energy(task_doc_or_entry: Any, engine: EngineName) -> EngineEn
         raw = corrected = energy / natoms
         formula = comp.reduced_formula
         ff = (ff_name or "").split("MLFF.")[-1]
-        ok = engine == "mlip" and ff in MP2020_FORCE_FIELDS
+        ok, reason = engine == "mlip" and bool(ff), None
         scale, offsets = "mp", {}
         if engine == "gpaw":
             reason = "GPAW energies (own PAW setups and cutoff) are not MP2020-compatible"
-        else:
-            reason = None if ok else f"force field {ff or '?'} is not fitted to MP2020 energies"
+        elif not ok:
+            reason = "force-field task document names no force field"
+        else:  # raw-PBE models (SevenNet, MACE, ...) get MP2020 corrections here
+            try:
+                structure = _ff_structure(task_doc_or_entry)
+                corrected, _ = mp2020_energy_per_atom(structure, raw, resolve_mlip(ff))
+            except ValueError as exc:
+                ok, reason = False, f"{ff}: {exc}"
     if not math.isfinite(corrected):
         ok, reason = False, f"non-finite energy {corrected}"
     return EngineEnergy(

@@ -51,6 +51,8 @@ def campaign_maker(spec: CampaignSpec) -> CampaignMaker:
         relax_kwargs.setdefault("steps", spec.relax.steps)
     if spec.engine == "mlip":
         relax_kwargs.setdefault("force_field", spec.relax.force_field)
+        if spec.relax.calculator_kwargs:
+            relax_kwargs.setdefault("calculator_kwargs", dict(spec.relax.calculator_kwargs))
     gen = spec.generator
     generate = (
         ImportStructuresMaker()
@@ -64,6 +66,9 @@ def campaign_maker(spec: CampaignSpec) -> CampaignMaker:
         novelty=spec.gate.novelty,
         prescreen=spec.gate.prescreen,
         prescreen_max_ed=spec.gate.prescreen_max_ed,
+        prerelax_model=spec.gate.prerelax.model,
+        prerelax_kwargs=dict(spec.gate.prerelax.calculator_kwargs),
+        prerelax_method=spec.gate.prerelax.method,
         hull=spec.hulls[0],
     )
     score = ScoreMaker(

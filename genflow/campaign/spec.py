@@ -144,6 +144,31 @@ class Conditioning(_Frozen):
         return enumerate_compositions(self.chemsys, self.max_coefficient).formulas
 
 
+def _known_mlip(name: str) -> str:
+    from genflow.workflows.mlips import resolve_mlip
+
+    resolve_mlip(name)  # raises ValueError listing the known names
+    return name
+
+
+class PrerelaxSettings(_Frozen):
+    """The gate's MLIP pre-relax (``genflow.workflows.gate.prerelax``)."""
+
+    model: str = Field(
+        "CHGNet",
+        description="MLIP registry key or atomate2 force-field name (genflow.workflows.mlips); "
+        "default chosen from benchmarks/bench_mlip_accuracy.py.",
+    )
+    calculator_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Updates the model's calculator kwargs."
+    )
+    method: Literal["batched", "atomate2"] = Field(
+        "batched", description="One batched optimiser for the whole batch, or one job each."
+    )
+
+    _check_model = field_validator("model")(classmethod(lambda cls, v: _known_mlip(v)))
+
+
 class GateSettings(_Frozen):
     """Gate checks; the functions themselves live in ``genflow.workflows.gate``."""
 
@@ -151,23 +176,31 @@ class GateSettings(_Frozen):
     smact: bool = Field(True, description="Require SMACT charge neutrality.")
     dedupe: bool = Field(True, description="Reject duplicates (batch and every earlier campaign).")
     novelty: bool = Field(True, description="Reject matches of the hull's reference structures.")
-    prescreen: bool = Field(True, description="CHGNet pre-relax of every survivor.")
+    prescreen: bool = Field(True, description="MLIP pre-relax of every survivor.")
     prescreen_max_ed: float | None = Field(
         None,
-        description="Reject if the pre-relaxed CHGNet E_d (eV/atom) on the first hull "
+        description="Reject if the pre-relaxed E_d (eV/atom, MP2020 scale) on the first hull "
         "exceeds this; None keeps all.",
     )
+    prerelax: PrerelaxSettings = PrerelaxSettings()
 
 
 class RelaxSettings(_Frozen):
     """Engine settings passed to ``relax_static_maker(engine, **kwargs)``."""
 
-    force_field: str = Field("CHGNet", description="mlip engine and the pre-relax.")
+    force_field: str = Field(
+        "CHGNet", description="mlip engine: MLIP registry key or atomate2 force-field name."
+    )
+    calculator_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="mlip engine: updates the model's calculator kwargs."
+    )
     fmax: float = Field(0.05, gt=0, description="Force convergence (eV/Å) for mlip/gpaw.")
     steps: int = Field(500, gt=0, description="Maximum optimiser steps for mlip/gpaw.")
     kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Extra keyword arguments for the engine's maker."
     )
+
+    _check_model = field_validator("force_field")(classmethod(lambda cls, v: _known_mlip(v)))
 
 
 class ScoreSettings(_Frozen):

@@ -107,10 +107,16 @@ class GateResult(_Doc):
 
 
 class PrerelaxDoc(_Doc):
-    """MLIP pre-relax and pre-screen (CHGNet through atomate2's ForceFieldRelaxMaker)."""
+    """MLIP pre-relax and pre-screen (``genflow.workflows.mlips``: model and energy scale)."""
 
-    model: str = Field("CHGNet", description="Force field name.")
-    energy_per_atom: float | None = Field(None, description="eV/atom of the pre-relaxed cell.")
+    model: str | None = Field("CHGNet", description="Force field (and checkpoint) name.")
+    energy_per_atom: float | None = Field(
+        None, description="eV/atom of the pre-relaxed cell, MP2020 scale."
+    )
+    correction_per_atom: float | None = Field(
+        None, description="MP2020 correction (eV/atom) added to a raw-PBE model's energy."
+    )
+    method: str | None = Field(None, description="'batched', 'torch-sim' or 'atomate2'.")
     e_d: float | None = Field(None, description="Pre-screen E_d (eV/atom) on `hull`.")
     hull: str | None = None
     job_uuid: str | None = Field(None, description="jobflow uuid of the pre-relax job.")

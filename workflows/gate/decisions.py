@@ -59,6 +59,9 @@ def gate_candidates(
     prerelax: bool = True,
     prescreen_max_ed: float | None = None,
     hull: str = "mp2021",
+    prerelax_model: str | None = None,
+    prerelax_kwargs: dict | None = None,
+    prerelax_method: str = "batched",
 ) -> GateSummary:
     """Run :func:`genflow.workflows.gate.run_gate` on a batch and write every decision.
 
@@ -82,6 +85,9 @@ def gate_candidates(
         prerelax=prerelax,
         hull=hull if prerelax else None,
         max_e_d=prescreen_max_ed,
+        prerelax_model=prerelax_model,
+        prerelax_kwargs=prerelax_kwargs,
+        prerelax_method=prerelax_method,
     )
     update_states(stores.candidates, [u for rec in records for u in _gate_updates(rec)])
     # Re-read so a rerun reports the decisions stored by the earlier, lost run too.
@@ -124,7 +130,9 @@ def _gate_updates(rec: GateRecord) -> list[StateUpdate]:
     prerelax = None
     if rec.prerelax is not None and rec.prerelax.error is None:
         prerelax = {
-            "model": rec.prerelax.forcefield or "CHGNet",
+            "model": rec.prerelax.forcefield,
+            "correction_per_atom": rec.prerelax.correction_per_atom,
+            "method": rec.prerelax.method,
             "energy_per_atom": rec.prerelax.energy_per_atom,
             "e_d": rec.e_d,
             "hull": rec.hull,

@@ -31,9 +31,10 @@ class GateStage(StrEnum):
 
 @dataclass(frozen=True)
 class PrerelaxResult:
-    """CHGNet pre-relaxation of one structure (energies in eV/atom).
+    """MLIP pre-relaxation of one structure (energies in eV/atom, MP2020 scale).
 
-    ``error`` is set (and the other fields None) when the force field failed on it.
+    ``correction_per_atom`` is the MP2020 correction added to a raw-PBE model's energy (0 for
+    CHGNet). ``error`` is set (the other fields None) when the force field failed on it.
     """
 
     structure: Structure | None = None
@@ -44,6 +45,7 @@ class PrerelaxResult:
     forcefield_version: str | None = None
     error: str | None = None
     method: str | None = None
+    correction_per_atom: float | None = None
 
 
 @dataclass(frozen=True)

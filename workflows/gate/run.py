@@ -61,6 +61,8 @@ def run_gate(
     maker: Maker | None = None,
     prerelax_method: str = "batched",
     fingerprints: bool = False,
+    prerelax_model: str | None = None,
+    prerelax_kwargs: dict[str, Any] | None = None,
 ) -> list[GateRecord]:
     """Run every gate stage on ``(key, raw)`` rows (see the module docstring).
 
@@ -79,9 +81,11 @@ def run_gate(
     references
         Reference structures for novelty (None skips the novelty check).
     prerelax
-        Run the CHGNet pre-relax (and, with ``hull``, the E_d pre-screen).
+        Run the MLIP pre-relax (and, with ``hull``, the E_d pre-screen).
     hull, max_e_d, maker, prerelax_method
         See :func:`prescreen_records`.
+    prerelax_model, prerelax_kwargs
+        MLIP of the pre-relax (``genflow.workflows.mlips``; None: the registry default).
     fingerprints
         Fingerprint every surviving row for storage, not only those the duplicate search
         compared (one reduced cell each).
@@ -90,5 +94,7 @@ def run_gate(
     if dedupe:
         records = dedupe_records(records, stored, references, fingerprints=fingerprints)
     if prerelax:
-        records = prescreen_records(records, hull, max_e_d, maker, prerelax_method)
+        model = {"model": prerelax_model} if prerelax_model else {}
+        records = prescreen_records(records, hull, max_e_d, maker, prerelax_method,
+                                    calculator_kwargs=prerelax_kwargs, **model)  # fmt: skip
     return records
