@@ -251,7 +251,8 @@ def ead_per_atom(
          for p in powers],
         axis=-1,
     )  # (N, N, K, M)
-    s = jnp.einsum("ijk,ijkr,ijkm->imr", w, gauss, mono)  # inner sum of Eq. EAD-1
+    radial = (w[..., None] * gauss).reshape(n, -1, params.n_radial)  # (N, N·K, R)
+    s = jnp.einsum("ipr,ipm->imr", radial, mono.reshape(n, -1, mono.shape[-1]))  # Eq. EAD-1
     rho = jnp.einsum("lm,imr->ilr", jnp.asarray(coef, jnp.float32), s * s)
     rho = rho.reshape(n, params.n_features) * atom_mask[:, None]
     d_min = jnp.min(jnp.where(pair, r, _BIG))
