@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 _BIG = 1e6  # stands in for +inf in masked minima (keeps gradients finite)
+_MAX_IMAGES = 24  # |n_k| above this means a degenerate (flat) cell
 
 
 @dataclass(frozen=True)
@@ -145,11 +146,18 @@ def image_offsets(lattice: np.ndarray, cutoff: float) -> np.ndarray:
     Returns
     -------
     (K, 3) float array of translations n (integers), the zero vector first.
+
+    Raises
+    ------
+    ValueError
+        A degenerate cell (plane spacing below r_c / 24).
     """
     lattice = np.asarray(lattice, np.float64)
     assert lattice.shape == (3, 3), lattice.shape
     recip_norms = np.linalg.norm(np.linalg.inv(lattice), axis=0)  # 1/d_k
     n = np.maximum(np.ceil(cutoff * recip_norms + 0.5).astype(int) - 1, 0)
+    if not np.isfinite(recip_norms).all() or n.max() > _MAX_IMAGES:
+        raise ValueError(f"cell too thin for cutoff {cutoff} Å (image range {n.tolist()})")
     grid = np.stack(
         np.meshgrid(*(np.arange(-k, k + 1) for k in n), indexing="ij"), axis=-1
     ).reshape(-1, 3)
@@ -247,8 +255,10 @@ def ead_per_atom(
     gauss = gauss.reshape(*r.shape, params.n_radial)
     powers, coef = monomials(params.l_max)
     mono = jnp.stack(
-        [unit[..., 0] ** int(p[0]) * unit[..., 1] ** int(p[1]) * unit[..., 2] ** int(p[2])
-         for p in powers],
+        [
+            unit[..., 0] ** int(p[0]) * unit[..., 1] ** int(p[1]) * unit[..., 2] ** int(p[2])
+            for p in powers
+        ],
         axis=-1,
     )  # (N, N, K, M)
     radial = (w[..., None] * gauss).reshape(n, -1, params.n_radial)  # (N, N·K, R)

@@ -136,7 +136,9 @@ def _compiled(n: int, k: int, params: EADParams, settings: ReconSettings):
 
         def hop(carry, key_h):
             bx, bl = carry
-            start = bx + jax.random.uniform(key_h, (n, 3), minval=-settings.hop, maxval=settings.hop)
+            start = bx + jax.random.uniform(
+                key_h, (n, 3), minval=-settings.hop, maxval=settings.hop
+            )
             x, l = descend(start, args)
             better = l < bl
             return (jnp.where(better, x, bx), jnp.where(better, l, bl)), l
@@ -214,6 +216,10 @@ def reconstruct(
     species = decode_composition(rep, spec)
     try:
         lattice = decode_lattice(rep, spec)
+    except ValueError as exc:
+        return ReconResult(None, float("nan"), time.perf_counter() - t0, str(exc))
+    try:
+        image_offsets(np.asarray(lattice.matrix), spec.ead.cutoff)
     except ValueError as exc:
         return ReconResult(None, float("nan"), time.perf_counter() - t0, str(exc))
     target = rep[: spec.n_ead].copy()

@@ -231,9 +231,7 @@ def lattice_part(structure: Structure) -> np.ndarray:
     return np.asarray(canonical(structure).lattice.parameters, np.float32)
 
 
-def encode(
-    structures: Sequence[Structure], spec: RepSpec
-) -> tuple[np.ndarray, list[str | None]]:
+def encode(structures: Sequence[Structure], spec: RepSpec) -> tuple[np.ndarray, list[str | None]]:
     """R (Eq. R-1, unnormalised) for every structure.
 
     Returns
