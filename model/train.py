@@ -1,4 +1,4 @@
-"""Train UniMat or StructRepDiff: one flat script (big_vision ``train.py`` style), data-parallel with ``jax.jit``.
+"""Train UniMat or StructRepDiff: one flat script (big_vision ``train.py`` style), data-parallel.
 
 Run ``genflow train CONFIG --workdir DIR`` or ``python -m genflow.model.train CONFIG DIR``.
 The run is a pure function of (config, seed): step ``i`` draws its batch indices from

@@ -50,7 +50,20 @@ _WHERE = {
     "RepSpec": "representation",
     "encode": "representation",
 }
-__all__ = sorted(_WHERE)
+__all__ = [
+    "EADParams",
+    "ReconSettings",
+    "RepNorm",
+    "RepSpec",
+    "StructRepDiffGenerator",
+    "encode",
+    "load_structrepdiff",
+    "match_and_rmse",
+    "pooled_ead",
+    "reconstruct",
+    "reconstruct_many",
+    "summarize",
+]
 
 
 def __getattr__(name: str) -> Any:

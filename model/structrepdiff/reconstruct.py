@@ -139,9 +139,9 @@ def _compiled(n: int, k: int, params: EADParams, settings: ReconSettings):
             start = bx + jax.random.uniform(
                 key_h, (n, 3), minval=-settings.hop, maxval=settings.hop
             )
-            x, l = descend(start, args)
-            better = l < bl
-            return (jnp.where(better, x, bx), jnp.where(better, l, bl)), l
+            x, loss = descend(start, args)
+            better = loss < bl
+            return (jnp.where(better, x, bx), jnp.where(better, loss, bl)), loss
 
         keys = jax.random.split(k_hops, max(settings.hops - 1, 1))[: settings.hops - 1]
         (best_x, best_l), _ = jax.lax.scan(hop, (best_x, best_l), keys)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
@@ -57,7 +57,7 @@ class RepSpec:
 
     elements: tuple[str, ...]
     max_atoms: int
-    ead: EADParams = EADParams()
+    ead: EADParams = field(default_factory=EADParams)
 
     @property
     def n_ead(self) -> int:
