@@ -44,7 +44,7 @@ def read_rows(path: Path) -> Iterator[tuple[str, object, str | None]]:
 
 def reconstruct_command(
     input_path: Annotated[
-        Path, typer.Argument(help="Structures: .json, .cif, CIF dir, CSV, extxyz.")
+        Path, typer.Argument(metavar="INPUT", help="Structures: .json, .cif, CIF dir, CSV, extxyz.")
     ],
     out: Annotated[
         Path | None, typer.Option("--out", help="JSON report with reconstructed structures.")
@@ -90,10 +90,10 @@ def reconstruct_command(
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         report = {"summary": summary, "rows": [r.to_dict(with_structure=True) for r in records]}
-        out.write_text(json.dumps(report, indent=1, default=_nan_none))
+        out.write_text(json.dumps(_clean(report), indent=1))
     if json_out:
         summary["rows"] = [r.to_dict() for r in records]
-        typer.echo(json.dumps(summary, default=_nan_none))
+        typer.echo(json.dumps(_clean(summary)))
         return
     typer.echo(
         f"reconstructed {summary['reconstructed']}/{summary['n']} "
@@ -102,5 +102,12 @@ def reconstruct_command(
     )
 
 
-def _nan_none(x: object) -> object:
-    return None if isinstance(x, float) else str(x)
+def _clean(obj: object) -> object:
+    """NaN -> None, recursively, so the JSON is standard."""
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean(v) for v in obj]
+    return obj
