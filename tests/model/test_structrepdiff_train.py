@@ -57,6 +57,7 @@ def test_train_resume_and_sample(tiny_run):
         gen.sample(1, composition="UO2", num_steps=4, recon=QUICK)
 
 
+@pytest.mark.slow  # sampler + reconstruction compiles: ~1-3 min on a shared core
 def test_bundled_checkpoint_samples():
     """The shipped structrepdiff-perov5 checkpoint, by name, with a short chain."""
     if not (CHECKPOINTS["structrepdiff-perov5"] / "meta.json").is_file():
