@@ -1,4 +1,4 @@
-"""Model commands for the ``genflow`` CLI: ``sample``, ``train`` and ``scan``.
+"""Model commands for the ``genflow`` CLI: ``sample``, ``train``, ``scan``, ``reconstruct``.
 
 ``register(app)`` adds them as top-level commands of the root Typer app. JAX is imported inside
 the commands so ``genflow --help`` stays fast.
@@ -34,14 +34,18 @@ def sample_command(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     checkpoint: Annotated[
-        Path | None, typer.Option("--checkpoint", help="Checkpoint dir (default: bundled).")
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            help="Checkpoint dir or bundled name (unimat-perov5, structrepdiff-perov5).",
+        ),
     ] = None,
     steps: Annotated[
         int | None, typer.Option("--steps", min=1, help="Diffusion steps (default: config).")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
-    """Sample crystal structures from the UniMat generator."""
+    """Sample crystal structures from a UniMat or StructRepDiff checkpoint."""
     from genflow.core.chem import formula
     from genflow.core.structure_io import output_format, write_structures
     from genflow.model import load_generator
@@ -105,7 +109,7 @@ def train_command(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
-    """Train (or resume) a UniMat model; checkpoints go to WORKDIR/checkpoints."""
+    """Train (or resume) a UniMat or StructRepDiff model; checkpoints go to WORKDIR/checkpoints."""
     from genflow.model.train import main
 
     try:
@@ -116,9 +120,11 @@ def train_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``sample``, ``train`` and ``scan`` to the root ``genflow`` app."""
+    """Add ``sample``, ``train``, ``scan`` and ``reconstruct`` to the root ``genflow`` app."""
     from genflow.model.scan_cli import scan_command
+    from genflow.model.structrepdiff.cli import reconstruct_command
 
     app.command("sample")(sample_command)
     app.command("train")(train_command)
     app.command("scan")(scan_command)
+    app.command("reconstruct")(reconstruct_command)

@@ -38,9 +38,20 @@ from genflow.model.representation import ElementTable, decode_many
 from genflow.model.sampler import make_sampler
 from genflow.model.unimat import LatticeNorm, build_model, empty_condition
 
-__all__ = ["BUNDLED_CHECKPOINT", "Generator", "export_checkpoint", "load_generator"]
+__all__ = [
+    "BUNDLED_CHECKPOINT",
+    "CHECKPOINTS",
+    "Generator",
+    "export_checkpoint",
+    "load_generator",
+]
 
 BUNDLED_CHECKPOINT = Path(__file__).parent / "checkpoints" / "perov5_runlocal"
+# Bundled checkpoints by name (``--checkpoint structrepdiff-perov5``).
+CHECKPOINTS = {
+    "unimat-perov5": BUNDLED_CHECKPOINT,
+    "structrepdiff-perov5": Path(__file__).parent / "checkpoints" / "structrepdiff_perov5_runlocal",
+}
 PARAMS_FILE = "params.msgpack"
 
 
@@ -84,7 +95,12 @@ def export_checkpoint(workdir: str | Path, out: str | Path, *, extra: dict | Non
 
 
 def load_generator(checkpoint: str | Path | None = None) -> Generator:
-    """Load a generator; ``None`` means the checkpoint bundled with the package.
+    """Load a generator; ``None`` means the UniMat checkpoint bundled with the package.
+
+    ``checkpoint`` is a directory or a bundled name (:data:`CHECKPOINTS`). The model is picked
+    by ``meta.json``'s ``model_name``: ``"structrepdiff"`` gives a
+    :class:`genflow.model.structrepdiff.generator.StructRepDiffGenerator` (same ``sample``
+    signature and provenance), anything else a UniMat :class:`Generator`.
 
     Raises
     ------
@@ -92,23 +108,33 @@ def load_generator(checkpoint: str | Path | None = None) -> Generator:
         No ``meta.json`` (not a checkpoint), or no parameters next to it.
     """
     root = Path(checkpoint).expanduser() if checkpoint is not None else BUNDLED_CHECKPOINT
+    if not root.exists() and str(checkpoint) in CHECKPOINTS:
+        root = CHECKPOINTS[str(checkpoint)]
     meta_path = root / "meta.json"
     if not meta_path.is_file():
-        raise FileNotFoundError(f"checkpoint {root}: no meta.json (not a genflow checkpoint)")
+        raise FileNotFoundError(
+            f"checkpoint {root}: no meta.json (not a genflow checkpoint; bundled names: "
+            f"{', '.join(CHECKPOINTS)})"
+        )
     meta = json.loads(meta_path.read_text())
+    cls: Any = Generator
+    if meta.get("model_name") == "structrepdiff":
+        from genflow.model.structrepdiff.generator import StructRepDiffGenerator
+
+        cls = StructRepDiffGenerator
     if (root / PARAMS_FILE).is_file():
         files = [meta_path, root / PARAMS_FILE]
         digest = _hash_files(root, files)
         if (root.resolve(), digest) not in _CACHE:  # reuse compiled samplers in one process
             params = serialization.msgpack_restore((root / PARAMS_FILE).read_bytes())
             step = int(meta.get("step", -1))
-            _CACHE[(root.resolve(), digest)] = Generator(
+            _CACHE[(root.resolve(), digest)] = cls(
                 params, meta, path=root, checkpoint_hash=digest, step=step
             )
         return _CACHE[(root.resolve(), digest)]
     params, step, files = _restore_ema(root)
     files = [meta_path, *files]
-    return Generator(params, meta, path=root, checkpoint_hash=_hash_files(root, files), step=step)
+    return cls(params, meta, path=root, checkpoint_hash=_hash_files(root, files), step=step)
 
 
 _CACHE: dict[tuple[Path, str], Generator] = {}

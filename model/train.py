@@ -1,4 +1,4 @@
-"""Train UniMat: one flat script (big_vision ``train.py`` style), data-parallel with ``jax.jit``.
+"""Train UniMat or StructRepDiff: one flat script (big_vision ``train.py`` style), data-parallel.
 
 Run ``genflow train CONFIG --workdir DIR`` or ``python -m genflow.model.train CONFIG DIR``.
 The run is a pure function of (config, seed): step ``i`` draws its batch indices from
@@ -8,6 +8,8 @@ uninterrupted run would (on the same machine and device count).
 
 Workdir layout: ``meta.json`` (config, element table, L, normalisation stats; written once,
 reused on resume), ``checkpoints/<step>/`` (orbax), ``log.jsonl`` (one JSON line per log step).
+``config.model_name`` picks the data/step hooks (:func:`_model_hooks`); StructRepDiff's live in
+:mod:`genflow.model.structrepdiff.train`.
 """
 
 from __future__ import annotations
@@ -104,6 +106,24 @@ def load_training_data(config: ml_collections.ConfigDict) -> tuple[dict[str, np.
         },
     }
     return arrays, meta
+
+
+def _normalize_lattice(arrays: dict[str, np.ndarray], meta: dict) -> dict[str, np.ndarray]:
+    """UniMat: standardise the lattice parameters with the run's statistics."""
+    norm = LatticeNorm.from_dict(meta["lattice_norm"])
+    return dict(arrays, lattice=np.asarray(norm.normalize(arrays["lattice"]), np.float32))
+
+
+def _model_hooks(config: ml_collections.ConfigDict):
+    """(load_training_data, make_train_step, prepare_arrays) for ``config.model_name``."""
+    name = config.get("model_name", "unimat")
+    if name == "unimat":
+        return load_training_data, make_train_step, _normalize_lattice
+    if name == "structrepdiff":
+        from genflow.model.structrepdiff import train as srd
+
+        return srd.load_training_data, srd.make_train_step, srd.prepare_arrays
+    raise ValueError(f"unknown model_name {name!r}; known: unimat, structrepdiff")
 
 
 def batch_indices(seed: int, step: int, n: int, batch: int) -> np.ndarray:
@@ -215,18 +235,21 @@ def main(
     total = int(steps or config.train.total_steps)
 
     # ---------------------------------------------------------------- data + metadata
-    arrays, meta = load_training_data(config)
+    load_data, make_step, prepare = _model_hooks(config)
+    arrays, meta = load_data(config)
     meta_path = workdir / "meta.json"
     if meta_path.exists():  # resume: keep the stats the run started with
         old = json.loads(meta_path.read_text())
-        if old["config"]["model"] != meta["config"]["model"] or old["table"] != meta["table"]:
-            raise ValueError(f"{workdir} holds a run with a different model or element table")
+        same_layout = all(old.get(k) == meta.get(k) for k in ("table", "spec"))
+        if old["config"]["model"] != meta["config"]["model"] or not same_layout:
+            raise ValueError(
+                f"{workdir} holds a run with a different model, element table or representation"
+            )
         meta = old
     else:
         meta_path.write_text(json.dumps(meta, indent=1))
-    norm = LatticeNorm.from_dict(meta["lattice_norm"])
-    arrays["lattice"] = np.asarray(norm.normalize(arrays["lattice"]), np.float32)
-    n_rows = len(arrays["coords"])
+    arrays = prepare(arrays, meta)
+    n_rows = len(next(iter(arrays.values())))
     _log(f"data: {meta['data']['rows_encoded']} rows encoded, {meta['data']['skipped']} skipped")
 
     # ---------------------------------------------------------------- mesh, state, step
@@ -234,7 +257,7 @@ def main(
     batch_size = int(config.train.batch_size)
     if batch_size % mesh.devices.size:
         raise ValueError(f"batch_size {batch_size} not divisible by {mesh.devices.size} devices")
-    _, init_fn, train_step = make_train_step(config, meta)
+    _, init_fn, train_step = make_step(config, meta)
     state, step_fn = shard_train(init_fn, train_step, mesh, seed=config.seed, keys=list(arrays))
 
     # ---------------------------------------------------------------- checkpoints
@@ -272,10 +295,15 @@ def main(
             log_file.write(json.dumps(record) + "\n")
             log_file.flush()
             if not bar.enabled:
+                parts = ", ".join(
+                    f"{k.removeprefix('loss_')} {v:.4f}"
+                    for k, v in metrics.items()
+                    if k.startswith("loss_")
+                )
                 _log(
-                    f"step {done}/{total} loss {metrics['loss']:.4f} "
-                    f"(coords {metrics['loss_coords']:.4f}, lattice {metrics['loss_lattice']:.4f})"
-                    f" {rate:.2f} steps/s"
+                    f"step {done}/{total} loss {metrics['loss']:.4f}"
+                    + (f" ({parts})" if parts else "")
+                    + f" {rate:.2f} steps/s"
                 )
         bar.update(completed=done, description=f"loss {float(m['loss']):.4f}")
         if done % config.train.ckpt_every == 0 or done == total:

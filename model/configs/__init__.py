@@ -1,7 +1,8 @@
 """Model configs: ``get_config(arg)`` returns an ``ml_collections.ConfigDict``.
 
 ``arg`` is ``NAME[:OPTIONS]`` for a module in this package (``unimat_perov5``,
-``unimat_mp20``; ``perov5``/``mp20`` also work) or ``PATH.py[:OPTIONS]`` for a file defining
+``unimat_mp20``; ``perov5``/``mp20`` also work; ``structrepdiff-perov5``, ``-carbon24``,
+``-mp20``) or ``PATH.py[:OPTIONS]`` for a file defining
 ``get_config(arg)``. OPTIONS follow big_vision: comma-separated flags and ``key=value`` pairs,
 e.g. ``perov5:runlocal`` (the CPU variant the bundled checkpoint was trained with).
 """
@@ -22,6 +23,10 @@ CONFIGS = {
     "unimat_mp20": "genflow.model.configs.unimat_mp20",
     "mp20": "genflow.model.configs.unimat_mp20",
 }
+# StructRepDiff: ``structrepdiff-perov5`` (CLI spelling) or ``structrepdiff_perov5``.
+for _ds in ("perov5", "carbon24", "mp20"):
+    CONFIGS[f"structrepdiff_{_ds}"] = f"genflow.model.configs.structrepdiff_{_ds}"
+    CONFIGS[f"structrepdiff-{_ds}"] = f"genflow.model.configs.structrepdiff_{_ds}"
 
 
 def get_config(arg: str) -> ml_collections.ConfigDict:
