@@ -4,9 +4,11 @@ The bundled set is every row genflow already ships (``genflow.model.data``: MP-2
 Carbon-24, each row with its id), read from those CSVs, never copied. A bundled row keeps its
 CIF text and gets its reduced formula from the CIF's ``_chemical_formula_sum`` line, so the
 ~22k rows load in seconds; a structure is parsed, and fingerprinted, only when a candidate of
-its formula meets it (the fingerprint is then stored back, see :func:`reference_index`).
+its formula meets it.
 User files (any format :func:`genflow.core.structure_io.read_structures` reads, GNoME's CIF
-archive included) are parsed and fingerprinted when added.
+archive included) are parsed and fingerprinted when added to the ``references`` collection
+(:mod:`genflow.core.references`). The gate sees the bundled set plus that collection
+(:func:`reference_index`).
 
 >>> docs = list(bundled_reference_docs(("perov_5",), limit=2))  # doctest: +SKIP
 >>> docs[0]["source"], sorted(docs[0])  # doctest: +SKIP
@@ -40,8 +42,8 @@ __all__ = [
     "BUNDLED_SOURCES",
     "BundledReferences",
     "bundled_reference_docs",
-    "ensure_bundled",
     "file_reference_docs",
+    "load_bundled",
     "mp_api_reference_docs",
     "reference_index",
     "store_fingerprints",
@@ -153,11 +155,13 @@ def mp_api_reference_docs(chemsys: str, api_key: str | None = None) -> list[dict
     return [_doc_of_row(r, "mp-api") for r in rows if r.ok]
 
 
-def ensure_bundled(collection: Collection) -> LoadSummary | None:
-    """Load the bundled set into ``collection`` unless a bundled source is already there."""
-    if collection.find_one({"source": {"$in": list(BUNDLED_SOURCES)}}, {"_id": 1}) is not None:
-        return None
-    return insert_references(collection, bundled_reference_docs())
+def load_bundled(collection: Collection, sources: Iterable[str] = BUNDLED_SOURCES) -> LoadSummary:
+    """Copy the bundled set into ``collection`` (``genflow refs add --bundled``; idempotent).
+
+    Not needed for novelty (the gate reads the bundled set from the package); useful to query
+    it next to one's own references, or to keep its fingerprints in the database.
+    """
+    return insert_references(collection, bundled_reference_docs(sources))
 
 
 class BundledReferences:
@@ -186,19 +190,20 @@ def _structure_of(doc: dict) -> Any:
     return row.structure  # None if the stored CIF does not parse
 
 
-def reference_index(formulas: Iterable[str], collection: Collection | None = None) -> StructureIndex:
+def reference_index(
+    formulas: Iterable[str], collection: Collection | None = None
+) -> StructureIndex:
     """A :class:`StructureIndex` of the references of ``formulas``, keyed by ``source/ref_id``.
 
-    From ``collection`` (the bundled set loaded into it on first use) or, without one, from the
-    bundled set in memory. After the novelty check, :func:`store_fingerprints` keeps the
-    fingerprints the check computed.
+    The bundled set (read from the package, so every worker of a campaign has the same one)
+    plus, with a ``collection``, every reference stored there (``genflow refs add``; a
+    bundled source loaded there with ``refs add --bundled`` replaces the in-memory copy).
+    After the novelty check, :func:`store_fingerprints` keeps the fingerprints it computed.
     """
     formulas = list(formulas)
-    if collection is not None:
-        ensure_bundled(collection)
-        docs = references_for_formulas(collection, formulas)
-    else:
-        docs = bundled_in_memory().for_formulas(formulas)
+    docs = references_for_formulas(collection, formulas) if collection is not None else []
+    in_db = {d["source"] for d in docs}  # a bundled source stored there: the same rows
+    docs += [d for d in bundled_in_memory().for_formulas(formulas) if d["source"] not in in_db]
     index = StructureIndex()
     for doc in docs:
         structure = _structure_of(doc)

@@ -99,7 +99,7 @@ class GateResult(_Doc):
     validity_reason: str | None = None
     smact_valid: bool | None = Field(None, description="SMACT charge neutrality + electroneg.")
     duplicate_of: str | None = Field(None, description="candidate_id this one duplicates.")
-    novel: bool | None = Field(None, description="Matches no reference structure (None: unchecked).")
+    novel: bool | None = Field(None, description="Matches no reference (None: unchecked).")
     novelty_match: str | None = Field(
         None, description="Key of the matching reference, 'source/ref_id' (core.references)."
     )

@@ -38,8 +38,8 @@ __all__ = [
     "LoadSummary",
     "insert_references",
     "reference_key",
-    "references_for_formulas",
     "reference_sources",
+    "references_for_formulas",
     "set_fingerprints",
     "split_reference_key",
 ]
@@ -104,7 +104,9 @@ def set_fingerprints(collection: Collection, fingerprints: Mapping[str, dict]) -
     for key, fp in fingerprints.items():
         source, ref_id = split_reference_key(key)
         if source is not None and fp is not None:
-            ops.append(UpdateOne({"source": source, "ref_id": ref_id}, {"$set": {"fingerprint": fp}}))
+            ops.append(
+                UpdateOne({"source": source, "ref_id": ref_id}, {"$set": {"fingerprint": fp}})
+            )
     if not ops:
         return 0
     retry_call(lambda: collection.bulk_write(ops, ordered=False), what="store fingerprints")

@@ -64,8 +64,8 @@ def gate_candidates(
     """Run :func:`genflow.workflows.gate.run_gate` on a batch and write every decision.
 
     ``novelty`` is ``"reject"``, ``"flag"`` or ``"off"`` (``True``/``False`` mean reject/off):
-    the batch meets the ``references`` collection's structures of its formulas
-    (:func:`genflow.workflows.references.reference_index`; the bundled set loads on first use).
+    the batch meets the reference structures of its formulas: the bundled set and the
+    ``references`` collection (:func:`genflow.workflows.references.reference_index`).
 
     Returns
     -------
