@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from genflow.core.structure_io import StructureRow, read_structures
+from genflow.core.structure_io.rows import error_row
 
 __all__ = ["gate_inputs"]
 
@@ -32,7 +33,7 @@ def _read(paths: Iterable[str | Path]) -> list[StructureRow]:
         try:
             rows.extend(read_structures(path))
         except (OSError, ValueError) as exc:
-            rows.append(StructureRow(key=str(path), error=f"unreadable file: {exc}"))
+            rows.append(error_row(str(path), f"unreadable file: {exc}", source=str(path)))
     return rows
 
 
