@@ -222,7 +222,7 @@ class HitTrace:
         if relax is not None:
             relax["task_found"] = self.task_doc is not None
             relax["task_name"] = (self.task_doc or {}).get("name")
-        gate = c.gate.model_dump(exclude={"fingerprint"}) if c.gate else None
+        gate = c.gate.model_dump(exclude={"fingerprint"}) if c.gate else {}
         prerelax = c.prerelax.model_dump(exclude={"structure"}) if c.prerelax else None
         spec = (self.campaign or {}).get("spec") or {}
         return {
@@ -237,7 +237,7 @@ class HitTrace:
             },
             "relax": relax,
             "prerelax": prerelax,
-            "gate": gate and {**gate, "gated_at": when.get("gated")},
+            "gate": {**gate, "gated_at": when.get("gated")},
             "candidate": {"campaign": c.campaign, "created_at": c.created_at.isoformat()},
             "generator": dict(self.checkpoint),
             "problems": list(self.problems),
