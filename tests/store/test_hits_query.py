@@ -173,7 +173,7 @@ def test_hits_campaign_uses_its_own_threshold(populated, monkeypatch) -> None:
 
 
 def test_trace_prints_the_chain_to_the_generator_sample(populated, monkeypatch) -> None:
-    stores, hit, *_, (relax_uuid, static_uuid) = populated
+    stores, hit, *_, (_, static_uuid) = populated
     chain = _cli(stores, monkeypatch, "trace", hit.candidate_id)
     assert chain["hit"]["is_hit"] == {"mp2021": True, "gnome": False}
     assert chain["score"]["scores"]["mp2021"]["e_d"] == -0.05 and chain["score"]["scored_at"]
