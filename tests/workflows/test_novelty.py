@@ -87,3 +87,26 @@ def test_spec_novelty_values():
     assert GateSettings(novelty="flag").novelty == "flag"
     with pytest.raises(ValueError):
         GateSettings(novelty="maybe")
+
+
+def test_refs_cli_add_and_status(stores, tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from genflow.cli import app
+
+    monkeypatch.setenv("GENFLOW_DB_URI", stores.uri)
+    monkeypatch.setenv("GENFLOW_DB_NAME", stores.db_name)
+    path = tmp_path / "refs.json"
+    path.write_text(json.dumps([new_structure().as_dict(), {"sites": "nonsense"}]))
+    run = CliRunner().invoke
+    res = run(app, ["refs", "add", str(path), "--source", "lab", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert (out["inserted"], out["existing"], len(out["rejected"])) == (1, 0, 1)
+    res = run(app, ["refs", "add", str(path), "--source", "lab", "--json"])
+    assert json.loads(res.stdout)["existing"] == 1
+    status = json.loads(run(app, ["refs", "status", "--json"]).stdout)
+    assert status["database"] == {"lab": {"n": 1, "n_formulas": 1, "n_fingerprinted": 1}}
+    assert run(app, ["refs", "add", str(path)]).exit_code == 2  # PATH needs --source
