@@ -110,3 +110,18 @@ def test_refs_cli_add_and_status(stores, tmp_path, monkeypatch):
     status = json.loads(run(app, ["refs", "status", "--json"]).stdout)
     assert status["database"] == {"lab": {"n": 1, "n_formulas": 1, "n_fingerprinted": 1}}
     assert run(app, ["refs", "add", str(path)]).exit_code == 2  # PATH needs --source
+
+
+def test_gnome_archive_layout_gives_gnome_ids(tmp_path):
+    """GNoME's released CIF archive: ``by_id.zip`` holding ``by_id/<gnome id>.CIF``."""
+    import zipfile
+
+    archive = tmp_path / "by_id.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("by_id/0a1b2c3d4e.CIF", new_structure().to(fmt="cif"))
+        zf.writestr("by_id/ffee.CIF", "data_broken\n")
+    docs, bad = file_reference_docs(archive, "gnome")
+    assert [(d["ref_id"], d["source"], d["reduced_formula"]) for d in docs] == [
+        ("0a1b2c3d4e", "gnome", "LiF")
+    ]
+    assert [r.key for r in bad] == ["by_id.zip/by_id/ffee.CIF"]
