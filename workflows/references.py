@@ -2,10 +2,9 @@
 
 The bundled set is every row genflow already ships (``genflow.model.data``: MP-20, Perov-5 and
 Carbon-24, each row with its id), read from those CSVs, never copied. A bundled row keeps its
-CIF text and gets its reduced formula from the CIF's ``_chemical_formula_sum`` line, so the
-~22k rows load in seconds; a structure is parsed, and fingerprinted, only when a candidate of
-its formula meets it.
-User files (any format :func:`genflow.core.structure_io.read_structures` reads, GNoME's CIF
+CIF text and gets its reduced formula from the CIF's ``_chemical_formula_sum`` line, so
+loading the ~22k rows parses no CIF; a structure is parsed, and fingerprinted, only when a
+candidate of its formula meets it. User files (any format :func:`genflow.core.structure_io.read_structures` reads, GNoME's CIF
 archive included) are parsed and fingerprinted when added to the ``references`` collection
 (:mod:`genflow.core.references`). The gate sees the bundled set plus that collection
 (:func:`reference_index`).
