@@ -4,8 +4,9 @@ The bundled set is every row genflow already ships (``genflow.model.data``: MP-2
 Carbon-24, each row with its id), read from those CSVs, never copied. A bundled row keeps its
 CIF text and gets its reduced formula from the CIF's ``_chemical_formula_sum`` line, so
 loading the ~22k rows parses no CIF; a structure is parsed, and fingerprinted, only when a
-candidate of its formula meets it. User files (any format :func:`genflow.core.structure_io.read_structures` reads, GNoME's CIF
-archive included) are parsed and fingerprinted when added to the ``references`` collection
+candidate of its formula meets it. User files (any format
+:func:`genflow.core.structure_io.read_structures` reads, GNoME's CIF archive included) are
+parsed and fingerprinted when added to the ``references`` collection
 (:mod:`genflow.core.references`). The gate sees the bundled set plus that collection
 (:func:`reference_index`).
 
@@ -199,7 +200,7 @@ def reference_index(
     bundled source loaded there with ``refs add --bundled`` replaces the in-memory copy).
     After the novelty check, :func:`store_fingerprints` keeps the fingerprints it computed.
     """
-    formulas = list(formulas)
+    formulas = [f for f in formulas if f]
     docs = references_for_formulas(collection, formulas) if collection is not None else []
     in_db = {d["source"] for d in docs}  # a bundled source stored there: the same rows
     docs += [d for d in bundled_in_memory().for_formulas(formulas) if d["source"] not in in_db]

@@ -137,7 +137,7 @@ def novelty_mode(value: str | bool | None) -> str:
 
 
 def _references(stores: GenflowStores, todo: list[Candidate]) -> StructureIndex:
-    """The ``references`` collection's structures of the batch's formulas, as an index."""
+    """Reference structures of the batch's formulas (bundled + ``references``), indexed."""
     from genflow.workflows.references import reference_index
 
     return reference_index({c.reduced_formula for c in todo}, stores.references)
