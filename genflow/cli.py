@@ -24,12 +24,14 @@ def _register() -> None:
 
     from genflow.campaign.cli import register as register_campaign
     from genflow.campaign.db_cli import app as db_app
+    from genflow.campaign.refs_cli import register as register_refs
     from genflow.evaluation.cli import register as register_evaluation
     from genflow.model.cli import register as register_model
 
     register_model(app)
     register_campaign(app)
     register_evaluation(app)
+    register_refs(app)
     app.add_typer(db_app, name="db", help="Inspect, start or stop genflow's database.")
 
 

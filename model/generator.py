@@ -21,6 +21,7 @@ import hashlib
 import itertools
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ __all__ = [
     "BUNDLED_CHECKPOINT",
     "CHECKPOINTS",
     "Generator",
+    "SampleFailure",
     "export_checkpoint",
     "load_generator",
 ]
@@ -53,6 +55,16 @@ CHECKPOINTS = {
     "structrepdiff-perov5": Path(__file__).parent / "checkpoints" / "structrepdiff_perov5_runlocal",
 }
 PARAMS_FILE = "params.msgpack"
+
+
+@dataclass(frozen=True)
+class SampleFailure:
+    """A sample the decoder could not turn into a structure (``sample(keep_failures=True)``)."""
+
+    index: int
+    seed: int
+    reason: str
+    conditioning: Any = None
 
 
 def _hash_files(root: Path, files: Sequence[Path]) -> str:
@@ -279,7 +291,8 @@ class Generator:
         batch_size: int = 64,
         properties: dict[str, float] | None = None,
         guidance: float | None = None,
-    ) -> list[Structure]:
+        keep_failures: bool = False,
+    ) -> list[Structure | SampleFailure]:
         """Draw ``n`` crystals.
 
         Parameters
@@ -302,10 +315,13 @@ class Generator:
             classifier-free guidance.
         guidance
             ω of Eq. 2 (default ``config.diffusion.guidance``).
+        keep_failures
+            A sample the decoder cannot read becomes a :class:`SampleFailure` in its place
+            (the rest of the batch goes on); by default it raises ``RuntimeError``.
 
         Returns
         -------
-        list[Structure]
+        list[Structure | SampleFailure]
             ``n`` structures; ``structure.properties`` records seed, index, conditioning.
         """
         if n < 1:
@@ -336,8 +352,11 @@ class Generator:
                 coords[:keep], lattice[:keep], self.table, occupancy=occupancy
             )
             for j, (s, err) in enumerate(zip(structures, errors, strict=True)):
-                if s is None:
+                if s is None and not keep_failures:
                     raise RuntimeError(f"sample {start + j} could not be decoded: {err}")
+                if s is None:
+                    out.append(SampleFailure(start + j, seed, f"decode: {err}", labels[start + j]))
+                    continue
                 s.properties.update(
                     generator=self.provenance["model_name"],
                     checkpoint_hash=self.checkpoint_hash,

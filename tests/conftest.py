@@ -79,3 +79,25 @@ def stores(mongo_uri: str) -> Iterator:
 def pytest_configure(config: pytest.Config) -> None:
     """Register a marker that FireWorks' own test modules use when its loader imports them."""
     config.addinivalue_line("markers", "mongodb: used by fireworks' bundled tests (not genflow)")
+
+
+@pytest.fixture
+def reference_copy():
+    """``make(ref_id, source)``: a bundled reference structure after a 1 % lattice strain and
+    a 0.03 Å rattle of every site (a "new" sample that is really a known material)."""
+    import numpy as np
+
+    from genflow.core.structure_io import parse_one
+    from genflow.workflows.references import bundled_reference_docs
+
+    def make(ref_id: str = "mp-22862", source: str = "mp_20"):
+        doc = next(d for d in bundled_reference_docs((source,)) if d["ref_id"] == ref_id)
+        s = parse_one(doc["cif"]).structure
+        s.apply_strain(0.01)
+        rng = np.random.default_rng(7)
+        for i in range(len(s)):
+            step = rng.normal(size=3)
+            s.translate_sites([i], 0.03 * step / np.linalg.norm(step), frac_coords=False)
+        return s
+
+    return make

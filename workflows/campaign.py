@@ -105,14 +105,17 @@ class GateMaker(Maker):
     ----------
     name
         Job name.
-    min_distance, smact, dedupe, novelty
+    min_distance, smact, dedupe
         Gate checks (see ``genflow.workflows.gate``).
+    novelty
+        ``"reject"`` (default), ``"flag"`` or ``"off"``: what a match of a structure in the
+        ``references`` collection does (``genflow.workflows.references``).
     prescreen
         MLIP pre-relax of the survivors (and, with ``prescreen_max_ed``, the E_d pre-screen).
     prescreen_max_ed
         Reject survivors whose pre-relaxed E_d (eV/atom) on ``hull`` exceeds this.
     hull
-        Hull for novelty and the pre-screen.
+        Hull for the pre-screen.
     prerelax_model, prerelax_kwargs, prerelax_method
         MLIP of the pre-relax (``genflow.workflows.mlips``; None: the registry default), its
         calculator kwargs, and ``"batched"`` or ``"atomate2"``.
@@ -122,7 +125,7 @@ class GateMaker(Maker):
     min_distance: float = 0.5
     smact: bool = True
     dedupe: bool = True
-    novelty: bool = True
+    novelty: str = "reject"
     prescreen: bool = True
     prescreen_max_ed: float | None = None
     hull: str = "mp2021"
@@ -289,7 +292,7 @@ class CampaignMaker(Maker):
         )
         # Without a gate: only structure validity (a NaN or overlapping cell cannot relax).
         gate_maker = self.gate_maker or GateMaker(
-            name="validity", smact=False, dedupe=False, novelty=False, prescreen=False
+            name="validity", smact=False, dedupe=False, novelty="off", prescreen=False
         )
         gate = set_category(gate_maker.make(campaign, generate.output), self.categories.get("gate"))
         fan_out = FanOutMaker(

@@ -33,20 +33,29 @@ def _generator(checkpoint: str | None) -> Any:
 def sample_candidates(
     stores: GenflowStores, campaign: str, conditions: list[dict], checkpoint: str | None
 ) -> list[str]:
-    """Sample every condition with the generator, bulk-insert candidates, return their ids."""
+    """Sample every condition with the generator, bulk-insert candidates, return their ids.
+
+    A sample the decoder cannot read is stored as a rejected candidate (``decode: <why>``)
+    with its seed and index; the rest of the batch goes on.
+    """
     generator = _generator(checkpoint)
     candidates = []
     for cond in conditions:
         composition = cond.get("composition")
-        structures = generator.sample(
-            int(cond["n_samples"]), composition=composition, seed=int(cond["seed"])
+        seed = int(cond["seed"])
+        samples = generator.sample(
+            int(cond["n_samples"]), composition=composition, seed=seed, keep_failures=True
         )
         label = formula(composition) if composition else None  # the one spelling (core.chem)
         prov = {**generator.provenance, "conditioning": {"composition": label}}
-        candidates += [
-            Candidate.from_structure(s, campaign, prov, seed=int(cond["seed"]), index=i)
-            for i, s in enumerate(structures)
-        ]
+        for i, sample in enumerate(samples):
+            if hasattr(sample, "reason"):  # model.SampleFailure: a rejected row, the rest go on
+                raw = f"undecodable sample {i} (seed {seed})"
+                candidates.append(
+                    Candidate.from_invalid_input(raw, campaign, prov, seed, i, sample.reason)
+                )
+            else:
+                candidates.append(Candidate.from_structure(sample, campaign, prov, seed, i))
     insert_candidates(stores.candidates, candidates)
     return [c.candidate_id for c in candidates]
 

@@ -155,7 +155,12 @@ def hits_cmd(
         str, typer.Option("--hull", help="Hull: mp2021, gnome, or another name.")
     ] = "mp2021",
     max_ed: Annotated[
-        float | None, typer.Option("--max-ed", help="E_d threshold in eV/atom (default: settings).")
+        float | None,
+        typer.Option(
+            "--max-ed",
+            help="E_d threshold in eV/atom (default: the campaign's score.hit_threshold with "
+            "--campaign, else settings).",
+        ),
     ] = None,
     campaign: Annotated[str | None, typer.Option("--campaign", help="Only this campaign.")] = None,
     since: Annotated[
@@ -170,7 +175,7 @@ def hits_cmd(
     ] = False,
 ) -> None:
     """List hits (scored candidates with E_d below the threshold), most stable first."""
-    from genflow.campaign.hits import find_hits, write_cifs
+    from genflow.campaign.hits import campaign_hit_threshold, find_hits, write_cifs
     from genflow.campaign.view import hits_table
     from genflow.core.store import connect
 
@@ -178,6 +183,8 @@ def hits_cmd(
         err_console.print("[red]--json and --cif are exclusive[/red]")
         raise typer.Exit(2)
     stores = connect()
+    if max_ed is None and campaign is not None:
+        max_ed = campaign_hit_threshold(stores, campaign)  # one meaning of "hit" per campaign
     try:
         hits = find_hits(
             stores, hull=hull, max_ed=max_ed, campaign=campaign, since=since, hide_gaps=hide_gaps

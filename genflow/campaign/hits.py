@@ -29,6 +29,8 @@ __all__ = [
     "RAW_PYMONGO_QUERY",
     "Hit",
     "HitTrace",
+    "campaign_hit_threshold",
+    "campaign_threshold",
     "find_hits",
     "hits_filter",
     "raw_pymongo_query",
@@ -223,6 +225,51 @@ class HitTrace:
     checkpoint: dict[str, Any]
     campaign: dict[str, Any] | None
     problems: list[str] = field(default_factory=list)
+
+    def chain(self) -> dict[str, Any]:
+        """The chain hit → score round → relax task → gate record → candidate → generator,
+        JSON-ready (``genflow trace``); eV/atom throughout."""
+        c = self.candidate
+        when = {k: v.isoformat() for k, v in c.state_at.items()}
+        relax = c.relax.model_dump(exclude={"structure"}) if c.relax else None
+        if relax is not None:
+            relax["task_found"] = self.task_doc is not None
+            relax["task_name"] = (self.task_doc or {}).get("name")
+        gate = c.gate.model_dump(exclude={"fingerprint"}) if c.gate else {}
+        prerelax = c.prerelax.model_dump(exclude={"structure"}) if c.prerelax else None
+        spec = (self.campaign or {}).get("spec") or {}
+        return {
+            "candidate_id": c.candidate_id,
+            "formula": c.reduced_formula or c.formula,
+            "state": c.state,
+            "reject_reason": c.reject_reason,
+            "hit": {"is_hit": dict(c.is_hit), "hit_threshold": campaign_threshold(spec)},
+            "score": {
+                "scored_at": when.get("scored"),
+                "scores": {h: s.model_dump() for h, s in c.scores.items()},
+            },
+            "relax": relax,
+            "prerelax": prerelax,
+            "gate": {**gate, "gated_at": when.get("gated")},
+            "candidate": {"campaign": c.campaign, "created_at": c.created_at.isoformat()},
+            "generator": dict(self.checkpoint),
+            "problems": list(self.problems),
+        }
+
+
+def campaign_threshold(spec: dict[str, Any] | None) -> float | None:
+    """A stored campaign spec's ``score.hit_threshold`` (None: ``settings.HIT_THRESHOLD``).
+
+    One meaning of "hit" per campaign: status, reports and ``genflow hits --campaign`` all
+    read the threshold its scoring used.
+    """
+    return ((spec or {}).get("score") or {}).get("hit_threshold")
+
+
+def campaign_hit_threshold(stores: GenflowStores, name: str) -> float | None:
+    """:func:`campaign_threshold` of the campaign ``name`` as stored (None if unknown)."""
+    doc = stores.campaigns.find_one({"name": name}, {"_id": 0, "spec.score": 1})
+    return campaign_threshold((doc or {}).get("spec"))
 
 
 def _job_doc(stores: GenflowStores, uuid: str, load: bool) -> dict[str, Any] | None:

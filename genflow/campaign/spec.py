@@ -175,7 +175,11 @@ class GateSettings(_Frozen):
     min_distance: float = Field(0.5, gt=0, description="Minimum interatomic distance (Å).")
     smact: bool = Field(True, description="Require SMACT charge neutrality.")
     dedupe: bool = Field(True, description="Reject duplicates (batch and every earlier campaign).")
-    novelty: bool = Field(True, description="Reject matches of the hull's reference structures.")
+    novelty: Literal["reject", "flag", "off"] = Field(
+        "reject",
+        description="A match of a reference structure (`genflow refs`): reject it, keep it "
+        "flagged (gate.novel = false), or skip the check; true/false mean reject/off.",
+    )
     prescreen: bool = Field(True, description="MLIP pre-relax of every survivor.")
     prescreen_max_ed: float | None = Field(
         None,
@@ -183,6 +187,11 @@ class GateSettings(_Frozen):
         "exceeds this; None keeps all.",
     )
     prerelax: PrerelaxSettings = PrerelaxSettings()
+
+    @field_validator("novelty", mode="before")
+    @classmethod
+    def _novelty_bool(cls, value: Any) -> Any:
+        return ("reject" if value else "off") if isinstance(value, bool) else value
 
 
 class RelaxSettings(_Frozen):

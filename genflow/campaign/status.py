@@ -82,14 +82,14 @@ def campaign_report(
     hulls
         Hulls to list hits for (default: the campaign's spec hulls, else ``mp2021``).
     """
-    from genflow.campaign.hits import find_hits
+    from genflow.campaign.hits import campaign_threshold, find_hits
 
     doc = stores.campaigns.find_one({"name": name}, {"_id": 0, "spec": 1, "state": 1, "mode": 1})
     spec = (doc or {}).get("spec") or {}
     if hulls is None:
         hulls = spec.get("hulls") or ["mp2021"]
     # The campaign's own hit threshold (None: the HIT_THRESHOLD setting), as scoring used.
-    max_ed = (spec.get("score") or {}).get("hit_threshold")
+    max_ed = campaign_threshold(spec)
     hits = [
         h.as_dict()
         for hull in hulls

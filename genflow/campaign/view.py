@@ -15,7 +15,16 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["hits_table", "print_report", "print_run", "print_status", "stage_bars"]
+__all__ = [
+    "hits_table",
+    "print_gate",
+    "print_refs_status",
+    "print_report",
+    "print_run",
+    "print_status",
+    "print_trace",
+    "stage_bars",
+]
 
 _STAGES = ("generate", "gate", "relax", "score")
 
@@ -121,3 +130,77 @@ def print_status(console: Console, report: dict) -> None:
         console.print(
             f"  {row['candidate_id']} {row.get('formula')}: {row['reason']}", highlight=False
         )
+
+
+def print_refs_status(console: Console, status: dict) -> None:
+    """``genflow refs status``: references per source in the database, and the bundled set."""
+    table = Table(title="references in the database", box=box.SIMPLE_HEAD)
+    for col in ("source", "structures", "formulas", "fingerprinted"):
+        table.add_column(col, justify="left" if col == "source" else "right")
+    for source, row in status["database"].items():
+        table.add_row(source, str(row["n"]), str(row["n_formulas"]), str(row["n_fingerprinted"]))
+    console.print(table)
+    console.print("bundled (always used by the gate): " + ", ".join(status["bundled"]))
+
+
+def print_gate(console: Console, result: dict) -> None:
+    """``genflow gate``: one line per input record, then counts per stage."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("input", "formula", "verdict", "stage", "reason"):
+        table.add_column(col, overflow="fold")
+    colour = {"pass": "green", "known": "yellow", "reject": "red"}
+    for row in result["rows"]:
+        verdict = f"[{colour[row['verdict']]}]{row['verdict']}[/]"
+        reason = row["reason"] or ""
+        if row["verdict"] == "known":
+            reason = f"matches reference {row['reference_id']} ({row['reference_source']})"
+        table.add_row(row["key"], row["formula"] or "", verdict, row["stage"] or "", reason)
+    console.print(table)
+    s = result["summary"]
+    stages = ", ".join(f"{k} {v}" for k, v in s["rejected_by_stage"].items()) or "none"
+    console.print(
+        f"{s['n_in']} records: {s['n_pass']} pass ({s['n_known']} known), "
+        f"{s['n_rejected']} rejected ({stages}); references: {result['references'] or 'not used'}",
+        highlight=False,
+    )
+
+
+def print_trace(console: Console, chain: dict) -> None:
+    """``genflow trace``: the chain from a hit back to the generator sample that made it."""
+    hits = [h for h, hit in chain["hit"]["is_hit"].items() if hit]
+    threshold = chain["hit"]["hit_threshold"]
+    console.print(
+        f"[bold]{chain['candidate_id']}[/bold] {chain['formula']} — {chain['state']}"
+        + (f" ({chain['reject_reason']})" if chain["reject_reason"] else "")
+    )
+    console.print(
+        f"  hit        : {', '.join(hits) or 'no'}"
+        f" (threshold {threshold if threshold is not None else 'settings'} eV/atom)"
+    )
+    scores = chain["score"]["scores"]
+    parts = [f"{h} E_d {s.get('e_d')}" for h, s in scores.items()]
+    console.print(f"  score round: {chain['score']['scored_at']}  {'; '.join(parts) or '-'}")
+    relax = chain["relax"] or {}
+    console.print(
+        f"  relax task : {relax.get('engine', '-')} {relax.get('task_uuid', '-')} "
+        f"{relax.get('task_name') or ''} E {relax.get('energy_per_atom')} eV/atom"
+    )
+    gate = chain["gate"] or {}
+    known = f", matches {gate.get('novelty_match')}" if gate.get("novel") is False else ""
+    console.print(
+        f"  gate record: {gate.get('gated_at')} valid {gate.get('valid')} smact "
+        f"{gate.get('smact_valid')} novel {gate.get('novel')}{known}"
+    )
+    console.print(
+        f"  candidate  : campaign {chain['candidate']['campaign']}, "
+        f"created {chain['candidate']['created_at']}"
+    )
+    gen = chain["generator"]
+    console.print(
+        f"  generator  : {gen.get('model_name')} checkpoint {gen.get('checkpoint_hash')} "
+        f"seed {gen.get('seed')} index {gen.get('sample_index')} "
+        f"condition {gen.get('conditioning') or '-'}",
+        highlight=False,
+    )
+    for problem in chain["problems"]:
+        console.print(f"  [red]problem[/red]: {problem}")

@@ -52,6 +52,7 @@ __all__ = [
     "StateUpdate",
     "TransitionSummary",
     "insert_candidates",
+    "insert_new",
     "record_scores",
     "transition",
     "update_states",
@@ -125,19 +126,27 @@ def insert_candidates(
     for batch in _batches(candidates, batch_size):
         docs = [c.to_mongo() for c in batch]
         ids.extend(d["candidate_id"] for d in docs)
-        try:
-            result = retry_call(
-                lambda docs=docs: collection.insert_many(docs, ordered=False),
-                what="insert candidates",
-            )
-            inserted += len(result.inserted_ids)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != _DUPLICATE_KEY for e in errors):
-                raise
-            inserted += exc.details.get("nInserted", 0)
-            existing += len(errors)
+        new, old = insert_new(collection, docs, what="insert candidates")
+        inserted, existing = inserted + new, existing + old
     return InsertSummary(inserted=inserted, existing=existing, ids=ids)
+
+
+def insert_new(collection: Collection, docs: list[dict], *, what: str) -> tuple[int, int]:
+    """One unordered ``insert_many`` against a unique index; return ``(inserted, existing)``.
+
+    Documents whose unique key is already stored fail with a duplicate-key error that is
+    counted as ``existing``; any other write error raises ``BulkWriteError``.
+    """
+    if not docs:
+        return 0, 0
+    try:
+        result = retry_call(lambda: collection.insert_many(docs, ordered=False), what=what)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+            raise
+        return exc.details.get("nInserted", 0), len(errors)
+    return len(result.inserted_ids), 0
 
 
 def update_states(

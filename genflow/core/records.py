@@ -99,8 +99,12 @@ class GateResult(_Doc):
     validity_reason: str | None = None
     smact_valid: bool | None = Field(None, description="SMACT charge neutrality + electroneg.")
     duplicate_of: str | None = Field(None, description="candidate_id this one duplicates.")
-    novel: bool | None = Field(None, description="Not matched to any reference-hull structure.")
-    novelty_match: str | None = Field(None, description="Id of the matching reference entry.")
+    novel: bool | None = Field(None, description="Matches no reference (None: unchecked).")
+    novelty_match: str | None = Field(
+        None, description="Key of the matching reference, 'source/ref_id' (core.references)."
+    )
+    novelty_ref_id: str | None = Field(None, description="Id of the matching reference.")
+    novelty_source: str | None = Field(None, description="Source of the matching reference.")
     fingerprint: dict | None = Field(
         None, description="Lattice fingerprint for the dedupe prefilter (workflows.fingerprint)."
     )

@@ -9,6 +9,7 @@ Everything lives in one database (``DB_NAME``):
 ============================  ==============================================================
 ``candidates``                :class:`genflow.core.candidate.Candidate` documents
 ``campaigns``                 one document per campaign (unique ``name``)
+``references``                known structures for novelty (:mod:`genflow.core.references`)
 ``outputs``                   jobflow job outputs (maggma ``MongoStore``)
 ``outputs_blobs.files/chunks`` large job outputs (maggma ``GridFSStore``, JobStore ``"data"``)
 ``candidates`` (again)        JobStore ``"genflow"``: how a running job finds this database
@@ -60,6 +61,7 @@ logger = logging.getLogger(__name__)
 
 CANDIDATES = "candidates"
 CAMPAIGNS = "campaigns"
+REFERENCES = "references"
 JOB_DOCS = "outputs"
 JOB_BLOBS = "outputs_blobs"
 EMBEDDED_STORAGE_SUBDIR = "secantus"
@@ -88,6 +90,9 @@ _INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
     (CANDIDATES, [("state_at.scored", DESCENDING)], {}),
     (CANDIDATES, [("relax.task_uuids", ASCENDING)], {}),
     (CAMPAIGNS, [("name", ASCENDING)], {"unique": True}),
+    # Known structures for the novelty gate (genflow.core.references).
+    (REFERENCES, [("source", ASCENDING), ("ref_id", ASCENDING)], {"unique": True}),
+    (REFERENCES, [("reduced_formula", ASCENDING)], {}),
     # jobflow writes with ReplaceOne keyed on (uuid, index); hosts serves flow-level queries.
     (JOB_DOCS, [("uuid", ASCENDING), ("index", ASCENDING)], {"unique": True}),
     (JOB_DOCS, [("hosts", ASCENDING)], {}),
@@ -156,7 +161,7 @@ class GenflowStores:
         Where the data lives.
     client, db
         pymongo client (``tz_aware``) and database.
-    candidates, campaigns
+    candidates, campaigns, references
         pymongo collections.
     job_store
         jobflow ``JobStore`` (connected on first use).
@@ -173,6 +178,7 @@ class GenflowStores:
         self.db: Database = self.client[db_name]
         self.candidates: Collection = self.db[CANDIDATES]
         self.campaigns: Collection = self.db[CAMPAIGNS]
+        self.references: Collection = self.db[REFERENCES]
         if create_indexes:
             try:
                 retry_call(lambda: ensure_indexes(self.db), what="create indexes")

@@ -75,6 +75,19 @@ def test_campaign_run_bundled_checkpoint_chgnet(embedded_env, tmp_path):
     assert all(r["reduced_formula"] == "BaTiO3" and r["engine"] == "mlip" for r in rows)
     assert all(r["model_name"] == "unimat" and len(r["checkpoint_hash"]) >= 16 for r in rows)
     assert rows == sorted(rows, key=lambda r: r["e_d"])
+    assert all(r["seed"] is not None and r["sample_index"] in (0, 1) for r in rows)
+    assert all(r["conditioning"] == {"composition": "BaTiO3"} for r in rows)
+
+    # provenance all the way: the hit's chain ends at checkpoint, seed, index, condition
+    trace = _genflow(["trace", rows[0]["candidate_id"], "--json"], embedded_env)
+    assert trace.returncode == 0, trace.stderr[-2000:]
+    chain = json.loads(trace.stdout)
+    assert chain["relax"]["task_found"] and chain["gate"]["novel"] is True
+    gen = chain["generator"]
+    assert (gen["seed"], gen["sample_index"]) == (rows[0]["seed"], rows[0]["sample_index"])
+    assert gen["checkpoint_hash"] == rows[0]["checkpoint_hash"]
+    text = _genflow(["trace", rows[0]["candidate_id"]], embedded_env).stdout
+    assert f"seed {gen['seed']} index {gen['sample_index']}" in text and "BaTiO3" in text
 
     cif_dir = tmp_path / "cifs"
     cifs = _genflow(

@@ -1,8 +1,12 @@
-"""The mp-api builder on a recorded ``/materials/thermo/`` response (HTTP patched, no network).
+"""The mp-api builder on synthetic ``/materials/thermo/`` responses (HTTP patched, no network).
 
-``data/mp_api_thermo_Cl-Na-O.json.gz`` holds the heartbeat and thermo responses; see
-``data/make_mp_api_response.py`` for how it was assembled. ``requests.Session.send`` is
-replaced, so mp-api's own client code builds the request and parses the response.
+Neither response was captured from the Materials Project: ``data/mp_api_thermo_Cl-Na-O.json.gz``
+is *synthetic*, assembled in the API's format from the bundled MP-2021 table and pymatgen's
+MP2020 corrections (``data/make_mp_api_response.py``), so comparing the builder's energies with
+the bundled hull would hold by construction and shows nothing. What these tests can show: the
+request mp-api's own client sends (``requests.Session.send`` is replaced, so mp-api builds the
+request and parses the response), and the builder's arithmetic on a response whose numbers
+are written by hand below (energy + correction per atom, E_d against the hull it builds).
 """
 
 from __future__ import annotations
@@ -25,10 +29,8 @@ from .conftest import DATA
 KEY = "k" * 32
 
 
-@pytest.fixture
-def recorded(monkeypatch) -> list[requests.PreparedRequest]:
-    with gzip.open(DATA / "mp_api_thermo_Cl-Na-O.json.gz", "rt") as fh:
-        record = json.load(fh)
+def _serve(monkeypatch, record: dict) -> list[requests.PreparedRequest]:
+    """Answer mp-api's heartbeat and thermo requests with ``record``; return what was sent."""
     sent: list[requests.PreparedRequest] = []
 
     def send(self, request, **kwargs):
@@ -50,6 +52,13 @@ def recorded(monkeypatch) -> list[requests.PreparedRequest]:
 
     monkeypatch.setattr(requests.Session, "send", send)
     return sent
+
+
+@pytest.fixture
+def recorded(monkeypatch) -> list[requests.PreparedRequest]:
+    """The synthetic Na-Cl-O response (module docstring)."""
+    with gzip.open(DATA / "mp_api_thermo_Cl-Na-O.json.gz", "rt") as fh:
+        return _serve(monkeypatch, json.load(fh))
 
 
 def _docs() -> list[dict]:
@@ -93,12 +102,44 @@ def test_builder_on_recorded_response(recorded, monkeypatch) -> None:
         assert score.e_d == pytest.approx(expected, abs=1e-6)
 
 
-def test_builder_corrections_match_bundled_hull(recorded, mp2021) -> None:
-    hull = build_mp_api_hull(["Na", "Cl", "O"], api_key=KEY)
-    for mid in ("mp-22862", "mp-22968", "mp-31050"):  # NaCl, NaClO4, Cl2O7
-        mine = hull.energies[hull.ids.index(f"{mid}-GGA")]
-        bundled = mp2021.energies[mp2021.ids.index(mid)]
-        assert mine == pytest.approx(bundled, abs=1e-6)
+def _hand_made_entry(mid: str, species: list[str], energy: float, correction: float) -> dict:
+    from pymatgen.core import Lattice, Structure
+    from pymatgen.entries.computed_entries import (
+        ComputedStructureEntry,
+        ConstantEnergyAdjustment,
+    )
+
+    coords = [[0, 0, 0], [0.5, 0.5, 0.5]][: len(species)]
+    structure = Structure(Lattice.cubic(4.0), species, coords)
+    adjustments = (
+        [ConstantEnergyAdjustment(correction, uncertainty=0.0, name="hand-made")]
+        if correction
+        else []
+    )
+    entry = ComputedStructureEntry(
+        structure, energy, energy_adjustments=adjustments, entry_id=f"{mid}-GGA"
+    )
+    return {"entries": {"GGA_GGA+U": entry.as_dict()}, "thermo_type": "GGA_GGA+U"}
+
+
+def test_builder_arithmetic_on_a_hand_made_response(monkeypatch) -> None:
+    """Numbers written here, not derived from genflow: E/atom = (energy + correction) / n."""
+    docs = [
+        _hand_made_entry("mp-1", ["Na"], -1.0, 0.0),  # -1.0 eV/atom
+        _hand_made_entry("mp-2", ["Cl"], -2.0, 0.0),  # -2.0 eV/atom
+        _hand_made_entry("mp-3", ["Na", "Cl"], -8.0, -1.0),  # (-8 - 1) / 2 = -4.5 eV/atom
+    ]
+    record = {
+        "heartbeat": {"version": "0.87.3", "db_version": "x", "access_controlled_batch_ids": []},
+        "thermo": {"data": docs, "meta": {"total_doc": len(docs)}},
+    }
+    _serve(monkeypatch, record)
+    hull = build_mp_api_hull(["Na", "Cl"], api_key=KEY)
+    energies = dict(zip(hull.ids, hull.energies, strict=True))
+    assert energies == pytest.approx({"mp-1-GGA": -1.0, "mp-2-GGA": -2.0, "mp-3-GGA": -4.5})
+    # NaCl's hull energy is -4.5 eV/atom: E_d of -4.0 is +0.5, of -5.0 is -0.5
+    scores = hull.score(["NaCl", "NaCl", "Na"], [-4.0, -5.0, -0.9])
+    assert [s.e_d for s in scores] == pytest.approx([0.5, -0.5, 0.1])
 
 
 def test_builder_needs_key(monkeypatch, tmp_path) -> None:

@@ -117,3 +117,22 @@ def test_guided_sampling_with_target_property(gen):
     assert len(s) == N and all(x.lattice.volume > 0 for x in s)
     with pytest.raises(ValueError, match="unknown properties"):
         gen.sample(1, properties={"band_gap": 1.0}, num_steps=STEPS)
+
+
+def test_an_undecodable_sample_is_a_failure_row_and_the_rest_go_on(gen, monkeypatch):
+    import genflow.model.generator as generator_module
+    from genflow.model.generator import SampleFailure
+
+    real = generator_module.decode_many
+
+    def one_bad(coords, lattice, table, occupancy=None):
+        structures, errors = real(coords, lattice, table, occupancy=occupancy)
+        return [None, *structures[1:]], ["LinAlgError: singular lattice", *errors[1:]]
+
+    monkeypatch.setattr(generator_module, "decode_many", one_bad)
+    with pytest.raises(RuntimeError, match="sample 0 could not be decoded"):
+        gen.sample(N, composition="BaTiO3", num_steps=STEPS, seed=3)
+    out = gen.sample(N, composition="BaTiO3", num_steps=STEPS, seed=3, keep_failures=True)
+    assert isinstance(out[0], SampleFailure) and out[0].reason.startswith("decode: LinAlgError")
+    assert (out[0].index, out[0].seed, out[0].conditioning) == (0, 3, "BaTiO3")
+    assert [s.properties["index"] for s in out[1:]] == [1, 2, 3]

@@ -135,3 +135,58 @@ def test_write_cifs(populated, tmp_path: Path) -> None:
     paths = write_cifs(stores, hits, tmp_path / "cifs")
     assert [p.name for p in paths] == [f"NaCl_{h.candidate_id}.cif" for h in hits]
     assert Structure.from_file(paths[0]).composition.reduced_formula == "NaCl"
+
+
+def _cli(stores, monkeypatch, *args: str):
+    import json
+
+    from typer.testing import CliRunner
+
+    from genflow.cli import app
+
+    monkeypatch.setenv("GENFLOW_DB_URI", stores.uri)
+    monkeypatch.setenv("GENFLOW_DB_NAME", stores.db_name)
+    res = CliRunner().invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def test_hits_campaign_uses_its_own_threshold(populated, monkeypatch) -> None:
+    """One meaning of "hit": `hits --campaign X` reads X's score.hit_threshold, as status does."""
+    from genflow.campaign.status import campaign_report
+
+    stores, hit, near, *_ = populated
+    stores.campaigns.update_one(
+        {"name": "night-1"}, {"$set": {"spec": {"score": {"hit_threshold": 0.025}}}}
+    )
+    monkeypatch.setenv("GENFLOW_HIT_THRESHOLD", "0.0")
+    rows = _cli(stores, monkeypatch, "hits", "--campaign", "night-1")
+    assert [r["candidate_id"] for r in rows] == [hit.candidate_id, near.candidate_id]
+    status_hits = campaign_report(stores, "night-1", hulls=["mp2021"])["hits"]
+    assert [h["candidate_id"] for h in status_hits] == [r["candidate_id"] for r in rows]
+    # --max-ed still overrides; without --campaign the settings threshold holds
+    rows = _cli(stores, monkeypatch, "hits", "--campaign", "night-1", "--max-ed", "0")
+    assert [r["candidate_id"] for r in rows] == [hit.candidate_id]
+    assert len(_cli(stores, monkeypatch, "hits")) == 2
+    assert rows[0]["seed"] == 3 and rows[0]["sample_index"] == 420
+    assert rows[0]["conditioning"] == {"chemsys": "Cl-Na"}
+
+
+def test_trace_prints_the_chain_to_the_generator_sample(populated, monkeypatch) -> None:
+    stores, hit, *_, (_, static_uuid) = populated
+    chain = _cli(stores, monkeypatch, "trace", hit.candidate_id)
+    assert chain["hit"]["is_hit"] == {"mp2021": True, "gnome": False}
+    assert chain["score"]["scores"]["mp2021"]["e_d"] == -0.05 and chain["score"]["scored_at"]
+    assert chain["relax"]["task_uuid"] == static_uuid and chain["relax"]["task_found"]
+    assert chain["gate"]["gated_at"] and chain["candidate"]["campaign"] == "night-1"
+    gen = chain["generator"]
+    assert (gen["checkpoint_hash"], gen["seed"], gen["sample_index"]) == ("sha256:ckpt-1", 3, 420)
+    assert gen["conditioning"] == {"chemsys": "Cl-Na"} and chain["problems"] == []
+
+    from typer.testing import CliRunner
+
+    from genflow.cli import app
+
+    text = CliRunner().invoke(app, ["trace", hit.candidate_id]).stdout
+    assert "seed 3 index 420" in text and "chemsys" in text
+    assert CliRunner().invoke(app, ["trace", "gf-unknown"]).exit_code == 1

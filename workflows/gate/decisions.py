@@ -16,9 +16,10 @@ from genflow.core.retry import retry_call
 
 if TYPE_CHECKING:
     from genflow.core.store import GenflowStores
+    from genflow.workflows.gate.dedupe import StructureIndex
     from genflow.workflows.gate.records import GateRecord
 
-__all__ = ["GateSummary", "gate_candidates"]
+__all__ = ["GateSummary", "gate_candidates", "novelty_mode"]
 
 _LATE_STAGES = ("prerelax", "prescreen")  # rejected after passing the cheap checks
 
@@ -55,7 +56,7 @@ def gate_candidates(
     min_distance: float = 0.5,
     smact: bool = True,
     dedupe: bool = True,
-    novelty: bool = True,
+    novelty: str | bool = "reject",
     prerelax: bool = True,
     prescreen_max_ed: float | None = None,
     hull: str = "mp2021",
@@ -64,6 +65,10 @@ def gate_candidates(
     prerelax_method: str = "batched",
 ) -> GateSummary:
     """Run :func:`genflow.workflows.gate.run_gate` on a batch and write every decision.
+
+    ``novelty`` is ``"reject"``, ``"flag"`` or ``"off"`` (``True``/``False`` mean reject/off):
+    the batch meets the reference structures of its formulas: the bundled set and the
+    ``references`` collection (:func:`genflow.workflows.references.reference_index`).
 
     Returns
     -------
@@ -75,13 +80,16 @@ def gate_candidates(
 
     ids = list(candidate_ids)
     todo = [c for c in _load(stores, ids).values() if c.state == CandidateState.GENERATED]
+    mode = novelty_mode(novelty)
+    references = _references(stores, todo) if mode != "off" and todo else None
     records = run_gate(
         [(c.candidate_id, c.structure) for c in todo],
         min_distance=min_distance,
         smact=smact,
         dedupe=dedupe,
         stored=_stored_rows(stores, todo) if dedupe and todo else None,
-        references=_references(hull) if novelty else None,
+        references=references,
+        novelty=mode,
         prerelax=prerelax,
         hull=hull if prerelax else None,
         max_e_d=prescreen_max_ed,
@@ -90,16 +98,22 @@ def gate_candidates(
         prerelax_method=prerelax_method,
     )
     update_states(stores.candidates, [u for rec in records for u in _gate_updates(rec)])
+    if references is not None:
+        from genflow.workflows.references import store_fingerprints
+
+        store_fingerprints(stores.references, references)
     # Re-read so a rerun reports the decisions stored by the earlier, lost run too.
     return _summary(ids, _load(stores, ids))
 
 
 def _summary(ids: list[str], final: dict[str, Candidate]) -> GateSummary:
-    survivors, reasons = {}, {}
+    survivors, reasons, flagged = {}, {}, 0
     for cid in ids:
         cand = final.get(cid)
         if cand is None:
             continue
+        known = cand.gate is not None and cand.gate.novel is False
+        flagged += known and cand.state != CandidateState.REJECTED
         if cand.state == CandidateState.REJECTED and cand.relax is None:
             code = (cand.reject_reason or "rejected").split(":", 1)[0]
             reasons[code] = reasons.get(code, 0) + 1
@@ -110,18 +124,29 @@ def _summary(ids: list[str], final: dict[str, Candidate]) -> GateSummary:
         "n_in": len(ids),
         "n_rejected": sum(reasons.values()),
         "reasons": reasons,
+        "n_flagged_known": flagged,
         "survivors": survivors,
     }
 
 
-def _references(hull: str) -> Any:
-    """Reference structures of the hull for novelty, or None when it carries none.
+def novelty_mode(value: str | bool | None) -> str:
+    """``"reject"``, ``"flag"`` or ``"off"`` from a spec value (``True``/``False`` too)."""
+    from genflow.workflows.gate.uniqueness import NOVELTY_MODES
 
-    The bundled ``mp2021`` hull holds energies only, so novelty stays unknown (None).
-    """
-    from genflow.hull import load_hull
+    if value is True or value is None:
+        return "reject"
+    if value is False:
+        return "off"
+    if value not in NOVELTY_MODES:
+        raise ValueError(f"gate.novelty {value!r}: want one of {', '.join(NOVELTY_MODES)}")
+    return str(value)
 
-    return getattr(load_hull(hull), "structures", None) or None
+
+def _references(stores: GenflowStores, todo: list[Candidate]) -> StructureIndex:
+    """Reference structures of the batch's formulas (bundled + ``references``), indexed."""
+    from genflow.workflows.references import reference_index
+
+    return reference_index({c.reduced_formula for c in todo}, stores.references)
 
 
 def _gate_updates(rec: GateRecord) -> list[StateUpdate]:

@@ -64,7 +64,8 @@ class GateRecord:
         Reduced formula (None if unparseable).
     structure
         Parsed structure (the pre-relaxed one after ``prerelax``).
-    valid, validity_reason, smact_valid, duplicate_of, novel, novelty_match
+    valid, validity_reason, smact_valid, duplicate_of, novel, novelty_match, novelty_ref_id,
+    novelty_source
         Per-check results, named as in ``genflow.core.candidate.GateResult`` (None = not run).
     prerelax
         The CHGNet pre-relaxation, if it ran.
@@ -86,6 +87,8 @@ class GateRecord:
     duplicate_of: str | None = None
     novel: bool | None = None
     novelty_match: str | None = None
+    novelty_ref_id: str | None = None
+    novelty_source: str | None = None
     prerelax: PrerelaxResult | None = None
     e_d: float | None = None
     hull: str | None = None
@@ -98,5 +101,6 @@ class GateRecord:
     def gate_doc(self) -> dict[str, Any]:
         """Fields of ``genflow.core.candidate.GateResult`` (plus stage and reason)."""
         names = ("valid", "validity_reason", "smact_valid", "duplicate_of", "novel",
-                 "novelty_match", "fingerprint", "stage", "reason")  # fmt: skip
+                 "novelty_match", "novelty_ref_id", "novelty_source", "fingerprint", "stage",
+                 "reason")  # fmt: skip
         return {name: getattr(self, name) for name in names}

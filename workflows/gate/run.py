@@ -8,8 +8,10 @@ Stages, in order (each sees only the survivors of the previous one):
    NaN coordinates);
 4. ``smact``     — ``genflow.model.validity.smact_validity`` (charge neutrality);
 5. ``duplicate`` — StructureMatcher against earlier candidates and earlier rows of the batch
-   (``genflow.workflows.gate.dedupe``);
-6. ``novelty``   — StructureMatcher against reference structures, when there are any;
+   (``genflow.workflows.gate.dedupe``), when ``dedupe``;
+6. ``novelty``   — StructureMatcher against reference structures (``references``, e.g.
+   ``genflow.workflows.references.reference_index``), independent of ``dedupe``: ``reject``
+   a match, or ``flag`` it (passed, ``novel=False``);
 7. ``prerelax``  — CHGNet relax of the whole batch, one batched model call per FIRE step
    (``genflow.workflows.gate.batch_relax``, default) or atomate2's ``ForceFieldRelaxMaker`` per
    structure (``prerelax_method="atomate2"`` or an explicit ``maker``);
@@ -39,7 +41,7 @@ from genflow.workflows.gate.checks import check_structures
 from genflow.workflows.gate.dedupe import StoredRow, StructureIndex
 from genflow.workflows.gate.prerelax import prescreen_records
 from genflow.workflows.gate.records import GateRecord
-from genflow.workflows.gate.uniqueness import dedupe_records
+from genflow.workflows.gate.uniqueness import dedupe_records, novelty_records
 
 if TYPE_CHECKING:
     from jobflow import Maker
@@ -55,6 +57,7 @@ def run_gate(
     dedupe: bool = True,
     stored: StructureIndex | Iterable[StoredRow] | None = None,
     references: StructureIndex | Iterable[tuple[str, Structure | dict]] | None = None,
+    novelty: str = "reject",
     prerelax: bool = True,
     hull: Any = None,
     max_e_d: float | None = None,
@@ -73,13 +76,15 @@ def run_gate(
     min_distance, smact
         Validity settings.
     dedupe
-        Run the duplicate (and novelty) stages.
+        Run the duplicate stage.
     stored
         Earlier candidates to deduplicate against: an index, or ``(key, structure)`` /
         ``(key, structure, fingerprint)`` rows (the fingerprint as stored at
         ``gate.fingerprint``; rows without one are fingerprinted lazily).
     references
-        Reference structures for novelty (None skips the novelty check).
+        Reference structures for novelty, keyed ``source/ref_id`` (None skips the check).
+    novelty
+        ``"reject"`` (default), ``"flag"`` or ``"off"``.
     prerelax
         Run the MLIP pre-relax (and, with ``hull``, the E_d pre-screen).
     hull, max_e_d, maker, prerelax_method
@@ -92,7 +97,9 @@ def run_gate(
     """
     records = check_structures(items, min_distance=min_distance, smact=smact)
     if dedupe:
-        records = dedupe_records(records, stored, references, fingerprints=fingerprints)
+        records = dedupe_records(records, stored, fingerprints=fingerprints)
+    if references is not None and novelty != "off":
+        records = novelty_records(records, references, mode=novelty)
     if prerelax:
         model = {"model": prerelax_model} if prerelax_model else {}
         records = prescreen_records(records, hull, max_e_d, maker, prerelax_method,

@@ -1,0 +1,136 @@
+"""``genflow gate``: the gate alone on any generator's output, without writing anything.
+
+Every record of every input (any format :func:`genflow.core.structure_io.read_structures`
+reads: CIF folders and zips, JSON, extxyz, POSCAR, CSV, ``eval_gen.pt``) becomes one row with
+its verdict, the stage that decided it and why (the matched reference's id and source, the
+duplicate partner, the validity problem). Duplicates are searched within the inputs; novelty
+runs against the DB's ``references`` collection when a database is configured
+(``GENFLOW_DB_URI``), else against the bundled reference set in memory. Nothing is written.
+
+An input that cannot be read at all (a missing path, a folder without structure files, a file
+that cannot be opened or has no known format) is a row too, flagged ``unreadable``; the command
+exits non-zero only for those.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from genflow.core.structure_io import StructureRow, read_structures
+from genflow.core.structure_io.rows import error_row
+
+__all__ = ["gate_inputs"]
+
+_UNREADABLE = ("unreadable file", "unknown structure format")
+
+
+def _read(paths: Iterable[str | Path]) -> list[StructureRow]:
+    rows: list[StructureRow] = []
+    for path in paths:
+        try:
+            rows.extend(read_structures(path))
+        except (OSError, ValueError) as exc:
+            rows.append(error_row(str(path), f"unreadable file: {exc}", source=str(path)))
+    return rows
+
+
+def _unreadable(row: StructureRow) -> bool:
+    return not row.ok and any(marker in (row.error or "") for marker in _UNREADABLE)
+
+
+def _row(rec: Any, raw: StructureRow) -> dict[str, Any]:
+    verdict = "pass" if rec.passed else "reject"
+    if rec.passed and rec.novel is False:
+        verdict = "known"  # novelty "flag": kept, but it is a known material
+    return {
+        "key": rec.key,
+        "verdict": verdict,
+        "stage": rec.stage,
+        "reason": rec.reason,
+        "formula": rec.formula,
+        "duplicate_of": rec.duplicate_of,
+        "novel": rec.novel,
+        "reference_id": rec.novelty_ref_id,
+        "reference_source": rec.novelty_source,
+        "e_per_atom_prerelax": rec.prerelax.energy_per_atom if rec.prerelax else None,
+        "source": raw.source,
+        "unreadable": _unreadable(raw),
+    }
+
+
+def _references(formulas: set[str], use_db: bool | None) -> Any:
+    from genflow.core.settings import get_settings
+    from genflow.workflows.references import reference_index
+
+    if use_db is None:
+        use_db = bool(get_settings().DB_URI)
+    if not use_db:
+        return reference_index(formulas), "bundled (in memory)"
+    from genflow.core.store import connect
+
+    with connect() as stores:
+        return reference_index(formulas, stores.references), f"database {stores.db_name}"
+
+
+def gate_inputs(
+    paths: Iterable[str | Path],
+    *,
+    prerelax: bool = False,
+    novelty: str = "reject",
+    smact: bool = True,
+    min_distance: float = 0.5,
+    use_db: bool | None = None,
+) -> dict[str, Any]:
+    """Gate every record of ``paths``; return ``{"rows", "summary", "references"}``.
+
+    Parameters
+    ----------
+    paths
+        Files, folders or archives.
+    prerelax
+        Also run the MLIP pre-relax on the survivors.
+    novelty
+        ``"reject"``, ``"flag"`` or ``"off"``.
+    use_db
+        References from the configured database (default: when ``GENFLOW_DB_URI`` is set).
+    """
+    from genflow.workflows.gate.records import GateRecord, GateStage
+    from genflow.workflows.gate.run import run_gate
+
+    raw = _read(paths)
+    good = [(r.key, r.structure) for r in raw if r.ok]
+    refs, where = (None, None)
+    if novelty != "off" and good:
+        formulas = {s.composition.reduced_formula for _, s in good}
+        refs, where = _references(formulas, use_db)
+    gated = iter(
+        run_gate(
+            good,
+            min_distance=min_distance,
+            smact=smact,
+            references=refs,
+            novelty=novelty if refs is not None else "off",
+            prerelax=prerelax,
+        )
+    )
+    rows = []
+    for r in raw:
+        if r.ok:
+            rec = next(gated)
+        else:
+            stage = GateStage.ELEMENTS if r.stage == "elements" else GateStage.PARSE
+            rec = GateRecord(key=r.key).reject(stage, r.reason or "unreadable")
+        rows.append(_row(rec, r))
+    by_stage = Counter(row["stage"] for row in rows if row["verdict"] == "reject")
+    summary = {
+        "n_in": len(rows),
+        "n_pass": sum(row["verdict"] != "reject" for row in rows),
+        "n_known": sum(row["verdict"] == "known" for row in rows),
+        "n_rejected": sum(by_stage.values()),
+        "rejected_by_stage": dict(sorted(by_stage.items())),
+        "n_unreadable": sum(row["unreadable"] for row in rows),
+    }
+    return {"rows": rows, "summary": summary, "references": where}
