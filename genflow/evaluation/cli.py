@@ -162,13 +162,15 @@ def random_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     json_out: JsonOpt = False,
 ) -> None:
-    """AIRSS-style random structure search (pyxtal + soft-sphere pre-relax)."""
-    from genflow.core.structure_io import write_structures
-    from genflow.model.random_search import random_structures
+    """AIRSS-style random structure search (pyxtal + soft-sphere pre-relax).
 
-    structures = []
-    for comp in composition:
-        structures += random_structures(comp, n, seed=seed)
+    The same generator as ``genflow sample --generator random`` and a campaign's
+    ``generator.kind: random``, for several compositions at once.
+    """
+    from genflow.core.structure_io import write_structures
+    from genflow.model.cli import sample_structures
+
+    structures, _ = sample_structures("random", None, n, compositions=composition, seed=seed)
     write_structures(structures, out)
     _emit({"n": len(structures), "compositions": composition, "out": str(out)},
           "random search", json_out)  # fmt: skip
