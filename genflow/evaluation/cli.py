@@ -177,9 +177,13 @@ def random_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    """Attach ``eval``, ``baseline`` and ``report`` to the root app."""
+    """Attach ``eval``, ``baseline`` and ``report`` to the root app; give ``genflow nightly
+    --report`` its writer."""
+    import genflow.campaign.cli as campaign_cli
+    from genflow.evaluation.report import write_nightly_report
     from genflow.evaluation.report_cli import report_cmd
 
+    campaign_cli.REPORT_WRITER = write_nightly_report
     app.add_typer(eval_app, name="eval", help="Evaluate generated sets against references.")
     app.add_typer(baseline_app, name="baseline", help="Baseline generators.")
     app.command("report")(report_cmd)
