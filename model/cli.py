@@ -12,7 +12,57 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["register", "sample_command", "train_command"]
+__all__ = ["register", "sample_command", "sample_structures", "train_command"]
+
+
+def sample_structures(
+    generator: str | None,
+    checkpoint: str | Path | None,
+    n: int,
+    *,
+    compositions: list[str | None],
+    seed: int = 0,
+    progress: bool = False,
+    **kwargs,
+) -> tuple[list, dict]:
+    """``n`` structures per composition from a generator kind, and the generator's provenance.
+
+    ``generator`` None picks the model ``checkpoint``'s ``meta.json`` names (UniMat by
+    default); ``random`` is the random search (``genflow baseline random`` calls this).
+    ``kwargs`` go to ``sample`` (``elements``, ``n_atoms``, ``num_steps``).
+
+    Raises
+    ------
+    ValueError
+        Unknown kind, a checkpoint of another model, or conditioning the generator refuses.
+    FileNotFoundError
+        No checkpoint there.
+    """
+    from genflow.model.kinds import checkpoint_kind_error, make_generator
+
+    if generator in (None, "unimat", "structrepdiff"):
+        from genflow.model import load_generator
+
+        if generator is not None and (err := checkpoint_kind_error(generator, checkpoint)):
+            raise ValueError(err)
+        if generator == "structrepdiff" and checkpoint is None:
+            checkpoint = "structrepdiff-perov5"
+        gen = load_generator(checkpoint)
+        sample = gen.sample
+    else:
+        if checkpoint is not None:
+            raise ValueError(f"generator {generator!r} takes no --checkpoint")
+        if any(c is None for c in compositions):
+            raise ValueError(f"generator {generator!r} needs --composition")
+        gen = make_generator(generator)
+        sample = gen.sample
+        if given := [k for k, v in kwargs.items() if v is not None]:
+            raise ValueError(f"generator {generator!r} takes no {', '.join(given)}")
+        kwargs = {}
+    structures = []
+    for comp in compositions:
+        structures += sample(n, composition=comp, seed=seed, progress=progress, **kwargs)
+    return structures, gen.provenance
 
 
 def sample_command(
@@ -43,12 +93,20 @@ def sample_command(
     steps: Annotated[
         int | None, typer.Option("--steps", min=1, help="Diffusion steps (default: config).")
     ] = None,
+    generator: Annotated[
+        str | None,
+        typer.Option(
+            "--generator",
+            help="unimat | structrepdiff | random (AIRSS-style search; needs --composition). "
+            "Default: the model the checkpoint's meta.json names.",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
-    """Sample crystal structures from a UniMat or StructRepDiff checkpoint."""
+    """Sample crystal structures from UniMat, StructRepDiff or the random-search baseline."""
     from genflow.core.chem import formula
     from genflow.core.structure_io import output_format, write_structures
-    from genflow.model import load_generator
+    from genflow.model.kinds import GENERATOR_KINDS
     from genflow.model.validity import structure_validity
 
     if out is not None:
@@ -56,20 +114,18 @@ def sample_command(
             output_format(out)  # fail on a bad --out before spending time sampling
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--out") from exc
+    if generator is not None and generator not in GENERATOR_KINDS:
+        raise typer.BadParameter(
+            f"unknown generator {generator!r}; known: {', '.join(GENERATOR_KINDS)}",
+            param_hint="--generator",
+        )
     try:
-        gen = load_generator(checkpoint)
+        structures, provenance = sample_structures(
+            generator, checkpoint, n, compositions=[composition], seed=seed,
+            progress=not json_out, elements=elements, n_atoms=n_atoms, num_steps=steps,
+        )  # fmt: skip
     except FileNotFoundError as exc:
         raise typer.BadParameter(str(exc), param_hint="--checkpoint") from exc
-    try:
-        structures = gen.sample(
-            n,
-            composition=composition,
-            elements=elements,
-            n_atoms=n_atoms,
-            seed=seed,
-            progress=not json_out,
-            num_steps=steps,
-        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     fmt = write_structures(structures, out) if out is not None else None
@@ -81,7 +137,7 @@ def sample_command(
         "formulas": [formula(s.composition) for s in structures],
         "structure_valid_fraction": sum(valid) / len(valid),
         "seed": seed,
-        "provenance": {k: v for k, v in gen.provenance.items() if k != "config"},
+        "provenance": {k: v for k, v in provenance.items() if k != "config"},
     }
     if json_out:
         typer.echo(json.dumps(summary))

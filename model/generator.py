@@ -21,7 +21,6 @@ import hashlib
 import itertools
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from pymatgen.core import Composition, Structure
 from genflow.core.chem import formula, parse_chemsys, to_composition
 from genflow.core.progress import progress_bar
 from genflow.model import diffusion
+from genflow.model.kinds import BUNDLED_CHECKPOINT, CHECKPOINTS, SampleRow, resolve_checkpoint
 from genflow.model.representation import ElementTable, decode_many
 from genflow.model.sampler import make_sampler
 from genflow.model.unimat import LatticeNorm, build_model, empty_condition
@@ -43,28 +43,11 @@ __all__ = [
     "BUNDLED_CHECKPOINT",
     "CHECKPOINTS",
     "Generator",
-    "SampleFailure",
     "export_checkpoint",
     "load_generator",
 ]
 
-BUNDLED_CHECKPOINT = Path(__file__).parent / "checkpoints" / "perov5_runlocal"
-# Bundled checkpoints by name (``--checkpoint structrepdiff-perov5``).
-CHECKPOINTS = {
-    "unimat-perov5": BUNDLED_CHECKPOINT,
-    "structrepdiff-perov5": Path(__file__).parent / "checkpoints" / "structrepdiff_perov5_runlocal",
-}
 PARAMS_FILE = "params.msgpack"
-
-
-@dataclass(frozen=True)
-class SampleFailure:
-    """A sample the decoder could not turn into a structure (``sample(keep_failures=True)``)."""
-
-    index: int
-    seed: int
-    reason: str
-    conditioning: Any = None
 
 
 def _hash_files(root: Path, files: Sequence[Path]) -> str:
@@ -119,9 +102,7 @@ def load_generator(checkpoint: str | Path | None = None) -> Generator:
     FileNotFoundError
         No ``meta.json`` (not a checkpoint), or no parameters next to it.
     """
-    root = Path(checkpoint).expanduser() if checkpoint is not None else BUNDLED_CHECKPOINT
-    if not root.exists() and str(checkpoint) in CHECKPOINTS:
-        root = CHECKPOINTS[str(checkpoint)]
+    root = resolve_checkpoint(checkpoint)
     meta_path = root / "meta.json"
     if not meta_path.is_file():
         raise FileNotFoundError(
@@ -291,9 +272,8 @@ class Generator:
         batch_size: int = 64,
         properties: dict[str, float] | None = None,
         guidance: float | None = None,
-        keep_failures: bool = False,
-    ) -> list[Structure | SampleFailure]:
-        """Draw ``n`` crystals.
+    ) -> list[Structure]:
+        """Draw ``n`` crystals (:meth:`sample_rows`; a sample that does not decode raises).
 
         Parameters
         ----------
@@ -315,15 +295,38 @@ class Generator:
             classifier-free guidance.
         guidance
             ω of Eq. 2 (default ``config.diffusion.guidance``).
-        keep_failures
-            A sample the decoder cannot read becomes a :class:`SampleFailure` in its place
-            (the rest of the batch goes on); by default it raises ``RuntimeError``.
 
         Returns
         -------
-        list[Structure | SampleFailure]
+        list[Structure]
             ``n`` structures; ``structure.properties`` records seed, index, conditioning.
         """
+        rows = self.sample_rows(
+            n, composition=composition, elements=elements, n_atoms=n_atoms, seed=seed,
+            progress=progress, num_steps=num_steps, batch_size=batch_size,
+            properties=properties, guidance=guidance,
+        )  # fmt: skip
+        for row in rows:
+            if row.structure is None:
+                raise RuntimeError(f"sample {row.index} {row.error}")
+        return [row.structure for row in rows]
+
+    def sample_rows(
+        self,
+        n: int,
+        *,
+        composition: str | Composition | Sequence[str | Composition] | None = None,
+        elements: str | Sequence[str] | None = None,
+        n_atoms: int | None = None,
+        seed: int = 0,
+        progress: bool = False,
+        num_steps: int | None = None,
+        batch_size: int = 64,
+        properties: dict[str, float] | None = None,
+        guidance: float | None = None,
+    ) -> list[SampleRow]:
+        """:meth:`sample`, one :class:`~genflow.model.kinds.SampleRow` per sample: a sample
+        that does not decode is a row with its reason, the others go on."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         steps = int(num_steps or self.config.diffusion.num_steps)
@@ -334,7 +337,7 @@ class Generator:
         bs = min(batch_size, n)
         sampler = self._sampler(steps, omega)
         key = jax.random.key(seed)
-        out: list[Structure] = []
+        out: list[SampleRow] = []
         bar = progress_bar("sampling", total=n, enabled=progress)
         for start in range(0, n, bs):
             idx = np.arange(start, start + bs) % n  # pad the last batch by wrapping
@@ -352,19 +355,18 @@ class Generator:
                 coords[:keep], lattice[:keep], self.table, occupancy=occupancy
             )
             for j, (s, err) in enumerate(zip(structures, errors, strict=True)):
-                if s is None and not keep_failures:
-                    raise RuntimeError(f"sample {start + j} could not be decoded: {err}")
+                label = labels[start + j]
                 if s is None:
-                    out.append(SampleFailure(start + j, seed, f"decode: {err}", labels[start + j]))
+                    out.append(SampleRow(start + j, None, f"did not decode: {err}", label))
                     continue
                 s.properties.update(
                     generator=self.provenance["model_name"],
                     checkpoint_hash=self.checkpoint_hash,
                     seed=seed,
                     index=start + j,
-                    conditioning=labels[start + j],
+                    conditioning=label,
                 )
-                out.append(s)
+                out.append(SampleRow(start + j, s, None, label))
             bar.update(completed=len(out))
         bar.close()
         return out

@@ -15,6 +15,10 @@ describes its baseline):
    ≤ 0.31 at the densest scale 0.4), minimised by ASE's FIRE at fixed cell; a structure whose
    spheres still overlap after ``steps`` is discarded and drawn again.
 
+:class:`RandomSearchGenerator` is the same search as a campaign generator (``generator.kind:
+random``): N per composition, seeded, one row per structure (a composition no space group
+places is a row with its reason).
+
 The output carries provenance in ``structure.properties``: generator, space group, volume
 scale, seed, and the smallest ratio ``r_ij / σ_ij`` after the pre-relax.
 """
@@ -28,7 +32,17 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Composition, Element, Structure
 
-__all__ = ["random_structure", "random_structures", "soft_sphere_relax", "target_volume"]
+__all__ = [
+    "MODEL_NAME",
+    "RandomSearchGenerator",
+    "random_structure",
+    "random_structures",
+    "soft_sphere_relax",
+    "target_volume",
+]
+
+#: ``provenance.model_name`` of every random-search candidate.
+MODEL_NAME = "random-search"
 
 
 def target_volume(composition: Composition, scale: float) -> float:
@@ -126,7 +140,7 @@ def random_structure(
             last = RuntimeError(f"soft spheres still overlap (r/σ = {ratio:.3f})")
             continue
         props: dict[str, Any] = {
-            "generator": "random_search", "space_group": group, "volume_scale": scale,
+            "generator": MODEL_NAME, "space_group": group, "volume_scale": scale,
             "min_overlap_ratio": ratio,
         }  # fmt: skip
         relaxed.properties.update(props)
@@ -146,3 +160,87 @@ def random_structures(
         s.properties["index"] = i
         out.append(s)
     return out
+
+
+class RandomSearchGenerator:
+    """The random search as a generator: ``sample_rows`` and ``provenance`` like the models'.
+
+    Parameters
+    ----------
+    volume_scale, sphere_factor, max_attempts
+        As :func:`random_structure`; recorded in :attr:`provenance`.
+    """
+
+    def __init__(
+        self,
+        volume_scale: tuple[float, float] = (0.4, 1.2),
+        sphere_factor: float = 0.5,
+        max_attempts: int = 20,
+    ) -> None:
+        lo, hi = (float(v) for v in volume_scale)
+        if not 0 < lo <= hi:
+            raise ValueError(f"volume_scale must be 0 < low <= high, got {volume_scale}")
+        self.volume_scale, self.sphere_factor = (lo, hi), float(sphere_factor)
+        self.max_attempts = int(max_attempts)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The search's parameters (what ``provenance`` records)."""
+        return {
+            "volume_scale": list(self.volume_scale),
+            "sphere_factor": self.sphere_factor,
+            "max_attempts": self.max_attempts,
+        }
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """``model_name: random-search``, a hash of the parameters, the parameters, pyxtal."""
+        import hashlib
+        import json
+        from importlib.metadata import version
+
+        text = json.dumps(self.parameters, sort_keys=True)
+        return {
+            "model_name": MODEL_NAME,
+            "checkpoint_hash": hashlib.sha256(text.encode()).hexdigest()[:16],
+            "parameters": self.parameters,
+            "pyxtal_version": version("pyxtal"),
+        }
+
+    def sample_rows(
+        self, n: int, *, composition: Composition | str | None = None, seed: int = 0, **_: Any
+    ) -> list:
+        """``n`` structures of ``composition`` (:func:`random_structures`'s seeding), as rows.
+
+        Raises
+        ------
+        ValueError
+            No composition: random search needs one (there is no unconditional mode).
+        """
+        from genflow.model.kinds import SampleRow
+
+        if composition is None:
+            raise ValueError("random search needs a composition (conditioning.compositions)")
+        comp = Composition(composition)
+        rng = np.random.default_rng([seed, zlib.crc32(comp.formula.encode())])
+        rows = []
+        for i in range(n):
+            try:
+                s = random_structure(
+                    comp, rng, volume_scale=self.volume_scale,
+                    sphere_factor=self.sphere_factor, max_attempts=self.max_attempts,
+                )  # fmt: skip
+            except (RuntimeError, ValueError) as exc:
+                rows.append(SampleRow(i, None, str(exc), comp.formula))
+                continue
+            s.properties.update(seed=seed, index=i)
+            rows.append(SampleRow(i, s, None, comp.formula))
+        return rows
+
+    def sample(self, n: int, **kwargs: Any) -> list[Structure]:
+        """:meth:`sample_rows` as structures; a failed sample raises (its reason)."""
+        rows = self.sample_rows(n, **kwargs)
+        for row in rows:
+            if row.structure is None:
+                raise RuntimeError(f"sample {row.index}: {row.error}")
+        return [row.structure for row in rows]

@@ -62,22 +62,34 @@ def set_category(job_or_flow: Any, category: str | None) -> Any:
 class GenerateMaker(Maker):
     """Sample the generator for each condition and insert candidates in bulk.
 
+    A sample that fails is a ``rejected`` row with its reason; the rest go on.
+
     Parameters
     ----------
     name
         Job name.
     checkpoint
-        Generator checkpoint (None = the bundled one).
+        Generator checkpoint: bundled name or directory (None = the kind's bundled one).
+    kind
+        ``unimat``, ``structrepdiff`` or ``random`` (``genflow.model.kinds``).
+    options
+        Sampling options of the kind (``num_steps``, ``recon``, random-search parameters);
+        recorded in every candidate's provenance.
     """
 
     name: str = "generate"
     checkpoint: str | None = None
+    kind: str = "unimat"
+    options: dict = field(default_factory=dict)
 
     @campaign_job
     def make(self, campaign: str, conditions: list[dict]) -> list[str]:
         """Return the ids of the candidates of this batch (new and previously inserted)."""
         with candidate_stores() as stores:
-            return sample_candidates(stores, campaign, conditions, self.checkpoint)
+            return sample_candidates(
+                stores, campaign, conditions, self.checkpoint, kind=self.kind,
+                options=self.options,
+            )  # fmt: skip
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""What the generate jobs do: sample the generator, or import structures, into candidates.
+"""What the generate jobs do: sample a generator (any kind), or import structures, into candidates.
 
 Plain functions called by the Makers in :mod:`genflow.workflows.campaign`; each takes the
 ``GenflowStores`` its job opened (:func:`genflow.workflows.job_store.candidate_stores`) and
@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from genflow.core.candidate import Candidate
 from genflow.core.candidates_repo import insert_candidates
 from genflow.core.chem import formula
+from genflow.model.kinds import SampleRow
 
 if TYPE_CHECKING:
     from genflow.core.store import GenflowStores
@@ -23,39 +25,53 @@ __all__ = ["import_structures", "sample_candidates"]
 
 
 @cache
-def _generator(checkpoint: str | None) -> Any:
-    """The generator of ``checkpoint``, loaded once per process (every batch reuses it)."""
-    from genflow.model import load_generator
+def _generator(kind: str, checkpoint: str | None, options_json: str) -> Any:
+    """The generator of a kind and options, built once per process (every batch reuses it)."""
+    from genflow.model.kinds import make_generator
 
-    return load_generator(checkpoint)
+    return make_generator(kind, checkpoint, json.loads(options_json))
 
 
 def sample_candidates(
-    stores: GenflowStores, campaign: str, conditions: list[dict], checkpoint: str | None
+    stores: GenflowStores,
+    campaign: str,
+    conditions: list[dict],
+    checkpoint: str | None = None,
+    *,
+    kind: str = "unimat",
+    options: dict | None = None,
 ) -> list[str]:
-    """Sample every condition with the generator, bulk-insert candidates, return their ids.
+    """Sample every condition, bulk-insert candidates, return their ids.
 
-    A sample the decoder cannot read is stored as a rejected candidate (``decode: <why>``)
-    with its seed and index; the rest of the batch goes on.
+    Model-agnostic: the generator comes from :func:`genflow.model.kinds.make_generator`
+    (``kind``, ``checkpoint``, ``options``) and answers ``sample_rows``. A sample that failed
+    (did not decode, reconstruct or place) is a ``rejected`` row, ``"generate: <reason>"``;
+    a condition the generator refuses (element outside its table, too many atoms) gives
+    ``n_samples`` such rows. The other samples go on.
     """
-    generator = _generator(checkpoint)
+    generator = _generator(kind, checkpoint, json.dumps(options or {}, sort_keys=True))
     candidates = []
     for cond in conditions:
         composition = cond.get("composition")
-        seed = int(cond["seed"])
-        samples = generator.sample(
-            int(cond["n_samples"]), composition=composition, seed=seed, keep_failures=True
-        )
+        n, seed = int(cond["n_samples"]), int(cond["seed"])
         label = formula(composition) if composition else None  # the one spelling (core.chem)
         prov = {**generator.provenance, "conditioning": {"composition": label}}
-        for i, sample in enumerate(samples):
-            if hasattr(sample, "reason"):  # model.SampleFailure: a rejected row, the rest go on
-                raw = f"undecodable sample {i} (seed {seed})"
+        try:
+            rows = generator.sample_rows(n, composition=composition, seed=seed)
+        except ValueError as exc:  # the whole condition is refused: every sample is a row
+            rows = [SampleRow(i, None, str(exc)) for i in range(n)]
+        for row in rows:
+            if row.structure is None:
+                raw = f"{prov['model_name']} sample {row.index} of {label or 'unconditional'}"
                 candidates.append(
-                    Candidate.from_invalid_input(raw, campaign, prov, seed, i, sample.reason)
+                    Candidate.from_invalid_input(
+                        raw, campaign, prov, seed, row.index, f"generate: {row.error}"
+                    )
                 )
             else:
-                candidates.append(Candidate.from_structure(sample, campaign, prov, seed, i))
+                candidates.append(
+                    Candidate.from_structure(row.structure, campaign, prov, seed, row.index)
+                )
     insert_candidates(stores.candidates, candidates)
     return [c.candidate_id for c in candidates]
 

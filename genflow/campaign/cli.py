@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -123,10 +123,24 @@ def status_cmd(
     print_status(console, report)
 
 
+#: ``(stores, spec name, folder, before=campaign) -> report.md path | None``: writes the
+#: morning report of a spec's latest nightly campaign. The report lives in the evaluation
+#: layer above this one, which sets this when it registers its commands.
+REPORT_WRITER: Callable[..., Path | None] | None = None
+
+
 def nightly_cmd(
     spec_path: SpecArg,
     on_date: Annotated[
         str | None, typer.Option("--date", help="Campaign date YYYY-MM-DD (default: today, UTC).")
+    ] = None,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Write the morning report of the night that ran (the latest earlier nightly "
+            "campaign) to DIR/<name>-<date>/ and print where.",
+        ),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -142,12 +156,31 @@ def nightly_cmd(
         raise typer.Exit(2) from None
     with _taken_name_exits():
         report = nightly(spec, date=day)
+    if report_dir is not None:
+        report["report"] = _nightly_report(spec.name, report_dir, before=report["campaign"])
     if json_out:
         _print_json(report)
         return
     verb = "submitted" if report["submitted"] else "already submitted (no-op)"
     console.print(f"nightly {report['campaign']}: {verb}")
     console.print(hits_table(report["new_hits"], title="new hits since last night"))
+    if report_dir is not None:
+        where = report["report"] or f"nothing yet: no nightly {spec.name} before tonight's"
+        console.print(f"report: {where}")
+
+
+def _nightly_report(spec_name: str, out: Path, *, before: str) -> str | None:
+    """Path of the written morning report (None: no earlier night to report)."""
+    from genflow.core.store import connect
+
+    if REPORT_WRITER is None:  # only the evaluation layer can draw reports
+        raise RuntimeError("no report writer registered (genflow.evaluation.cli.register)")
+    stores = connect()
+    try:
+        path = REPORT_WRITER(stores, spec_name, out, before=before)
+    finally:
+        stores.close()
+    return str(path) if path is not None else None
 
 
 def hits_cmd(

@@ -57,7 +57,7 @@ def campaign_maker(spec: CampaignSpec) -> CampaignMaker:
     generate = (
         ImportStructuresMaker()
         if gen.kind == "structures"
-        else GenerateMaker(checkpoint=gen.checkpoint)
+        else GenerateMaker(checkpoint=gen.checkpoint, kind=gen.kind, options=gen.sample_options())
     )
     gate = GateMaker(
         min_distance=spec.gate.min_distance,

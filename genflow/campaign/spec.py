@@ -19,7 +19,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from genflow.core.chem import chemsys_string, formula
 from genflow.hull.loaders import MP_COMPATIBLE_HULLS
@@ -34,6 +42,8 @@ __all__ = [
     "Engine",
     "GateSettings",
     "GeneratorSettings",
+    "RandomSearchSettings",
+    "ReconstructionSettings",
     "RelaxSettings",
     "ScoreSettings",
     "load_spec",
@@ -64,15 +74,48 @@ class ConditioningMode(StrEnum):
     CHEMSYS = "chemsys"
 
 
+class ReconstructionSettings(_Frozen):
+    """StructRepDiff's basin-hopping reconstruction; None keeps the checkpoint's config."""
+
+    trials: int | None = Field(None, gt=0, description="Independent random starts (paper: 6).")
+    hops: int | None = Field(None, gt=0, description="Descents per trial (paper: 7).")
+    iters: int | None = Field(None, gt=0, description="Adam steps per descent (paper: 300).")
+
+
+class RandomSearchSettings(_Frozen):
+    """The AIRSS-style random search (``genflow.model.random_search``)."""
+
+    volume_scale: tuple[float, float] = Field(
+        (0.4, 1.2), description="Target volume range, × the summed atomic-sphere volumes."
+    )
+    sphere_factor: float = Field(0.5, gt=0, description="Soft-sphere radius / atomic radius.")
+    max_attempts: int = Field(20, gt=0, description="Draws per structure before it is a row.")
+
+    @field_validator("volume_scale")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < value[0] <= value[1]:
+            raise ValueError(f"need 0 < low <= high, got {list(value)}")
+        return value
+
+
+_CHECKPOINT_KINDS = ("unimat", "structrepdiff")
+
+
 class GeneratorSettings(_Frozen):
     """Which generator runs and how many samples it draws."""
 
-    kind: Literal["unimat", "structures"] = Field(
+    kind: Literal["unimat", "structrepdiff", "random", "structures"] = Field(
         "unimat",
-        description="`unimat`: the diffusion model checkpoint; `structures`: import the given "
-        "structure files as candidates (external generators, tests, re-validation).",
+        description="`unimat` / `structrepdiff`: a diffusion checkpoint; `random`: the "
+        "AIRSS-style random-search baseline (needs compositions); `structures`: import the "
+        "given structure files as candidates (external generators, tests, re-validation).",
     )
-    checkpoint: str | None = Field(None, description="Checkpoint path; None = bundled one.")
+    checkpoint: str | None = Field(
+        None,
+        description="unimat/structrepdiff: bundled name (`unimat-perov5`, "
+        "`structrepdiff-perov5`) or checkpoint directory; None = the kind's bundled one.",
+    )
     n_samples: int = Field(
         8, gt=0, description="Samples per condition (per composition; total if unconditional)."
     )
@@ -80,15 +123,61 @@ class GeneratorSettings(_Frozen):
     batch_size: int = Field(
         64, gt=0, description="Maximum samples per FireWorks workflow (one generate job each)."
     )
+    steps: int | None = Field(
+        None,
+        gt=0,
+        description="unimat/structrepdiff: ancestral diffusion steps; None = the checkpoint's "
+        "config (UniMat 256, StructRepDiff 2000). Fewer is faster and rougher.",
+    )
+    reconstruction: ReconstructionSettings | None = Field(
+        None, description="structrepdiff: reconstruction trials / hops / iters."
+    )
+    random: RandomSearchSettings | None = Field(
+        None, description="random: search parameters (None = defaults)."
+    )
     structures: tuple[str, ...] = Field(
         (), description="kind=structures: CIF / JSON / extxyz files, relative to the spec file."
     )
 
+    @field_validator("checkpoint")
+    @classmethod
+    def _checkpoint_fits_kind(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A checkpoint only for checkpoint kinds, and of the same model as the kind."""
+        from genflow.model.kinds import checkpoint_kind_error
+
+        kind = info.data.get("kind", "unimat")
+        if value is None:
+            return value
+        if kind not in _CHECKPOINT_KINDS:
+            raise ValueError(f"kind {kind!r} takes no checkpoint")
+        if err := checkpoint_kind_error(kind, value):
+            raise ValueError(f"{err} (generator.kind is {kind!r})")
+        return value
+
     @model_validator(mode="after")
-    def _structures_need_files(self) -> GeneratorSettings:
+    def _kind_options(self) -> GeneratorSettings:
         if self.kind == "structures" and not self.structures:
             raise ValueError("kind 'structures' needs a non-empty `structures` list of files")
+        if self.steps is not None and self.kind not in _CHECKPOINT_KINDS:
+            raise ValueError(f"`steps` is for unimat/structrepdiff, not kind {self.kind!r}")
+        if self.reconstruction is not None and self.kind != "structrepdiff":
+            raise ValueError(f"`reconstruction` is for structrepdiff, not kind {self.kind!r}")
+        if self.random is not None and self.kind != "random":
+            raise ValueError(f"`random` is for kind random, not kind {self.kind!r}")
         return self
+
+    def sample_options(self) -> dict[str, Any]:
+        """Options of ``genflow.model.kinds.make_generator`` (what provenance records)."""
+        if self.kind == "random":
+            return (self.random or RandomSearchSettings()).model_dump(mode="json")
+        options: dict[str, Any] = {}
+        if self.steps is not None:
+            options["num_steps"] = self.steps
+        if self.reconstruction is not None:
+            recon = self.reconstruction.model_dump(exclude_none=True)
+            if recon:
+                options["recon"] = recon
+        return options
 
 
 class Condition(_Frozen):
@@ -279,6 +368,15 @@ class CampaignSpec(_Frozen):
             raise ValueError(
                 f"engine 'gpaw' energies are not MP2020-compatible; scoring them against "
                 f"{sorted(mp_like)} is refused unless score.force is true"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _random_needs_compositions(self) -> CampaignSpec:
+        if self.generator.kind == "random" and self.conditioning.mode == "unconditional":
+            raise ValueError(
+                "generator.kind 'random' needs compositions: set conditioning.mode to "
+                "'compositions' or 'chemsys'"
             )
         return self
 

@@ -162,22 +162,28 @@ def random_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     json_out: JsonOpt = False,
 ) -> None:
-    """AIRSS-style random structure search (pyxtal + soft-sphere pre-relax)."""
-    from genflow.core.structure_io import write_structures
-    from genflow.model.random_search import random_structures
+    """AIRSS-style random structure search (pyxtal + soft-sphere pre-relax).
 
-    structures = []
-    for comp in composition:
-        structures += random_structures(comp, n, seed=seed)
+    The same generator as ``genflow sample --generator random`` and a campaign's
+    ``generator.kind: random``, for several compositions at once.
+    """
+    from genflow.core.structure_io import write_structures
+    from genflow.model.cli import sample_structures
+
+    structures, _ = sample_structures("random", None, n, compositions=composition, seed=seed)
     write_structures(structures, out)
     _emit({"n": len(structures), "compositions": composition, "out": str(out)},
           "random search", json_out)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:
-    """Attach ``eval``, ``baseline`` and ``report`` to the root app."""
+    """Attach ``eval``, ``baseline`` and ``report`` to the root app; give ``genflow nightly
+    --report`` its writer."""
+    import genflow.campaign.cli as campaign_cli
+    from genflow.evaluation.report import write_nightly_report
     from genflow.evaluation.report_cli import report_cmd
 
+    campaign_cli.REPORT_WRITER = write_nightly_report
     app.add_typer(eval_app, name="eval", help="Evaluate generated sets against references.")
     app.add_typer(baseline_app, name="baseline", help="Baseline generators.")
     app.command("report")(report_cmd)

@@ -8,12 +8,19 @@ hull and writes ``report.md`` beside ``funnel.png``, ``rejections.png`` and
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from genflow.evaluation.plots import bar_chart, e_d_histograms
 
-__all__ = ["build_report", "render_markdown", "scored_e_d"]
+__all__ = [
+    "build_report",
+    "latest_nightly",
+    "render_markdown",
+    "scored_e_d",
+    "write_nightly_report",
+]
 
 
 def scored_e_d(stores: Any, name: str, hull: str) -> list[float]:
@@ -42,6 +49,34 @@ def build_report(stores: Any, name: str, out: Path | None = None) -> dict[str, A
         (out / "report.md").write_text(render_markdown(report))
         report["markdown"] = str(out / "report.md")
     return report
+
+
+def latest_nightly(stores: Any, spec_name: str, *, before: str | None = None) -> str | None:
+    """Name of the latest nightly campaign ``<spec_name>-YYYY-MM-DD`` in the store.
+
+    ``before``: only nights earlier than this campaign name (``genflow nightly`` reports the
+    night that has run, not the one it just submitted). None when there is none.
+    """
+    night = re.compile(f"{re.escape(spec_name)}-\\d{{4}}-\\d{{2}}-\\d{{2}}")
+    names = sorted(
+        d["name"] for d in stores.campaigns.find({}, {"name": 1}) if night.fullmatch(d["name"])
+    )
+    if before is not None:
+        names = [n for n in names if n < before]
+    return names[-1] if names else None
+
+
+def write_nightly_report(
+    stores: Any, spec_name: str, out: Path, *, before: str | None = None
+) -> Path | None:
+    """Write the latest nightly campaign's report to ``out/<campaign>/``; its ``report.md``.
+
+    None when the spec has no nightly campaign (before ``before``) yet.
+    """
+    name = latest_nightly(stores, spec_name, before=before)
+    if name is None:
+        return None
+    return Path(build_report(stores, name, Path(out) / name)["markdown"])
 
 
 def render_markdown(report: dict[str, Any]) -> str:

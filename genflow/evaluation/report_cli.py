@@ -1,4 +1,4 @@
-"""``genflow report CAMPAIGN [--out DIR] [--json]``: the morning report of a campaign."""
+"""``genflow report CAMPAIGN|--nightly SPEC [--out DIR] [--json]``: the morning report."""
 
 from __future__ import annotations
 
@@ -12,17 +12,36 @@ __all__ = ["report_cmd"]
 
 
 def report_cmd(
-    campaign: Annotated[str, typer.Argument(help="Campaign name.")],
+    campaign: Annotated[
+        str | None, typer.Argument(help="Campaign name (or give --nightly SPEC).")
+    ] = None,
+    nightly: Annotated[
+        Path | None,
+        typer.Option("--nightly", help="Spec file: report its latest nightly <name>-<date>."),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for report.md + PNGs.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Counts per stage, rejection reasons, hits with provenance, E_d plots, throughput."""
     from genflow.core.jsonsafe import finite_or_none
     from genflow.core.store import connect
-    from genflow.evaluation.report import build_report, render_markdown
+    from genflow.evaluation.report import build_report, latest_nightly, render_markdown
 
+    if (campaign is None) == (nightly is None):
+        raise typer.BadParameter("give a CAMPAIGN name or --nightly SPEC (one of them)")
     stores = connect()
     try:
+        if nightly is not None:
+            from genflow.campaign.spec import CampaignSpecError, load_spec
+
+            try:
+                spec_name = load_spec(nightly).name
+            except CampaignSpecError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--nightly") from exc
+            campaign = latest_nightly(stores, spec_name)
+            if campaign is None:
+                typer.echo(f"no nightly campaign of {spec_name!r} ({spec_name}-<date>)", err=True)
+                raise typer.Exit(2)
         report = build_report(stores, campaign, out)
     finally:
         stores.close()

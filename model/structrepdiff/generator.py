@@ -12,6 +12,7 @@ overwritten by a fresh draw of q(z_t | known values) — and decoded exactly. El
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ import numpy as np
 from pymatgen.core import Composition, Structure
 
 from genflow.model import diffusion
+from genflow.model.kinds import SampleRow
 from genflow.model.structrepdiff.reconstruct import ReconSettings, reconstruct
 from genflow.model.structrepdiff.representation import RepNorm, RepSpec
 from genflow.model.structrepdiff.train import build_model
@@ -169,7 +171,15 @@ class StructRepDiffGenerator:
             out.append(np.asarray(z)[: min(bs, n - start)])
         return self.norm.denormalize(np.concatenate(out).astype(np.float64)), labels
 
-    def sample(
+    def sample(self, n: int, **kwargs: Any) -> list[Structure]:
+        """Draw ``n`` crystals (:meth:`sample_rows`; a sample that does not reconstruct raises)."""
+        rows = self.sample_rows(n, **kwargs)
+        for row in rows:
+            if row.structure is None:
+                raise RuntimeError(f"sample {row.index} {row.error}")
+        return [row.structure for row in rows]
+
+    def sample_rows(
         self,
         n: int,
         *,
@@ -182,13 +192,15 @@ class StructRepDiffGenerator:
         batch_size: int = 64,
         properties: dict[str, float] | None = None,
         guidance: float | None = None,
-        recon: ReconSettings | None = None,
-    ) -> list[Structure]:
+        recon: ReconSettings | dict | None = None,
+    ) -> list[SampleRow]:
         """Draw ``n`` crystals: sample R (``num_steps`` ancestral steps, default 2000), then
-        reconstruct positions (``recon``, default the config's basin-hopping settings).
+        reconstruct positions (``recon``: settings, or a dict of fields replacing the config's
+        basin-hopping defaults, e.g. ``{"trials": 2, "hops": 1, "iters": 50}``).
 
-        ``structure.properties`` records generator, checkpoint_hash, seed, index,
-        conditioning and the reconstruction loss.
+        One :class:`~genflow.model.kinds.SampleRow` per sample; a representation that
+        describes no cell is a row with its reason. ``structure.properties`` records
+        generator, checkpoint_hash, seed, index, conditioning and the reconstruction loss.
         """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
@@ -196,15 +208,17 @@ class StructRepDiffGenerator:
             raise ValueError("StructRepDiff supports composition conditioning only, not elements")
         if properties or guidance:
             raise ValueError("StructRepDiff has no property conditioning or guidance")
+        settings = dataclasses.replace(self.recon, **recon) if isinstance(recon, dict) else recon
+        settings = settings or self.recon
         reps, labels = self.sample_reps(
             n, composition=composition, seed=seed, num_steps=num_steps, batch_size=batch_size
         )
-        settings = recon or self.recon
-        out: list[Structure] = []
+        out: list[SampleRow] = []
         for i, rep in enumerate(reps):
             res = reconstruct(rep, self.spec, settings, seed=seed * 1_000_003 + i)
             if res.structure is None:
-                raise RuntimeError(f"sample {i} could not be reconstructed: {res.error}")
+                out.append(SampleRow(i, None, f"did not reconstruct: {res.error}", labels[i]))
+                continue
             res.structure.properties.update(
                 generator="structrepdiff",
                 checkpoint_hash=self.checkpoint_hash,
@@ -213,7 +227,7 @@ class StructRepDiffGenerator:
                 conditioning=labels[i],
                 recon_loss=res.loss,
             )
-            out.append(res.structure)
+            out.append(SampleRow(i, res.structure, None, labels[i]))
             if progress:
                 print(f"reconstructed {i + 1}/{n}", flush=True)
         return out

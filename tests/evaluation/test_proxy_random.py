@@ -74,3 +74,38 @@ def test_eval_csp_cli_json(tmp_path) -> None:
     )  # fmt: skip
     result = json.loads(out.stdout)
     assert result["match_rate"] == 1.0 and result["rmse"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_sample_generator_random_is_the_baseline_command(tmp_path, require_module):
+    """``genflow sample --generator random`` and ``genflow baseline random``: one generator."""
+    require_module("pyxtal")
+    import json
+
+    from typer.testing import CliRunner
+
+    from genflow.cli import app
+    from genflow.model.random_search import random_structures
+
+    runner = CliRunner(env={"COLUMNS": "200"})  # error boxes unwrapped
+    args = ["--composition", "NaCl", "--n", "2", "--seed", "4"]
+    res = runner.invoke(
+        app, ["sample", "--generator", "random", *args, "--out", str(tmp_path / "a.json"), "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert summary["n"] == 2 and summary["formulas"] == ["NaCl", "NaCl"]
+    assert summary["provenance"]["model_name"] == "random-search"
+    assert summary["provenance"]["parameters"]["volume_scale"] == [0.4, 1.2]
+    res = runner.invoke(app, ["baseline", "random", *args, "--out", str(tmp_path / "b.json")])
+    assert res.exit_code == 0, res.output
+    a = json.loads((tmp_path / "a.json").read_text())
+    b = json.loads((tmp_path / "b.json").read_text())
+    direct = [s.as_dict() for s in random_structures("NaCl", 2, seed=4)]
+    for x, y, z in zip(a, b, direct, strict=True):
+        assert x["lattice"]["matrix"] == y["lattice"]["matrix"] == z["lattice"]["matrix"]
+    bad = runner.invoke(app, ["sample", "--generator", "random", "--n", "1"])
+    assert bad.exit_code == 2 and "needs --composition" in bad.output
+    bad = runner.invoke(
+        app, ["sample", "--generator", "unimat", "--checkpoint", "structrepdiff-perov5"]
+    )
+    assert bad.exit_code == 2 and "is a structrepdiff checkpoint, not unimat" in bad.output

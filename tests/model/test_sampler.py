@@ -121,7 +121,6 @@ def test_guided_sampling_with_target_property(gen):
 
 def test_an_undecodable_sample_is_a_failure_row_and_the_rest_go_on(gen, monkeypatch):
     import genflow.model.generator as generator_module
-    from genflow.model.generator import SampleFailure
 
     real = generator_module.decode_many
 
@@ -130,9 +129,9 @@ def test_an_undecodable_sample_is_a_failure_row_and_the_rest_go_on(gen, monkeypa
         return [None, *structures[1:]], ["LinAlgError: singular lattice", *errors[1:]]
 
     monkeypatch.setattr(generator_module, "decode_many", one_bad)
-    with pytest.raises(RuntimeError, match="sample 0 could not be decoded"):
+    with pytest.raises(RuntimeError, match="did not decode"):
         gen.sample(N, composition="BaTiO3", num_steps=STEPS, seed=3)
-    out = gen.sample(N, composition="BaTiO3", num_steps=STEPS, seed=3, keep_failures=True)
-    assert isinstance(out[0], SampleFailure) and out[0].reason.startswith("decode: LinAlgError")
-    assert (out[0].index, out[0].seed, out[0].conditioning) == (0, 3, "BaTiO3")
-    assert [s.properties["index"] for s in out[1:]] == [1, 2, 3]
+    rows = gen.sample_rows(N, composition="BaTiO3", num_steps=STEPS, seed=3)
+    assert rows[0].structure is None and "LinAlgError" in rows[0].error
+    assert rows[0].index == 0
+    assert [r.structure.properties["index"] for r in rows[1:]] == [1, 2, 3]

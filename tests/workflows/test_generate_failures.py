@@ -7,7 +7,7 @@ from pymatgen.core import Lattice, Structure
 
 from genflow.core.candidate import CandidateState
 from genflow.core.candidate_queries import get_candidate
-from genflow.model.generator import SampleFailure
+from genflow.model.kinds import SampleRow
 from genflow.workflows import generate
 from genflow.workflows.gate.decisions import gate_candidates
 
@@ -16,24 +16,27 @@ class _OneBadGenerator:
     def __init__(self) -> None:
         self.provenance = {"model_name": "toy", "checkpoint_hash": "f" * 16}
 
-    def sample(self, n, *, composition=None, seed=0, keep_failures=False):
-        assert keep_failures
+    def sample_rows(self, n, *, composition=None, seed=0):
         good = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.03), ["Li", "F"],
                                          [[0, 0, 0], [0.5, 0.5, 0.5]])  # fmt: skip
         cscl = Structure(Lattice.cubic(3.0), ["Li", "F"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-        out = [good, SampleFailure(1, seed, "decode: LinAlgError: singular", "LiF"), cscl]
-        return out[:n]
+        rows = [
+            SampleRow(0, good),
+            SampleRow(1, None, "did not decode: LinAlgError: singular"),
+            SampleRow(2, cscl),
+        ]
+        return rows[:n]
 
 
 def test_undecodable_sample_is_a_rejected_row(stores, monkeypatch):
-    monkeypatch.setattr(generate, "_generator", lambda checkpoint: _OneBadGenerator())
+    monkeypatch.setattr(generate, "_generator", lambda *args: _OneBadGenerator())
     ids = generate.sample_candidates(
         stores, "gen", [{"composition": "LiF", "n_samples": 3, "seed": 11}], None
     )
     assert len(ids) == 3
     bad = get_candidate(stores.candidates, ids[1])
     assert bad.state == CandidateState.REJECTED
-    assert bad.reject_reason == "decode: LinAlgError: singular"
+    assert bad.reject_reason == "generate: did not decode: LinAlgError: singular"
     assert (bad.provenance.seed, bad.provenance.sample_index) == (11, 1)
     assert bad.provenance.conditioning == {"composition": "LiF"}
 
