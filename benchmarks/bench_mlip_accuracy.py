@@ -212,14 +212,19 @@ def main() -> None:
         report["models"][model] = m
         print(f"  {model}: done, {m['s_per_structure']:.2f} s/structure", flush=True)
 
-    print("\nmodel | MAE E_d vs e_above_hull | mean E_d - e_hull | MAE E_f | stable P/R/F1 "
-          "| metastable (<25 meV) P/R/F1 | s/structure (load) | failed")
+    print(
+        "\nmodel | MAE E_d vs e_above_hull | mean E_d - e_hull | MAE E_f | stable P/R/F1 "
+        "| metastable (<25 meV) P/R/F1 | s/structure (load) | failed"
+    )
     for model, m in report["models"].items():
         s, ms = m["stable"], m["metastable"]
-        print(f"{model} | {1000 * m['mae_ed']:.1f} meV/atom | {1000 * m['mean_ed_minus_ehull']:+.1f}"
-              f" | {1000 * m['mae_ef']:.1f} | {s['precision']:.2f}/{s['recall']:.2f}/{s['f1']:.2f}"
-              f" | {ms['precision']:.2f}/{ms['recall']:.2f}/{ms['f1']:.2f}"
-              f" | {m['s_per_structure']:.2f} ({m['load_s']:.1f} s) | {len(m['errors'])}")
+        bias = 1000 * m["mean_ed_minus_ehull"]
+        print(
+            f"{model} | {1000 * m['mae_ed']:.1f} meV/atom | {bias:+.1f}"
+            f" | {1000 * m['mae_ef']:.1f} | {s['precision']:.2f}/{s['recall']:.2f}/{s['f1']:.2f}"
+            f" | {ms['precision']:.2f}/{ms['recall']:.2f}/{ms['f1']:.2f}"
+            f" | {m['s_per_structure']:.2f} ({m['load_s']:.1f} s) | {len(m['errors'])}"
+        )
         for rid, err in m["errors"]:
             print(f"   failed {rid}: {err[:160]}")
 
@@ -227,16 +232,22 @@ def main() -> None:
         thresholds = [float(t) for t in args.thresholds.split(",")]
         cal = calibrate(rows, hull, args.prescreen_model, thresholds)
         report["calibration"] = cal
-        print(f"\npre-screen calibration: gate pre-relax with {cal['model']} (batched), "
-              f"{cal['wall_s'] / max(len(rows), 1):.2f} s/structure, MAE E_d "
-              f"{1000 * cal['mae_ed']:.1f} meV/atom; {cal['n_stable']} DFT-stable, "
-              f"{cal['n_metastable']} DFT < 25 meV/atom of {cal['n_scored']} scored")
-        print("max E_d (meV/atom) | DFT-stable discarded | DFT-metastable discarded | "
-              "relaxations saved")
+        print(
+            f"\npre-screen calibration: gate pre-relax with {cal['model']} (batched), "
+            f"{cal['wall_s'] / max(len(rows), 1):.2f} s/structure, MAE E_d "
+            f"{1000 * cal['mae_ed']:.1f} meV/atom; {cal['n_stable']} DFT-stable, "
+            f"{cal['n_metastable']} DFT < 25 meV/atom of {cal['n_scored']} scored"
+        )
+        print(
+            "max E_d (meV/atom) | DFT-stable discarded | DFT-metastable discarded | "
+            "relaxations saved"
+        )
         for row in cal["sweep"]:
-            print(f"{row['threshold_mev']:g} | {100 * row['stable_discarded']:.0f} % | "
-                  f"{100 * row['metastable_discarded']:.0f} % | "
-                  f"{100 * row['relaxations_saved']:.0f} %")
+            print(
+                f"{row['threshold_mev']:g} | {100 * row['stable_discarded']:.0f} % | "
+                f"{100 * row['metastable_discarded']:.0f} % | "
+                f"{100 * row['relaxations_saved']:.0f} %"
+            )
     if args.json:
         print(json.dumps(report, default=str))
 
