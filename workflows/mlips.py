@@ -100,7 +100,7 @@ MLIPS: dict[str, MLIPSpec] = {
 # batched pre-relax took ~1 s/structure against 3.7 s for SevenNet-l3i5 relax + static, and at
 # a permissive threshold (>= 100 meV/atom) it discarded no DFT-stable row of the sample.
 # mlip engine (accurate): SevenNet 7net-l3i5. Formation-energy MAE vs MP-20's DFT 3.6 meV/atom
-# against CHGNet's 20.1, metastable (< 25 meV/atom) F1 0.94 against 0.80, at 2.5x CHGNet's
+# against CHGNet's 20.1, metastable (< 25 meV/atom) F1 0.94 against 0.80, at 2.6x CHGNet's
 # time per relax + static (3.7 s vs 1.4 s): cheap next to the DFT it stands in for. Both
 # models saw MP relaxations in training (MPtrj), so out-of-sample the gap is smaller than
 # on MP-20 (Matbench Discovery F1 0.76 vs 0.61); it points the same way.
