@@ -31,6 +31,7 @@ from pydantic import (
 
 from genflow.core.chem import chemsys_string, formula
 from genflow.hull.loaders import MP_COMPATIBLE_HULLS
+from genflow.workflows.mlips import DEFAULT_PRERELAX_MODEL, DEFAULT_RELAX_MODEL
 
 __all__ = [
     "CampaignSpec",
@@ -243,8 +244,9 @@ def _known_mlip(name: str) -> str:
 class PrerelaxSettings(_Frozen):
     """The gate's MLIP pre-relax (``genflow.workflows.gate.prerelax``)."""
 
+    # the fast model (CHGNet): why, in genflow.workflows.mlips next to the constant
     model: str = Field(
-        "CHGNet",
+        DEFAULT_PRERELAX_MODEL,
         description="MLIP registry key or atomate2 force-field name (genflow.workflows.mlips); "
         "default chosen from benchmarks/bench_mlip_accuracy.py.",
     )
@@ -286,8 +288,11 @@ class GateSettings(_Frozen):
 class RelaxSettings(_Frozen):
     """Engine settings passed to ``relax_static_maker(engine, **kwargs)``."""
 
+    # the accurate model (SevenNet 7net-l3i5): why, in genflow.workflows.mlips
     force_field: str = Field(
-        "CHGNet", description="mlip engine: MLIP registry key or atomate2 force-field name."
+        DEFAULT_RELAX_MODEL,
+        description="mlip engine: MLIP registry key or atomate2 force-field name; default "
+        "chosen from benchmarks/bench_mlip_accuracy.py.",
     )
     calculator_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="mlip engine: updates the model's calculator kwargs."

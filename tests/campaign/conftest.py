@@ -112,7 +112,7 @@ def structures_spec_dict(files: list[str], name: str = "test-campaign", **overri
         "hulls": ["mp2021"],
         "engine": "mlip",
         "gate": {"novelty": False, "prescreen": False},
-        "relax": {"fmax": 0.1, "steps": 100},
+        "relax": {"fmax": 0.1, "steps": 100, "force_field": "CHGNet"},  # fast, not the default
         "score": {"hit_threshold": 0.1},
         "categories": {"generate": "gpu", "gate": "cpu", "relax": "hpc", "score": "cpu"},
     }
