@@ -130,6 +130,11 @@ class Generator:
         self._samplers: dict[tuple, Any] = {}
 
     @property
+    def parameterization(self) -> str:
+        """What the network predicts, ``"eps"`` or ``"v"`` (checkpoints before v: ``"eps"``)."""
+        return str(self.config.diffusion.get("parameterization", "eps"))
+
+    @property
     def grid(self) -> tuple[int, int, int]:
         """(L, H, W)."""
         return (self.max_atoms, *self.table.shape)
@@ -239,7 +244,12 @@ class Generator:
                 d.schedule, logsnr_min=d.logsnr_min, logsnr_max=d.logsnr_max
             )
             self._samplers[key] = make_sampler(
-                self.model, schedule=schedule, num_steps=num_steps, gamma=d.gamma, guidance=guidance
+                self.model,
+                schedule=schedule,
+                num_steps=num_steps,
+                gamma=d.gamma,
+                guidance=guidance,
+                parameterization=self.parameterization,
             )
         return self._samplers[key]
 

@@ -51,7 +51,7 @@ def _clip_x(x: dict[str, jax.Array]) -> dict[str, jax.Array]:
 def make_denoiser(
     model: Any, params: Any, cond: dict[str, jax.Array], *, guidance: float
 ) -> diffusion.ModelFn:
-    """``model_fn(z, logsnr) -> ε`` for the sampler, with classifier-free guidance (Eq. 2).
+    """``model_fn(z, logsnr) -> ε`` (or v) for the sampler, with classifier-free guidance (Eq. 2).
 
     Guidance needs auxiliary properties (``cond["aux_mask"]``); ω is applied only where it is 1.
     """
@@ -74,6 +74,7 @@ def make_sampler(
     num_steps: int,
     gamma: float,
     guidance: float = 0.0,
+    parameterization: str = "eps",
     jit: bool = True,
 ) -> Callable[[Any, dict[str, jax.Array], jax.Array], dict[str, jax.Array]]:
     """Build ``sample(params, cond, rng)`` returning normalised ``{"coords", "lattice"}``.
@@ -86,6 +87,8 @@ def make_sampler(
         Log-SNR schedule, number of ancestral steps, log-variance interpolation.
     guidance
         Classifier-free guidance ω (0 = plain conditional sampling).
+    parameterization
+        What the network predicts: ``"eps"`` or ``"v"`` (``config.diffusion.parameterization``).
     jit
         Compile (default); False is for debugging.
     """
@@ -113,6 +116,7 @@ def make_sampler(
             gamma=gamma,
             clip_x=_clip_x,
             project=project,
+            parameterization=parameterization,
         )
         return dict(x, coords=jnp.where(fixed, NULL_COORD, x["coords"]))
 
