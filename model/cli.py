@@ -77,7 +77,11 @@ def sample_command(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     checkpoint: Annotated[
-        Path | None, typer.Option("--checkpoint", help="Checkpoint dir (default: bundled).")
+        str | None,
+        typer.Option(
+            "--checkpoint",
+            help="Bundled name (perov5, carbon24, mp20) or checkpoint dir (default: perov5).",
+        ),
     ] = None,
     steps: Annotated[
         int | None, typer.Option("--steps", min=1, help="Diffusion steps (default: config).")
@@ -92,7 +96,7 @@ def sample_command(
         output_format(out)  # fail on a bad --out before spending time sampling
     try:
         gen = load_generator(checkpoint)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--checkpoint") from exc
     try:
         structures = gen.sample(

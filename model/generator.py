@@ -36,10 +36,69 @@ from genflow.model.representation import ElementTable, decode_many
 from genflow.model.sampler import make_sampler
 from genflow.model.unimat import LatticeNorm, build_model, empty_condition
 
-__all__ = ["BUNDLED_CHECKPOINT", "Generator", "export_checkpoint", "load_generator"]
+__all__ = [
+    "BUNDLED_CHECKPOINT",
+    "CHECKPOINTS",
+    "Generator",
+    "export_checkpoint",
+    "load_generator",
+    "resolve_checkpoint",
+]
 
-BUNDLED_CHECKPOINT = Path(__file__).parent / "checkpoints" / "perov5_runlocal"
+CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
+# Name -> bundled directory under CHECKPOINT_DIR (the names `genflow sample --checkpoint` and
+# campaign specs take). A registered name whose directory is absent was not trained for this
+# release; its config is ready (`genflow train <config> --workdir ...`).
+CHECKPOINTS: dict[str, str] = {
+    "perov5": "perov5_runlocal",
+    "carbon24": "carbon24_runlocal",
+    "mp20": "mp20_runlocal",
+}
+DEFAULT_CHECKPOINT = "perov5"
+BUNDLED_CHECKPOINT = CHECKPOINT_DIR / CHECKPOINTS[DEFAULT_CHECKPOINT]
 PARAMS_FILE = "params.msgpack"
+
+
+def resolve_checkpoint(checkpoint: str | Path | None = None) -> Path:
+    """Directory of a checkpoint given by bundled name, by path, or ``None`` (the default).
+
+    A registered name (``perov5``, ``carbon24``, ``mp20``) wins over a relative directory of
+    the same name; write ``./perov5`` for the directory.
+
+    Raises
+    ------
+    ValueError
+        Neither a registered name nor an existing path (the message lists the names).
+    FileNotFoundError
+        A registered name whose checkpoint is not bundled in this install.
+    """
+    if checkpoint is None:
+        checkpoint = DEFAULT_CHECKPOINT
+    text = str(checkpoint)
+    if text in CHECKPOINTS:
+        root = CHECKPOINT_DIR / CHECKPOINTS[text]
+        if not (root / "meta.json").is_file():
+            config = {"perov5": "perov5:runlocal", "carbon24": "carbon24:runlocal"}.get(
+                text, f"{text}:runlocal"
+            )
+            raise FileNotFoundError(
+                f"checkpoint {text!r} is registered but not bundled in this install "
+                f"(bundled: {', '.join(bundled_names()) or 'none'}); train it with "
+                f"`genflow train {config} --workdir runs/{text}` and pass --checkpoint runs/{text}"
+            )
+        return root
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise ValueError(
+            f"unknown checkpoint {text!r}: not a bundled name ({', '.join(CHECKPOINTS)}) "
+            f"and no such directory"
+        )
+    return path
+
+
+def bundled_names() -> list[str]:
+    """Registered checkpoint names whose directory ships with this install."""
+    return [k for k, v in CHECKPOINTS.items() if (CHECKPOINT_DIR / v / "meta.json").is_file()]
 
 
 def _hash_files(root: Path, files: Sequence[Path]) -> str:
@@ -82,14 +141,18 @@ def export_checkpoint(workdir: str | Path, out: str | Path, *, extra: dict | Non
 
 
 def load_generator(checkpoint: str | Path | None = None) -> Generator:
-    """Load a generator; ``None`` means the checkpoint bundled with the package.
+    """Load a generator by bundled name (``"perov5"``, ``"carbon24"``, ``"mp20"``), by path
+    (exported generator or training workdir), or ``None`` for the default (``perov5``).
 
     Raises
     ------
+    ValueError
+        An unknown name that is not a path either (the message lists the known names).
     FileNotFoundError
-        No ``meta.json`` (not a checkpoint), or no parameters next to it.
+        No ``meta.json`` (not a checkpoint), no parameters next to it, or a registered name
+        that is not bundled.
     """
-    root = Path(checkpoint).expanduser() if checkpoint is not None else BUNDLED_CHECKPOINT
+    root = resolve_checkpoint(checkpoint)
     meta_path = root / "meta.json"
     if not meta_path.is_file():
         raise FileNotFoundError(f"checkpoint {root}: no meta.json (not a genflow checkpoint)")

@@ -1,9 +1,10 @@
 """Model configs: ``get_config(arg)`` returns an ``ml_collections.ConfigDict``.
 
 ``arg`` is ``NAME[:OPTIONS]`` for a module in this package (``unimat_perov5``,
-``unimat_mp20``; ``perov5``/``mp20`` also work) or ``PATH.py[:OPTIONS]`` for a file defining
-``get_config(arg)``. OPTIONS follow big_vision: comma-separated flags and ``key=value`` pairs,
-e.g. ``perov5:runlocal`` (the CPU variant the bundled checkpoint was trained with).
+``unimat_carbon24``, ``unimat_mp20``; ``perov5``/``carbon24``/``mp20`` also work) or
+``PATH.py[:OPTIONS]`` for a file defining ``get_config(arg)``. OPTIONS follow big_vision:
+comma-separated flags and ``key=value`` pairs, e.g. ``perov5:runlocal`` (the CPU variant the
+bundled checkpoint was trained with).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ CONFIGS = {
     "perov5": "genflow.model.configs.unimat_perov5",
     "unimat_mp20": "genflow.model.configs.unimat_mp20",
     "mp20": "genflow.model.configs.unimat_mp20",
+    "unimat_carbon24": "genflow.model.configs.unimat_carbon24",
+    "carbon24": "genflow.model.configs.unimat_carbon24",
 }
 
 
