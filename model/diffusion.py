@@ -40,6 +40,7 @@ __all__ = [
     "cosine_logsnr",
     "diffuse",
     "get_schedule",
+    "init_noise",
     "loss_fn",
     "predict_x0",
     "read_output",
@@ -299,6 +300,14 @@ def ancestral_step(
     return jax.tree.map(step, z_t, x_hat, noise)
 
 
+def init_noise(*, shape_like: PyTree, rng: jax.Array) -> tuple[PyTree, jax.Array]:
+    """z_1 ~ N(0, I) shaped like ``shape_like`` and the key the steps fold their index into
+    (``sample_loop`` and a per-step driver share it, so both draw the same numbers)."""
+    init_rng, loop_rng = jax.random.split(rng)
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape_like)
+    return _normal_like(init_rng, zeros), loop_rng
+
+
 def sample_loop(
     *,
     model_fn: ModelFn,
@@ -337,8 +346,7 @@ def sample_loop(
     """
     _batch_size(shape_like)
     assert num_steps >= 1, num_steps
-    init_rng, loop_rng = jax.random.split(rng)
-    z = _normal_like(init_rng, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape_like))
+    z, loop_rng = init_noise(shape_like=shape_like, rng=rng)
 
     # Every step shares all arguments but the index; the last step's x̂ is the sample.
     step = functools.partial(

@@ -113,6 +113,7 @@ def _restore_ema(workdir: Path) -> tuple[Any, int, list[Path]]:
     """EMA params of the latest orbax step in a training workdir."""
     import orbax.checkpoint as ocp
 
+    workdir = workdir.resolve()  # orbax refuses relative paths
     mngr = ocp.CheckpointManager(workdir / "checkpoints")
     step = mngr.latest_step()
     if step is None:
