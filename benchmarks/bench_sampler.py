@@ -1,12 +1,18 @@
-"""Sampler speed for the bundled UniMat checkpoint, with baselines measured in the same run.
+"""Sampler speed for each bundled UniMat checkpoint, with baselines measured in the same run.
 
-Prints:
-* samples/s of the compiled whole-loop sampler (one ``lax.fori_loop`` over all steps);
-* the same maths driven by a per-step Python loop (one jitted step per call) and the ratio;
-* the denoiser's achieved FLOP/s (XLA cost analysis of the compiled denoiser × steps / time)
-  as a fraction of a plain ``jnp.dot`` peak measured on this machine.
+For every checkpoint name given (default: every bundled one) this prints:
 
-Usage: ``python benchmarks/bench_sampler.py [--batch 32] [--steps 256] [--json]``.
+* samples/s of the compiled sampler (the whole ancestral loop in one ``lax.fori_loop``) at the
+  paper's 256 steps;
+* the same maths driven by a per-step Python loop (one compiled call per step), the speed
+  ratio, and the largest difference between the two outputs (they must agree);
+* the denoiser's achieved FLOP/s (XLA cost analysis of one denoiser call × steps / loop time)
+  as a fraction of a float32 ``jnp.dot`` peak measured in the same run;
+* one denoiser call with ``flax.linen.Conv`` (XLA:CPU's 3D convolution, what the landed code
+  used) against ``unet.Conv`` (the same convolution computed as a 2D one), on the same
+  parameters: the profile finding behind the ~6 % of peak (see ``model/unet.py``).
+
+Usage: ``python benchmarks/bench_sampler.py [perov5 ...] [--batch 32] [--steps 256] [--json]``.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ import jax
 import jax.numpy as jnp
 
 from genflow.model import diffusion, load_generator
-from genflow.model.sampler import _clip_x, make_sampler
-from genflow.model.unimat import empty_condition
+from genflow.model.generator import bundled_names
+from genflow.model.sampler import make_sampler
+from genflow.model.unimat import build_model, empty_condition
 
 
 def _time(fn, repeat: int) -> float:
@@ -42,88 +49,95 @@ def matmul_peak(n: int = 1024, repeat: int = 5) -> float:
     return 2.0 * n**3 / _time(lambda: dot(a, b), repeat)
 
 
-def main() -> dict:
-    """Run the benchmark; print a table (or JSON) and return the numbers."""
+def _denoiser(model, params, z, lam, cond):
+    """Compiled single denoiser call, its FLOPs (XLA cost analysis) and best time."""
+    compiled = jax.jit(lambda p, z_: model.apply(p, z_, lam, cond)).lower(params, z).compile()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list | tuple) else cost
+    return float(cost.get("flops", 0.0)), _time(lambda: compiled(params, z), 3)
+
+
+def bench_one(name: str, *, batch: int, steps: int, repeat: int, peak: float) -> dict:
+    """All numbers for one checkpoint."""
+    import flax.linen as nn
+
+    from genflow.model import unet
+
+    gen = load_generator(name)
+    steps = steps or int(gen.config.diffusion.num_steps)
+    d = gen.config.diffusion
+    schedule = diffusion.get_schedule(d.schedule, logsnr_min=d.logsnr_min, logsnr_max=d.logsnr_max)
+    cond = empty_condition(batch, gen.grid, len(gen.aux_names))
+    key = jax.random.key(0)
+    kw = dict(
+        schedule=schedule, num_steps=steps, gamma=d.gamma, parameterization=gen.parameterization
+    )
+
+    compiled = make_sampler(gen.model, **kw)
+    per_step = make_sampler(gen.model, per_step=True, **kw)
+    t_loop = _time(lambda: compiled(gen.params, cond, key), repeat)
+    t_python = _time(lambda: per_step(gen.params, cond, key), repeat)
+    a, b = compiled(gen.params, cond, key), per_step(gen.params, cond, key)
+    max_diff = max(float(jnp.max(jnp.abs(a[k] - b[k]))) for k in a)
+
+    z = {"coords": jnp.zeros((batch, *gen.grid, 3)), "lattice": jnp.zeros((batch, 6))}
+    lam = jnp.zeros((batch,))
+    flops, t_call = _denoiser(gen.model, gen.params, z, lam, cond)
+    saved, unet.Conv = unet.Conv, nn.Conv  # the landed code's 3D convolution, same params
+    try:
+        model_3d = build_model(gen.config.model, gen.table.shape, len(gen.aux_names))
+        flops_3d, t_call_3d = _denoiser(model_3d, gen.params, z, lam, cond)
+    finally:
+        unet.Conv = saved
+    return {
+        "checkpoint": name,
+        "grid": list(gen.grid),
+        "parameterization": gen.parameterization,
+        "batch": batch,
+        "steps": steps,
+        "compiled_loop_s": t_loop,
+        "compiled_samples_per_s": batch / t_loop,
+        "per_step_loop_s": t_python,
+        "per_step_samples_per_s": batch / t_python,
+        "speedup_compiled_vs_per_step": t_python / t_loop,
+        "max_abs_diff_compiled_vs_per_step": max_diff,
+        "denoiser_gflop_per_call": flops / 1e9,
+        "denoiser_call_ms": t_call * 1e3,
+        "denoiser_fraction_of_matmul_peak_in_loop": flops * steps / t_loop / peak,
+        "denoiser_fraction_of_matmul_peak_single_call": flops / t_call / peak,
+        "denoiser_call_ms_flax_conv3d": t_call_3d * 1e3,
+        "denoiser_fraction_of_matmul_peak_flax_conv3d": flops_3d / t_call_3d / peak,
+        "speedup_conv_as_2d_vs_flax_conv3d": t_call_3d / t_call,
+    }
+
+
+def main() -> list[dict]:
+    """Run the benchmark; print a table (or JSON lines) and return the numbers."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("names", nargs="*", help="checkpoint names or paths (default: all bundled)")
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--steps", type=int, default=0, help="0 = config value (256)")
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=256, help="0 = config value")
+    ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    gen = load_generator()
-    steps = args.steps or int(gen.config.diffusion.num_steps)
-    b = args.batch
-    d = gen.config.diffusion
-    schedule = diffusion.get_schedule(d.schedule, logsnr_min=d.logsnr_min, logsnr_max=d.logsnr_max)
-    cond = empty_condition(b, gen.grid, len(gen.aux_names))
-    key = jax.random.key(0)
-
-    # --- compiled whole loop
-    sampler = make_sampler(gen.model, schedule=schedule, num_steps=steps, gamma=d.gamma)
-    t_loop = _time(lambda: sampler(gen.params, cond, key), args.repeat)
-
-    # --- per-step Python loop over the identical step maths
-    def model_fn(params):
-        return lambda z, lam: gen.model.apply(params, z, lam, cond)
-
-    @jax.jit
-    def one_step(params, i, z, rng):
-        return diffusion.sample_step(
-            i=i,
-            z=z,
-            model_fn=model_fn(params),
-            rng=rng,
-            schedule=schedule,
-            num_steps=steps,
-            gamma=d.gamma,
-            clip_x=_clip_x,
-        )
-
-    z0 = {"coords": jnp.zeros((b, *gen.grid, 3)), "lattice": jnp.zeros((b, 6))}
-
-    def python_loop():
-        z, x = z0, None
-        for i in range(steps):
-            z, x = one_step(gen.params, jnp.asarray(i), z, key)
-        return x
-
-    t_python = _time(python_loop, args.repeat)
-
-    # --- denoiser FLOPs from XLA's cost analysis, and the matmul peak
-    lam = jnp.zeros((b,))
-    compiled = (
-        jax.jit(lambda p, z: gen.model.apply(p, z, lam, cond)).lower(gen.params, z0).compile()
-    )
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list | tuple) else cost
-    flops = float(cost.get("flops", 0.0))
-    achieved = flops * steps / t_loop
     peak = matmul_peak()
-
-    out = {
-        "device": str(jax.devices()[0].platform),
-        "device_count": jax.device_count(),
-        "batch": b,
-        "steps": steps,
-        "grid": list(gen.grid),
-        "compiled_loop_s": t_loop,
-        "compiled_samples_per_s": b / t_loop,
-        "python_loop_s": t_python,
-        "python_samples_per_s": b / t_python,
-        "speedup_compiled_vs_python": t_python / t_loop,
-        "denoiser_gflop_per_call": flops / 1e9,
-        "denoiser_achieved_gflops": achieved / 1e9,
-        "matmul_peak_gflops": peak / 1e9,
-        "fraction_of_matmul_peak": achieved / peak,
-    }
-    if args.json:
-        print(json.dumps(out))
-    else:
-        w = max(map(len, out))
-        for k, v in out.items():
-            print(f"{k:<{w}}  {v:.4g}" if isinstance(v, float) else f"{k:<{w}}  {v}")
-    return out
+    rows = []
+    for name in args.names or bundled_names():
+        row = bench_one(name, batch=args.batch, steps=args.steps, repeat=args.repeat, peak=peak)
+        row["matmul_peak_gflops"] = peak / 1e9
+        row["device"] = f"{jax.devices()[0].platform} x{jax.device_count()}"
+        rows.append(row)
+        if args.json:
+            print(json.dumps(row), flush=True)
+        else:
+            w = max(map(len, row))
+            for k, v in row.items():
+                print(f"{k:<{w}}  {v:.4g}" if isinstance(v, float) else f"{k:<{w}}  {v}")
+            print(flush=True)
+        if row["max_abs_diff_compiled_vs_per_step"] > 1e-3:
+            raise SystemExit(f"{name}: compiled and per-step samplers disagree")
+    return rows
 
 
 if __name__ == "__main__":

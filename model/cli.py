@@ -84,10 +84,11 @@ def sample_command(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     checkpoint: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--checkpoint",
-            help="Checkpoint dir or bundled name (unimat-perov5, structrepdiff-perov5).",
+            help="Bundled name (perov5, structrepdiff-perov5, carbon24, mp20) or checkpoint "
+            "dir (default: perov5).",
         ),
     ] = None,
     steps: Annotated[

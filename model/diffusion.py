@@ -5,12 +5,21 @@ state is ``{"coords": [B, L, H, W, 3], "lattice": [B, 6]}``), so coordinates and
 parameters are diffused jointly with one schedule, as Yang et al. (2023) concatenate them.
 
 Conventions (VDM / Imagen): ``logsnr = λ(t)``, ``α² = sigmoid(λ)``, ``σ² = sigmoid(−λ)``,
-``z_t = α x + σ ε``; the network predicts ε. Time runs from t=0 (data, λ=+20) to t=1
+``z_t = α x + σ ε``; the network predicts ε or v (below). Time runs from t=0 (data, λ=+20) to t=1
 (noise, λ=−20). The sampler takes a ``model_fn(z, logsnr) -> eps`` closure, never a network,
 and runs its whole loop inside one ``lax.fori_loop`` so it compiles once.
 
 Paper formulas living here (Yang et al. 2023, "Scalable Diffusion for Materials Generation"):
 the ε-prediction MSE loss (Eq. 1) and classifier-free guidance (Eq. 2).
+
+Parameterizations (``PARAMETERIZATIONS``): the network output is read as ε (``"eps"``, Eq. 1)
+or as the velocity v = α ε − σ x (``"v"``, Salimans & Ho 2022). With ε-prediction the data
+estimate x̂ = (z − σ ε̂)/α multiplies any ε error by 1/α (up to e^10 ≈ 22,000 at λ = −20), so
+in the noisy half of a sampling run x̂ is clipped noise; UniMat's null slots sit at −1, the
+lower clip bound, so that noise is biased towards "atom" and every slot drifts into the atom
+range (the bundled 2023 checkpoint emitted ~165 atoms in 168 slots). With v-prediction,
+x̂ = α z − σ v̂ is well conditioned at every noise level and the loss weights x-errors by
+1 + SNR instead of SNR, so the network learns E[x | z] where the sampler needs it.
 """
 
 from __future__ import annotations
@@ -24,14 +33,17 @@ import jax
 import jax.numpy as jnp
 
 __all__ = [
+    "PARAMETERIZATIONS",
     "SCHEDULES",
     "ancestral_step",
     "cfg_model_fn",
     "cosine_logsnr",
     "diffuse",
     "get_schedule",
+    "init_noise",
     "loss_fn",
     "predict_x0",
+    "read_output",
     "sample_loop",
 ]
 
@@ -39,6 +51,7 @@ PyTree = Any
 ModelFn = Callable[[PyTree, jax.Array], PyTree]
 LOGSNR_MIN = -20.0
 LOGSNR_MAX = 20.0
+PARAMETERIZATIONS = ("eps", "v")
 
 
 # --------------------------------------------------------------------------- schedules
@@ -135,6 +148,34 @@ def predict_x0(*, z: PyTree, eps: PyTree, logsnr: jax.Array) -> PyTree:
     return jax.tree.map(lambda z_, e: (z_ - _bcast(sigma, z_) * e) / _bcast(alpha, z_), z, eps)
 
 
+def _check_parameterization(parameterization: str) -> None:
+    if parameterization not in PARAMETERIZATIONS:
+        raise ValueError(
+            f"unknown parameterization {parameterization!r}; known: {list(PARAMETERIZATIONS)}"
+        )
+
+
+def read_output(
+    *, out: PyTree, z: PyTree, logsnr: jax.Array, parameterization: str = "eps"
+) -> tuple[PyTree, PyTree]:
+    """Turn a network output into ``(ε̂, x̂)`` for the given parameterization.
+
+    ``"eps"``: ε̂ = out, x̂ = (z − σ ε̂)/α. ``"v"``: x̂ = α z − σ v̂, ε̂ = σ z + α v̂.
+    """
+    _check_parameterization(parameterization)
+    if parameterization == "eps":
+        return out, predict_x0(z=z, eps=out, logsnr=logsnr)
+    alpha, sigma = _alpha_sigma(logsnr)
+
+    def x_of(z_, v):
+        return _bcast(alpha, z_) * z_ - _bcast(sigma, z_) * v
+
+    def eps_of(z_, v):
+        return _bcast(sigma, z_) * z_ + _bcast(alpha, z_) * v
+
+    return jax.tree.map(eps_of, z, out), jax.tree.map(x_of, z, out)
+
+
 def loss_fn(
     *,
     model_fn: ModelFn,
@@ -142,8 +183,12 @@ def loss_fn(
     rng: jax.Array,
     schedule: Callable[[jax.Array], jax.Array],
     weights: PyTree | None = None,
+    parameterization: str = "eps",
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """ε-prediction MSE loss (Yang et al. 2023, Eq. 1): E_{t,ε} ||ε − ε_θ(α_t x + σ_t ε, t)||².
+
+    With ``parameterization="v"`` the target is v = α ε − σ x instead of ε (same expectation
+    over t and ε; see the module docstring for why UniMat's null slots need it).
 
     Parameters
     ----------
@@ -164,15 +209,21 @@ def loss_fn(
     -------
     (scalar loss, dict of per-leaf losses)
     """
+    _check_parameterization(parameterization)
     batch = _batch_size(x)
     t_rng, eps_rng = jax.random.split(rng)
     t = jax.random.uniform(t_rng, (batch,))
     logsnr = schedule(t)
     eps = _normal_like(eps_rng, x)
     z = diffuse(x=x, logsnr=logsnr, eps=eps)
-    eps_hat = model_fn(z, logsnr)
-    assert jax.tree.structure(eps_hat) == jax.tree.structure(x), "model_fn output structure"
-    per_leaf = jax.tree.map(lambda e, eh: jnp.mean(jnp.square(e - eh)), eps, eps_hat)
+    out = model_fn(z, logsnr)
+    assert jax.tree.structure(out) == jax.tree.structure(x), "model_fn output structure"
+    if parameterization == "v":
+        alpha, sigma = _alpha_sigma(logsnr)
+        target = jax.tree.map(lambda e, x_: _bcast(alpha, e) * e - _bcast(sigma, e) * x_, eps, x)
+    else:
+        target = eps
+    per_leaf = jax.tree.map(lambda e, eh: jnp.mean(jnp.square(e - eh)), target, out)
     if weights is None:
         weights = jax.tree.map(lambda _: 1.0, per_leaf)
     total_w = sum(jax.tree.leaves(weights))
@@ -211,6 +262,7 @@ def ancestral_step(
     noise: PyTree,
     gamma: float,
     clip_x: Callable[[PyTree], PyTree] | None = None,
+    x_hat: PyTree | None = None,
 ) -> PyTree:
     """One ancestral step z_t -> z_s (s < t, so λ_s > λ_t) of p(z_s | z_t).
 
@@ -221,11 +273,13 @@ def ancestral_step(
     σ²_large = (1 − e^{λ_t − λ_s}) σ_t² ("β"). γ = 0.1 in the paper.
 
     ``logsnr_t`` and ``logsnr_s`` are per-example [B] vectors. ``clip_x`` optionally projects
-    x̂ (e.g. clips it into the data range) before it enters the mean.
+    x̂ (e.g. clips it into the data range) before it enters the mean. ``x_hat`` overrides the
+    x̂ derived from ``eps_hat`` (a v-prediction network gives a better conditioned one).
     """
     batch = _batch_size(z_t)
     assert logsnr_t.shape == logsnr_s.shape == (batch,), (logsnr_t.shape, logsnr_s.shape)
-    x_hat = predict_x0(z=z_t, eps=eps_hat, logsnr=logsnr_t)
+    if x_hat is None:
+        x_hat = predict_x0(z=z_t, eps=eps_hat, logsnr=logsnr_t)
     if clip_x is not None:
         x_hat = clip_x(x_hat)
     alpha_s, _ = _alpha_sigma(logsnr_s)
@@ -246,6 +300,14 @@ def ancestral_step(
     return jax.tree.map(step, z_t, x_hat, noise)
 
 
+def init_noise(*, shape_like: PyTree, rng: jax.Array) -> tuple[PyTree, jax.Array]:
+    """z_1 ~ N(0, I) shaped like ``shape_like`` and the key the steps fold their index into
+    (``sample_loop`` and a per-step driver share it, so both draw the same numbers)."""
+    init_rng, loop_rng = jax.random.split(rng)
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape_like)
+    return _normal_like(init_rng, zeros), loop_rng
+
+
 def sample_loop(
     *,
     model_fn: ModelFn,
@@ -256,6 +318,7 @@ def sample_loop(
     gamma: float = 0.1,
     clip_x: Callable[[PyTree], PyTree] | None = None,
     project: Callable[[PyTree, jax.Array, jax.Array], PyTree] | None = None,
+    parameterization: str = "eps",
 ) -> PyTree:
     """Ancestral sampling from t=1 to t=0 in ``num_steps`` steps, as one ``lax.fori_loop``.
 
@@ -274,6 +337,8 @@ def sample_loop(
         Optional ``(z, logsnr[B], rng) -> z`` applied before every denoiser call, e.g. to
         overwrite the entries fixed by exact-composition conditioning with freshly noised
         known values (the "replacement" method of conditional sampling).
+    parameterization
+        How ``model_fn``'s output is read: ``"eps"`` or ``"v"`` (see :func:`read_output`).
 
     Returns
     -------
@@ -281,8 +346,7 @@ def sample_loop(
     """
     _batch_size(shape_like)
     assert num_steps >= 1, num_steps
-    init_rng, loop_rng = jax.random.split(rng)
-    z = _normal_like(init_rng, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape_like))
+    z, loop_rng = init_noise(shape_like=shape_like, rng=rng)
 
     # Every step shares all arguments but the index; the last step's x̂ is the sample.
     step = functools.partial(
@@ -294,6 +358,7 @@ def sample_loop(
         gamma=gamma,
         clip_x=clip_x,
         project=project,
+        parameterization=parameterization,
     )
     z = jax.lax.fori_loop(0, num_steps - 1, lambda i, z: step(i=i, z=z)[0], z)
     _, x_hat = step(i=num_steps - 1, z=z)
@@ -311,6 +376,7 @@ def sample_step(
     gamma: float,
     clip_x: Callable[[PyTree], PyTree] | None = None,
     project: Callable[[PyTree, jax.Array, jax.Array], PyTree] | None = None,
+    parameterization: str = "eps",
 ) -> tuple[PyTree, PyTree]:
     """Step ``i`` of ``num_steps`` (i=0 at t=1): returns (z_s, x̂ predicted from z_t).
 
@@ -324,8 +390,9 @@ def sample_step(
     noise_rng, project_rng = jax.random.split(jax.random.fold_in(rng, i))
     if project is not None:
         z = project(z, logsnr_t, project_rng)
-    eps_hat = model_fn(z, logsnr_t)
-    x_hat = predict_x0(z=z, eps=eps_hat, logsnr=logsnr_t)
+    eps_hat, x_hat = read_output(
+        out=model_fn(z, logsnr_t), z=z, logsnr=logsnr_t, parameterization=parameterization
+    )
     if clip_x is not None:
         x_hat = clip_x(x_hat)
     noise = _normal_like(noise_rng, z)
@@ -336,6 +403,6 @@ def sample_step(
         logsnr_s=logsnr_s,
         noise=noise,
         gamma=gamma,
-        clip_x=clip_x,
+        x_hat=x_hat,
     )
     return z_s, x_hat

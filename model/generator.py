@@ -34,7 +34,13 @@ from pymatgen.core import Composition, Structure
 from genflow.core.chem import formula, parse_chemsys, to_composition
 from genflow.core.progress import progress_bar
 from genflow.model import diffusion
-from genflow.model.kinds import BUNDLED_CHECKPOINT, CHECKPOINTS, SampleRow, resolve_checkpoint
+from genflow.model.kinds import (
+    BUNDLED_CHECKPOINT,
+    CHECKPOINTS,
+    SampleRow,
+    bundled_names,
+    resolve_checkpoint,
+)
 from genflow.model.representation import ElementTable, decode_many
 from genflow.model.sampler import make_sampler
 from genflow.model.unimat import LatticeNorm, build_model, empty_condition
@@ -43,8 +49,10 @@ __all__ = [
     "BUNDLED_CHECKPOINT",
     "CHECKPOINTS",
     "Generator",
+    "bundled_names",
     "export_checkpoint",
     "load_generator",
+    "resolve_checkpoint",
 ]
 
 PARAMS_FILE = "params.msgpack"
@@ -62,6 +70,7 @@ def _restore_ema(workdir: Path) -> tuple[Any, int, list[Path]]:
     """EMA params of the latest orbax step in a training workdir."""
     import orbax.checkpoint as ocp
 
+    workdir = workdir.resolve()  # orbax refuses relative paths
     mngr = ocp.CheckpointManager(workdir / "checkpoints")
     step = mngr.latest_step()
     if step is None:
@@ -90,17 +99,20 @@ def export_checkpoint(workdir: str | Path, out: str | Path, *, extra: dict | Non
 
 
 def load_generator(checkpoint: str | Path | None = None) -> Generator:
-    """Load a generator; ``None`` means the UniMat checkpoint bundled with the package.
-
-    ``checkpoint`` is a directory or a bundled name (:data:`CHECKPOINTS`). The model is picked
-    by ``meta.json``'s ``model_name``: ``"structrepdiff"`` gives a
+    """Load a generator by bundled name (:data:`genflow.model.kinds.CHECKPOINTS`: ``perov5``,
+    ``structrepdiff-perov5``, ...), by path (exported generator or training workdir), or
+    ``None`` for the default (``perov5``). The model is picked by ``meta.json``'s
+    ``model_name``: ``"structrepdiff"`` gives a
     :class:`genflow.model.structrepdiff.generator.StructRepDiffGenerator` (same ``sample``
     signature and provenance), anything else a UniMat :class:`Generator`.
 
     Raises
     ------
+    ValueError
+        An unknown name that is not a path either (the message lists the known names).
     FileNotFoundError
-        No ``meta.json`` (not a checkpoint), or no parameters next to it.
+        No ``meta.json`` (not a checkpoint), no parameters next to it, or a registered name
+        that is not bundled.
     """
     root = resolve_checkpoint(checkpoint)
     meta_path = root / "meta.json"
@@ -149,6 +161,11 @@ class Generator:
         self.model = build_model(self.config.model, self.table.shape, len(self.aux_names))
         self.path, self.checkpoint_hash, self.step = path, checkpoint_hash, step
         self._samplers: dict[tuple, Any] = {}
+
+    @property
+    def parameterization(self) -> str:
+        """What the network predicts, ``"eps"`` or ``"v"`` (checkpoints before v: ``"eps"``)."""
+        return str(self.config.diffusion.get("parameterization", "eps"))
 
     @property
     def grid(self) -> tuple[int, int, int]:
@@ -255,7 +272,12 @@ class Generator:
                 d.schedule, logsnr_min=d.logsnr_min, logsnr_max=d.logsnr_max
             )
             self._samplers[key] = make_sampler(
-                self.model, schedule=schedule, num_steps=num_steps, gamma=d.gamma, guidance=guidance
+                self.model,
+                schedule=schedule,
+                num_steps=num_steps,
+                gamma=d.gamma,
+                guidance=guidance,
+                parameterization=self.parameterization,
             )
         return self._samplers[key]
 

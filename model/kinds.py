@@ -31,24 +31,42 @@ if TYPE_CHECKING:
 __all__ = [
     "BUNDLED_CHECKPOINT",
     "CHECKPOINTS",
+    "CHECKPOINT_DIR",
     "CHECKPOINT_KINDS",
+    "DEFAULT_CHECKPOINT",
     "GENERATOR_KINDS",
+    "TRAIN_CONFIGS",
     "SampleRow",
+    "bundled_names",
     "checkpoint_kind_error",
     "checkpoint_model_name",
     "make_generator",
     "resolve_checkpoint",
 ]
 
-_DIR = Path(__file__).parent / "checkpoints"
-BUNDLED_CHECKPOINT = _DIR / "perov5_runlocal"
-#: Bundled checkpoints by name (``--checkpoint structrepdiff-perov5``).
-CHECKPOINTS = {
-    "unimat-perov5": BUNDLED_CHECKPOINT,
-    "structrepdiff-perov5": _DIR / "structrepdiff_perov5_runlocal",
+CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
+#: Checkpoint names (``--checkpoint NAME``, a spec's ``generator.checkpoint``) → directory under
+#: ``model/checkpoints/``. A registered name whose directory is absent was not trained for this
+#: release; its config is ready (:data:`TRAIN_CONFIGS`).
+CHECKPOINTS: dict[str, str] = {
+    "perov5": "perov5_runlocal",
+    "unimat-perov5": "perov5_runlocal",
+    "carbon24": "carbon24_runlocal",
+    "mp20": "mp20_runlocal",
+    "structrepdiff-perov5": "structrepdiff_perov5_runlocal",
 }
+#: The ``genflow train`` config that produces each registered checkpoint.
+TRAIN_CONFIGS = {
+    "perov5": "perov5:runlocal",
+    "unimat-perov5": "perov5:runlocal",
+    "carbon24": "carbon24:runlocal",
+    "mp20": "mp20:runlocal",
+    "structrepdiff-perov5": "structrepdiff-perov5:runlocal",
+}
+DEFAULT_CHECKPOINT = "perov5"
+BUNDLED_CHECKPOINT = CHECKPOINT_DIR / CHECKPOINTS[DEFAULT_CHECKPOINT]
 #: Kinds that sample a checkpoint, and the default checkpoint of each.
-CHECKPOINT_KINDS = {"unimat": "unimat-perov5", "structrepdiff": "structrepdiff-perov5"}
+CHECKPOINT_KINDS = {"unimat": DEFAULT_CHECKPOINT, "structrepdiff": "structrepdiff-perov5"}
 #: Every generator kind (``structures`` imports files instead: genflow.workflows.generate).
 GENERATOR_KINDS = (*CHECKPOINT_KINDS, "random")
 
@@ -63,20 +81,48 @@ class SampleRow:
     label: str | None = field(default=None, compare=False)
 
 
-def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
-    """Directory of a checkpoint: ``None`` → bundled UniMat, a bundled name, or a path."""
-    if checkpoint is None:
-        return BUNDLED_CHECKPOINT
-    root = Path(checkpoint).expanduser()
-    if not root.exists() and str(checkpoint) in CHECKPOINTS:
-        return CHECKPOINTS[str(checkpoint)]
-    return root
+def resolve_checkpoint(checkpoint: str | Path | None = None) -> Path:
+    """Directory of a checkpoint given by bundled name, by path, or ``None`` (the default).
+
+    A registered name wins over a relative directory of the same name; write ``./perov5``
+    for the directory.
+
+    Raises
+    ------
+    ValueError
+        Neither a registered name nor an existing path (the message lists the names).
+    FileNotFoundError
+        A registered name whose checkpoint is not bundled in this install.
+    """
+    text = DEFAULT_CHECKPOINT if checkpoint is None else str(checkpoint)
+    if text in CHECKPOINTS:
+        root = CHECKPOINT_DIR / CHECKPOINTS[text]
+        if not (root / "meta.json").is_file():
+            config = TRAIN_CONFIGS.get(text, f"{text}:runlocal")
+            raise FileNotFoundError(
+                f"checkpoint {text!r} is registered but not bundled in this install "
+                f"(bundled: {', '.join(bundled_names()) or 'none'}); train it with "
+                f"`genflow train {config} --workdir runs/{text}` and pass --checkpoint runs/{text}"
+            )
+        return root
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise ValueError(
+            f"unknown checkpoint {text!r}: not a bundled name ({', '.join(CHECKPOINTS)}) "
+            "and no such directory"
+        )
+    return path
+
+
+def bundled_names() -> list[str]:
+    """Registered checkpoint names whose directory ships with this install."""
+    return [k for k, v in CHECKPOINTS.items() if (CHECKPOINT_DIR / v / "meta.json").is_file()]
 
 
 def checkpoint_model_name(checkpoint: str | Path | None) -> str | None:
     """``meta.json``'s ``model_name`` (``"unimat"`` when unset); None: no readable meta.json."""
-    meta = resolve_checkpoint(checkpoint) / "meta.json"
     try:
+        meta = resolve_checkpoint(checkpoint) / "meta.json"
         return json.loads(meta.read_text()).get("model_name", "unimat")
     except (OSError, ValueError):
         return None
@@ -87,12 +133,11 @@ def checkpoint_kind_error(kind: str, checkpoint: str | Path | None) -> str | Non
     if checkpoint is None:
         return None
     model = checkpoint_model_name(checkpoint)
-    if model is None:
-        name = str(checkpoint)
-        bundled = next((k for k, v in CHECKPOINT_KINDS.items() if name.startswith(f"{k}-")), None)
-        model = bundled if name not in CHECKPOINTS else checkpoint_model_name(CHECKPOINTS[name])
+    name = str(checkpoint)
+    if model is None and name in CHECKPOINTS:  # registered, not bundled: the name says
+        model = "structrepdiff" if name.startswith("structrepdiff-") else "unimat"
     if model is not None and model != kind:
-        return f"checkpoint {str(checkpoint)!r} is a {model} checkpoint, not {kind}"
+        return f"checkpoint {name!r} is a {model} checkpoint, not {kind}"
     return None
 
 

@@ -51,7 +51,7 @@ def _clip_x(x: dict[str, jax.Array]) -> dict[str, jax.Array]:
 def make_denoiser(
     model: Any, params: Any, cond: dict[str, jax.Array], *, guidance: float
 ) -> diffusion.ModelFn:
-    """``model_fn(z, logsnr) -> ε`` for the sampler, with classifier-free guidance (Eq. 2).
+    """``model_fn(z, logsnr) -> ε`` (or v) for the sampler, with classifier-free guidance (Eq. 2).
 
     Guidance needs auxiliary properties (``cond["aux_mask"]``); ω is applied only where it is 1.
     """
@@ -74,7 +74,9 @@ def make_sampler(
     num_steps: int,
     gamma: float,
     guidance: float = 0.0,
+    parameterization: str = "eps",
     jit: bool = True,
+    per_step: bool = False,
 ) -> Callable[[Any, dict[str, jax.Array], jax.Array], dict[str, jax.Array]]:
     """Build ``sample(params, cond, rng)`` returning normalised ``{"coords", "lattice"}``.
 
@@ -86,11 +88,16 @@ def make_sampler(
         Log-SNR schedule, number of ancestral steps, log-variance interpolation.
     guidance
         Classifier-free guidance ω (0 = plain conditional sampling).
+    parameterization
+        What the network predicts: ``"eps"`` or ``"v"`` (``config.diffusion.parameterization``).
     jit
         Compile (default); False is for debugging.
+    per_step
+        Drive the very same step maths from a Python loop, one compiled call per step
+        (the baseline ``benchmarks/bench_sampler.py`` compares the compiled loop against).
     """
 
-    def sample(params: Any, cond: dict[str, jax.Array], rng: jax.Array) -> dict[str, jax.Array]:
+    def setup(params, cond):
         b, n_l, n_h, n_w = cond["exact"].shape
         fixed = null_mask(cond)
 
@@ -104,16 +111,42 @@ def make_sampler(
             "coords": jax.ShapeDtypeStruct((b, n_l, n_h, n_w, 3), jnp.float32),
             "lattice": jax.ShapeDtypeStruct((b, 6), jnp.float32),
         }
-        x = diffusion.sample_loop(
+        step_kw = dict(
             model_fn=make_denoiser(model, params, cond, guidance=guidance),
-            shape_like=shape_like,
-            rng=rng,
             schedule=schedule,
             num_steps=num_steps,
             gamma=gamma,
             clip_x=_clip_x,
             project=project,
+            parameterization=parameterization,
         )
+        return shape_like, step_kw, fixed
+
+    def sample(params: Any, cond: dict[str, jax.Array], rng: jax.Array) -> dict[str, jax.Array]:
+        shape_like, step_kw, fixed = setup(params, cond)
+        x = diffusion.sample_loop(shape_like=shape_like, rng=rng, **step_kw)
         return dict(x, coords=jnp.where(fixed, NULL_COORD, x["coords"]))
 
-    return jax.jit(sample) if jit else sample
+    if not per_step:
+        return jax.jit(sample) if jit else sample
+
+    def init(params, cond, rng):
+        return diffusion.init_noise(shape_like=setup(params, cond)[0], rng=rng)
+
+    def step(params, cond, loop_rng, i, z):
+        return diffusion.sample_step(i=i, z=z, rng=loop_rng, **setup(params, cond)[1])
+
+    def finish(cond, x):
+        return dict(x, coords=jnp.where(null_mask(cond), NULL_COORD, x["coords"]))
+
+    if jit:
+        init, step, finish = jax.jit(init), jax.jit(step), jax.jit(finish)
+
+    def sample_per_step(params, cond, rng):
+        z, loop_rng = init(params, cond, rng)
+        x = None
+        for i in range(num_steps):
+            z, x = step(params, cond, loop_rng, jnp.asarray(i, jnp.int32), z)
+        return finish(cond, x)
+
+    return sample_per_step

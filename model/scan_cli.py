@@ -24,7 +24,7 @@ def sample_compositions(
     formulas: list[str],
     n: int,
     *,
-    checkpoint: Path | None = None,
+    checkpoint: str | Path | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> tuple[list[dict], list[dict]]:
@@ -75,7 +75,8 @@ def scan_command(
         ),
     ] = False,
     checkpoint: Annotated[
-        Path | None, typer.Option("--checkpoint", help="Generator checkpoint (default: bundled).")
+        str | None,
+        typer.Option("--checkpoint", help="Bundled name (perov5, carbon24, mp20) or directory."),
     ] = None,
     out: Annotated[
         Path | None,
@@ -91,9 +92,12 @@ def scan_command(
         raise typer.BadParameter(str(exc), param_hint="CHEMSYS") from exc
     payload = result.as_dict()
     if sample > 0:
-        samples, errors = sample_compositions(
-            result.formulas, sample, checkpoint=checkpoint, seed=seed, progress=not json_out
-        )
+        try:
+            samples, errors = sample_compositions(
+                result.formulas, sample, checkpoint=checkpoint, seed=seed, progress=not json_out
+            )
+        except (FileNotFoundError, ValueError) as exc:  # unknown / unbundled checkpoint
+            raise typer.BadParameter(str(exc), param_hint="--checkpoint") from exc
         payload["sampled"] = len(samples)
         payload["sample_errors"] = errors
         if out is not None:

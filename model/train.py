@@ -148,6 +148,7 @@ def make_train_step(config: ml_collections.ConfigDict, meta: dict):
         lr=config.optim.lr, b1=config.optim.b1, b2=config.optim.b2, grad_clip=config.optim.grad_clip
     )
     weights = {"coords": 1.0, "lattice": float(config.diffusion.lattice_weight)}
+    parameterization = str(config.diffusion.get("parameterization", "eps"))
 
     def init_fn(rng: jax.Array) -> TrainState:
         k_param, k_state = jax.random.split(rng)
@@ -180,7 +181,12 @@ def make_train_step(config: ml_collections.ConfigDict, meta: dict):
                 return model.apply(params, z, logsnr, cond, train=True, rngs={"dropout": k_dropout})
 
             return diffusion.loss_fn(
-                model_fn=model_fn, x=x, rng=k_loss, schedule=schedule, weights=weights
+                model_fn=model_fn,
+                x=x,
+                rng=k_loss,
+                schedule=schedule,
+                weights=weights,
+                parameterization=parameterization,
             )
 
         (value, per_leaf), grads = jax.value_and_grad(loss, has_aux=True)(state.params)

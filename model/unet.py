@@ -20,6 +20,12 @@ Design decisions (stated once, here):
   feature map by a small MLP; ε for coordinates by a 3D convolution.
 * **Odd grid sizes.** (L, H, W) is zero-padded up to a multiple of 2^(levels−1) before the
   first convolution and cropped back at the end, so any sub-table shape works.
+* **3D convolution as a 2D one.** XLA:CPU lowers a 3D convolution to a slow generic loop
+  (1–5 GFLOP/s here, ~5 % of its ``jnp.dot`` peak), but 2D convolutions to its fast
+  Eigen kernels. :class:`Conv` therefore stacks the three L-shifted copies of the input on the
+  channel axis and runs one 2D (H, W) convolution with the reshaped 3×3×3 kernel: the same
+  maths and the same ``kernel``/``bias`` parameters as ``flax.linen.Conv`` (checkpoints are
+  interchangeable), 4–9× faster per convolution on CPU.
 * **Time and properties.** log-SNR → sinusoidal embedding → MLP; auxiliary properties → MLP,
   replaced by a learned null embedding where ``aux_mask`` is 0 (property dropout for
   classifier-free guidance, Eq. 2). Both are added and injected into every residual block.
@@ -28,7 +34,7 @@ Design decisions (stated once, here):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -50,6 +56,39 @@ def timestep_embedding(logsnr: jax.Array, dim: int, max_period: float = 10_000.0
     return emb
 
 
+class Conv(nn.Module):
+    """``flax.linen.Conv`` over (L, H, W) with "SAME" padding, computed as a 2D convolution.
+
+    Same parameter names, shapes and initialisers as ``nn.Conv(features, kernel_size,
+    strides)``; the kernel size along L is folded into the input channels (module docstring).
+    """
+
+    features: int
+    kernel_size: tuple[int, int, int]
+    strides: tuple[int, int, int] = (1, 1, 1)
+    kernel_init: Callable = nn.initializers.lecun_normal()
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kd, kh, kw = self.kernel_size
+        sd, sh, sw = self.strides
+        cin = x.shape[-1]
+        kernel = self.param("kernel", self.kernel_init, (kd, kh, kw, cin, self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        b, n_l = x.shape[:2]
+        ((lo, hi),) = jax.lax.padtype_to_pads((n_l,), (kd,), (sd,), "SAME")
+        out_l = -(-n_l // sd)
+        xp = jnp.pad(x, ((0, 0), (lo, hi), (0, 0), (0, 0), (0, 0)))
+        # taps[:, l'] = concat_i x[sd*l' + i - lo] over the kd taps along L
+        taps = jnp.concatenate([xp[:, i : i + sd * (out_l - 1) + 1 : sd] for i in range(kd)], -1)
+        taps = taps.reshape(b * out_l, *taps.shape[2:])
+        k2d = jnp.transpose(kernel, (1, 2, 0, 3, 4)).reshape(kh, kw, kd * cin, self.features)
+        y = jax.lax.conv_general_dilated(
+            taps, k2d, (sh, sw), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        return y.reshape(b, out_l, *y.shape[1:]) + bias
+
+
 def _groups(channels: int) -> int:
     """GroupNorm groups: up to 32, at least 4 channels per group."""
     for g in (32, 16, 8, 4, 2, 1):
@@ -67,14 +106,14 @@ class ResBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, emb: jax.Array, *, train: bool) -> jax.Array:
         h = nn.swish(nn.GroupNorm(num_groups=_groups(x.shape[-1]))(x))
-        h = nn.Conv(self.channels, (3, 3, 3))(h)
+        h = Conv(self.channels, (3, 3, 3))(h)
         h = h + nn.Dense(self.channels)(nn.swish(emb))[:, None, None, None, :]
         h = nn.swish(nn.GroupNorm(num_groups=_groups(self.channels))(h))
         h = nn.Dropout(self.dropout, deterministic=not train)(h)
         # Zero-init last conv: each block starts as identity, which trains stably.
-        h = nn.Conv(self.channels, (3, 3, 3), kernel_init=nn.initializers.zeros)(h)
+        h = Conv(self.channels, (3, 3, 3), kernel_init=nn.initializers.zeros)(h)
         if x.shape[-1] != self.channels:
-            x = nn.Conv(self.channels, (1, 1, 1))(x)
+            x = Conv(self.channels, (1, 1, 1))(x)
         return x + h
 
 
@@ -167,7 +206,7 @@ class UNet3D(nn.Module):
         factor = 2 ** (len(self.channel_mults) - 1)
         padded = tuple(-(-d // factor) * factor for d in grid)
         x = jnp.pad(x, ((0, 0), *[(0, p - d) for p, d in zip(padded, grid, strict=True)], (0, 0)))
-        h = nn.Conv(ch, (3, 3, 3))(x)
+        h = Conv(ch, (3, 3, 3))(x)
         cell = self.param("cell_embedding", nn.initializers.normal(0.02), (n_h, n_w, ch))
         cell = jnp.pad(cell, ((0, padded[1] - n_h), (0, padded[2] - n_w), (0, 0)))
         h = h + cell[None, None]
@@ -181,7 +220,7 @@ class UNet3D(nn.Module):
                     h = AttnBlock(self.head_dim)(h)
                 skips.append(h)
             if level != len(self.channel_mults) - 1:
-                h = nn.Conv(ch * mult, (3, 3, 3), strides=(2, 2, 2))(h)
+                h = Conv(ch * mult, (3, 3, 3), strides=(2, 2, 2))(h)
                 skips.append(h)
 
         # --- middle
@@ -200,13 +239,13 @@ class UNet3D(nn.Module):
                     h = AttnBlock(self.head_dim)(h)
             if level != 0:
                 h = jnp.repeat(jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2), 2, axis=3)
-                h = nn.Conv(ch * mult, (3, 3, 3))(h)
+                h = Conv(ch * mult, (3, 3, 3))(h)
         assert not skips
 
         # --- outputs: crop the padding, coordinate ε by conv, lattice ε by pooled MLP
         h = nn.swish(nn.GroupNorm(num_groups=_groups(h.shape[-1]))(h))
         h = h[:, :n_l, :n_h, :n_w]
-        eps_coords = nn.Conv(3, (3, 3, 3), kernel_init=nn.initializers.zeros)(h)
+        eps_coords = Conv(3, (3, 3, 3), kernel_init=nn.initializers.zeros)(h)
         pooled = jnp.concatenate([h.mean(axis=(1, 2, 3)), emb], axis=-1)
         eps_lattice = nn.Dense(6, kernel_init=nn.initializers.zeros)(
             nn.swish(nn.Dense(2 * ch)(pooled))

@@ -1,10 +1,11 @@
 """Model configs: ``get_config(arg)`` returns an ``ml_collections.ConfigDict``.
 
 ``arg`` is ``NAME[:OPTIONS]`` for a module in this package (``unimat_perov5``,
-``unimat_mp20``; ``perov5``/``mp20`` also work; ``structrepdiff-perov5``, ``-carbon24``,
-``-mp20``) or ``PATH.py[:OPTIONS]`` for a file defining
-``get_config(arg)``. OPTIONS follow big_vision: comma-separated flags and ``key=value`` pairs,
-e.g. ``perov5:runlocal`` (the CPU variant the bundled checkpoint was trained with).
+``unimat_carbon24``, ``unimat_mp20``; ``perov5``/``carbon24``/``mp20`` also work;
+``structrepdiff-perov5``, ``-carbon24``, ``-mp20``) or ``PATH.py[:OPTIONS]`` for a file
+defining ``get_config(arg)``. OPTIONS follow big_vision: comma-separated flags and
+``key=value`` pairs, e.g. ``perov5:runlocal`` (the CPU variant the bundled checkpoint was
+trained with).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ CONFIGS = {
     "perov5": "genflow.model.configs.unimat_perov5",
     "unimat_mp20": "genflow.model.configs.unimat_mp20",
     "mp20": "genflow.model.configs.unimat_mp20",
+    "unimat_carbon24": "genflow.model.configs.unimat_carbon24",
+    "carbon24": "genflow.model.configs.unimat_carbon24",
 }
 # StructRepDiff: ``structrepdiff-perov5`` (CLI spelling) or ``structrepdiff_perov5``.
 for _ds in ("perov5", "carbon24", "mp20"):

@@ -58,6 +58,9 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.diffusion = ml_collections.ConfigDict()
     c.diffusion.schedule = "cosine"
+    # v-prediction (Salimans & Ho 2022), not the paper's ε: with ε the sampler's x̂ is clipped
+    # noise in the noisy half of the run, biased off the null point −1 (diffusion.py docstring).
+    c.diffusion.parameterization = "v"
     c.diffusion.logsnr_min = -20.0
     c.diffusion.logsnr_max = 20.0
     c.diffusion.num_steps = 256

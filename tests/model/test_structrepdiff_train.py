@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 
 from genflow.model import load_generator
 from genflow.model.configs import get_config
-from genflow.model.generator import CHECKPOINTS
 from genflow.model.structrepdiff import ReconSettings, StructRepDiffGenerator
 from genflow.model.train import main
 
@@ -60,8 +59,6 @@ def test_train_resume_and_sample(tiny_run):
 @pytest.mark.slow  # sampler + reconstruction compiles: ~1-3 min on a shared core
 def test_bundled_checkpoint_samples():
     """The shipped structrepdiff-perov5 checkpoint, by name, with a short chain."""
-    if not (CHECKPOINTS["structrepdiff-perov5"] / "meta.json").is_file():
-        pytest.skip("bundled StructRepDiff checkpoint not exported")
     gen = load_generator("structrepdiff-perov5")
     assert isinstance(gen, StructRepDiffGenerator)
     a = gen.sample(2, seed=0, num_steps=50, recon=QUICK)
@@ -73,8 +70,6 @@ def test_bundled_checkpoint_samples():
 
 @pytest.mark.slow
 def test_sample_command_with_bundled_name(tmp_path):
-    if not (CHECKPOINTS["structrepdiff-perov5"] / "meta.json").is_file():
-        pytest.skip("bundled StructRepDiff checkpoint not exported")
     from genflow.cli import app
 
     out = tmp_path / "s.json"

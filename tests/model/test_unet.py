@@ -115,3 +115,29 @@ def test_condition_from_coords_and_dropout():
     )
     assert float(jnp.abs(types_only["exact"]).sum()) == 0.0
     np.testing.assert_array_equal(types_only["types"], cond["types"])
+
+
+@pytest.mark.parametrize(
+    ("shape", "kernel", "strides"),
+    [
+        ((2, 3, 6, 17, 5), (3, 3, 3), (1, 1, 1)),
+        ((2, 4, 6, 18, 4), (3, 3, 3), (2, 2, 2)),
+        ((1, 5, 3, 7, 3), (3, 3, 3), (2, 2, 2)),
+        ((2, 3, 2, 5, 6), (1, 1, 1), (1, 1, 1)),
+    ],
+)
+def test_conv_as_2d_equals_flax_3d_conv(shape, kernel, strides):
+    """unet.Conv (3D conv computed as a 2D one) = flax.linen.Conv with the same parameters."""
+    import flax.linen as nn
+
+    from genflow.model.unet import Conv
+
+    x = jax.random.normal(jax.random.key(0), shape)
+    ref = nn.Conv(7, kernel, strides=strides)
+    params = ref.init(jax.random.key(1), x)
+    params = jax.tree.map(lambda p: p + 0.1, params)  # non-zero bias too
+    ours = Conv(7, kernel, strides=strides)
+    assert jax.tree.map(jnp.shape, ours.init(jax.random.key(1), x)) == jax.tree.map(
+        jnp.shape, params
+    )
+    np.testing.assert_allclose(ours.apply(params, x), ref.apply(params, x), rtol=1e-5, atol=1e-5)
