@@ -11,7 +11,6 @@ added to the hull: E_d is measured against the reference alone.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -238,6 +237,7 @@ class ReferenceHull(ReferenceTable):
                     out[c.row] = HullScore.failed(msg, c.formula)
             else:
                 usable.extend(members)
+        cover = Coverage.of(self)
         scores = score_candidates(
             usable,
             hull_of,
@@ -246,10 +246,10 @@ class ReferenceHull(ReferenceTable):
             mu=self._mu,
             formula_of=self.formula,
             hull_name=self.name,
+            extra=lambda c: cover.fields(c.pairs),
         )
-        cover = Coverage.of(self)
         for c, score in zip(usable, scores, strict=True):
-            out[c.row] = dataclasses.replace(score, **cover.fields(c.pairs))
+            out[c.row] = score
         return out  # type: ignore[return-value]
 
     def formation_energy(

@@ -8,6 +8,7 @@ the ``HullScore`` records. No pymatgen object is created on this path.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -89,6 +90,7 @@ def score_candidates(
     mu: np.ndarray,
     formula_of: Callable[[int], str],
     hull_name: str,
+    extra: Callable[[Parsed], dict[str, Any]] | None = None,
 ) -> list[HullScore]:
     """E_d, E_f and decomposition of candidates whose host hulls are built.
 
@@ -106,6 +108,8 @@ def score_candidates(
         Reduced formula of a reference-table row (decomposition keys).
     hull_name : str
         For error messages.
+    extra : callable, optional
+        More ``HullScore`` fields of a candidate (coverage), set on every returned score.
 
     Returns
     -------
@@ -150,7 +154,8 @@ def score_candidates(
         if not math.isfinite(d):
             where = "-".join(hull_of[c.system])
             msg = f"hull {hull_name!r} of {where} could not be evaluated: no facet contains"
-            scores.append(HullScore.failed(f"{msg} {c.formula}", c.formula))
+            failed = HullScore.failed(f"{msg} {c.formula}", c.formula)
+            scores.append(dataclasses.replace(failed, **extra(c)) if extra else failed)
             continue
         decomposition = {}
         for row, amt in zip(r_row, a_row, strict=True):
@@ -167,6 +172,7 @@ def score_candidates(
                 decomposition=decomposition,
                 is_stable=d < STABLE_THRESHOLD,
                 is_metastable=d < METASTABLE_THRESHOLD,
+                **(extra(c) if extra else {}),
             )
         )
     return scores
