@@ -25,7 +25,9 @@ system (every entry any candidate's hull can use; ``--full-reference`` takes all
 which costs ``PatchedPhaseDiagram`` about 4 min to build on one idle core).
 
 ``--scale``: a synthetic hull of ``--scale-entries`` (400,000) entries scored with
-``--scale-candidates`` (100,000) candidates; how they are made is in ``scale_run``.
+``--scale-candidates`` (100,000) candidates; how they are made is in ``make_scale_data``
+(made once, cached in ``--scale-dir``); load, scoring and peak RSS are measured in a fresh
+process.
 
 Usage::
 
@@ -41,6 +43,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # fair single-thread comparison, 
 
 import argparse
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -224,8 +228,8 @@ def random_compositions(systems: list[tuple[str, ...]], rng: np.random.Generator
     return out
 
 
-def scale_run(args: argparse.Namespace) -> None:
-    """A hull of ``--scale-entries`` entries, ``--scale-candidates`` candidates.
+def make_scale_data(args: argparse.Namespace, folder: Path) -> None:
+    """Write the synthetic hull (``hull.csv``) and candidates (``candidates.csv``).
 
     Synthetic hull, built from the bundled ``mp2021`` (32,436 entries, MP2020 scheme):
 
@@ -237,81 +241,108 @@ def scale_run(args: argparse.Namespace) -> None:
     3. the rest: perturbed copies (polymorphs) of rows of 1 and 2 drawn uniformly, energy +
        Exponential(mean 100 meV/atom) above the copied row.
 
-    Written to a CSV (composition, energy_per_atom) and loaded with ``load_reference_file``:
-    the timed load is parsing + ``ReferenceHull`` index. Candidates: the same recipe as 2
-    (chemical systems of multi-element rows of the big hull, amounts 1..8), energy = ``mp2021``
-    hull energy + N(0, 100 meV/atom). Scored cold (every hull built in the call) and warm.
-    A random sample of 200 rows is checked against a pymatgen ``PhaseDiagram`` of the big
-    hull's entries in that chemical system.
+    Candidates: the same recipe as 2 over the distinct multi-element chemical systems of
+    ``mp2021``, energy = ``mp2021`` hull energy + N(0, 100 meV/atom).
     """
     rng = np.random.default_rng(args.seed)
     total, n_cand = args.scale_entries, args.scale_candidates
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     t0 = time.perf_counter()
     mp = load_mp2021()
-    base_f = [mp.formula(r) for r in range(len(mp))]
-    base_e = mp.energies.tolist()
+    # explicit amounts: pandas would read sodium nitride's "NaN" as a missing value
+    base_f = ["".join(f"{el}{a:g}" for el, a in p) for p in mp._pairs]
     multi = [s for s in mp.chemsys if len(s) > 1]
     n_new = int(0.45 * total)
     new_f = random_compositions(multi, rng, n_new)
     offset = rng.normal(0.05, 0.10, n_new)
     new_e = -np.asarray([s.e_d for s in mp.score(new_f, np.zeros(n_new))]) + offset
     all_f = base_f + new_f
-    all_e = np.concatenate([base_e, new_e])
+    all_e = np.concatenate([mp.energies, new_e])
     n_copy = total - len(all_f)
     src = rng.integers(0, len(all_f), size=n_copy)
-    copy_f = [all_f[i] for i in src.tolist()]
-    copy_e = all_e[src] + rng.exponential(0.10, n_copy)
     table = pd.DataFrame(
-        {"composition": all_f + copy_f, "energy_per_atom": np.concatenate([all_e, copy_e])}
+        {
+            "composition": all_f + [all_f[i] for i in src.tolist()],
+            "energy_per_atom": np.concatenate([all_e, all_e[src] + rng.exponential(0.10, n_copy)]),
+        }
     )
+    cand_f = random_compositions(sorted(set(multi)), rng, n_cand)
+    cand_e = -np.asarray([s.e_d for s in mp.score(cand_f, np.zeros(n_cand))])
+    cand_e += rng.normal(0, 0.10, n_cand)
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"composition": cand_f, "energy_per_atom": cand_e}).to_csv(
+        folder / "candidates.csv", index=False
+    )
+    table.to_csv(folder / "hull.csv", index=False)
     print(
         f"synthetic hull: {len(mp)} mp2021 + {n_new} new compositions "
         f"({(offset < 0).mean():.0%} below the mp2021 hull) + {n_copy} perturbed copies "
-        f"= {len(table)} entries (made in {time.perf_counter() - t0:.0f} s)",
+        f"= {len(table)} entries; {n_cand} candidates (made in {time.perf_counter() - t0:.0f} s)",
         flush=True,
     )
-    big_systems = sorted({tuple(s) for s in mp.chemsys if len(s) > 1})
-    cand_f = random_compositions(big_systems, rng, n_cand)
-    cand_e = -np.asarray([s.e_d for s in mp.score(cand_f, np.zeros(n_cand))]) + rng.normal(
-        0, 0.10, n_cand
+
+
+def scale_run(args: argparse.Namespace) -> None:
+    """Make the data once (cached in ``--scale-dir``), then measure in a fresh process."""
+    folder = Path(
+        args.scale_dir
+        or Path(tempfile.gettempdir())
+        / f"genflow-bench-hull-{args.scale_entries}-{args.scale_candidates}-{args.seed}"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "synthetic_hull.csv"
-        table.to_csv(path, index=False)
-        del table
-        _clear_parse_caches()
-        rss0 = _rss_mb()
-        t0 = time.perf_counter()
-        big = load_reference_file(path)
-        load_s = time.perf_counter() - t0
-    rss1 = _rss_mb()
-    print(f"load: {len(big)} entries in {load_s:.1f} s (peak RSS {rss0:.0f} -> {rss1:.0f} MB)")
+    if not (folder / "hull.csv").is_file():
+        make_scale_data(args, folder)
+    print(f"data in {folder}", flush=True)
+    subprocess.run([sys.executable, __file__, "--scale-measure", str(folder)], check=True)
+
+
+def scale_measure(folder: Path, seed: int) -> None:
+    """Load the synthetic hull and score the candidates: times, peak RSS, a pymatgen check.
+
+    Peak memory is ``getrusage`` max RSS of this fresh process, after imports, after the
+    load and after scoring.
+    """
+    rss = {"imports": _rss_mb()}
+    cands = pd.read_csv(folder / "candidates.csv")
+    cand_f, cand_e = cands["composition"].tolist(), cands["energy_per_atom"].to_numpy()
+    n_cand = len(cand_f)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+    t0 = time.perf_counter()
+    big = load_reference_file(folder / "hull.csv")
+    load_s = time.perf_counter() - t0
+    rss["load"] = _rss_mb()
+    print(f"load: {len(big)} entries in {load_s:.1f} s (CSV, parsing, index)", flush=True)
     _clear_parse_caches()
     t0 = time.perf_counter()
     scores = big.score(cand_f, cand_e)
     cold_s = time.perf_counter() - t0
-    rss2 = _rss_mb()
+    rss["cold score"] = _rss_mb()
     t0 = time.perf_counter()
     big.score(cand_f, cand_e)
     warm_s = time.perf_counter() - t0
+    rss["warm score"] = _rss_mb()
     systems = {tuple(el for el, _ in parse_composition(f)) for f in cand_f}
     print(
         f"score {n_cand} candidates ({len(systems)} chemical systems, {big.cached_systems} "
         f"hulls cached): cold {cold_s:.1f} s ({cold_s / n_cand * 1e3:.3f} ms/cand), warm "
-        f"{warm_s:.1f} s ({warm_s / n_cand * 1e3:.3f} ms/cand); peak RSS {rss2:.0f} MB; "
-        f"failed rows {sum(not s.ok for s in scores)}; stable {sum(s.is_stable for s in scores)}"
+        f"{warm_s:.1f} s ({warm_s / n_cand * 1e3:.3f} ms/cand); failed rows "
+        f"{sum(not s.ok for s in scores)}; stable {sum(s.is_stable for s in scores)}",
+        flush=True,
     )
+    print("peak RSS (MB) after " + ", ".join(f"{k} {v:.0f}" for k, v in rss.items()))
+    rng = np.random.default_rng(seed)
     sample = rng.choice(n_cand, size=min(200, n_cand), replace=False).tolist()
-    worst = 0.0
+    worst, bad = 0.0, 0
     for i in sample:
         comp = Composition(cand_f[i])
         pd_ = big.phase_diagram([el.symbol for el in comp.elements])
-        _, e_d = pd_.get_decomp_and_e_above_hull(
+        decomp, e_d = pd_.get_decomp_and_e_above_hull(
             PDEntry(comp, float(cand_e[i]) * comp.num_atoms), allow_negative=True
         )
         worst = max(worst, abs(e_d - scores[i].e_d))
-    print(f"sample of {len(sample)} vs pymatgen PhaseDiagram: max |dE_d| {worst:.1e} eV/atom")
+        bad += not same_decomposition(scores[i].decomposition, decomposition_of(decomp))
+    print(
+        f"sample of {len(sample)} vs pymatgen PhaseDiagram of the big hull's entries: "
+        f"max |dE_d| {worst:.1e} eV/atom, decomposition mismatches {bad}"
+    )
     print(f"load average now {os.getloadavg()[0]:.1f}")
 
 
@@ -322,9 +353,16 @@ def main() -> None:
     parser.add_argument("--scale", action="store_true", help="the large synthetic hull run")
     parser.add_argument("--scale-entries", type=int, default=400_000)
     parser.add_argument("--scale-candidates", type=int, default=100_000)
+    parser.add_argument("--scale-dir", help="where the synthetic data is cached")
+    parser.add_argument("--scale-measure", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    scale_run(args) if args.scale else fair_run(args)
+    if args.scale_measure:
+        scale_measure(Path(args.scale_measure), args.seed)
+    elif args.scale:
+        scale_run(args)
+    else:
+        fair_run(args)
 
 
 if __name__ == "__main__":

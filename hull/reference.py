@@ -237,7 +237,6 @@ class ReferenceHull(ReferenceTable):
                     out[c.row] = HullScore.failed(msg, c.formula)
             else:
                 usable.extend(members)
-        cover = Coverage.of(self)
         scores = score_candidates(
             usable,
             hull_of,
@@ -246,7 +245,7 @@ class ReferenceHull(ReferenceTable):
             mu=self._mu,
             formula_of=self.formula,
             hull_name=self.name,
-            extra=lambda c: cover.fields(c.pairs),
+            extra=Coverage.of(self).fields_many([c.pairs for c in usable]),
         )
         for c, score in zip(usable, scores, strict=True):
             out[c.row] = score
