@@ -173,7 +173,8 @@ def fair_run(args: argparse.Namespace) -> None:
     print(f"ppd: built in {t['ppd build']:.1f} s ({len(ppd.pds)} patches)", flush=True)
     # A candidate whose system no patch covers (no reference entry spans it) makes pymatgen
     # fall back to an SLSQP minimisation: timed apart, so the patch lookup is judged alone.
-    patched = [any(space >= frozenset(s) for space in ppd.pds) for s in systems]
+    spaces = [frozenset(str(el) for el in space) for space in ppd.pds]
+    patched = [any(space >= frozenset(s) for space in spaces) for s in systems]
     ppd_answers, per_row = [], []
     t0 = time.perf_counter()
     for e in cand_entries:
