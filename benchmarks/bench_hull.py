@@ -1,23 +1,38 @@
-"""Benchmark: batched hull scoring vs the naive "one PhaseDiagram per candidate" path.
+"""Benchmark: genflow hull scoring vs what a skilled pymatgen user would run.
 
-Both paths score the same candidates against the bundled ``mp2021`` hull in one run:
+All three paths score the same candidates against the same reference entries, in one run:
 
-- naive: for each candidate, filter the 32,436 reference ``PDEntry`` objects to its chemical
-  system, build a pymatgen ``PhaseDiagram`` and call
-  ``get_decomp_and_e_above_hull(entry, allow_negative=True)`` (timed on a random subsample,
-  extrapolated per candidate);
-- genflow: ``ReferenceHull.score`` on all candidates from a cold cache (each chemical
-  system's hull built once — small binaries/ternaries enumerated together, the rest with
-  qhull — and all candidates evaluated in a few vectorised calls).
+- ``pd-cached``: one pymatgen ``PhaseDiagram`` per distinct chemical system of the candidates,
+  built once (from entries grouped by chemical system once) and reused for every candidate
+  of that system; ``get_decomp_and_e_above_hull(entry, allow_negative=True,
+  check_stable=False)``;
+- ``ppd``: one ``PatchedPhaseDiagram`` built once over the reference entries, then
+  ``get_decomp_and_e_above_hull(entry, allow_negative=True)`` per candidate;
+- ``genflow``: ``ReferenceHull`` built from the same entries (its "build": parsing and the
+  chemical-system index), then ``ReferenceHull.score`` on all candidates from strings — *cold*
+  (every chemical-system hull built inside the timed call, parse caches cleared) and *warm*
+  (second call, hulls cached).
 
-Two candidate sets, compositions from MP-20 (the distribution generative models train on),
-energies = MP energy + N(0, 50 meV/atom) so candidates fall on both sides of the hull:
+Build and scoring are timed separately. The pymatgen side gets its candidate ``PDEntry``
+objects prebuilt outside the timing (genflow parses formula strings inside it). Every row is
+compared: E_d (max |ΔE_d|) and the decomposition (same reduced formulas, amounts within
+1e-6; mismatching rows counted).
 
-- campaign: ``--n`` candidates drawn with replacement (chemical systems recur, as in a
-  campaign that samples many structures per system);
-- distinct: one candidate per distinct chemical system (no reuse at all: the worst case).
+Candidates: compositions from MP-20 drawn with replacement (chemical systems recur, as in a
+campaign), energy = MP-20 energy + N(0, 50 meV/atom), so rows fall on both sides of the hull.
+Reference: the bundled ``mp2021`` rows whose chemical system lies inside some candidate's
+system (every entry any candidate's hull can use; ``--full-reference`` takes all 32,436 rows,
+which costs ``PatchedPhaseDiagram`` about 4 min to build on one idle core).
 
-Usage: ``python benchmarks/bench_hull.py [--n 20000] [--naive 100] [--seed 0]``
+``--scale``: a synthetic hull of ``--scale-entries`` (400,000) entries scored with
+``--scale-candidates`` (100,000) candidates; how they are made is in ``make_scale_data``
+(made once, cached in ``--scale-dir``); load, scoring and peak RSS are measured in a fresh
+process.
+
+Usage::
+
+    python benchmarks/bench_hull.py [--n 2000] [--full-reference] [--seed 0]
+    python benchmarks/bench_hull.py --scale [--scale-entries 400000] [--scale-candidates 100000]
 """
 
 from __future__ import annotations
@@ -27,126 +42,328 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # fair single-thread comparison, shared box
 
 import argparse
+import resource
+import subprocess
+import sys
+import tempfile
 import time
-from ast import literal_eval
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+from pymatgen.analysis.phase_diagram import PatchedPhaseDiagram, PDEntry, PhaseDiagram
 from pymatgen.core import Composition
 
-from genflow.core.chem import _parse_str, _reduced_formula
-from genflow.hull import ReferenceHull, load_mp2021
+from genflow.core.chem import _parse_str, _reduced_formula, parse_composition
+from genflow.hull import ReferenceHull, load_mp2021, load_reference_file
 
 MP20 = Path(__file__).resolve().parents[1] / "tests" / "hull" / "data" / "mp20_energies.csv.gz"
+AMOUNT_TOL = 1e-6
 
 
-def naive_e_d(entries: list[PDEntry], formula: str, energy: float) -> float:
-    """E_d the naive way: a fresh PhaseDiagram from the whole reference for one candidate."""
-    comp = Composition(formula)
-    elements = set(comp.elements)
-    subset = [e for e in entries if set(e.composition.elements) <= elements]
-    diagram = PhaseDiagram(subset)
-    entry = PDEntry(comp, energy * comp.num_atoms)
-    return diagram.get_decomp_and_e_above_hull(entry, allow_negative=True)[1]
+def _rss_mb() -> float:
+    """Peak resident set size of this process so far (MB; Linux reports kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_set(
-    name: str,
-    hull: ReferenceHull,
-    entries: list[PDEntry],
-    formulas: list[str],
-    energies: np.ndarray,
-    n_naive: int,
-    rng: np.random.Generator,
-) -> dict:
-    """Time both paths on one candidate set and check they agree."""
-    hull.clear_cache()
+def _clear_parse_caches() -> None:
     _parse_str.cache_clear()
     _reduced_formula.cache_clear()
-    t0 = time.perf_counter()
-    scores = hull.score(formulas, energies)
-    fast = (time.perf_counter() - t0) / len(formulas)
-
-    pick = rng.choice(len(formulas), size=min(n_naive, len(formulas)), replace=False)
-    t0 = time.perf_counter()
-    naive = [naive_e_d(entries, formulas[i], float(energies[i])) for i in pick]
-    slow = (time.perf_counter() - t0) / len(pick)
-    max_diff = max(abs(scores[i].e_d - d) for i, d in zip(pick, naive, strict=True))
-    systems = {tuple(sorted(el.symbol for el in Composition(f).elements)) for f in formulas}
-    return {
-        "set": name,
-        "candidates": len(formulas),
-        "chemical_systems": len(systems),
-        "hulls_built": hull.cached_systems,
-        "genflow_ms": fast * 1e3,
-        "naive_ms": slow * 1e3,
-        "ratio": slow / fast,
-        "naive_sample": len(pick),
-        "max_abs_diff_e_d": max_diff,
-        "n_stable": sum(s.is_stable for s in scores),
-    }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=20_000, help="campaign-set size")
-    parser.add_argument("--naive", type=int, default=100, help="naive subsample per set")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
-
-    t0 = time.perf_counter()
-    hull = load_mp2021()
-    load_s = time.perf_counter() - t0
-    entries = hull.entries()  # the naive path's input, built once and not timed
-
+def mp20_candidates(hull: ReferenceHull, n: int, rng: np.random.Generator):
+    """``n`` MP-20 formulas (with replacement) and energies = MP-20 energy + N(0, 50 meV)."""
     mp20 = pd.read_csv(MP20)
     formulas = mp20["pretty_formula"].tolist()
     base = mp20["formation_energy_per_atom"].to_numpy() - hull.formation_energy(
         formulas, np.zeros(len(formulas))
     )
-    ok = np.isfinite(base)
-    formulas = [f for f, keep in zip(formulas, ok, strict=True) if keep]
-    base = base[ok]
+    ok = np.flatnonzero(np.isfinite(base))
+    pick = ok[rng.integers(0, len(ok), size=n)]
+    return [formulas[i] for i in pick], base[pick] + rng.normal(0, 0.05, n)
 
-    campaign = rng.integers(0, len(formulas), size=args.n)
-    systems = ["-".join(sorted(literal_eval(s))) for s in mp20.loc[ok, "elements"]]
-    _, first = np.unique(systems, return_index=True)
-    results = [
-        run_set(
-            "campaign",
-            hull,
-            entries,
-            [formulas[i] for i in campaign],
-            base[campaign] + rng.normal(0, 0.05, len(campaign)),
-            args.naive,
-            rng,
-        ),
-        run_set(
-            "distinct",
-            hull,
-            entries,
-            [formulas[i] for i in first],
-            base[first] + rng.normal(0, 0.05, len(first)),
-            args.naive,
-            rng,
-        ),
-    ]
-    print(f"mp2021 hull: {len(hull)} entries, loaded in {load_s:.2f} s")
-    header = (
-        f"{'set':<9}{'cands':>7}{'systems':>9}{'hulls':>7}{'genflow ms':>12}"
-        f"{'naive ms':>10}{'ratio':>8}{'max|dE_d|':>11}"
+
+def decomposition_of(decomp: dict) -> dict[str, float]:
+    """pymatgen decomposition {entry: amount} as {reduced formula: amount}."""
+    return {e.composition.reduced_formula: float(a) for e, a in decomp.items()}
+
+
+def same_decomposition(a: dict[str, float], b: dict[str, float]) -> bool:
+    a = {k: v for k, v in a.items() if v > AMOUNT_TOL}
+    b = {k: v for k, v in b.items() if v > AMOUNT_TOL}
+    return a.keys() == b.keys() and all(abs(a[k] - b[k]) <= AMOUNT_TOL for k in a)
+
+
+def compare(name: str, scores, answers) -> dict:
+    """max |ΔE_d| and decomposition mismatches of genflow scores vs pymatgen answers."""
+    diffs = [abs(s.e_d - e_d) for s, (_, e_d) in zip(scores, answers, strict=True)]
+    bad = sum(
+        not same_decomposition(s.decomposition, d)
+        for s, (d, _) in zip(scores, answers, strict=True)
     )
-    print(header)
-    for r in results:
+    return {"vs": name, "rows": len(diffs), "max_abs_de_d": max(diffs), "decomp_mismatch": bad}
+
+
+def fair_run(args: argparse.Namespace) -> None:
+    """genflow vs cached per-chemsys ``PhaseDiagram`` vs ``PatchedPhaseDiagram``."""
+    rng = np.random.default_rng(args.seed)
+    mp2021 = load_mp2021()
+    formulas, energies = mp20_candidates(mp2021, args.n, rng)
+    systems = [tuple(el for el, _ in parse_composition(f)) for f in formulas]
+    if args.full_reference:
+        rows = np.arange(len(mp2021))
+    else:
+        wanted = set(systems)
+        rows = np.unique(np.concatenate([mp2021.rows_in(s) for s in wanted]))
+    comps = [dict(mp2021._pairs[r]) for r in rows.tolist()]
+    ref_e = mp2021.energies[rows]
+    ids = [mp2021.ids[r] for r in rows.tolist()]
+    entries = [
+        PDEntry(Composition(c), float(e) * Composition(c).num_atoms, name=i)
+        for c, e, i in zip(comps, ref_e, ids, strict=True)
+    ]
+    cand_entries = [
+        PDEntry(Composition(f), float(e) * Composition(f).num_atoms)
+        for f, e in zip(formulas, energies, strict=True)
+    ]
+    print(
+        f"reference: {len(rows)} of {len(mp2021)} mp2021 entries; candidates: {len(formulas)} "
+        f"in {len(set(systems))} chemical systems; load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores",
+        flush=True,
+    )
+    t = {}
+
+    # genflow
+    t0 = time.perf_counter()
+    hull = ReferenceHull(comps, ref_e, ids=ids, name="bench")
+    t["genflow build"] = time.perf_counter() - t0
+    _clear_parse_caches()
+    t0 = time.perf_counter()
+    scores = hull.score(formulas, energies)
+    t["genflow cold"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    warm = hull.score(formulas, energies)
+    t["genflow warm"] = time.perf_counter() - t0
+    assert all(s.ok for s in scores), [s.error for s in scores if not s.ok][:3]
+    assert [s.e_d for s in warm] == [s.e_d for s in scores]
+
+    # pymatgen, one cached PhaseDiagram per chemical system
+    t0 = time.perf_counter()
+    by_system: dict[frozenset, list[PDEntry]] = {}
+    for e in entries:
+        by_system.setdefault(frozenset(e.composition.chemical_system.split("-")), []).append(e)
+    pds = {}
+    for s in set(systems):
+        space = frozenset(s)
+        pds[s] = PhaseDiagram([e for k, v in by_system.items() if k <= space for e in v])
+    t["pd-cached build"] = time.perf_counter() - t0
+    print(f"pd-cached: {len(pds)} diagrams built in {t['pd-cached build']:.1f} s", flush=True)
+    t0 = time.perf_counter()
+    pd_answers = [
+        pds[s].get_decomp_and_e_above_hull(e, allow_negative=True, check_stable=False)
+        for s, e in zip(systems, cand_entries, strict=True)
+    ]
+    t["pd-cached score"] = time.perf_counter() - t0
+
+    # pymatgen, PatchedPhaseDiagram
+    t0 = time.perf_counter()
+    ppd = PatchedPhaseDiagram(entries)
+    t["ppd build"] = time.perf_counter() - t0
+    print(f"ppd: built in {t['ppd build']:.1f} s ({len(ppd.pds)} patches)", flush=True)
+    # A candidate whose system no patch covers (no reference entry spans it) makes pymatgen
+    # fall back to an SLSQP minimisation: timed apart, so the patch lookup is judged alone.
+    spaces = [frozenset(str(el) for el in space) for space in ppd.pds]
+    patched = [any(space >= frozenset(s) for space in spaces) for s in systems]
+    ppd_answers, per_row = [], []
+    t0 = time.perf_counter()
+    for e in cand_entries:
+        ppd_answers.append(ppd.get_decomp_and_e_above_hull(e, allow_negative=True))
+        per_row.append(time.perf_counter())
+    t["ppd score"] = per_row[-1] - t0
+    row_s = np.diff([t0, *per_row])
+    covered = np.asarray(patched)
+    t["ppd patched"] = row_s[covered].sum() / max(covered.sum(), 1) * len(covered)
+
+    n = len(formulas)
+    print(f"\n{'path':<18}{'build s':>9}{'score s':>9}{'ms/cand':>9}")
+    for side in ("genflow cold", "genflow warm", "pd-cached", "ppd"):
+        build = t["genflow build"] if side.startswith("genflow") else t[f"{side} build"]
+        score = t[side] if side.startswith("genflow") else t[f"{side} score"]
+        print(f"{side:<18}{build:>9.2f}{score:>9.2f}{score / n * 1e3:>9.4f}")
+    slsqp = len(covered) - int(covered.sum())
+    print(
+        f"ppd: {slsqp} candidates in systems no patch covers (SLSQP fallback, "
+        f"{row_s[~covered].sum():.2f} s); patched rows alone "
+        f"{t['ppd patched'] / n * 1e3:.4f} ms/cand"
+    )
+    print("\nscoring ratios (pymatgen ms/candidate ÷ genflow ms/candidate, builds excluded):")
+    for base in ("pd-cached", "ppd", "ppd patched"):
+        for side in ("genflow cold", "genflow warm"):
+            key = base if base == "ppd patched" else f"{base} score"
+            print(f"  {base:<11} / {side:<13} {t[key] / t[side]:8.1f}x")
+    total_g = t["genflow build"] + t["genflow cold"]
+    print("build + score (one pass over the candidates):")
+    for base in ("pd-cached", "ppd"):
+        total = t[f"{base} build"] + t[f"{base} score"]
+        print(f"  {base:<10} {total:8.1f} s vs genflow {total_g:6.2f} s: {total / total_g:8.1f}x")
+    print("\nanswers, every row:")
+    for name, answers in (("pd-cached", pd_answers), ("ppd", ppd_answers)):
+        c = compare(name, scores, [(decomposition_of(d), e) for d, e in answers])
         print(
-            f"{r['set']:<9}{r['candidates']:>7}{r['chemical_systems']:>9}{r['hulls_built']:>7}"
-            f"{r['genflow_ms']:>12.4f}{r['naive_ms']:>10.2f}{r['ratio']:>7.0f}x"
-            f"{r['max_abs_diff_e_d']:>11.1e}"
+            f"  genflow vs {c['vs']:<10} rows {c['rows']}, max |dE_d| {c['max_abs_de_d']:.1e} "
+            f"eV/atom, decomposition mismatches {c['decomp_mismatch']}"
         )
-    print("(ms per candidate; naive timed on a random subsample of each set, same run)")
+    print(f"  stable {sum(s.is_stable for s in scores)} of {n}")
+    print(f"peak RSS {_rss_mb():.0f} MB; load average now {os.getloadavg()[0]:.1f}")
+
+
+def random_compositions(systems: list[tuple[str, ...]], rng: np.random.Generator, n: int):
+    """``n`` compositions: a chemical system drawn from ``systems``, amounts uniform in 1..8."""
+    pick = rng.integers(0, len(systems), size=n)
+    out = []
+    for i in pick.tolist():
+        s = systems[i]
+        amounts = rng.integers(1, 9, size=len(s)).tolist()
+        out.append("".join(f"{el}{a}" for el, a in zip(s, amounts, strict=True)))
+    return out
+
+
+def make_scale_data(args: argparse.Namespace, folder: Path) -> None:
+    """Write the synthetic hull (``hull.csv``) and candidates (``candidates.csv``).
+
+    Synthetic hull, built from the bundled ``mp2021`` (32,436 entries, MP2020 scheme):
+
+    1. every ``mp2021`` entry as is;
+    2. ``new`` = 45 % of the total: new compositions in ``mp2021``'s chemical systems — a
+       multi-element ``mp2021`` row drawn uniformly, integer amounts 1..8 per element,
+       energy = the ``mp2021`` hull energy at that composition + N(+50, 100 meV/atom), so
+       about 31 % land below the ``mp2021`` hull and reshape it (GNoME-like new vertices);
+    3. the rest: perturbed copies (polymorphs) of rows of 1 and 2 drawn uniformly, energy +
+       Exponential(mean 100 meV/atom) above the copied row.
+
+    Candidates: the same recipe as 2 over the distinct multi-element chemical systems of
+    ``mp2021``, energy = ``mp2021`` hull energy + N(0, 100 meV/atom).
+    """
+    rng = np.random.default_rng(args.seed)
+    total, n_cand = args.scale_entries, args.scale_candidates
+    t0 = time.perf_counter()
+    mp = load_mp2021()
+    # explicit amounts: pandas would read sodium nitride's "NaN" as a missing value
+    base_f = ["".join(f"{el}{a:g}" for el, a in p) for p in mp._pairs]
+    multi = [s for s in mp.chemsys if len(s) > 1]
+    n_new = int(0.45 * total)
+    new_f = random_compositions(multi, rng, n_new)
+    offset = rng.normal(0.05, 0.10, n_new)
+    new_e = -np.asarray([s.e_d for s in mp.score(new_f, np.zeros(n_new))]) + offset
+    all_f = base_f + new_f
+    all_e = np.concatenate([mp.energies, new_e])
+    n_copy = total - len(all_f)
+    src = rng.integers(0, len(all_f), size=n_copy)
+    table = pd.DataFrame(
+        {
+            "composition": all_f + [all_f[i] for i in src.tolist()],
+            "energy_per_atom": np.concatenate([all_e, all_e[src] + rng.exponential(0.10, n_copy)]),
+        }
+    )
+    cand_f = random_compositions(sorted(set(multi)), rng, n_cand)
+    cand_e = -np.asarray([s.e_d for s in mp.score(cand_f, np.zeros(n_cand))])
+    cand_e += rng.normal(0, 0.10, n_cand)
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"composition": cand_f, "energy_per_atom": cand_e}).to_csv(
+        folder / "candidates.csv", index=False
+    )
+    table.to_csv(folder / "hull.csv", index=False)
+    print(
+        f"synthetic hull: {len(mp)} mp2021 + {n_new} new compositions "
+        f"({(offset < 0).mean():.0%} below the mp2021 hull) + {n_copy} perturbed copies "
+        f"= {len(table)} entries; {n_cand} candidates (made in {time.perf_counter() - t0:.0f} s)",
+        flush=True,
+    )
+
+
+def scale_run(args: argparse.Namespace) -> None:
+    """Make the data once (cached in ``--scale-dir``), then measure in a fresh process."""
+    folder = Path(
+        args.scale_dir
+        or Path(tempfile.gettempdir())
+        / f"genflow-bench-hull-{args.scale_entries}-{args.scale_candidates}-{args.seed}"
+    )
+    if not (folder / "hull.csv").is_file():
+        make_scale_data(args, folder)
+    print(f"data in {folder}", flush=True)
+    subprocess.run([sys.executable, __file__, "--scale-measure", str(folder)], check=True)
+
+
+def scale_measure(folder: Path, seed: int) -> None:
+    """Load the synthetic hull and score the candidates: times, peak RSS, a pymatgen check.
+
+    Peak memory is ``getrusage`` max RSS of this fresh process, after imports, after the
+    load and after scoring.
+    """
+    rss = {"imports": _rss_mb()}
+    cands = pd.read_csv(folder / "candidates.csv")
+    cand_f, cand_e = cands["composition"].tolist(), cands["energy_per_atom"].to_numpy()
+    n_cand = len(cand_f)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+    t0 = time.perf_counter()
+    big = load_reference_file(folder / "hull.csv")
+    load_s = time.perf_counter() - t0
+    rss["load"] = _rss_mb()
+    print(f"load: {len(big)} entries in {load_s:.1f} s (CSV, parsing, index)", flush=True)
+    _clear_parse_caches()
+    t0 = time.perf_counter()
+    scores = big.score(cand_f, cand_e)
+    cold_s = time.perf_counter() - t0
+    rss["cold score"] = _rss_mb()
+    t0 = time.perf_counter()
+    big.score(cand_f, cand_e)
+    warm_s = time.perf_counter() - t0
+    rss["warm score"] = _rss_mb()
+    systems = {tuple(el for el, _ in parse_composition(f)) for f in cand_f}
+    print(
+        f"score {n_cand} candidates ({len(systems)} chemical systems, {big.cached_systems} "
+        f"hulls cached): cold {cold_s:.1f} s ({cold_s / n_cand * 1e3:.3f} ms/cand), warm "
+        f"{warm_s:.1f} s ({warm_s / n_cand * 1e3:.3f} ms/cand); failed rows "
+        f"{sum(not s.ok for s in scores)}; stable {sum(s.is_stable for s in scores)}",
+        flush=True,
+    )
+    print("peak RSS (MB) after " + ", ".join(f"{k} {v:.0f}" for k, v in rss.items()))
+    rng = np.random.default_rng(seed)
+    sample = rng.choice(n_cand, size=min(200, n_cand), replace=False).tolist()
+    worst, bad = 0.0, 0
+    for i in sample:
+        comp = Composition(cand_f[i])
+        pd_ = big.phase_diagram([el.symbol for el in comp.elements])
+        decomp, e_d = pd_.get_decomp_and_e_above_hull(
+            PDEntry(comp, float(cand_e[i]) * comp.num_atoms), allow_negative=True
+        )
+        worst = max(worst, abs(e_d - scores[i].e_d))
+        bad += not same_decomposition(scores[i].decomposition, decomposition_of(decomp))
+    print(
+        f"sample of {len(sample)} vs pymatgen PhaseDiagram of the big hull's entries: "
+        f"max |dE_d| {worst:.1e} eV/atom, decomposition mismatches {bad}"
+    )
+    print(f"load average now {os.getloadavg()[0]:.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2_000, help="candidates (fair run)")
+    parser.add_argument("--full-reference", action="store_true", help="all mp2021 rows")
+    parser.add_argument("--scale", action="store_true", help="the large synthetic hull run")
+    parser.add_argument("--scale-entries", type=int, default=400_000)
+    parser.add_argument("--scale-candidates", type=int, default=100_000)
+    parser.add_argument("--scale-dir", help="where the synthetic data is cached")
+    parser.add_argument("--scale-measure", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.scale_measure:
+        scale_measure(Path(args.scale_measure), args.seed)
+    elif args.scale:
+        scale_run(args)
+    else:
+        fair_run(args)
 
 
 if __name__ == "__main__":

@@ -270,7 +270,12 @@ def assign_hosts(
     hosts: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
     by_element: dict[str, set[tuple[str, ...]]] = {}
     for system in sorted(groups, key=len, reverse=True):
-        supersets = set.intersection(*(by_element.get(el, set()) for el in system))
+        sets = sorted((by_element.get(el, set()) for el in system), key=len)
+        supersets = sets[0]
+        for other in sets[1:]:  # smallest first: each step scans the smaller operand
+            if not supersets:
+                break
+            supersets = supersets & other
         if supersets:
             host = min(supersets, key=lambda s: (len(s), s))
             hosts[host].append(system)

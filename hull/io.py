@@ -33,6 +33,15 @@ class CandidateRow:
     error: str | None = None
 
 
+#: Columns holding formulas: read as text, never as missing values.
+_FORMULA_COLUMNS = frozenset({"composition", "formula", "pretty_formula", "reduced_formula"})
+#: pandas' default missing-value strings (``read_csv`` ``na_values``).
+_NA_VALUES = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+]  # fmt: skip
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV or JSON table (records, columns, or pymatgen entry dicts) into a DataFrame.
 
@@ -48,7 +57,11 @@ def read_table(path: Path) -> pd.DataFrame:
             return pd.DataFrame([_entry_row(d) for d in data])
         return pd.DataFrame(data)
     if ".csv" in suffixes:
-        return pd.read_csv(path)
+        # pandas reads the formula "NaN" (sodium nitride) as a missing value: formula
+        # columns keep their text, every other column pandas' usual missing-value markers.
+        header = pd.read_csv(path, nrows=0).columns
+        na = {c: _NA_VALUES for c in header if c not in _FORMULA_COLUMNS}
+        return pd.read_csv(path, keep_default_na=False, na_values=na)
     raise ValueError(f"{path}: unsupported file type (expected .csv or .json, optionally .gz)")
 
 

@@ -8,6 +8,8 @@ the ``HullScore`` records. No pymatgen object is created on this path.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import math
 from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -89,6 +91,7 @@ def score_candidates(
     mu: np.ndarray,
     formula_of: Callable[[int], str],
     hull_name: str,
+    extra: Sequence[dict[str, Any]] | None = None,
 ) -> list[HullScore]:
     """E_d, E_f and decomposition of candidates whose host hulls are built.
 
@@ -106,6 +109,8 @@ def score_candidates(
         Reduced formula of a reference-table row (decomposition keys).
     hull_name : str
         For error messages.
+    extra : sequence of dict, optional
+        More ``HullScore`` fields per candidate (coverage), set on every returned score.
 
     Returns
     -------
@@ -139,8 +144,9 @@ def score_candidates(
         e_hull[sel], rows[sel, :k], amounts[sel, :k] = e, r, a
     names: dict[int, str] = {}
     scores = []
-    for c, d, ef, r_row, a_row in zip(
+    for c, more, d, ef, r_row, a_row in zip(
         cands,
+        extra if extra is not None else itertools.repeat({}, n),
         (energies - e_hull).tolist(),
         e_form.tolist(),
         rows.tolist(),
@@ -150,7 +156,8 @@ def score_candidates(
         if not math.isfinite(d):
             where = "-".join(hull_of[c.system])
             msg = f"hull {hull_name!r} of {where} could not be evaluated: no facet contains"
-            scores.append(HullScore.failed(f"{msg} {c.formula}", c.formula))
+            failed = HullScore.failed(f"{msg} {c.formula}", c.formula)
+            scores.append(dataclasses.replace(failed, **more) if more else failed)
             continue
         decomposition = {}
         for row, amt in zip(r_row, a_row, strict=True):
@@ -167,6 +174,7 @@ def score_candidates(
                 decomposition=decomposition,
                 is_stable=d < STABLE_THRESHOLD,
                 is_metastable=d < METASTABLE_THRESHOLD,
+                **more,
             )
         )
     return scores

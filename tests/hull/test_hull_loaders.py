@@ -111,6 +111,14 @@ def test_user_reference_file_taken_as_given(tmp_path) -> None:
     assert by_total.score(["Li2O"], [-4.9])[0].e_d == pytest.approx(-0.1)
 
 
+def test_csv_formula_nan_is_sodium_nitride(tmp_path) -> None:
+    csv = tmp_path / "ref.csv"
+    csv.write_text("composition,energy_per_atom\nNa,-1.3\nN2,-8.3\nNaN,-5.2\nNaCl,nan\n")
+    hull = load_reference_file(csv)
+    assert len(hull) == 3 and hull.formula(2) == "NaN"  # not read as a missing value
+    assert "non-finite" in hull.skipped[0][1]  # a "nan" energy is still missing
+
+
 def test_unknown_hull_name() -> None:
     with pytest.raises(FileNotFoundError, match="unknown hull 'mp2020'"):
         load_hull("mp2020")
