@@ -79,11 +79,11 @@ def test_submit_then_rlaunch_per_category_gives_hits(campaign_env, structures_sp
         assert proc.wait(timeout=300) == 0, campaign_env.last_log()
     campaign_env.run("cpu")  # score
 
-    assert _fw_states(stores.launchpad) == {"COMPLETED": 9}  # import, gate, 3×2, score
+    assert _fw_states(stores.launchpad) == {"COMPLETED": 10}  # import, gate, fan-out, 3×2, score
     _assert_each_job_ran_once(stores)
     _assert_scored_once(stores, "fw-full", 3)
     status = campaign_report(stores, "fw-full")
-    assert status["fireworks"] == {"states": {"COMPLETED": 9}, "fizzled": []}
+    assert status["fireworks"] == {"states": {"COMPLETED": 10}, "fizzled": []}
     assert status["counts"]["scored"] == 3 and status["throughput"]["scored_per_hour"] > 0
     hits = find_hits(stores, hull="mp2021", max_ed=0.1, campaign="fw-full")
     assert [h["candidate_id"] for h in status["hits"]] == [h.candidate_id for h in hits]
@@ -134,7 +134,7 @@ def test_sigkilled_launcher_is_detected_and_rerun_once(campaign_env, structures_
 
     campaign_env.run("hpc")
     campaign_env.run("cpu")
-    assert _fw_states(lpad) == {"COMPLETED": 5}
+    assert _fw_states(lpad) == {"COMPLETED": 6}  # import, gate, fan-out, relax, static, score
     assert stores.db["outputs"].count_documents({"uuid": job_uuid}) == 1
     launches = list(lpad.launches.find({"fw_id": relax_fw["fw_id"]}, {"state": 1}))
     assert sorted(launch["state"] for launch in launches) == ["COMPLETED", "FIZZLED"]
