@@ -69,6 +69,10 @@ class ProgressDisplay:
                 TimeRemainingColumn(),
                 console=console or Console(stderr=True),
                 transient=transient,
+                # With a console of its own (a campaign run), library prints must keep going
+                # to the run's log, not be redrawn above the bars on the terminal.
+                redirect_stdout=console is None,
+                redirect_stderr=console is None,
             )
             self._rich.start()
 
