@@ -76,7 +76,8 @@ def sample_rows(n: int, max_atoms: int, seed: int, split: str) -> list[dict]:
 
 def relax_static(rows: list[dict], model: str) -> dict:
     """Relax + static each row with ``model`` on the mlip engine; MP2020-scale energies."""
-    from genflow.workflows.relax import mp_compatible_energy, relax_static_maker, shared_calculator
+    from genflow.workflows.energies import mp_compatible_energy
+    from genflow.workflows.relax import relax_static_maker, shared_calculator
 
     maker = relax_static_maker("mlip", force_field=model)
     relax, static = maker.relax_maker, maker.static_maker

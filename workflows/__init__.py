@@ -31,8 +31,9 @@ _EXPORTS = {
     "gate.run": ["run_gate"],
     "powerups": ["apply_paper_settings", "mp_compatibility_problems", "use_ferromagnetic_moments",
                  "use_gamma_centred_kpoints", "use_newer_paw_potentials"],
-    "relax": ["ENGINES", "EngineEnergy", "EngineName", "MLIPRelaxMaker", "MLIPStaticMaker",
-              "RelaxStaticMaker", "mp_compatible_energy", "relax_static_maker"],
+    "relax": ["ENGINES", "EngineName", "MLIPRelaxMaker", "MLIPStaticMaker", "RelaxStaticMaker",
+              "relax_static_maker"],
+    "energies": ["EngineEnergy", "mp_compatible_energy"],
 }  # fmt: skip
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

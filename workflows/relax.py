@@ -1,4 +1,4 @@
-"""Relax+static with a selectable engine, and MP-compatible energies from its task documents.
+"""Relax+static with a selectable engine (energies: :mod:`genflow.workflows.energies`).
 
 Engines (:func:`relax_static_maker`):
 
@@ -24,19 +24,16 @@ Engines (:func:`relax_static_maker`):
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from atomate2.forcefields.jobs import ForceFieldRelaxMaker, ForceFieldStaticMaker
 from jobflow import Flow, Maker
 
-from genflow.hull.scheme import pp_offsets
 from genflow.workflows.gpaw_calc import GPAWRelaxMaker, GPAWStaticMaker, gpaw_calculator_kwargs
 from genflow.workflows.mlips import (
     MLIPS,
     MLIPUnavailableError,
-    mp2020_energy_per_atom,
     resolve_mlip,
 )
 
@@ -48,13 +45,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENGINES",
-    "EngineEnergy",
     "EngineName",
     "MLIPRelaxMaker",
     "MLIPStaticMaker",
     "RelaxStaticMaker",
-    "mp_compatible_energy",
-    "pbe54_elements",
     "relax_static_maker",
 ]
 
@@ -274,192 +268,4 @@ def relax_static_maker(
         raise TypeError(f"relax_static_maker({engine!r}): unknown option(s) {sorted(overrides)}")
     return RelaxStaticMaker(
         name=name or f"{engine} relax static", relax_maker=relax, static_maker=static
-    )
-
-
-@dataclass(frozen=True)
-class EngineEnergy:
-    """A final energy and whether it can be scored against MP-compatible hulls.
-
-    Attributes
-    ----------
-    engine
-        Engine that computed it.
-    energy_per_atom
-        eV/atom after MP2020 corrections when ``mp_compatible`` (else as computed).
-    uncorrected_energy_per_atom, correction_per_atom
-        eV/atom before corrections, and the MP2020 correction minus the POTCAR offsets
-        (``pp_offsets``; 0 for CHGNet and GPAW).
-    natoms
-        Atoms in the cell.
-    formula
-        Reduced formula.
-    mp_compatible
-        True if ``energy_per_atom`` may be compared with MP2020-corrected hull energies.
-    reason
-        Why it is not compatible (None if it is).
-    potcar_scale
-        POTCAR scale the engine computed on: ``"mp"`` (MP's legacy PBE POTCARs; CHGNet, which
-        is fitted to them), ``"gnome"`` (every Ga/Ge/Li/Mg/Na POTCAR from PBE_54, as the
-        paper's settings take them) or ``"mixed"`` (only some of them).
-    pp_offsets
-        Element → GNoME POTCAR offset (eV per atom of the compound, ``hull.scheme.pp_offsets``)
-        subtracted to bring ``energy_per_atom`` onto MP's scale; empty on the ``"mp"`` scale.
-        ``energy_per_atom`` is always on MP's POTCAR scale.
-    """
-
-    engine: str
-    energy_per_atom: float
-    uncorrected_energy_per_atom: float
-    correction_per_atom: float
-    natoms: int
-    formula: str
-    mp_compatible: bool
-    reason: str | None = None
-    potcar_scale: str = "mp"
-    pp_offsets: dict[str, float] = field(default_factory=dict)
-
-
-def _as_dict(doc: Any) -> dict:
-    if isinstance(doc, dict):
-        return doc
-    if hasattr(doc, "model_dump"):
-        return doc.model_dump()
-    return doc.as_dict()
-
-
-def _vasp_entry(doc: Any):
-    from pymatgen.entries.computed_entries import ComputedEntry
-
-    if isinstance(doc, ComputedEntry):
-        return doc
-    entry = getattr(doc, "entry", None) if not isinstance(doc, dict) else doc.get("entry")
-    if entry is None:
-        raise ValueError("vasp task document has no `entry` (is it an atomate2 VASP TaskDoc?)")
-    return entry if isinstance(entry, ComputedEntry) else ComputedEntry.from_dict(entry)
-
-
-def _ff_energy(doc: Any) -> tuple[float, Any, str | None]:
-    """Return (total energy eV, composition, force-field name) of a force-field task doc."""
-    from pymatgen.core import Structure
-
-    d = _as_dict(doc)
-    out = d.get("output") or {}
-    energy = out.get("energy")
-    structure = out.get("structure") or d.get("structure")
-    if energy is None or structure is None:
-        raise ValueError("force-field task document lacks output.energy or output.structure")
-    if isinstance(structure, dict):
-        structure = Structure.from_dict(structure)
-    return float(energy), structure.composition, d.get("forcefield_name")
-
-
-def pbe54_elements(entry: Any) -> tuple[list[str], list[str]]:
-    """Elements of a VASP entry computed with PBE_54 POTCARs, and those with MP's.
-
-    Read from the entry's POTCAR record (``parameters["potcar_spec"]`` TITELs, or
-    ``potcar_symbols``) against ``powerups.NEWER_PAW_POTCARS``: only Ga, Ge, Li, Mg and Na
-    differ between the two releases under the same symbol. Returns ``(pbe54, mp)`` lists of
-    those five elements present in the entry; other elements are in neither.
-    """
-    from genflow.workflows.powerups import NEWER_PAW_POTCARS
-
-    params = getattr(entry, "parameters", None) or {}
-    titels = [s.get("titel") for s in params.get("potcar_spec") or [] if isinstance(s, dict)]
-    titels = [t for t in titels if t] or list(params.get("potcar_symbols") or [])
-    pbe54, mp = [], []
-    for titel in titels:
-        parts = str(titel).split()
-        if len(parts) < 2:
-            continue
-        el = parts[1].split("_")[0]
-        paw = NEWER_PAW_POTCARS.get(el)
-        if paw is None:
-            continue
-        if " ".join(parts[:3]) == paw.new_titel:
-            pbe54.append(el)
-        else:
-            mp.append(el)
-    return pbe54, mp
-
-
-def _ff_structure(doc: Any) -> Structure:
-    from pymatgen.core import Structure
-
-    d = _as_dict(doc)
-    st = (d.get("output") or {}).get("structure") or d.get("structure")
-    return Structure.from_dict(st) if isinstance(st, dict) else st
-
-
-def mp_compatible_energy(task_doc_or_entry: Any, engine: EngineName) -> EngineEnergy:
-    """Return the final energy of a relax+static result and its MP compatibility.
-
-    Parameters
-    ----------
-    task_doc_or_entry
-        ``vasp``: an atomate2 VASP ``TaskDoc`` (object or dict, as read from a JobStore) or
-        a ``ComputedEntry``. ``mlip``/``gpaw``: a ``ForceFieldTaskDocument`` (object or dict).
-    engine
-        The engine that produced it.
-
-    Returns
-    -------
-    EngineEnergy
-        VASP energies corrected by ``MaterialsProject2020Compatibility`` (``mp_compatible``
-        False with the reason if it rejects the entry) and moved from PBE_54 POTCARs onto MP's
-        POTCAR scale (``potcar_scale``, ``pp_offsets``: Eq. PP of ``hull.scheme``); CHGNet
-        energies as they are (compatible, MP scale); GPAW and other force fields flagged not
-        compatible.
-    """
-    if engine not in ENGINES:
-        raise ValueError(f"mp_compatible_energy: unknown engine {engine!r}; choose from {ENGINES}")
-    if engine == "vasp":
-        from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
-
-        entry = _vasp_entry(task_doc_or_entry)
-        natoms = round(entry.composition.num_atoms)
-        raw = entry.uncorrected_energy / natoms
-        processed = MaterialsProject2020Compatibility(check_potcar=True).process_entries(
-            [entry.copy()], inplace=False, on_error="warn"
-        )
-        ok = bool(processed)
-        corrected = processed[0].energy / natoms if ok else raw
-        reason = None if ok else "MaterialsProject2020Compatibility rejected the entry"
-        formula = entry.composition.reduced_formula
-        # PBE_54 POTCARs of Ga/Ge/Li/Mg/Na → MP's POTCAR scale (GNoME's published offsets)
-        pbe54, legacy = pbe54_elements(entry)
-        scale = "mixed" if pbe54 and legacy else "gnome" if pbe54 else "mp"
-        offsets = pp_offsets(entry.composition, pbe54) if pbe54 else {}
-        corrected -= sum(offsets.values())
-    else:
-        energy, comp, ff_name = _ff_energy(task_doc_or_entry)
-        natoms = round(comp.num_atoms)
-        raw = corrected = energy / natoms
-        formula = comp.reduced_formula
-        ff = (ff_name or "").split("MLFF.")[-1]
-        ok, reason = engine == "mlip" and bool(ff), None
-        scale, offsets = "mp", {}
-        if engine == "gpaw":
-            reason = "GPAW energies (own PAW setups and cutoff) are not MP2020-compatible"
-        elif not ok:
-            reason = "force-field task document names no force field"
-        else:  # raw-PBE models (SevenNet, MACE, ...) get MP2020 corrections here
-            try:
-                structure = _ff_structure(task_doc_or_entry)
-                corrected, _ = mp2020_energy_per_atom(structure, raw, resolve_mlip(ff))
-            except ValueError as exc:
-                ok, reason = False, f"{ff}: {exc}"
-    if not math.isfinite(corrected):
-        ok, reason = False, f"non-finite energy {corrected}"
-    return EngineEnergy(
-        engine=engine,
-        energy_per_atom=float(corrected),
-        uncorrected_energy_per_atom=float(raw),
-        correction_per_atom=float(corrected - raw),
-        natoms=natoms,
-        formula=formula,
-        mp_compatible=ok,
-        reason=reason,
-        potcar_scale=scale,
-        pp_offsets=offsets,
     )

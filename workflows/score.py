@@ -52,11 +52,11 @@ def _structure(obj: Any) -> Any:
 def relax_doc(engine: str, doc: Any, task_uuid: str | None, uuids: list[str]) -> RelaxDoc:
     """Turn the engine's final task document into a ``RelaxDoc`` (eV/atom).
 
-    Energies come from ``genflow.workflows.relax.mp_compatible_energy``: VASP through
+    Energies come from ``genflow.workflows.energies.mp_compatible_energy``: VASP through
     ``MaterialsProject2020Compatibility``, CHGNet as is (fitted to MP2020 energies), GPAW
     flagged as not MP-compatible. A missing document (failed or fizzled job) is an error row.
     """
-    from genflow.workflows.relax import mp_compatible_energy
+    from genflow.workflows.energies import mp_compatible_energy
 
     base = {"engine": engine, "task_uuid": task_uuid, "task_uuids": uuids}
     if doc is None:

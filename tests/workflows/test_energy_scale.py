@@ -8,7 +8,7 @@ from verdict_data import gated, rocksalt
 
 from genflow.hull import ReferenceHull, load_hull
 from genflow.hull.scheme import GNOME_PP_CORRECTIONS, pp_offsets, to_potcar_scale
-from genflow.workflows.relax import mp_compatible_energy
+from genflow.workflows.energies import mp_compatible_energy
 from genflow.workflows.score import record_and_score, relax_doc
 
 MG_PBE54 = "PAW_PBE Mg_pv 13Apr2007"  # powerups.NEWER_PAW_POTCARS["Mg"].new_titel

@@ -10,12 +10,8 @@ from gate_data import mp20
 from jobflow import run_locally
 from monty.json import MontyDecoder, MontyEncoder
 
-from genflow.workflows.relax import (
-    MLIPRelaxMaker,
-    RelaxStaticMaker,
-    mp_compatible_energy,
-    relax_static_maker,
-)
+from genflow.workflows.energies import mp_compatible_energy
+from genflow.workflows.relax import MLIPRelaxMaker, RelaxStaticMaker, relax_static_maker
 
 
 def _run(maker, structure, store):

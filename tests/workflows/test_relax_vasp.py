@@ -11,7 +11,8 @@ import pytest
 from jobflow import run_locally
 from pymatgen.core import Structure
 
-from genflow.workflows.relax import mp_compatible_energy, relax_static_maker
+from genflow.workflows.energies import mp_compatible_energy
+from genflow.workflows.relax import relax_static_maker
 
 REF_PATHS = {
     "MP GGA relax 1": "Si_mp_gga_relax/GGA_Relax_1",
