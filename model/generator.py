@@ -40,6 +40,7 @@ from genflow.model.kinds import (
     SampleRow,
     bundled_names,
     resolve_checkpoint,
+    structures_or_raise,
 )
 from genflow.model.representation import ElementTable, decode_many
 from genflow.model.sampler import make_sampler
@@ -328,10 +329,7 @@ class Generator:
             progress=progress, num_steps=num_steps, batch_size=batch_size,
             properties=properties, guidance=guidance,
         )  # fmt: skip
-        for row in rows:
-            if row.structure is None:
-                raise RuntimeError(f"sample {row.index} {row.error}")
-        return [row.structure for row in rows]
+        return structures_or_raise(rows)
 
     def sample_rows(
         self,

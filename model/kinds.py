@@ -42,6 +42,7 @@ __all__ = [
     "checkpoint_model_name",
     "make_generator",
     "resolve_checkpoint",
+    "structures_or_raise",
 ]
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
@@ -79,6 +80,18 @@ class SampleRow:
     structure: Structure | None = None
     error: str | None = None
     label: str | None = field(default=None, compare=False)
+
+
+def structures_or_raise(rows: list[SampleRow]) -> list[Structure]:
+    """The structures of ``rows``; the first failed sample raises ``RuntimeError`` with its reason.
+
+    ``sample()`` of every generator is ``structures_or_raise(sample_rows(...))``: callers that
+    must not lose a batch to one bad sample call ``sample_rows`` instead.
+    """
+    for row in rows:
+        if row.structure is None:
+            raise RuntimeError(f"sample {row.index} {row.error}")
+    return [row.structure for row in rows]
 
 
 def resolve_checkpoint(checkpoint: str | Path | None = None) -> Path:

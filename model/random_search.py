@@ -239,8 +239,6 @@ class RandomSearchGenerator:
 
     def sample(self, n: int, **kwargs: Any) -> list[Structure]:
         """:meth:`sample_rows` as structures; a failed sample raises (its reason)."""
-        rows = self.sample_rows(n, **kwargs)
-        for row in rows:
-            if row.structure is None:
-                raise RuntimeError(f"sample {row.index}: {row.error}")
-        return [row.structure for row in rows]
+        from genflow.model.kinds import structures_or_raise
+
+        return structures_or_raise(self.sample_rows(n, **kwargs))

@@ -25,7 +25,7 @@ import numpy as np
 from pymatgen.core import Composition, Structure
 
 from genflow.model import diffusion
-from genflow.model.kinds import SampleRow
+from genflow.model.kinds import SampleRow, structures_or_raise
 from genflow.model.structrepdiff.reconstruct import ReconSettings, reconstruct
 from genflow.model.structrepdiff.representation import RepNorm, RepSpec
 from genflow.model.structrepdiff.train import build_model
@@ -174,10 +174,7 @@ class StructRepDiffGenerator:
     def sample(self, n: int, **kwargs: Any) -> list[Structure]:
         """Draw ``n`` crystals (:meth:`sample_rows`; a sample that does not reconstruct raises)."""
         rows = self.sample_rows(n, **kwargs)
-        for row in rows:
-            if row.structure is None:
-                raise RuntimeError(f"sample {row.index} {row.error}")
-        return [row.structure for row in rows]
+        return structures_or_raise(rows)
 
     def sample_rows(
         self,
