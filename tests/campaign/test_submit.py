@@ -86,7 +86,7 @@ def test_racing_submitters_add_each_workflow_once(campaign_env, structures_spec)
     wfs = _workflows(stores, spec.name)
     keys = [w["metadata"]["genflow_key"] for w in wfs]
     assert len(keys) == 3 == len(set(keys))
-    assert stores.launchpad.fireworks.count_documents({}) == 6
+    assert stores.launchpad.fireworks.count_documents({}) == 9  # 3 batches × import, gate, fan-out
 
 
 def test_nightly_is_idempotent_per_date(campaign_env, structures_spec):
