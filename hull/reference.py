@@ -11,6 +11,7 @@ added to the hull: E_d is measured against the reference alone.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -68,27 +69,10 @@ class ReferenceHull(ReferenceTable):
     warning and listed in ``skipped``; they never abort the load.
     """
 
-    def __init__(
-        self,
-        compositions: Sequence[CompositionLike],
-        energies_per_atom: Sequence[float],
-        *,
-        ids: Sequence[str] | None = None,
-        formulas: Sequence[str] | None = None,
-        name: str = "custom",
-        scheme: str = "as given",
-        potcar_scale: str = "mp",
-    ) -> None:
-        super().__init__(
-            compositions,
-            energies_per_atom,
-            ids=ids,
-            formulas=formulas,
-            name=name,
-            scheme=scheme,
-            potcar_scale=potcar_scale,
-        )
-        self._hulls = HullCache(HULL_CACHE_SIZE)
+    @functools.cached_property
+    def _hulls(self) -> HullCache:
+        """Per-chemical-system hulls, built on first use and kept (LRU)."""
+        return HullCache(HULL_CACHE_SIZE)
 
     def __repr__(self) -> str:
         return (
