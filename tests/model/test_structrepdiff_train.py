@@ -93,4 +93,4 @@ def test_sample_command_with_bundled_name(tmp_path):
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output)
     assert summary["provenance"]["model_name"] == "structrepdiff"
-    assert summary["formulas"] == ["Sr1 Ti1 O3"]
+    assert summary["formulas"] == ["SrTiO3"]
