@@ -282,7 +282,12 @@ class Generator:
             )
         return self._samplers[key]
 
-    def sample(
+    def sample(self, n: int, **kwargs: Any) -> list[Structure]:
+        """Draw ``n`` crystals (:meth:`sample_rows`'s keywords); a sample that does not decode
+        raises. ``structure.properties`` records seed, index, conditioning."""
+        return structures_or_raise(self.sample_rows(n, **kwargs))
+
+    def sample_rows(
         self,
         n: int,
         *,
@@ -295,8 +300,9 @@ class Generator:
         batch_size: int = 64,
         properties: dict[str, float] | None = None,
         guidance: float | None = None,
-    ) -> list[Structure]:
-        """Draw ``n`` crystals (:meth:`sample_rows`; a sample that does not decode raises).
+    ) -> list[SampleRow]:
+        """Draw ``n`` crystals, one :class:`~genflow.model.kinds.SampleRow` per sample: a sample
+        that does not decode is a row with its reason, the others go on.
 
         Parameters
         ----------
@@ -321,32 +327,9 @@ class Generator:
 
         Returns
         -------
-        list[Structure]
-            ``n`` structures; ``structure.properties`` records seed, index, conditioning.
+        list[SampleRow]
+            ``n`` rows; ``structure.properties`` records seed, index, conditioning.
         """
-        rows = self.sample_rows(
-            n, composition=composition, elements=elements, n_atoms=n_atoms, seed=seed,
-            progress=progress, num_steps=num_steps, batch_size=batch_size,
-            properties=properties, guidance=guidance,
-        )  # fmt: skip
-        return structures_or_raise(rows)
-
-    def sample_rows(
-        self,
-        n: int,
-        *,
-        composition: str | Composition | Sequence[str | Composition] | None = None,
-        elements: str | Sequence[str] | None = None,
-        n_atoms: int | None = None,
-        seed: int = 0,
-        progress: bool = False,
-        num_steps: int | None = None,
-        batch_size: int = 64,
-        properties: dict[str, float] | None = None,
-        guidance: float | None = None,
-    ) -> list[SampleRow]:
-        """:meth:`sample`, one :class:`~genflow.model.kinds.SampleRow` per sample: a sample
-        that does not decode is a row with its reason, the others go on."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         steps = int(num_steps or self.config.diffusion.num_steps)
