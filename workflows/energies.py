@@ -86,8 +86,8 @@ def _vasp_entry(doc: Any):
     return entry if isinstance(entry, ComputedEntry) else ComputedEntry.from_dict(entry)
 
 
-def _ff_energy(doc: Any) -> tuple[float, Any, str | None]:
-    """Return (total energy eV, composition, force-field name) of a force-field task doc."""
+def _ff_energy(doc: Any) -> tuple[float, Structure, str | None]:
+    """Return (total energy eV, final structure, force-field name) of a force-field task doc."""
     from pymatgen.core import Structure
 
     d = _as_dict(doc)
@@ -98,7 +98,7 @@ def _ff_energy(doc: Any) -> tuple[float, Any, str | None]:
         raise ValueError("force-field task document lacks output.energy or output.structure")
     if isinstance(structure, dict):
         structure = Structure.from_dict(structure)
-    return float(energy), structure.composition, d.get("forcefield_name")
+    return float(energy), structure, d.get("forcefield_name")
 
 
 def pbe54_elements(entry: Any) -> tuple[list[str], list[str]]:
@@ -128,14 +128,6 @@ def pbe54_elements(entry: Any) -> tuple[list[str], list[str]]:
         else:
             mp.append(el)
     return pbe54, mp
-
-
-def _ff_structure(doc: Any) -> Structure:
-    from pymatgen.core import Structure
-
-    d = _as_dict(doc)
-    st = (d.get("output") or {}).get("structure") or d.get("structure")
-    return Structure.from_dict(st) if isinstance(st, dict) else st
 
 
 def mp_compatible_energy(task_doc_or_entry: Any, engine: EngineName) -> EngineEnergy:
@@ -181,7 +173,8 @@ def mp_compatible_energy(task_doc_or_entry: Any, engine: EngineName) -> EngineEn
         offsets = pp_offsets(entry.composition, pbe54) if pbe54 else {}
         corrected -= sum(offsets.values())
     else:
-        energy, comp, ff_name = _ff_energy(task_doc_or_entry)
+        energy, structure, ff_name = _ff_energy(task_doc_or_entry)
+        comp = structure.composition
         natoms = round(comp.num_atoms)
         raw = corrected = energy / natoms
         formula = comp.reduced_formula
@@ -194,7 +187,6 @@ def mp_compatible_energy(task_doc_or_entry: Any, engine: EngineName) -> EngineEn
             reason = "force-field task document names no force field"
         else:  # raw-PBE models (SevenNet, MACE, ...) get MP2020 corrections here
             try:
-                structure = _ff_structure(task_doc_or_entry)
                 corrected, _ = mp2020_energy_per_atom(structure, raw, resolve_mlip(ff))
             except ValueError as exc:
                 ok, reason = False, f"{ff}: {exc}"
