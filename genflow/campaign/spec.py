@@ -28,35 +28,18 @@ from genflow.campaign.spec_blocks import (
     Categories,
     Condition,
     Conditioning,
-    ConditioningMode,
     Engine,
     GateSettings,
     GeneratorSettings,
     HullSettings,
-    RandomSearchSettings,
-    ReconstructionSettings,
     RelaxSettings,
     ScoreSettings,
     _Frozen,
 )
 from genflow.hull.loaders import MP_COMPATIBLE_HULLS
 
-__all__ = [
-    "CampaignSpec",
-    "CampaignSpecError",
-    "Categories",
-    "Condition",
-    "Conditioning",
-    "ConditioningMode",
-    "Engine",
-    "GateSettings",
-    "GeneratorSettings",
-    "RandomSearchSettings",
-    "ReconstructionSettings",
-    "RelaxSettings",
-    "ScoreSettings",
-    "load_spec",
-]
+# The blocks (GeneratorSettings, GateSettings, ...) live in genflow.campaign.spec_blocks.
+__all__ = ["CampaignSpec", "CampaignSpecError", "load_spec"]
 
 
 class CampaignSpecError(ValueError):

@@ -79,7 +79,7 @@ def test_user_references_load_once_and_gate_against_them(stores, tmp_path):
 
 
 def test_spec_novelty_values():
-    from genflow.campaign.spec import GateSettings
+    from genflow.campaign.spec_blocks import GateSettings
 
     assert GateSettings().novelty == "reject"
     assert GateSettings(novelty=True).novelty == "reject"
