@@ -5,13 +5,15 @@ compositions of random rows of the checkpoint's reference split), scores them wi
 :func:`genflow.model.validity.validity_report` (CDVAE's definitions: min distance ≥ 0.5 Å and
 a sane cell; SMACT charge neutrality + Pauling test), and prints the columns this repository
 can compute — structure and composition validity — beside Yang et al. (2023), Table 1
-(UniMat row). Coverage (COV-R/P) and property statistics are not computed yet (they need the
-evaluation issue's fingerprints). The reference rows are scored too: the ceiling the same
-checks give real crystals. Atom counts of the unconditional samples are compared with the
-reference split's.
+(UniMat row). With ``--proxy N`` the unconditional samples also get CDVAE's coverage and
+property-statistics columns (COV-R/P, AMSD/AMCD, Wasserstein of density and of the number of
+elements) against the first ``N`` rows of the test split, through
+:func:`genflow.evaluation.proxy.proxy_metrics` (the same code as ``genflow eval proxy``). The
+reference rows are scored too: the ceiling the same checks give real crystals. Atom counts of
+the unconditional samples are compared with the reference split's.
 
 Usage: ``python benchmarks/eval_checkpoint.py [perov5|carbon24|mp20|DIR] [--n 256]
-[--n-cond 0] [--steps 256] [--json]``.
+[--n-cond 0] [--steps 256] [--proxy 1000] [--json]``.
 """
 
 from __future__ import annotations
@@ -42,8 +44,35 @@ def _histogram(counts) -> dict[int, float]:
     return {k: round(v / n, 4) for k, v in sorted(c.items())}
 
 
+def _proxy(samples: list, source: str, n_ref: int) -> dict:
+    """CDVAE's coverage and Wasserstein columns of ``samples`` against ``n_ref`` test rows."""
+    from genflow.evaluation.proxy import proxy_metrics
+    from genflow.evaluation.sets import StructureSet, load_set
+
+    gen = StructureSet(
+        name="unconditional",
+        keys=tuple(str(i) for i in range(len(samples))),
+        structures=tuple(samples),
+        errors=(None,) * len(samples),
+        energies=(None,) * len(samples),
+    )
+    ref = load_set(f"{source}:test", limit=n_ref)
+    keep = ("cov_recall", "cov_precision", "amsd_recall", "amsd_precision", "amcd_recall",
+            "amcd_precision", "wdist_density", "wdist_num_elems", "uniqueness", "novelty",
+            "n_reference", "cov_cutoffs")  # fmt: skip
+    out = proxy_metrics(gen, ref, progress=False)
+    return {k: out[k] for k in keep if k in out}
+
+
 def evaluate(
-    checkpoint: str | None, *, n: int, n_cond: int, steps: int | None, seed: int, batch: int
+    checkpoint: str | None,
+    *,
+    n: int,
+    n_cond: int,
+    steps: int | None,
+    seed: int,
+    batch: int,
+    proxy: int = 0,
 ) -> dict:
     """Sample, score and return the Table 1 comparison as a dict."""
     gen = load_generator(checkpoint)
@@ -66,6 +95,10 @@ def evaluate(
         report["atom_count_histogram"] = _histogram(len(s) for s in uncond)
         report["reference_atom_count_histogram"] = _histogram(len(s) for s in ref.structures)
         report["mean_elements"] = float(np.mean([len(s.composition.elements) for s in uncond]))
+        if proxy:
+            t = time.time()
+            report["proxy"] = _proxy(uncond, source, proxy)
+            report["proxy"]["seconds"] = time.time() - t
         out["unconditional"] = report
     if n_cond:
         rng = np.random.default_rng(seed)
@@ -107,6 +140,13 @@ def _table(out: dict) -> str:
         u = out["unconditional"]
         lines.append(f"atoms per sample: {u['atom_count_histogram']}")
         lines.append(f"atoms per reference crystal: {u['reference_atom_count_histogram']}")
+        if "proxy" in u:
+            p = u["proxy"]
+            lines.append(
+                f"vs {p['n_reference']} test rows: COV-R {p['cov_recall']:.3f} "
+                f"COV-P {p['cov_precision']:.3f}  W(density) {p['wdist_density']:.3f} "
+                f"W(#elements) {p['wdist_num_elems']:.3f}  cutoffs {p['cov_cutoffs']}"
+            )
     return "\n".join(lines)
 
 
@@ -119,6 +159,7 @@ def main() -> dict:
     ap.add_argument("--steps", type=int, default=0, help="0 = config value (256)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--proxy", type=int, default=0, help="COV/W columns vs N test rows")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     out = evaluate(
@@ -128,6 +169,7 @@ def main() -> dict:
         steps=args.steps or None,
         seed=args.seed,
         batch=args.batch,
+        proxy=args.proxy,
     )
     print(json.dumps(out, indent=1) if args.json else _table(out), flush=True)
     return out

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
+import sys
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -157,7 +159,10 @@ def featurise(
         results = (_worker(p) for p in payloads)
         pool = None
     else:
-        pool = ProcessPoolExecutor(n_proc)
+        # fork() after JAX or torch started their thread pools can deadlock the children
+        threaded = any(m in sys.modules for m in ("jax", "torch"))
+        ctx = multiprocessing.get_context("spawn") if threaded else None
+        pool = ProcessPoolExecutor(n_proc, mp_context=ctx)
         results = pool.map(_worker, payloads, chunksize=max(1, len(payloads) // (8 * n_proc)))
     try:
         for (key, idx), (struct, comp) in zip(
