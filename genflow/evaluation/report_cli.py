@@ -1,4 +1,4 @@
-"""``genflow report CAMPAIGN|--nightly SPEC [--out DIR] [--json]``: the morning report."""
+"""``genflow report CAMPAIGN [OTHER ...] | --nightly SPEC [OTHER ...] [--out DIR] [--json]``."""
 
 from __future__ import annotations
 
@@ -12,22 +12,31 @@ __all__ = ["report_cmd"]
 
 
 def report_cmd(
-    campaign: Annotated[
-        str | None, typer.Argument(help="Campaign name (or give --nightly SPEC).")
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="CAMPAIGN [OTHER ...]: the campaign (or give --nightly SPEC), then sets to "
+            "compare it with: campaign names, files of compositions + energies, mp_20 splits.",
+            show_default=False,
+        ),
     ] = None,
     nightly: Annotated[
         Path | None,
         typer.Option("--nightly", help="Spec file: report its latest nightly <name>-<date>."),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for report.md + PNGs.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for report.md, report.html (self-contained) + PNGs."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Counts per stage, rejection reasons, hits with provenance, E_d plots, throughput."""
+    """Stages, rejections, hits with provenance, Tables 2-3 against other sets, plots."""
     from genflow.core.jsonsafe import finite_or_none
     from genflow.core.store import connect
     from genflow.evaluation.report import build_report, latest_nightly, render_markdown
 
-    if (campaign is None) == (nightly is None):
+    names = list(names or [])
+    if not names and nightly is None:
         raise typer.BadParameter("give a CAMPAIGN name or --nightly SPEC (one of them)")
     stores = connect()
     try:
@@ -42,7 +51,13 @@ def report_cmd(
             if campaign is None:
                 typer.echo(f"no nightly campaign of {spec_name!r} ({spec_name}-<date>)", err=True)
                 raise typer.Exit(2)
-        report = build_report(stores, campaign, out)
+        else:
+            campaign = names.pop(0)
+        try:
+            report = build_report(stores, campaign, out, others=names)
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
     finally:
         stores.close()
     if not report["known"] and not report["stages"]["generated"]:
