@@ -72,7 +72,9 @@ def per_composition_delta(
         ax.set_xlabel("matched composition (sorted)")
     else:
         _empty(ax, "no matched compositions")
-    ax.set_ylabel(f"E_f({label_a}) - E_f({label_b}) (eV/atom)")
+    ax.set_ylabel("E_f(A) - E_f(B) (eV/atom)")
+    ax.set_title(f"A = {label_a}, B = {label_b}", fontsize=9)
+    ax.xaxis.get_major_locator().set_params(integer=True)
     return _save(fig, path)
 
 
