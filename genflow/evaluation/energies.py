@@ -4,9 +4,9 @@ CDVAE's property Wasserstein (``wdist_prop``) compared a *learned property model
 predictions; genflow has no such model and uses a universal MLIP instead (CHGNet by default,
 any key of :data:`genflow.workflows.mlips.MLIPS`), through the same batched path as the gate
 pre-relax (:func:`genflow.workflows.gate.prerelax.prerelax_structures`): ``steps=0`` is one
-batched single point, ``steps>0`` a short FIRE relax. Energies land on the MP2020 scale of
-the ``mp2021`` hull (raw-PBE models are corrected), so the same numbers give E_d for
-MatterGen's S.U.N. rate (:func:`hull_e_d`).
+batched single point (CHGNet: energies only, no forces), ``steps>0`` a short FIRE relax.
+Energies land on the MP2020 scale of the ``mp2021`` hull (raw-PBE models are corrected), so
+the same numbers give E_d for MatterGen's S.U.N. rate (:func:`hull_e_d`).
 
 A reference split is evaluated again and again, so every result is cached per structure
 (content hash, model, steps) as one small JSON file under
@@ -120,7 +120,8 @@ def mlip_energies(
     from genflow.workflows.gate.prerelax import prerelax_structures
     from genflow.workflows.mlips import resolve_mlip
 
-    label = resolve_mlip(model).label
+    spec = resolve_mlip(model)
+    label = spec.label
     root = _cache_root(cache_dir, model, steps)
     values: list[float | None] = [None] * len(structures)
     errors: list[str | None] = [None] * len(structures)
@@ -138,23 +139,50 @@ def mlip_energies(
     jobs = list(todo.items())
     batches = [jobs[k : k + batch_size] for k in range(0, len(jobs), batch_size)]
     for batch in track(batches, f"{description} ({label})", enabled=progress):
+        todo_structures = [structures[idx[0]] for _, idx in batch]
         # model banners (CHGNet prints on load) go to stderr: stdout may be --json
         with contextlib.redirect_stdout(sys.stderr):
-            results = prerelax_structures(
-                [structures[idx[0]] for _, idx in batch], model=model, steps=steps,
-                batch_size=batch_size, method="batched",
-            )  # fmt: skip
-        for (key, idx), res in zip(batch, results, strict=True):
-            e = res.energy_per_atom if res.error is None else None
+            if steps == 0 and spec.force_field == "CHGNet" and not spec.calculator_kwargs:
+                results = _chgnet_energies(todo_structures, batch_size)
+            else:
+                results = [(r.energy_per_atom, r.error) for r in prerelax_structures(
+                    todo_structures, model=model, steps=steps, batch_size=batch_size,
+                    method="batched",
+                )]  # fmt: skip
+        for (key, idx), (e, res_error) in zip(batch, results, strict=True):
             if e is not None and not math.isfinite(e):
                 e, res_error = None, f"non-finite energy {e}"
-            else:
-                res_error = res.error
             if root:
                 _write(root / key[:2] / f"{key}.json", {"energy_per_atom": e, "error": res_error})
             for i in idx:
                 values[i], errors[i] = e, res_error
     return MLIPEnergies(values, label, steps, errors)
+
+
+def _chgnet_energies(
+    structures: Sequence[Structure], batch_size: int
+) -> list[tuple[float | None, str | None]]:
+    """CHGNet energies only (no forces or stress): one batched forward pass per batch.
+
+    The same model and energies as the gate's batched pre-relax at zero steps, without the
+    backward pass: 4x faster and less than half the memory for Perov-5 cells (32 rows: 6 s
+    and 0.75 GB against 25 s and 1.7 GB, load ~10 on 2 cores). A batch that raises is
+    retried row by row so one bad structure fails alone. CHGNet is on the MP2020 scale.
+    """
+    from genflow.workflows.gate.batch_relax import load_chgnet
+
+    model = load_chgnet()
+    try:
+        preds = model.predict_structure(list(structures), task="e", batch_size=batch_size)
+        return [(float(p["e"]), None) for p in preds]
+    except Exception:
+        out: list[tuple[float | None, str | None]] = []
+        for s in structures:
+            try:
+                out.append((float(model.predict_structure(s, task="e")["e"]), None))
+            except Exception as exc:  # this structure only
+                out.append((None, f"CHGNet: {type(exc).__name__}: {exc}"))
+        return out
 
 
 def hull_e_d(

@@ -62,6 +62,17 @@ def test_eval_proxy_with_chgnet_energies(tmp_path, monkeypatch, require_module) 
     assert m["n_stable"] == m["n_sun"] == stable and m["sun_rate"] == pytest.approx(stable / N)
     assert "mp2021" in m["sun_note"] and "CHGNet" in m["sun_note"]
 
+    # the energies-only single point is the gate's batched CHGNet at zero steps; a short relax
+    # (its own cache folder) can only go down in energy
+    from genflow.workflows.gate.prerelax import prerelax_structures
+
+    few = list(mp.structures[:3])
+    gate = [r.energy_per_atom for r in prerelax_structures(few, model="CHGNet", steps=0)]
+    assert list(energies[:3]) == pytest.approx(gate, abs=2e-4)
+    relaxed = mlip_energies(few, steps=5, cache_dir=tmp_path / "eval_cache", progress=False)
+    assert relaxed.steps == 5 and all(r <= e + 1e-3 for r, e in zip(relaxed, gate, strict=True))
+    assert len(list((tmp_path / "eval_cache" / "energies-v1" / "CHGNet-5").rglob("*.json"))) == 3
+
 
 def test_eval_proxy_energy_options_are_checked(tmp_path) -> None:
     from genflow.cli import app
