@@ -84,6 +84,9 @@ def proxy_cmd(
     hull: Annotated[
         str, typer.Option("--hull", help="Hull for S.U.N.'s E_d (mp2021, gnome, a file).")
     ] = "mp2021",
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Structures per MLIP call (memory).")
+    ] = 8,
     limit: LimitOpt = None,
     reference_limit: Annotated[
         int | None, typer.Option("--reference-limit", min=1, help="Use the first N references.")
@@ -100,14 +103,16 @@ def proxy_cmd(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--energies") from exc
     s, r = _load(samples, limit), _load(reference, reference_limit)
-    extra = _energies(s, r, kind, model, relax_steps, hull, progress=not json_out)
+    extra = _energies(s, r, kind, model, relax_steps, hull, batch_size, progress=not json_out)
     s, r = extra.pop("samples"), extra.pop("reference")
     result = proxy_metrics(s, r, dataset=dataset, processes=processes, progress=not json_out,
                            **extra)  # fmt: skip
     _emit(result, f"proxy metrics: {s.name} vs {r.name}", json_out)
 
 
-def _energies(s, r, kind: str, model: str | None, steps: int, hull: str, *, progress: bool):
+def _energies(
+    s, r, kind: str, model: str | None, steps: int, hull: str, batch_size: int, *, progress: bool
+):
     """Sets with the chosen energies, plus ``proxy_metrics``' energy keyword arguments."""
     import dataclasses
 
@@ -117,10 +122,11 @@ def _energies(s, r, kind: str, model: str | None, steps: int, hull: str, *, prog
     if kind == "none":
         return out
     if kind == "mlip":
-        e_s = mlip_energies(s.structures, model=model, steps=steps, progress=progress,
-                            description="MLIP energies (samples)")  # fmt: skip
-        e_r = mlip_energies(r.structures, model=model, steps=steps, progress=progress,
-                            description="MLIP energies (reference)")  # fmt: skip
+        e_s, e_r = (
+            mlip_energies(x.structures, model=model, steps=steps, batch_size=batch_size,
+                          progress=progress, description=f"MLIP energies ({what})")
+            for x, what in ((s, "samples"), (r, "reference"))
+        )  # fmt: skip
         out["samples"] = dataclasses.replace(s, energies=tuple(e_s))
         out["reference"] = dataclasses.replace(r, energies=tuple(e_r))
         how = f"relax of {steps} FIRE steps" if steps else "single point"
