@@ -83,7 +83,8 @@ def test_eval_proxy_energy_options_are_checked(tmp_path) -> None:
     with pytest.raises(ValueError, match="unknown MLIP"):
         parse_energy_source("mlip:NoSuchModel")
     runner = CliRunner(env={"COLUMNS": "200"})
-    args = ["eval", "proxy", "perov_5:val", "--reference", "perov_5:val", "--limit", "2"]
+    args = ["eval", "proxy", "perov_5:val", "--reference", "perov_5:val", "--limit", "2",
+            "--reference-limit", "2"]  # fmt: skip
     res = runner.invoke(app, [*args, "--energies", "dft"])
     assert res.exit_code == 2 and "want none, file, mlip" in res.output
     res = runner.invoke(app, [*args, "--energies", "file"])
