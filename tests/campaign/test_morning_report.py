@@ -92,6 +92,16 @@ def test_report_of_a_finished_campaign(campaign_env, structures_spec, tmp_path, 
     res = runner.invoke(app, ["report", NIGHT, "no-such-set"])
     assert res.exit_code == 2 and "not a campaign in the store, a file" in res.output
 
+    # `genflow nightly --report`: submits the next night, writes the report of the one that ran
+    res = runner.invoke(app, ["nightly", str(path), "--date", "2025-01-03", "--report",
+                              str(tmp_path / "reports"), "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    night = json.loads(res.stdout)
+    assert night["campaign"] == "morning-2025-01-03" and night["submitted"]
+    page = tmp_path / "reports" / NIGHT / "report.html"
+    assert night["report"] == str(page) and (page.parent / "report.md").is_file()
+    assert page.read_text().count('src="data:image/png;base64,') == 4
+
 
 def _check_tables(report, md, stores, imported) -> None:
     """Table 3 per set, Table 2 for the pair (re-derived here), conditional rows: all filled."""
