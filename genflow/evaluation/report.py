@@ -57,16 +57,18 @@ def conditional_table(stores: Any, name: str, hull: str) -> dict[str, Any]:
     unconditional sampling) groups by reduced formula. The convergence rate is converged
     relaxations over attempted ones (a relax record exists), over the whole campaign.
     """
-    from genflow.evaluation.report_sets import _reduced
+    from genflow.core.records import score_key
+    from genflow.evaluation.report_sets import reduced_or_none
 
+    key = score_key(hull)
     proj = {"formula": 1, "provenance.conditioning": 1, "relax.converged": 1,
-            f"scores.{hull}.e_d": 1}  # fmt: skip
+            f"scores.{key}.e_d": 1}  # fmt: skip
     groups: dict[str, dict[str, Any]] = {}
     conditioned = 0
     for doc in stores.candidates.find({"campaign": name}, proj):
         target = ((doc.get("provenance") or {}).get("conditioning") or {}).get("composition")
         conditioned += target is not None
-        key = target or _reduced(doc.get("formula")) or "(no formula)"
+        key = target or reduced_or_none(doc.get("formula")) or "(no formula)"
         g = groups.setdefault(key, {"composition": key, "n": 0, "attempted": 0,
                                     "converged": 0, "best_e_d": None})  # fmt: skip
         g["n"] += 1
@@ -74,7 +76,7 @@ def conditional_table(stores: Any, name: str, hull: str) -> dict[str, Any]:
         if relax is not None:
             g["attempted"] += 1
             g["converged"] += bool(relax.get("converged"))
-        e_d = ((doc.get("scores") or {}).get(hull) or {}).get("e_d")
+        e_d = ((doc.get("scores") or {}).get(key) or {}).get("e_d")
         if e_d is not None and (g["best_e_d"] is None or e_d < g["best_e_d"]):
             g["best_e_d"] = float(e_d)
     rows = sorted(groups.values(), key=lambda g: (g["best_e_d"] is None, g["best_e_d"] or 0.0))
@@ -85,6 +87,54 @@ def conditional_table(stores: Any, name: str, hull: str) -> dict[str, Any]:
         "rows": rows,
         "convergence_rate": sum(g["converged"] for g in rows) / tried if tried else float("nan"),
     }
+
+
+def round_table(stores: Any, name: str, hulls: list[str]) -> list[dict[str, Any]]:
+    """Table 3 per hull round: each candidate's score *at* round r (``score_rounds.<hull>.<r>``
+    for earlier rounds, ``scores.<hull>`` for its latest), counted per (hull, round)."""
+    from genflow.core.records import score_key
+    from genflow.hull.keys import METASTABLE_THRESHOLD, STABLE_THRESHOLD
+    from genflow.hull.metrics import count_below
+
+    by: dict[tuple[str, int], list[float]] = {}
+    for h in hulls:
+        key = score_key(h)
+        proj = {f"scores.{key}": 1, f"score_rounds.{key}": 1}
+        for doc in stores.candidates.find({"campaign": name, f"scores.{key}": {"$ne": None}},
+                                          proj):  # fmt: skip
+            latest = doc["scores"][key]
+            scores = {**((doc.get("score_rounds") or {}).get(key) or {}),
+                      str(latest.get("round", 0)): latest}  # fmt: skip
+            for r, sc in scores.items():
+                if sc and sc.get("e_d") is not None:
+                    by.setdefault((h, int(r)), []).append(float(sc["e_d"]))
+    return [
+        {"hull": h, "round": r, "n_scored": len(v), "n_stable": count_below(v, STABLE_THRESHOLD),
+         "n_metastable": count_below(v, METASTABLE_THRESHOLD)}
+        for (h, r), v in sorted(by.items())
+    ]  # fmt: skip
+
+
+def stratified(conditional: dict[str, Any], strata: dict[str, tuple[str, float]]) -> dict:
+    """App. 8's stratified convergence rate from ``composition → (stratum, N_s)``.
+
+    Compositions of the campaign missing from ``strata`` are listed, not guessed.
+    """
+    from genflow.hull.metrics import stratified_convergence_rate
+
+    per: dict[str, list[float]] = {}
+    missing = []
+    for row in conditional["rows"]:
+        if row["composition"] not in strata:
+            missing.append(row["composition"])
+            continue
+        stratum, size = strata[row["composition"]]
+        acc = per.setdefault(stratum, [0, 0, float(size)])
+        acc[0] += row["converged"]
+        acc[1] += row["attempted"]
+    return {"rate": stratified_convergence_rate([tuple(v) for v in per.values()]),
+            "strata": {k: {"converged": v[0], "tried": v[1], "size": v[2]} for k, v in
+                       per.items()}, "unassigned": missing}  # fmt: skip
 
 
 def _hulls(stores: Any, name: str, report: dict[str, Any]) -> list[str]:
@@ -103,11 +153,17 @@ def _element_counts(hits: list[dict[str, Any]]) -> Counter:
 
 
 def build_report(
-    stores: Any, name: str, out: Path | None = None, *, others: list[str] | tuple = ()
+    stores: Any,
+    name: str,
+    out: Path | None = None,
+    *,
+    others: list[str] | tuple = (),
+    strata: dict[str, tuple[str, float]] | None = None,
 ) -> dict[str, Any]:
     """The report of campaign ``name`` against ``others`` (campaign names, files of
     compositions + energies, MP-20 splits) as a dict; with ``out``, also ``report.md``,
-    ``report.html`` and the PNGs there."""
+    ``report.html`` and the PNGs there. ``strata`` (composition → (stratum, N_s)) adds the
+    stratified convergence rate of App. 8."""
     from genflow.campaign.status import campaign_report
 
     report = campaign_report(stores, name)
@@ -117,12 +173,16 @@ def build_report(
     report["set_names"] = [s.name for s in sets]
     report["sets"] = set_table(sets, hulls)
     report["pairs"], deltas = pair_tables(sets, hulls)
+    report["rounds"] = round_table(stores, name, hulls)
     report["conditional"] = conditional_table(stores, name, hulls[0])
+    if strata:
+        report["conditional"]["stratified"] = stratified(report["conditional"], strata)
+    funnel = {**report["stages"], f"stable on {hulls[0]}": sets[0].n_stable(hulls[0])}
     report["e_d"] = {h: sets[0].e_d(h) for h in hulls}
     if out is not None:
         out = Path(out)
         plots = {
-            "funnel": bar_chart(report["stages"], out / "funnel.png", title="campaign funnel"),
+            "funnel": bar_chart(funnel, out / "funnel.png", title="campaign funnel"),
             "rejections": bar_chart(report["failure_counts"], out / "rejections.png",
                                     title="rejection reasons"),
             **{f"e_d_{h}": e_d_histograms({s.name: s.e_d(h) for s in sets},

@@ -28,6 +28,14 @@ def report_cmd(
         Path | None,
         typer.Option("--out", help="Folder for report.md, report.html (self-contained) + PNGs."),
     ] = None,
+    strata: Annotated[
+        Path | None,
+        typer.Option(
+            "--strata",
+            help="CSV composition,stratum,size: adds App. 8's stratified convergence rate "
+            "(size: N_s, the population a stratum stands for).",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Stages, rejections, hits with provenance, Tables 2-3 against other sets, plots."""
@@ -54,7 +62,8 @@ def report_cmd(
         else:
             campaign = names.pop(0)
         try:
-            report = build_report(stores, campaign, out, others=names)
+            table = _read_strata(strata) if strata is not None else None
+            report = build_report(stores, campaign, out, others=names, strata=table)
         except (FileNotFoundError, ValueError, KeyError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from exc
@@ -68,3 +77,14 @@ def report_cmd(
         typer.echo(json.dumps(finite_or_none(report), indent=1, default=str))
     else:
         typer.echo(render_markdown(report))
+
+
+def _read_strata(path: Path) -> dict[str, tuple[str, float]]:
+    """``composition → (stratum, N_s)`` from a CSV with those three columns."""
+    import csv
+
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not {"composition", "stratum", "size"} <= set(rows[0]):
+        raise ValueError(f"{path}: want columns composition,stratum,size")
+    return {r["composition"].strip(): (r["stratum"].strip(), float(r["size"])) for r in rows}

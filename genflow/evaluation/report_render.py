@@ -69,6 +69,14 @@ def sections(report: dict[str, Any]) -> list[Section]:
             "ΔE_f (Eq. 3) and reduction rate (Eq. 4) over compositions both sets hold, each "
             "set's lowest E_f per reduced formula; negative ΔE_f: A is lower.",
         ))  # fmt: skip
+    if report.get("rounds"):
+        out.append(Section(
+            "Per hull round", ["hull", "round", "scored", "# stable", "# metastable"],
+            [[r["hull"], str(r["round"]), str(r["n_scored"]), str(r["n_stable"]),
+              str(r["n_metastable"])] for r in report["rounds"]],
+            "each candidate's score against round r of the hull (round 0: the reference; "
+            "later rounds add earlier stable hits, `genflow hull fold`).",
+        ))  # fmt: skip
     cond = report.get("conditional")
     if cond:
         out.append(Section(
@@ -77,9 +85,20 @@ def sections(report: dict[str, Any]) -> list[Section]:
             [[r["composition"], str(r["n"]), str(r["attempted"]), str(r["converged"]),
               _num(r["best_e_d"])] for r in cond["rows"]],
             f"grouped by {cond['grouped_by']}; convergence rate (converged / relax attempted): "
-            f"{_num(cond['convergence_rate'], '.3f')}",
+            f"{_num(cond['convergence_rate'], '.3f')}" + _strata_text(cond.get("stratified")),
         ))  # fmt: skip
     return out
+
+
+def _strata_text(st: dict[str, Any] | None) -> str:
+    if not st:
+        return ""
+    text = f"; stratified convergence rate (App. 8): {_num(st['rate'], '.3f')} over "
+    text += ", ".join(f"{k} ({v['converged']}/{v['tried']}, N={v['size']:g})"
+                      for k, v in st["strata"].items())  # fmt: skip
+    if st["unassigned"]:
+        text += f"; not in any stratum: {', '.join(st['unassigned'])}"
+    return text
 
 
 def _md_table(s: Section) -> list[str]:

@@ -21,7 +21,14 @@ from typing import Any
 from genflow.hull.keys import METASTABLE_THRESHOLD, STABLE_THRESHOLD
 from genflow.hull.metrics import compare_formation_energies, count_below
 
-__all__ = ["ReportSet", "campaign_set", "load_report_set", "pair_tables", "set_table"]
+__all__ = [
+    "ReportSet",
+    "campaign_set",
+    "load_report_set",
+    "pair_tables",
+    "reduced_or_none",
+    "set_table",
+]
 
 Row = tuple[str | None, float | None, float | None]  # reduced formula, E_d, E_f (eV/atom)
 
@@ -38,6 +45,10 @@ class ReportSet:
         """Finite E_d of the scored rows on ``hull`` (eV/atom)."""
         return [e for _, e, _ in self.rows.get(hull, []) if e is not None and math.isfinite(e)]
 
+    def n_stable(self, hull: str) -> int:
+        """Rows with E_d < 0 on ``hull`` (Eq. 5)."""
+        return count_below(self.e_d(hull), STABLE_THRESHOLD)
+
     def e_form_pairs(self, hull: str) -> list[tuple[str, float]]:
         """(reduced formula, E_f) of the rows with a finite E_f on ``hull``."""
         return [(f, ef) for f, _, ef in self.rows.get(hull, [])
@@ -46,17 +57,23 @@ class ReportSet:
 
 def campaign_set(stores: Any, name: str, hulls: list[str]) -> ReportSet:
     """Every candidate of campaign ``name``: its score on each hull, or None if unscored."""
-    projection = {"formula": 1, "composition": 1, **{f"scores.{h}": 1 for h in hulls}}
+    from genflow.core.records import score_key
+
+    keys = {h: score_key(h) for h in hulls}
+    projection = {"formula": 1, **{f"scores.{k}": 1 for k in keys.values()}}
     docs = list(stores.candidates.find({"campaign": name}, projection))
     rows: dict[str, list[Row]] = {h: [] for h in hulls}
     for doc in docs:
         for h in hulls:
-            score = (doc.get("scores") or {}).get(h) or {}
-            rows[h].append((_reduced(doc.get("formula")), score.get("e_d"), score.get("e_form")))
+            score = (doc.get("scores") or {}).get(keys[h]) or {}
+            rows[h].append(
+                (reduced_or_none(doc.get("formula")), score.get("e_d"), score.get("e_form"))
+            )
     return ReportSet(name, "campaign", rows)
 
 
-def _reduced(formula: str | None) -> str | None:
+def reduced_or_none(formula: str | None) -> str | None:
+    """Reduced formula of ``formula``; None when there is none or it does not parse."""
     from genflow.core.chem import CompositionError, parse_composition, reduced_formula
 
     if not formula:
@@ -73,7 +90,7 @@ def _file_set(path: Path, hulls: dict[str, Any]) -> ReportSet:
     rows = {}
     for h, hull in hulls.items():
         scored = score_file(path, hull)
-        rows[h] = [(s.formula and _reduced(s.formula), s.e_d if s.ok else None,
+        rows[h] = [(s.formula and reduced_or_none(s.formula), s.e_d if s.ok else None,
                     s.e_form if s.ok else None) for s in scored.scores]  # fmt: skip
     return ReportSet(path.name, "file", rows)
 
@@ -96,7 +113,7 @@ def _split_set(name: str, hulls: dict[str, Any], limit: int | None) -> ReportSet
         scores = hull.score(
             comps, [float(ef) + float(o) for ef, o in zip(e_form, offset, strict=True)]
         )
-        rows[h] = [(_reduced(c.formula), s.e_d if s.ok else None, s.e_form if s.ok else None)
+        rows[h] = [(reduced_or_none(c.formula), s.e_d if s.ok else None, s.e_form if s.ok else None)
                    for c, s in zip(comps, scores, strict=True)]  # fmt: skip
     return ReportSet(name, "reference", rows)
 

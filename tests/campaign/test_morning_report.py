@@ -64,6 +64,7 @@ def test_report_of_a_finished_campaign(campaign_env, structures_spec, tmp_path, 
     assert len(report["e_d"]["mp2021"]) == 2
     _check_tables(report, md, stores, imported)
     _check_html(report, out)
+    _check_rounds_and_strata(stores, tmp_path)
 
     # --nightly SPEC: the latest <name>-<date> of the spec; nightly's writer: the night before
     assert latest_nightly(stores, "morning") == NIGHT
@@ -134,6 +135,34 @@ def _check_tables(report, md, stores, imported) -> None:
     assert f"| {NIGHT} | imported.csv | mp2021 | {pair['delta_e_form']:.4f} |" in md
 
 
+def _check_rounds_and_strata(stores, tmp_path) -> None:
+    """A candidate re-scored on round 1 counts in both rounds; strata from a CSV via the CLI."""
+    from genflow.cli import app
+    from genflow.evaluation.report import build_report
+
+    scored = {"campaign": NIGHT, "state": "scored"}
+    round0 = [d["scores"]["mp2021"]["e_d"] for d in stores.candidates.find(scored)]
+    doc = stores.candidates.find_one(scored)
+    old = doc["scores"]["mp2021"]
+    stores.candidates.update_one({"_id": doc["_id"]}, {"$set": {
+        "score_rounds.mp2021.0": old,
+        "scores.mp2021": {**old, "e_d": -0.5, "round": 1},
+    }})  # fmt: skip
+    rounds = {r["round"]: r for r in build_report(stores, NIGHT)["rounds"]}
+    assert rounds[0]["n_scored"] == 2 and rounds[1]["n_scored"] == 1
+    assert rounds[0]["n_stable"] == sum(e < 0 for e in round0) and rounds[1]["n_stable"] == 1
+    stores.candidates.update_one({"_id": doc["_id"]}, {"$set": {"scores.mp2021": old},
+                                                       "$unset": {"score_rounds": ""}})  # fmt: skip
+    strata = tmp_path / "strata.csv"
+    strata.write_text("composition,stratum,size\nNaCl,binary,30\nSi,unary,10\n")
+    runner = CliRunner(env={"COLUMNS": "200"})
+    res = runner.invoke(app, ["report", NIGHT, "--strata", str(strata), "--json"])
+    assert res.exit_code == 0, res.output
+    st = json.loads(res.stdout)["conditional"]["stratified"]
+    assert st["rate"] == 1.0 and st["strata"]["binary"]["tried"] == 1
+    assert sorted(st["unassigned"]) == ["(no formula)", "NaCl2"]  # the two gate rejects
+
+
 def _check_html(report, out) -> None:
     """One self-contained page: every PNG embedded byte for byte, nothing referenced outside."""
     import base64
@@ -149,6 +178,6 @@ def _check_html(report, out) -> None:
     assert len(re.findall(r"(?:src|href|url)\s*[=(]", text)) == len(embedded)  # data URIs only
     assert "http" not in text and "<script" not in text and "<link" not in text
     for title in ("Stages", "Rejections and failures", "Hits", "Sets on each hull",
-                  "Pairs of sets", "Conditional generation"):  # fmt: skip
+                  "Pairs of sets", "Per hull round", "Conditional generation"):  # fmt: skip
         table = page.split(f"<h2>{title}", 1)[1].split("</table>", 1)[0]
         assert table.count("<tr>") >= 2 and ">none<" not in table, title

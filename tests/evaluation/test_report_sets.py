@@ -56,3 +56,19 @@ def test_mp20_split_on_the_bundled_hull() -> None:
     with pytest.raises(ValueError, match="not a campaign in the store"):
         load_report_set(_NoCampaigns, "nowhere.csv", ["mp2021"])
     assert not math.isnan(set_table([s], ["mp2021"])[0]["median_e_d"])
+
+
+def test_stratified_convergence_rate_by_hand() -> None:
+    from genflow.evaluation.report import stratified
+
+    cond = {"rows": [
+        {"composition": "A", "converged": 1, "attempted": 2},
+        {"composition": "B", "converged": 3, "attempted": 4},
+        {"composition": "C", "converged": 0, "attempted": 1},
+        {"composition": "D", "converged": 1, "attempted": 1},
+    ]}  # fmt: skip
+    st = stratified(cond, {"A": ("s1", 30), "B": ("s1", 30), "C": ("s2", 10)})
+    # s1: 4 of 6 converged, N=30; s2: 0 of 1, N=10 → (30 · 4/6 + 10 · 0) / 40
+    assert st["rate"] == pytest.approx(0.5)
+    assert st["strata"]["s1"] == {"converged": 4, "tried": 6, "size": 30.0}
+    assert st["unassigned"] == ["D"]
