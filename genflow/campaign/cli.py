@@ -123,8 +123,9 @@ def status_cmd(
     print_status(console, report)
 
 
-#: ``(stores, spec name, folder, before=campaign) -> report.md path | None``: writes the
-#: morning report of a spec's latest nightly campaign. The report lives in the evaluation
+#: ``(stores, spec name, folder, before=campaign) -> report.html path | None``: writes the
+#: morning report (Markdown, one self-contained HTML file, PNGs) of a spec's latest nightly
+#: campaign. The report lives in the evaluation
 #: layer above this one, which sets this when it registers its commands.
 REPORT_WRITER: Callable[..., Path | None] | None = None
 

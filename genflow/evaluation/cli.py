@@ -70,16 +70,77 @@ def proxy_cmd(
             "from the reference name, else mp20).",
         ),
     ] = None,
+    energies: Annotated[
+        str,
+        typer.Option(
+            "--energies",
+            help="Energies for the energy Wasserstein and S.U.N.: none, file (what the inputs "
+            "carry) or mlip[:MODEL] (an MLIP on samples and reference, default CHGNet; cached).",
+        ),
+    ] = "none",
+    relax_steps: Annotated[
+        int, typer.Option("--relax-steps", min=0, help="MLIP FIRE steps (0: single point).")
+    ] = 0,
+    hull: Annotated[
+        str, typer.Option("--hull", help="Hull for S.U.N.'s E_d (mp2021, gnome, a file).")
+    ] = "mp2021",
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Structures per MLIP call (memory).")
+    ] = 8,
     limit: LimitOpt = None,
+    reference_limit: Annotated[
+        int | None, typer.Option("--reference-limit", min=1, help="Use the first N references.")
+    ] = None,
     processes: ProcOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """CDVAE proxy metrics (validity, COV, Wasserstein), uniqueness, novelty, S.U.N."""
+    from genflow.evaluation.energies import parse_energy_source
     from genflow.evaluation.proxy import proxy_metrics
 
-    s, r = _load(samples, limit), _load(reference, None)
-    result = proxy_metrics(s, r, dataset=dataset, processes=processes, progress=not json_out)
+    try:
+        kind, model = parse_energy_source(energies)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--energies") from exc
+    s, r = _load(samples, limit), _load(reference, reference_limit)
+    extra = _energies(s, r, kind, model, relax_steps, hull, batch_size, progress=not json_out)
+    s, r = extra.pop("samples"), extra.pop("reference")
+    result = proxy_metrics(s, r, dataset=dataset, processes=processes, progress=not json_out,
+                           **extra)  # fmt: skip
     _emit(result, f"proxy metrics: {s.name} vs {r.name}", json_out)
+
+
+def _energies(
+    s, r, kind: str, model: str | None, steps: int, hull: str, batch_size: int, *, progress: bool
+):
+    """Sets with the chosen energies, plus ``proxy_metrics``' energy keyword arguments."""
+    import dataclasses
+
+    from genflow.evaluation.energies import hull_e_d, mlip_energies
+
+    out: dict[str, Any] = {"samples": s, "reference": r}
+    if kind == "none":
+        return out
+    if kind == "mlip":
+        e_s, e_r = (
+            mlip_energies(x.structures, model=model, steps=steps, batch_size=batch_size,
+                          progress=progress, description=f"MLIP energies ({what})")
+            for x, what in ((s, "samples"), (r, "reference"))
+        )  # fmt: skip
+        out["samples"] = dataclasses.replace(s, energies=tuple(e_s))
+        out["reference"] = dataclasses.replace(r, energies=tuple(e_r))
+        how = f"relax of {steps} FIRE steps" if steps else "single point"
+        out["energy_source"] = f"MLIP {e_s.label} ({how}, MP2020 scale)"
+    elif not any(e is not None for e in s.energies):
+        console.print(f"[red]error:[/red] --energies file: {s.name} carries no energies")
+        raise typer.Exit(2)
+    try:
+        out["e_d"] = hull_e_d(s.structures, out["samples"].energies, hull)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        console.print(f"[red]error:[/red] --hull {hull}: {exc}")
+        raise typer.Exit(2) from exc
+    out["sun_hull"] = hull
+    return out
 
 
 @eval_app.command("csp")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["bar_chart", "e_d_histograms", "per_composition_delta"]
+__all__ = ["bar_chart", "e_d_histograms", "per_composition_delta", "periodic_table_heatmap"]
 
 
 def _pyplot():
@@ -72,7 +72,9 @@ def per_composition_delta(
         ax.set_xlabel("matched composition (sorted)")
     else:
         _empty(ax, "no matched compositions")
-    ax.set_ylabel(f"E_f({label_a}) - E_f({label_b}) (eV/atom)")
+    ax.set_ylabel("E_f(A) - E_f(B) (eV/atom)")
+    ax.set_title(f"A = {label_a}, B = {label_b}", fontsize=9)
+    ax.xaxis.get_major_locator().set_params(integer=True)
     return _save(fig, path)
 
 
@@ -89,4 +91,43 @@ def bar_chart(counts: Mapping[str, float], path: Path, *, title: str, ylabel: st
         _empty(ax, title)
     ax.set_title(title)
     ax.set_xlabel(ylabel)
+    return _save(fig, path)
+
+
+def _ptable_position(z: int, row: int, group: int) -> tuple[int, int]:
+    """(row, column) of an element on the 18-column table; f-block rows 8-9 below it."""
+    if 57 <= z <= 71:
+        return 8, z - 57 + 3
+    if 89 <= z <= 103:
+        return 9, z - 89 + 3
+    return row, group
+
+
+def periodic_table_heatmap(counts: Mapping[str, float], path: Path, *, title: str) -> Path:
+    """Element counts on a periodic table (hits per element); elements with 0 stay grey."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+    from pymatgen.core.periodic_table import Element
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 5))
+    top = max(counts.values(), default=0)
+    norm, cmap = Normalize(0, max(top, 1)), colormaps["viridis"]
+    for z in range(1, 104):
+        el = Element.from_Z(z)
+        r, c = _ptable_position(z, el.row, el.group)
+        n = counts.get(el.symbol, 0)
+        ax.add_patch(plt.Rectangle((c - 0.5, -r - 0.5), 0.95, 0.95,
+                                   color=cmap(norm(n)) if n else "0.9"))  # fmt: skip
+        ax.text(c - 0.02, -r, el.symbol, ha="center", va="center", fontsize=7,
+                color="white" if n and norm(n) < 0.6 else "black")  # fmt: skip
+    ax.set_xlim(0.4, 18.6)
+    ax.set_ylim(-9.6, -0.4)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if top:
+        fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.6)
+    else:
+        _empty(ax, title)
+    ax.set_title(title)
     return _save(fig, path)

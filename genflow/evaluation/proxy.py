@@ -129,6 +129,8 @@ def proxy_metrics(
     dataset: str | None = None,
     e_d: Sequence[float | None] | None = None,
     sun_threshold: float = 0.1,
+    energy_source: str | None = None,
+    sun_hull: str | None = None,
     processes: int | None = None,
     cache_dir: Any = None,
     progress: bool = True,
@@ -146,6 +148,11 @@ def proxy_metrics(
         Decomposition energies (eV/atom) aligned with ``samples`` for S.U.N.; None skips it.
     sun_threshold
         E_d below which a sample counts as stable for S.U.N. (eV/atom).
+    energy_source
+        Where the sets' energies come from, for the output's note (e.g. ``"MLIP CHGNet,
+        single point"``); None: the energies the input files carry.
+    sun_hull
+        Name of the hull ``e_d`` was computed on (recorded with the S.U.N. rate).
     """
     dataset = dataset or dataset_of(reference.name) or "mp20"
     if dataset not in COV_CUTOFFS:
@@ -213,10 +220,12 @@ def proxy_metrics(
     e_ref = [e for e, s in zip(reference.energies, reference.structures, strict=True) if s and e]
     if e_gen and e_ref:
         out["wdist_energy"] = float(wasserstein_distance(e_gen, e_ref))
+        source = energy_source or "the energies the input files carry"
         out["wdist_energy_note"] = (
-            "energy per atom (eV/atom) from the energies the files carry (e.g. an MLIP); CDVAE's "
-            "wdist_prop used a learned property model instead"
+            f"energy per atom (eV/atom) from {source}, on valid samples vs the reference; "
+            "CDVAE's wdist_prop used a learned property model instead"
         )
+        out["n_energies"] = [len(e_gen), len(e_ref)]
     # 5. uniqueness, novelty, S.U.N.
     unique, novel = _unique_novel(valid_idx, samples, reference, progress)
     out["n_valid"], out["n_unique"], out["n_novel"] = len(valid_idx), len(unique), len(novel)
@@ -229,5 +238,14 @@ def proxy_metrics(
             i for i in novel
             if e_d[i] is not None and math.isfinite(e_d[i]) and e_d[i] < sun_threshold
         ]  # fmt: skip
+        out["n_stable"] = sum(
+            e is not None and math.isfinite(e) and e < sun_threshold for e in e_d
+        )  # fmt: skip
         out["n_sun"], out["sun_rate"], out["sun_threshold"] = len(sun), len(sun) / n, sun_threshold
+        out["sun_hull"] = sun_hull
+        out["sun_note"] = (
+            f"MatterGen S.U.N.: E_d < {sun_threshold} eV/atom on {sun_hull or 'the given hull'}"
+            f"{' from ' + energy_source if energy_source else ''}, unique and novel, over all "
+            f"{n} rows"
+        )
     return out

@@ -1,22 +1,42 @@
-"""The morning report: one campaign (or night) from the store as Markdown + PNG plots.
+"""The morning report: a campaign (or night) from the store, against other sets, as Markdown,
+one self-contained HTML file and PNG plots.
 
 Built on :func:`genflow.campaign.status.campaign_report` (counts per stage, rejection reasons,
-hits with provenance, throughput); adds the E_d distribution of every scored candidate per
-hull and writes ``report.md`` beside ``funnel.png``, ``rejections.png`` and
-``e_d_<hull>.png``.
+hits with provenance, throughput); adds Table 3 (# stable / # metastable per set per hull)
+and Table 2 (ΔE_f and E_f reduction rate for every pair of sets) of Yang et al. 2023 over the
+campaign and any other sets (:mod:`genflow.evaluation.report_sets`), the per-composition
+best of N of conditional generation, and plots: the funnel, rejection reasons, E_d
+histograms of every set per hull (Fig. 6), sorted per-composition E_f differences of every
+pair (Figs. 5 and 8) and hits on a periodic table. ``report.md`` links the PNGs beside it;
+``report.html`` embeds them (:mod:`genflow.evaluation.report_render`).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from genflow.evaluation.plots import bar_chart, e_d_histograms
+from genflow.evaluation.plots import (
+    bar_chart,
+    e_d_histograms,
+    per_composition_delta,
+    periodic_table_heatmap,
+)
+from genflow.evaluation.report_render import render_html, render_markdown
+from genflow.evaluation.report_sets import (
+    campaign_set,
+    load_report_set,
+    pair_tables,
+    set_table,
+)
 
 __all__ = [
     "build_report",
+    "conditional_table",
     "latest_nightly",
+    "render_html",
     "render_markdown",
     "scored_e_d",
     "write_nightly_report",
@@ -30,24 +50,154 @@ def scored_e_d(stores: Any, name: str, hull: str) -> list[float]:
     return [float(d["scores"][hull]["e_d"]) for d in cur]
 
 
-def build_report(stores: Any, name: str, out: Path | None = None) -> dict[str, Any]:
-    """The report of campaign ``name`` as a dict; with ``out``, also Markdown and PNGs there."""
+def conditional_table(stores: Any, name: str, hull: str) -> dict[str, Any]:
+    """Best of N per target composition (UniMat App. 8): N, relaxes tried and converged.
+
+    Candidates group by their conditioning composition; a campaign without one (an import,
+    unconditional sampling) groups by reduced formula. The convergence rate is converged
+    relaxations over attempted ones (a relax record exists), over the whole campaign.
+    """
+    from genflow.core.records import score_key
+    from genflow.evaluation.report_sets import reduced_or_none
+
+    key = score_key(hull)
+    proj = {"formula": 1, "provenance.conditioning": 1, "relax.converged": 1,
+            f"scores.{key}.e_d": 1}  # fmt: skip
+    groups: dict[str, dict[str, Any]] = {}
+    conditioned = 0
+    for doc in stores.candidates.find({"campaign": name}, proj):
+        target = ((doc.get("provenance") or {}).get("conditioning") or {}).get("composition")
+        conditioned += target is not None
+        key = target or reduced_or_none(doc.get("formula")) or "(no formula)"
+        g = groups.setdefault(key, {"composition": key, "n": 0, "attempted": 0,
+                                    "converged": 0, "best_e_d": None})  # fmt: skip
+        g["n"] += 1
+        relax = doc.get("relax")
+        if relax is not None:
+            g["attempted"] += 1
+            g["converged"] += bool(relax.get("converged"))
+        e_d = ((doc.get("scores") or {}).get(key) or {}).get("e_d")
+        if e_d is not None and (g["best_e_d"] is None or e_d < g["best_e_d"]):
+            g["best_e_d"] = float(e_d)
+    rows = sorted(groups.values(), key=lambda g: (g["best_e_d"] is None, g["best_e_d"] or 0.0))
+    tried = sum(g["attempted"] for g in rows)
+    return {
+        "hull": hull,
+        "grouped_by": "target composition" if conditioned else "reduced formula (no target)",
+        "rows": rows,
+        "convergence_rate": sum(g["converged"] for g in rows) / tried if tried else float("nan"),
+    }
+
+
+def round_table(stores: Any, name: str, hulls: list[str]) -> list[dict[str, Any]]:
+    """Table 3 per hull round: each candidate's score *at* round r (``score_rounds.<hull>.<r>``
+    for earlier rounds, ``scores.<hull>`` for its latest), counted per (hull, round)."""
+    from genflow.core.records import score_key
+    from genflow.hull.keys import METASTABLE_THRESHOLD, STABLE_THRESHOLD
+    from genflow.hull.metrics import count_below
+
+    by: dict[tuple[str, int], list[float]] = {}
+    for h in hulls:
+        key = score_key(h)
+        proj = {f"scores.{key}": 1, f"score_rounds.{key}": 1}
+        for doc in stores.candidates.find({"campaign": name, f"scores.{key}": {"$ne": None}},
+                                          proj):  # fmt: skip
+            latest = doc["scores"][key]
+            scores = {**((doc.get("score_rounds") or {}).get(key) or {}),
+                      str(latest.get("round", 0)): latest}  # fmt: skip
+            for r, sc in scores.items():
+                if sc and sc.get("e_d") is not None:
+                    by.setdefault((h, int(r)), []).append(float(sc["e_d"]))
+    return [
+        {"hull": h, "round": r, "n_scored": len(v), "n_stable": count_below(v, STABLE_THRESHOLD),
+         "n_metastable": count_below(v, METASTABLE_THRESHOLD)}
+        for (h, r), v in sorted(by.items())
+    ]  # fmt: skip
+
+
+def stratified(conditional: dict[str, Any], strata: dict[str, tuple[str, float]]) -> dict:
+    """App. 8's stratified convergence rate from ``composition → (stratum, N_s)``.
+
+    Compositions of the campaign missing from ``strata`` are listed, not guessed.
+    """
+    from genflow.hull.metrics import stratified_convergence_rate
+
+    per: dict[str, list[float]] = {}
+    missing = []
+    for row in conditional["rows"]:
+        if row["composition"] not in strata:
+            missing.append(row["composition"])
+            continue
+        stratum, size = strata[row["composition"]]
+        acc = per.setdefault(stratum, [0, 0, float(size)])
+        acc[0] += row["converged"]
+        acc[1] += row["attempted"]
+    return {"rate": stratified_convergence_rate([tuple(v) for v in per.values()]),
+            "strata": {k: {"converged": v[0], "tried": v[1], "size": v[2]} for k, v in
+                       per.items()}, "unassigned": missing}  # fmt: skip
+
+
+def _hulls(stores: Any, name: str, report: dict[str, Any]) -> list[str]:
+    doc = stores.campaigns.find_one({"name": name}, {"spec.hulls": 1}) or {}
+    hulls = list((doc.get("spec") or {}).get("hulls") or [])
+    return hulls or sorted({h["hull"] for h in report["hits"]}) or ["mp2021"]
+
+
+def _element_counts(hits: list[dict[str, Any]]) -> Counter:
+    from pymatgen.core import Composition
+
+    counts: Counter = Counter()
+    for h in {(h["candidate_id"], h["formula"]) for h in hits}:
+        counts.update(el.symbol for el in Composition(h[1]).elements)
+    return counts
+
+
+def build_report(
+    stores: Any,
+    name: str,
+    out: Path | None = None,
+    *,
+    others: list[str] | tuple = (),
+    strata: dict[str, tuple[str, float]] | None = None,
+) -> dict[str, Any]:
+    """The report of campaign ``name`` against ``others`` (campaign names, files of
+    compositions + energies, MP-20 splits) as a dict; with ``out``, also ``report.md``,
+    ``report.html`` and the PNGs there. ``strata`` (composition → (stratum, N_s)) adds the
+    stratified convergence rate of App. 8."""
     from genflow.campaign.status import campaign_report
 
     report = campaign_report(stores, name)
-    hulls = sorted({h["hull"] for h in report["hits"]}) or ["mp2021"]
-    report["e_d"] = {h: scored_e_d(stores, name, h) for h in hulls}
+    hulls = _hulls(stores, name, report)
+    sets = [campaign_set(stores, name, hulls)]
+    sets += [load_report_set(stores, o, hulls) for o in others]
+    report["set_names"] = [s.name for s in sets]
+    report["sets"] = set_table(sets, hulls)
+    report["pairs"], deltas = pair_tables(sets, hulls)
+    report["rounds"] = round_table(stores, name, hulls)
+    report["conditional"] = conditional_table(stores, name, hulls[0])
+    if strata:
+        report["conditional"]["stratified"] = stratified(report["conditional"], strata)
+    funnel = {**report["stages"], f"stable on {hulls[0]}": sets[0].n_stable(hulls[0])}
+    report["e_d"] = {h: sets[0].e_d(h) for h in hulls}
     if out is not None:
         out = Path(out)
-        report["plots"] = {
-            "funnel": str(bar_chart(report["stages"], out / "funnel.png", title="campaign funnel")),
-            "rejections": str(bar_chart(report["failure_counts"], out / "rejections.png",
-                                        title="rejection reasons")),
-            **{f"e_d_{h}": str(e_d_histograms({name: v}, out / f"e_d_{h}.png", hull=h))
-               for h, v in report["e_d"].items()},
+        plots = {
+            "funnel": bar_chart(funnel, out / "funnel.png", title="campaign funnel"),
+            "rejections": bar_chart(report["failure_counts"], out / "rejections.png",
+                                    title="rejection reasons"),
+            **{f"e_d_{h}": e_d_histograms({s.name: s.e_d(h) for s in sets},
+                                          out / f"e_d_{h}.png", hull=h) for h in hulls},
+            "hits_periodic_table": periodic_table_heatmap(
+                _element_counts(report["hits"]), out / "hits_periodic_table.png",
+                title="hits per element"),
         }  # fmt: skip
+        for k, ((a, b, h), d) in enumerate(deltas.items()):
+            plots[f"delta_e_form_{k}_{h}"] = per_composition_delta(
+                d, out / f"delta_e_form_{k}_{h}.png", label_a=a, label_b=b)  # fmt: skip
+        report["plots"] = {k: str(v) for k, v in plots.items()}
         (out / "report.md").write_text(render_markdown(report))
-        report["markdown"] = str(out / "report.md")
+        (out / "report.html").write_text(render_html(report))
+        report["markdown"], report["html"] = str(out / "report.md"), str(out / "report.html")
     return report
 
 
@@ -69,34 +219,12 @@ def latest_nightly(stores: Any, spec_name: str, *, before: str | None = None) ->
 def write_nightly_report(
     stores: Any, spec_name: str, out: Path, *, before: str | None = None
 ) -> Path | None:
-    """Write the latest nightly campaign's report to ``out/<campaign>/``; its ``report.md``.
+    """Write the latest nightly campaign's report (``report.md``, ``report.html`` and the
+    PNGs) to ``out/<campaign>/``; return the path of ``report.html``, the one file to open.
 
     None when the spec has no nightly campaign (before ``before``) yet.
     """
     name = latest_nightly(stores, spec_name, before=before)
     if name is None:
         return None
-    return Path(build_report(stores, name, Path(out) / name)["markdown"])
-
-
-def render_markdown(report: dict[str, Any]) -> str:
-    """Markdown text of a :func:`build_report` dict (plots linked by file name)."""
-    lines = [f"# Campaign {report['campaign']}", ""]
-    lines += [f"state: {report.get('state')}, mode: {report.get('mode')}", ""]
-    lines += ["## Stages", "", "| stage | candidates |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in report["stages"].items()]
-    tp = report.get("throughput") or {}
-    lines += ["", f"throughput: {tp.get('scored_per_hour')} scored/h over "
-              f"{tp.get('wall_hours')} h", ""]  # fmt: skip
-    lines += ["## Rejections and failures", "", "| reason | n |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in (report.get("failure_counts") or {}).items()]
-    lines += ["", "## Hits", "", "| formula | hull | E_d (eV/atom) | engine | checkpoint | id |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
-    for h in report["hits"]:
-        lines.append(
-            f"| {h['formula']} | {h['hull']} | {h['e_d']:.4f} | {h['engine']} | "
-            f"{h['checkpoint_hash']} | {h['candidate_id']} |"
-        )
-    for name, path in (report.get("plots") or {}).items():
-        lines += ["", f"![{name}]({Path(path).name})"]
-    return "\n".join(lines) + "\n"
+    return Path(build_report(stores, name, Path(out) / name)["html"])

@@ -1,4 +1,4 @@
-"""``genflow report CAMPAIGN|--nightly SPEC [--out DIR] [--json]``: the morning report."""
+"""``genflow report CAMPAIGN [OTHER ...] | --nightly SPEC [OTHER ...] [--out DIR] [--json]``."""
 
 from __future__ import annotations
 
@@ -12,22 +12,39 @@ __all__ = ["report_cmd"]
 
 
 def report_cmd(
-    campaign: Annotated[
-        str | None, typer.Argument(help="Campaign name (or give --nightly SPEC).")
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="CAMPAIGN [OTHER ...]: the campaign (or give --nightly SPEC), then sets to "
+            "compare it with: campaign names, files of compositions + energies, mp_20 splits.",
+            show_default=False,
+        ),
     ] = None,
     nightly: Annotated[
         Path | None,
         typer.Option("--nightly", help="Spec file: report its latest nightly <name>-<date>."),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for report.md + PNGs.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for report.md, report.html (self-contained) + PNGs."),
+    ] = None,
+    strata: Annotated[
+        Path | None,
+        typer.Option(
+            "--strata",
+            help="CSV composition,stratum,size: adds App. 8's stratified convergence rate "
+            "(size: N_s, the population a stratum stands for).",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Counts per stage, rejection reasons, hits with provenance, E_d plots, throughput."""
+    """Stages, rejections, hits with provenance, Tables 2-3 against other sets, plots."""
     from genflow.core.jsonsafe import finite_or_none
     from genflow.core.store import connect
     from genflow.evaluation.report import build_report, latest_nightly, render_markdown
 
-    if (campaign is None) == (nightly is None):
+    names = list(names or [])
+    if not names and nightly is None:
         raise typer.BadParameter("give a CAMPAIGN name or --nightly SPEC (one of them)")
     stores = connect()
     try:
@@ -42,7 +59,14 @@ def report_cmd(
             if campaign is None:
                 typer.echo(f"no nightly campaign of {spec_name!r} ({spec_name}-<date>)", err=True)
                 raise typer.Exit(2)
-        report = build_report(stores, campaign, out)
+        else:
+            campaign = names.pop(0)
+        try:
+            table = _read_strata(strata) if strata is not None else None
+            report = build_report(stores, campaign, out, others=names, strata=table)
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
     finally:
         stores.close()
     if not report["known"] and not report["stages"]["generated"]:
@@ -53,3 +77,14 @@ def report_cmd(
         typer.echo(json.dumps(finite_or_none(report), indent=1, default=str))
     else:
         typer.echo(render_markdown(report))
+
+
+def _read_strata(path: Path) -> dict[str, tuple[str, float]]:
+    """``composition → (stratum, N_s)`` from a CSV with those three columns."""
+    import csv
+
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not {"composition", "stratum", "size"} <= set(rows[0]):
+        raise ValueError(f"{path}: want columns composition,stratum,size")
+    return {r["composition"].strip(): (r["stratum"].strip(), float(r["size"])) for r in rows}

@@ -30,8 +30,11 @@ def test_report_of_a_finished_campaign(campaign_env, structures_spec, tmp_path, 
     run = run_campaign(spec, name=NIGHT, stores=stores, root_dir=tmp_path / "runs").as_dict()
     assert not run["failed_jobs"] and run["counts"]["scored"] == 2
 
+    # an imported set: compositions + energies per atom, one composition shared with the night
+    imported = tmp_path / "imported.csv"
+    imported.write_text("composition,energy_per_atom\nNaCl,-3.55\nSi,-5.30\nKBr,-3.1\n")
     out = tmp_path / "report"
-    report = build_report(stores, NIGHT, out)
+    report = build_report(stores, NIGHT, out, others=[str(imported)])
     md = (out / "report.md").read_text()
     assert md.startswith(f"# Campaign {NIGHT}\n")
     for stage, n in {"generated": 4, "gated": 4, "relaxed": 2, "scored": 2}.items():
@@ -51,20 +54,26 @@ def test_report_of_a_finished_campaign(campaign_env, structures_spec, tmp_path, 
                f"{h['checkpoint_hash']} | {h['candidate_id']} |")  # fmt: skip
         assert row in md
         assert h["engine"] and h["engine"].startswith("mlip")
-    assert set(report["plots"]) == {"funnel", "rejections", "e_d_mp2021"}
+    assert set(report["plots"]) == {"funnel", "rejections", "e_d_mp2021", "hits_periodic_table",
+                                    "delta_e_form_0_mp2021"}  # fmt: skip
     for name, png in report["plots"].items():
         assert f"![{name}]({name}.png)" in md
         with Image.open(png) as im:
             assert im.format == "PNG" and im.size[0] > 100 and im.size[1] > 100
             im.verify()
     assert len(report["e_d"]["mp2021"]) == 2
+    _check_tables(report, md, stores, imported)
+    _check_html(report, out)
+    _check_rounds_and_strata(stores, tmp_path)
 
     # --nightly SPEC: the latest <name>-<date> of the spec; nightly's writer: the night before
     assert latest_nightly(stores, "morning") == NIGHT
     assert latest_nightly(stores, "morning", before=NIGHT) == "morning-2025-01-01"
     assert latest_nightly(stores, "mor") is None
     written = write_nightly_report(stores, "morning", tmp_path / "nightly", before="z")
-    assert written == tmp_path / "nightly" / NIGHT / "report.md" and written.is_file()
+    assert written == tmp_path / "nightly" / NIGHT / "report.html" and written.is_file()
+    assert (written.parent / "report.md").is_file()
+    assert written.read_text().count('src="data:image/png;base64,') == 4  # no other set: no Δ
 
     from genflow.cli import app
 
@@ -77,3 +86,98 @@ def test_report_of_a_finished_campaign(campaign_env, structures_spec, tmp_path, 
     assert res.output.startswith(f"# Campaign {NIGHT}") and (tmp_path / "cli/funnel.png").is_file()
     res = runner.invoke(app, ["report"])
     assert res.exit_code == 2 and "CAMPAIGN name or --nightly SPEC" in res.output
+    res = runner.invoke(app, ["report", NIGHT, str(imported), "--json"])
+    assert res.exit_code == 0, res.output
+    pairs = json.loads(res.stdout)["pairs"]
+    assert pairs == json.loads(json.dumps(report["pairs"]))
+    res = runner.invoke(app, ["report", NIGHT, "no-such-set"])
+    assert res.exit_code == 2 and "not a campaign in the store, a file" in res.output
+
+    # `genflow nightly --report`: submits the next night, writes the report of the one that ran
+    res = runner.invoke(app, ["nightly", str(path), "--date", "2025-01-03", "--report",
+                              str(tmp_path / "reports"), "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    night = json.loads(res.stdout)
+    assert night["campaign"] == "morning-2025-01-03" and night["submitted"]
+    page = tmp_path / "reports" / NIGHT / "report.html"
+    assert night["report"] == str(page) and (page.parent / "report.md").is_file()
+    assert page.read_text().count('src="data:image/png;base64,') == 4
+
+
+def _check_tables(report, md, stores, imported) -> None:
+    """Table 3 per set, Table 2 for the pair (re-derived here), conditional rows: all filled."""
+    from pymatgen.core import Composition
+
+    from genflow.hull import load_hull
+
+    sets = {r["set"]: r for r in report["sets"]}
+    assert sets[NIGHT]["n_rows"] == 4 and sets[NIGHT]["n_scored"] == 2  # failed rows count
+    assert sets["imported.csv"]["n_rows"] == 3 and sets["imported.csv"]["n_scored"] == 3
+    assert sets[NIGHT]["n_metastable"] >= sets[NIGHT]["n_stable"] >= 0
+    (pair,) = report["pairs"]
+    docs = stores.candidates.find(
+        {"campaign": NIGHT, "state": "scored"}, {"formula": 1, "scores": 1}
+    )
+    mine = {Composition(d["formula"]).reduced_formula: d["scores"]["mp2021"]["e_form"]
+            for d in docs}  # fmt: skip
+    theirs = load_hull("mp2021").score(["NaCl", "Si"], [-3.55, -5.30])
+    expected = [mine[f] - s.e_form for f, s in zip(["NaCl", "Si"], theirs, strict=True)]
+    assert pair["a"] == NIGHT and pair["b"] == "imported.csv" and pair["n_matched"] == 2
+    assert pair["n_only_b"] == 1
+    assert pair["delta_e_form"] == pytest.approx(sum(expected) / 2, abs=1e-9)
+    assert pair["e_form_reduction_rate"] == sum(d < 0 for d in expected) / 2
+    cond = report["conditional"]
+    assert {r["composition"] for r in cond["rows"]} >= {"NaCl", "Si"}
+    assert cond["convergence_rate"] == 1.0  # both relaxes converged
+    for title in ("## Sets on each hull", "## Pairs of sets", "## Conditional generation"):
+        body = md.split(title, 1)[1].split("\n## ", 1)[0]
+        assert body.count("\n| ") >= 2, f"{title}: empty table"  # header + at least one row
+    assert f"| {NIGHT} | imported.csv | mp2021 | {pair['delta_e_form']:.4f} |" in md
+
+
+def _check_rounds_and_strata(stores, tmp_path) -> None:
+    """A candidate re-scored on round 1 counts in both rounds; strata from a CSV via the CLI."""
+    from genflow.cli import app
+    from genflow.evaluation.report import build_report
+
+    scored = {"campaign": NIGHT, "state": "scored"}
+    round0 = [d["scores"]["mp2021"]["e_d"] for d in stores.candidates.find(scored)]
+    doc = stores.candidates.find_one(scored)
+    old = doc["scores"]["mp2021"]
+    stores.candidates.update_one({"_id": doc["_id"]}, {"$set": {
+        "score_rounds.mp2021.0": old,
+        "scores.mp2021": {**old, "e_d": -0.5, "round": 1},
+    }})  # fmt: skip
+    rounds = {r["round"]: r for r in build_report(stores, NIGHT)["rounds"]}
+    assert rounds[0]["n_scored"] == 2 and rounds[1]["n_scored"] == 1
+    assert rounds[0]["n_stable"] == sum(e < 0 for e in round0) and rounds[1]["n_stable"] == 1
+    stores.candidates.update_one({"_id": doc["_id"]}, {"$set": {"scores.mp2021": old},
+                                                       "$unset": {"score_rounds": ""}})  # fmt: skip
+    strata = tmp_path / "strata.csv"
+    strata.write_text("composition,stratum,size\nNaCl,binary,30\nSi,unary,10\n")
+    runner = CliRunner(env={"COLUMNS": "200"})
+    res = runner.invoke(app, ["report", NIGHT, "--strata", str(strata), "--json"])
+    assert res.exit_code == 0, res.output
+    st = json.loads(res.stdout)["conditional"]["stratified"]
+    assert st["rate"] == 1.0 and st["strata"]["binary"]["tried"] == 1
+    assert sorted(st["unassigned"]) == ["(no formula)", "NaCl2"]  # the two gate rejects
+
+
+def _check_html(report, out) -> None:
+    """One self-contained page: every PNG embedded byte for byte, nothing referenced outside."""
+    import base64
+    import re
+
+    page = (out / "report.html").read_text()
+    assert report["html"] == str(out / "report.html")
+    embedded = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', page)
+    assert {name for name, _ in embedded} == set(report["plots"])
+    for name, data in embedded:
+        assert base64.b64decode(data) == (out / f"{name}.png").read_bytes()
+    text = re.sub(r"base64,[^\"]+", "base64,", page)  # the markup without the image bytes
+    assert len(re.findall(r"(?:src|href|url)\s*[=(]", text)) == len(embedded)  # data URIs only
+    assert "http" not in text and "<script" not in text and "<link" not in text
+    for title in ("Stages", "Rejections and failures", "Hits", "Sets on each hull",
+                  "Pairs of sets", "Per hull round", "Conditional generation"):  # fmt: skip
+        table = page.split(f"<h2>{title}", 1)[1].split("</table>", 1)[0]
+        assert table.count("<tr>") >= 2 and ">none<" not in table, title

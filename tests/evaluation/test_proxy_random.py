@@ -57,8 +57,24 @@ def test_random_search_composition_volume_and_no_overlap(require_module) -> None
         lo, hi = target_volume(s.composition, 0.4), target_volume(s.composition, 1.2)
         assert lo <= s.volume <= hi
         assert s.properties["min_overlap_ratio"] >= 1.0 - 1e-3
+        _assert_no_pair_inside_spheres(s, sphere_factor=0.5)
     again = random_structures("SrTiO3", 2, seed=3)
     assert np.allclose(again[0].frac_coords, structures[0].frac_coords)
+
+
+def _assert_no_pair_inside_spheres(s: Structure, *, sphere_factor: float) -> None:
+    """Measured here, not read from the generator: every pair (periodic images and a site's
+    own images included) at least f·(r_i + r_j) apart, r the atomic radius."""
+    from pymatgen.core import Element
+
+    r = np.array([float(Element(site.specie.symbol).atomic_radius) for site in s])
+    sigma = sphere_factor * (r[:, None] + r[None, :])
+    n_pairs = 0
+    for i, neighbours in enumerate(s.get_all_neighbors(float(sigma.max()) + 0.5)):
+        for nb in neighbours:
+            n_pairs += 1
+            assert nb.nn_distance >= sigma[i, nb.index] * (1 - 1e-3), (i, nb.index, nb.nn_distance)
+    assert n_pairs > 0  # the check looked at real pairs
 
 
 @pytest.mark.slow

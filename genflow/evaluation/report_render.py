@@ -1,0 +1,169 @@
+"""Render a morning report dict as Markdown and as one self-contained HTML file.
+
+Both renderings come from the same :class:`Section` list, so a table in the Markdown is the
+same table in the HTML. The HTML is what a person opens in the morning from a mail or a
+shared folder: every plot is embedded as a base64 ``data:image/png`` URI and the styles are
+inline, so the file references nothing outside itself (no links, scripts or stylesheets).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Section", "render_html", "render_markdown", "sections"]
+
+
+@dataclass(frozen=True)
+class Section:
+    """One titled table with optional text above it."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    text: str = ""
+
+
+def _num(x: Any, fmt: str = ".4f") -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    return format(x, fmt) if isinstance(x, float) else str(x)
+
+
+def sections(report: dict[str, Any]) -> list[Section]:
+    """The report's tables, in reading order."""
+    tp = report.get("throughput") or {}
+    out = [
+        Section("Stages", ["stage", "candidates"],
+                [[k, str(v)] for k, v in report["stages"].items()],
+                f"throughput: {tp.get('scored_per_hour')} scored/h over {tp.get('wall_hours')} h"),
+        Section("Rejections and failures", ["reason", "n"],
+                [[k, str(v)] for k, v in (report.get("failure_counts") or {}).items()]),
+        Section("Hits", ["formula", "hull", "E_d (eV/atom)", "engine", "checkpoint", "id"],
+                [[h["formula"], h["hull"], f"{h['e_d']:.4f}", str(h["engine"]),
+                  str(h["checkpoint_hash"]), h["candidate_id"]] for h in report["hits"]]),
+    ]  # fmt: skip
+    if report.get("sets"):
+        out.append(Section(
+            "Sets on each hull (Table 3 style)",
+            ["set", "kind", "hull", "rows", "scored", "# stable", "# metastable",
+             "median E_d (eV/atom)"],
+            [[r["set"], r["kind"], r["hull"], str(r["n_rows"]), str(r["n_scored"]),
+              str(r["n_stable"]), str(r["n_metastable"]), _num(r["median_e_d"])]
+             for r in report["sets"]],
+            "Stable: E_d < 0; metastable: E_d < 25 meV/atom (Yang et al. 2023, Eq. 5); "
+            "failed and unscored rows count in rows, never as stable.",
+        ))  # fmt: skip
+    if report.get("pairs"):
+        out.append(Section(
+            "Pairs of sets (Table 2 style)",
+            ["A", "B", "hull", "ΔE_f(A, B) (eV/atom)", "E_f reduction rate", "matched",
+             "only A", "only B"],
+            [[r["a"], r["b"], r["hull"], _num(r["delta_e_form"]),
+              _num(r["e_form_reduction_rate"], ".3f"), str(r["n_matched"]), str(r["n_only_a"]),
+              str(r["n_only_b"])] for r in report["pairs"]],
+            "ΔE_f (Eq. 3) and reduction rate (Eq. 4) over compositions both sets hold, each "
+            "set's lowest E_f per reduced formula; negative ΔE_f: A is lower.",
+        ))  # fmt: skip
+    if report.get("rounds"):
+        out.append(Section(
+            "Per hull round", ["hull", "round", "scored", "# stable", "# metastable"],
+            [[r["hull"], str(r["round"]), str(r["n_scored"]), str(r["n_stable"]),
+              str(r["n_metastable"])] for r in report["rounds"]],
+            "each candidate's score against round r of the hull (round 0: the reference; "
+            "later rounds add earlier stable hits, `genflow hull fold`).",
+        ))  # fmt: skip
+    cond = report.get("conditional")
+    if cond:
+        out.append(Section(
+            "Conditional generation: best of N per composition",
+            ["composition", "N", "relax attempted", "converged", f"best E_d on {cond['hull']}"],
+            [[r["composition"], str(r["n"]), str(r["attempted"]), str(r["converged"]),
+              _num(r["best_e_d"])] for r in cond["rows"]],
+            f"grouped by {cond['grouped_by']}; convergence rate (converged / relax attempted): "
+            f"{_num(cond['convergence_rate'], '.3f')}" + _strata_text(cond.get("stratified")),
+        ))  # fmt: skip
+    return out
+
+
+def _strata_text(st: dict[str, Any] | None) -> str:
+    if not st:
+        return ""
+    text = f"; stratified convergence rate (App. 8): {_num(st['rate'], '.3f')} over "
+    text += ", ".join(f"{k} ({v['converged']}/{v['tried']}, N={v['size']:g})"
+                      for k, v in st["strata"].items())  # fmt: skip
+    if st["unassigned"]:
+        text += f"; not in any stratum: {', '.join(st['unassigned'])}"
+    return text
+
+
+def _md_table(s: Section) -> list[str]:
+    lines = ["", f"## {s.title}", ""]
+    if s.text and s.title != "Stages":
+        lines += [s.text, ""]
+    lines += ["| " + " | ".join(s.headers) + " |", "|" + "---|" * len(s.headers)]
+    lines += ["| " + " | ".join(r) + " |" for r in s.rows]
+    if s.text and s.title == "Stages":
+        lines += ["", s.text]
+    return lines
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """Markdown text of a report (plots linked by file name, next to ``report.md``)."""
+    lines = [f"# Campaign {report['campaign']}", ""]
+    lines += [f"state: {report.get('state')}, mode: {report.get('mode')}"]
+    if report.get("set_names"):
+        lines += ["", "sets: " + ", ".join(report["set_names"])]
+    for s in sections(report):
+        lines += _md_table(s)
+    for name, path in (report.get("plots") or {}).items():
+        lines += ["", f"![{name}]({Path(path).name})"]
+    return "\n".join(lines) + "\n"
+
+
+_STYLE = (
+    "body{font-family:sans-serif;max-width:60em;margin:1em auto;padding:0 1em;color:#222}"
+    "table{border-collapse:collapse;margin:.5em 0 1.5em}"
+    "th,td{border:1px solid #bbb;padding:.2em .6em;text-align:left}"
+    "th{background:#eee}figure{margin:1em 0}img{max-width:100%}"
+)
+
+
+def _html_table(s: Section) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(h)}</th>" for h in s.headers)
+    body = (
+        "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in s.rows)
+        or f'<tr><td colspan="{len(s.headers)}">none</td></tr>'
+    )
+    text = f"<p>{e(s.text)}</p>" if s.text else ""
+    return f"<h2>{e(s.title)}</h2>{text}<table><tr>{head}</tr>{body}</table>"
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """One HTML page: the same tables as the Markdown, every PNG embedded as a data URI."""
+    e = html.escape
+    title = f"Campaign {report['campaign']}"
+    parts = [
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{e(title)}'
+        f"</title><style>{_STYLE}</style></head><body><h1>{e(title)}</h1>",
+        f"<p>state: {e(str(report.get('state')))}, mode: {e(str(report.get('mode')))}</p>",
+    ]
+    if report.get("set_names"):
+        parts.append(f"<p>sets: {e(', '.join(report['set_names']))}</p>")
+    parts += [_html_table(s) for s in sections(report)]
+    plots = report.get("plots") or {}
+    if plots:
+        parts.append("<h2>Plots</h2>")
+    for name, path in plots.items():
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        parts.append(
+            f'<figure><img alt="{e(name)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{e(name)}</figcaption></figure>"
+        )
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
