@@ -11,7 +11,10 @@ All three paths score the same candidates against the same reference entries, in
 - ``genflow``: ``ReferenceHull`` built from the same entries (its "build": parsing and the
   chemical-system index), then ``ReferenceHull.score`` on all candidates from strings — *cold*
   (every chemical-system hull built inside the timed call, parse caches cleared) and *warm*
-  (second call, hulls cached).
+  (second call, hulls cached). ``score`` returns columns (``HullScores``: E_d, hull energy,
+  facet vertices and amounts as arrays) and builds a ``HullScore`` per row when one is read;
+  *warm+rows* adds building every row's object (decomposition dict, formula, coverage).
+  Warm figures are the best of 5 calls; cold and pymatgen's are single passes.
 
 Build and scoring are timed separately. The pymatgen side gets its candidate ``PDEntry``
 objects prebuilt outside the timing (genflow parses formula strings inside it). Every row is
@@ -47,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -142,9 +146,17 @@ def fair_run(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     scores = hull.score(formulas, energies)
     t["genflow cold"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    warm = hull.score(formulas, energies)
-    t["genflow warm"] = time.perf_counter() - t0
+    list(scores)  # first read builds the coverage index and reference formulas once
+    # Warm: best of 5 calls (timeit's convention: the least disturbed run on a shared box).
+    # HullScores are columns; a HullScore per row is built on read: warm+rows times that too.
+    warm_s, rows_s = [], []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        warm = hull.score(formulas, energies)
+        warm_s.append(time.perf_counter() - t0)
+        list(warm)
+        rows_s.append(time.perf_counter() - t0)
+    t["genflow warm"], t["genflow warm+rows"] = min(warm_s), min(rows_s)
     assert all(s.ok for s in scores), [s.error for s in scores if not s.ok][:3]
     assert [s.e_d for s in warm] == [s.e_d for s in scores]
 
@@ -176,6 +188,8 @@ def fair_run(args: argparse.Namespace) -> None:
     spaces = [frozenset(str(el) for el in space) for space in ppd.pds]
     patched = [any(space >= frozenset(s) for space in spaces) for s in systems]
     ppd_answers, per_row = [], []
+    # one "No suitable PhaseDiagrams ... SLSQP" warning per such row: counted below instead
+    warnings.filterwarnings("ignore", message="No suitable PhaseDiagrams")
     t0 = time.perf_counter()
     for e in cand_entries:
         ppd_answers.append(ppd.get_decomp_and_e_above_hull(e, allow_negative=True))
@@ -187,7 +201,7 @@ def fair_run(args: argparse.Namespace) -> None:
 
     n = len(formulas)
     print(f"\n{'path':<18}{'build s':>9}{'score s':>9}{'ms/cand':>9}")
-    for side in ("genflow cold", "genflow warm", "pd-cached", "ppd"):
+    for side in ("genflow cold", "genflow warm", "genflow warm+rows", "pd-cached", "ppd"):
         build = t["genflow build"] if side.startswith("genflow") else t[f"{side} build"]
         score = t[side] if side.startswith("genflow") else t[f"{side} score"]
         print(f"{side:<18}{build:>9.2f}{score:>9.2f}{score / n * 1e3:>9.4f}")
@@ -199,9 +213,9 @@ def fair_run(args: argparse.Namespace) -> None:
     )
     print("\nscoring ratios (pymatgen ms/candidate ÷ genflow ms/candidate, builds excluded):")
     for base in ("pd-cached", "ppd", "ppd patched"):
-        for side in ("genflow cold", "genflow warm"):
+        for side in ("genflow cold", "genflow warm", "genflow warm+rows"):
             key = base if base == "ppd patched" else f"{base} score"
-            print(f"  {base:<11} / {side:<13} {t[key] / t[side]:8.1f}x")
+            print(f"  {base:<11} / {side:<17} {t[key] / t[side]:8.1f}x")
     total_g = t["genflow build"] + t["genflow cold"]
     print("build + score (one pass over the candidates):")
     for base in ("pd-cached", "ppd"):

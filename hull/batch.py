@@ -152,8 +152,8 @@ def evaluate_hulls(
     n_facets = np.fromiter((len(h.facets) for h in hulls), dtype=np.int64, count=len(hulls))
     offset = np.concatenate([[0], np.cumsum(n_facets)[:-1]])
     inv = np.concatenate([h.aug_inv for h in hulls])  # (F_total, k, k)
-    v_rows = np.concatenate([h.point_rows[h.facets] for h in hulls])  # (F_total, k)
-    v_energy = np.concatenate([h.point_energies[h.facets] for h in hulls])
+    v_rows = np.concatenate([h.vertex_rows for h in hulls])  # (F_total, k)
+    v_energy = np.concatenate([h.vertex_energies for h in hulls])
     # pymatgen coordinates drop the first element; the augmented point appends a 1.
     aug = np.concatenate([fractions[:, 1:], np.ones((n, 1))], axis=1)
     per = n_facets[host]
