@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from genflow.core.progress import track
 from genflow.hull.cache import HullCache
 from genflow.hull.coverage import Coverage
 from genflow.hull.engine import ChemsysHull, HullSpec, assign_hosts, build_chemsys_hulls
+from genflow.hull.pool import TASK_SYSTEMS, build_in_pool, hull_pool
 from genflow.hull.results import HullScores
 from genflow.hull.scoring import (
     ParsedBatch,
@@ -119,9 +121,10 @@ class ReferenceHull(ReferenceTable):
         return len(self._hulls)
 
     def _hulls_for(
-        self, systems: Sequence[tuple[str, ...]]
+        self, systems: Sequence[tuple[str, ...]], pool: Executor | None = None
     ) -> dict[tuple[str, ...], ChemsysHull | Exception]:
-        """Hulls of ``systems`` (sorted tuples): cached ones reused, the rest built in one batch.
+        """Hulls of ``systems`` (sorted tuples): cached ones reused, the rest built in one batch
+        (in ``pool``'s worker processes when given: same hulls, see ``genflow.hull.pool``).
 
         A failed build is returned (not cached) so that only its own candidates fail.
         """
@@ -133,7 +136,12 @@ class ReferenceHull(ReferenceTable):
                 todo.append(system)
             else:
                 out[system] = hull
-        for system, hull in zip(todo, build_chemsys_hulls(self._hull_specs(todo)), strict=True):
+        if pool is not None and len(todo) > TASK_SYSTEMS:
+            tasks = (todo[i : i + TASK_SYSTEMS] for i in range(0, len(todo), TASK_SYSTEMS))
+            built = build_in_pool(pool, (self._hull_specs(task) for task in tasks))
+        else:
+            built = build_chemsys_hulls(self._hull_specs(todo))
+        for system, hull in zip(todo, built, strict=True):
             out[system] = hull
             if isinstance(hull, ChemsysHull):
                 self._hulls.put(system, hull)
@@ -158,6 +166,7 @@ class ReferenceHull(ReferenceTable):
         energies_per_atom: Sequence[float],
         *,
         progress: bool = False,
+        workers: int = 1,
     ) -> HullScores:
         r"""Score candidates against this hull, batched over chemical systems.
 
@@ -189,6 +198,10 @@ class ReferenceHull(ReferenceTable):
             for the bundled hulls).
         progress : bool
             Show a rich progress bar over chunks of chemical systems.
+        workers : int
+            Processes that build the hulls new to this call (``genflow.hull.pool``; used
+            when at least ``MIN_PARALLEL_SYSTEMS`` are new, since a pool takes ~1 s to
+            start). Scores are identical for any value.
 
         Returns
         -------
@@ -209,8 +222,10 @@ class ReferenceHull(ReferenceTable):
         needed = sorted(set(host_of))
         hulls: dict[System, ChemsysHull | Exception] = {}
         chunks = [needed[i : i + _BUILD_CHUNK] for i in range(0, len(needed), _BUILD_CHUNK)]
-        for chunk in track(chunks, "building chemical-system hulls", enabled=progress):
-            hulls.update(self._hulls_for(chunk))
+        n_new = sum(h not in self._hulls for h in needed)
+        with hull_pool(workers, n_new) as pool:
+            for chunk in track(chunks, "building chemical-system hulls", enabled=progress):
+                hulls.update(self._hulls_for(chunk, pool))
         good = [h for h in needed if isinstance(hulls[h], ChemsysHull)]
         index = {h: j for j, h in enumerate(good)}
         host_index = np.asarray([index.get(h, -1) for h in host_of], dtype=np.int64)
