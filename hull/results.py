@@ -54,6 +54,16 @@ class HullScores(Sequence[HullScore]):
     coverage : callable
         Returns the hull's coverage index, built on first use (``composition_known``,
         ``binaries_known``, ``novelty``).
+
+    Attributes
+    ----------
+    e_d, e_form, e_hull : np.ndarray
+        (n,) eV/atom; NaN for rows that could not be scored (E_d, E_f as in
+        ``ReferenceHull.score``).
+    ok, is_stable, is_metastable : np.ndarray
+        (n,) bool: scored; E_d < 0; E_d < 0.025 eV/atom (False for failed rows).
+    vertex_rows, amounts, errors, evaluated
+        As the parameters.
     """
 
     def __init__(
@@ -73,7 +83,6 @@ class HullScores(Sequence[HullScore]):
         self._pairs = pairs
         self.e_hull = e_hull
         self.e_d = energies - e_hull
-        self.e_form = e_form
         self.vertex_rows = vertex_rows
         self.amounts = amounts
         self.errors = errors
@@ -84,6 +93,8 @@ class HullScores(Sequence[HullScore]):
         self.ok = np.isfinite(self.e_d)
         if errors:
             self.ok[list(errors)] = False
+        self.e_form = np.where(self.ok, e_form, np.nan)
+        self.e_d = np.where(self.ok, self.e_d, np.nan)
         self.is_stable = self.ok & (self.e_d < STABLE_THRESHOLD)
         self.is_metastable = self.ok & (self.e_d < METASTABLE_THRESHOLD)
 

@@ -104,6 +104,7 @@ def test_single_entry_system_and_missing_element(mp2021: ReferenceHull) -> None:
     assert scores[2].decomposition.keys() == {"Li", "Cl2"}
     assert not scores.ok[5] and "element K absent" in (scores[5].error or "")
     assert scores[5].formula == "KCl" and scores.ok[:5].all()
+    assert np.isnan(scores.e_form[5]) and np.isnan(scores.e_d[5]) and scores[5].e_form is None
     _check_against_pymatgen(hull, scores, formulas, energies)
     single = PhaseDiagram([PDEntry(Composition("Li"), e_li)])
     assert scores.e_d[0] == pytest.approx(_pymatgen(single, "Li", energies[0])[1], abs=1e-12)
