@@ -150,24 +150,36 @@ class HullScores(Sequence[HullScore]):
         }
 
     def _build(self, rows: list[int]) -> None:
-        """Build the ``HullScore`` of each row in ``rows`` (coverage keys in one batch)."""
+        """Build the ``HullScore`` of each row in ``rows`` (columns read as lists once)."""
         if not rows:
             return
-        covered = [i for i in rows if self.evaluated[i]]
+        idx = np.asarray(rows, dtype=np.int64)
+        evaluated = self.evaluated[idx].tolist()
+        covered = [i for i, e in zip(rows, evaluated, strict=True) if e]
         fields = self._coverage().fields_many([self._pairs[i] for i in covered])  # type: ignore[misc]
         extra: dict[int, dict[str, Any]] = dict(zip(covered, fields, strict=True))
-        for i in rows:
+        columns = zip(
+            rows,
+            self.ok[idx].tolist(),
+            self.e_d[idx].tolist(),
+            self.e_form[idx].tolist(),
+            self.vertex_rows[idx].tolist(),
+            self.amounts[idx].tolist(),
+            strict=True,
+        )
+        name = self._formula_of
+        for i, ok, d, e_form, vertex_rows, amounts in columns:
             more = extra.get(i, {})
-            error = self.errors.get(i)
-            if not self.ok[i]:
-                self._rows[i] = HullScore(formula=self.formula(i), error=error, **more)
+            if not ok:
+                self._rows[i] = HullScore(formula=self.formula(i), error=self.errors.get(i), **more)
                 continue
-            d = float(self.e_d[i])
             self._rows[i] = HullScore(
                 formula=self.formula(i),
                 e_d=d,
-                e_form=float(self.e_form[i]),
-                decomposition=self.decomposition(i),
+                e_form=e_form,
+                decomposition={
+                    name(r): a for r, a in zip(vertex_rows, amounts, strict=True) if a != 0.0
+                },
                 is_stable=d < STABLE_THRESHOLD,
                 is_metastable=d < METASTABLE_THRESHOLD,
                 **more,
