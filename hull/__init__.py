@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from genflow.hull.mp_api import build_mp_api_hull
     from genflow.hull.records import HullScore
     from genflow.hull.reference import ReferenceHull
+    from genflow.hull.results import HullScores
 
 #: Public name → module defining it (imported on first access).
 _EXPORTS = {
@@ -63,6 +64,7 @@ _EXPORTS = {
     "build_mp_api_hull": "genflow.hull.mp_api",
     "HullScore": "genflow.hull.records",
     "ReferenceHull": "genflow.hull.reference",
+    "HullScores": "genflow.hull.results",
 }
 
 __all__ = [
@@ -71,6 +73,7 @@ __all__ = [
     "STABLE_THRESHOLD",
     "HullColumn",
     "HullScore",
+    "HullScores",
     "ReferenceHull",
     "build_mp_api_hull",
     "compare_formation_energies",

@@ -20,7 +20,7 @@ import numpy as np
 
 from genflow.hull.engine import AMOUNT_TOL, IN_SIMPLEX_TOL, ChemsysHull
 
-__all__ = ["dense_fractions", "evaluate_hulls", "formation_energies"]
+__all__ = ["dense_fractions", "dense_fractions_flat", "evaluate_hulls", "formation_energies"]
 
 #: Candidate-facet pairs x k x k floats per evaluation chunk (bounds memory to ~32 MB).
 _CHUNK_FLOATS = 4_000_000
@@ -57,14 +57,33 @@ def dense_fractions(
     np.ndarray
         (n_owners, width) fractions; columns beyond an owner's system size are zero.
     """
-    n_sym = int(max((int(s.max()) for s in system_symbols if len(s)), default=0)) + 1
-    n_sym = max(n_sym, int(symbol.max()) + 1 if len(symbol) else 1)
     sizes = np.fromiter((len(s) for s in system_symbols), dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    # One sorted key per (system, symbol); an entry's column is its key's offset in its system.
-    keys = np.repeat(np.arange(len(system_symbols)), sizes) * n_sym + np.concatenate(
-        [np.asarray(s, dtype=np.int64) for s in system_symbols]
+    parts = [np.asarray(s, dtype=np.int64) for s in system_symbols]
+    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return dense_fractions_flat(
+        owner, symbol, amount, flat, sizes, system_of_owner, n_owners, width
     )
+
+
+def dense_fractions_flat(
+    owner: np.ndarray,
+    symbol: np.ndarray,
+    amount: np.ndarray,
+    flat_symbols: np.ndarray,
+    sizes: np.ndarray,
+    system_of_owner: np.ndarray,
+    n_owners: int,
+    width: int,
+) -> np.ndarray:
+    """``dense_fractions`` with the systems' symbols given as one concatenated array.
+
+    ``flat_symbols`` holds every system's sorted global symbol indices back to back and
+    ``sizes`` the number per system (no per-system array or Python loop).
+    """
+    n_sym = int(max(flat_symbols.max(initial=0), symbol.max(initial=0))) + 1
+    starts = np.cumsum(sizes) - sizes
+    # One sorted key per (system, symbol); an entry's column is its key's offset in its system.
+    keys = np.repeat(np.arange(len(sizes)), sizes) * n_sym + flat_symbols
     system = system_of_owner[owner]
     col = np.searchsorted(keys, system * n_sym + symbol) - starts[system]
     totals = np.bincount(owner, weights=amount, minlength=n_owners)
@@ -133,8 +152,8 @@ def evaluate_hulls(
     n_facets = np.fromiter((len(h.facets) for h in hulls), dtype=np.int64, count=len(hulls))
     offset = np.concatenate([[0], np.cumsum(n_facets)[:-1]])
     inv = np.concatenate([h.aug_inv for h in hulls])  # (F_total, k, k)
-    v_rows = np.concatenate([h.point_rows[h.facets] for h in hulls])  # (F_total, k)
-    v_energy = np.concatenate([h.point_energies[h.facets] for h in hulls])
+    v_rows = np.concatenate([h.vertex_rows for h in hulls])  # (F_total, k)
+    v_energy = np.concatenate([h.vertex_energies for h in hulls])
     # pymatgen coordinates drop the first element; the augmented point appends a 1.
     aug = np.concatenate([fractions[:, 1:], np.ones((n, 1))], axis=1)
     per = n_facets[host]

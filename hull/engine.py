@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -81,6 +81,10 @@ class ChemsysHull:
         (F, k) indices into the points of the lower-hull facets.
     aug_inv : np.ndarray
         (F, k, k) inverse augmented simplex matrices (pymatgen ``Simplex._aug_inv``).
+    vertex_rows, vertex_energies : np.ndarray
+        (F, k) reference rows and energies of each facet's vertices (``point_rows[facets]``,
+        ``point_energies[facets]``), kept so that evaluating thousands of hulls at once only
+        concatenates arrays.
     """
 
     elements: tuple[str, ...]
@@ -88,6 +92,12 @@ class ChemsysHull:
     point_energies: np.ndarray
     facets: np.ndarray
     aug_inv: np.ndarray
+    vertex_rows: np.ndarray = field(init=False, repr=False, compare=False)
+    vertex_energies: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "vertex_rows", self.point_rows[self.facets])
+        object.__setattr__(self, "vertex_energies", self.point_energies[self.facets])
 
 
 def build_chemsys_hulls(specs: Sequence[HullSpec]) -> list[ChemsysHull | Exception]:

@@ -13,23 +13,28 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor
 
 import numpy as np
 
+from genflow.core.chem import reduced_formula
 from genflow.core.progress import track
 from genflow.hull.cache import HullCache
 from genflow.hull.coverage import Coverage
 from genflow.hull.engine import ChemsysHull, HullSpec, assign_hosts, build_chemsys_hulls
-from genflow.hull.records import HullScore
+from genflow.hull.pool import TASK_SYSTEMS, build_in_pool, hull_pool
+from genflow.hull.results import HullScores
 from genflow.hull.scoring import (
-    Parsed,
-    candidate_formation_energies,
-    parse_candidates,
-    score_candidates,
+    ParsedBatch,
+    batch_formation_energies,
+    evaluate_batch,
+    parse_batch,
 )
 from genflow.hull.table import CompositionLike, ReferenceTable
 
 __all__ = ["HULL_CACHE_SIZE", "CompositionLike", "ReferenceHull"]
+
+System = tuple[str, ...]
 
 #: Chemical-system hulls kept per ReferenceHull (a few kB each; LRU beyond this).
 HULL_CACHE_SIZE = 20_000
@@ -70,6 +75,11 @@ class ReferenceHull(ReferenceTable):
     """
 
     @functools.cached_property
+    def _hosted(self) -> dict[System, System]:
+        """System → the larger cached system an earlier call scored it on (exact, see score)."""
+        return {}
+
+    @functools.cached_property
     def _hulls(self) -> HullCache:
         """Per-chemical-system hulls, built on first use and kept (LRU)."""
         return HullCache(HULL_CACHE_SIZE)
@@ -103,6 +113,7 @@ class ReferenceHull(ReferenceTable):
     def clear_cache(self) -> None:
         """Forget every cached chemical-system hull."""
         self._hulls.clear()
+        self._hosted.clear()
 
     @property
     def cached_systems(self) -> int:
@@ -110,9 +121,10 @@ class ReferenceHull(ReferenceTable):
         return len(self._hulls)
 
     def _hulls_for(
-        self, systems: Sequence[tuple[str, ...]]
+        self, systems: Sequence[tuple[str, ...]], pool: Executor | None = None
     ) -> dict[tuple[str, ...], ChemsysHull | Exception]:
-        """Hulls of ``systems`` (sorted tuples): cached ones reused, the rest built in one batch.
+        """Hulls of ``systems`` (sorted tuples): cached ones reused, the rest built in one batch
+        (in ``pool``'s worker processes when given: same hulls, see ``genflow.hull.pool``).
 
         A failed build is returned (not cached) so that only its own candidates fail.
         """
@@ -124,7 +136,12 @@ class ReferenceHull(ReferenceTable):
                 todo.append(system)
             else:
                 out[system] = hull
-        for system, hull in zip(todo, build_chemsys_hulls(self._hull_specs(todo)), strict=True):
+        if pool is not None and len(todo) > TASK_SYSTEMS:
+            tasks = (todo[i : i + TASK_SYSTEMS] for i in range(0, len(todo), TASK_SYSTEMS))
+            built = build_in_pool(pool, (self._hull_specs(task) for task in tasks))
+        else:
+            built = build_chemsys_hulls(self._hull_specs(todo))
+        for system, hull in zip(todo, built, strict=True):
             out[system] = hull
             if isinstance(hull, ChemsysHull):
                 self._hulls.put(system, hull)
@@ -149,7 +166,8 @@ class ReferenceHull(ReferenceTable):
         energies_per_atom: Sequence[float],
         *,
         progress: bool = False,
-    ) -> list[HullScore]:
+        workers: int = 1,
+    ) -> HullScores:
         r"""Score candidates against this hull, batched over chemical systems.
 
         Decomposition energy (the E_d counted in Yang et al. 2023, Eq. 5; GNoME convention)::
@@ -180,60 +198,114 @@ class ReferenceHull(ReferenceTable):
             for the bundled hulls).
         progress : bool
             Show a rich progress bar over chunks of chemical systems.
+        workers : int
+            Processes that build the hulls new to this call (``genflow.hull.pool``; used
+            when at least ``MIN_PARALLEL_SYSTEMS`` are new, since a pool takes ~1 s to
+            start). Scores are identical for any value.
 
         Returns
         -------
-        list of HullScore
-            One per input row, in input order. Rows that cannot be scored (malformed
-            composition, unknown element, element absent from the hull, non-finite energy,
-            a hull that cannot be built) carry ``error`` and no energies; the other rows are
-            scored normally.
+        HullScores
+            A sequence of ``HullScore``, one per input row, in input order, held as columns
+            (``e_d``, ``e_form``, ``is_stable``, ... arrays) and built per row only when read.
+            Rows that cannot be scored (malformed composition, unknown element, element
+            absent from the hull, non-finite energy, a hull that cannot be built) carry
+            ``error`` and no energies; the other rows are scored normally.
         """
         if len(compositions) != len(energies_per_atom):
             raise ValueError(
                 f"{len(compositions)} compositions but {len(energies_per_atom)} energies"
             )
-        out, cands = parse_candidates(compositions, energies_per_atom, self.elements, self.name)
-        groups: dict[tuple[str, ...], list[Parsed]] = {}
-        for c in cands:
-            groups.setdefault(c.system, []).append(c)
-        # Each system is scored on a host hull: its own, a batch superset's or a cached one's.
-        hull_of: dict[tuple[str, ...], tuple[str, ...]] = {}
-        for host, systems in assign_hosts(groups).items():
-            n = sum(len(groups[s]) for s in systems)
+        batch = self._parse(compositions, energies_per_atom)
+        counts = np.bincount(batch.system_of, minlength=len(batch.systems))
+        host_of = self._assign_hosts(batch.systems, counts)
+        needed = sorted(set(host_of))
+        hulls: dict[System, ChemsysHull | Exception] = {}
+        chunks = [needed[i : i + _BUILD_CHUNK] for i in range(0, len(needed), _BUILD_CHUNK)]
+        n_new = sum(h not in self._hulls for h in needed)
+        with hull_pool(workers, n_new) as pool:
+            for chunk in track(chunks, "building chemical-system hulls", enabled=progress):
+                hulls.update(self._hulls_for(chunk, pool))
+        good = [h for h in needed if isinstance(hulls[h], ChemsysHull)]
+        index = {h: j for j, h in enumerate(good)}
+        host_index = np.asarray([index.get(h, -1) for h in host_of], dtype=np.int64)
+        errors = batch.errors
+        for j in np.flatnonzero(host_index < 0).tolist():  # qhull failure: only these rows fail
+            msg = f"hull {self.name!r} of {'-'.join(host_of[j])} could not be evaluated: "
+            for c in np.flatnonzero(batch.system_of == j).tolist():
+                errors[int(batch.rows[c])] = msg + str(hulls[host_of[j]])
+        for system, host in zip(batch.systems, host_of, strict=True):
+            if host != system and host in index:
+                self._hosted[system] = host
+        cand = np.flatnonzero(host_index[batch.system_of] >= 0)
+        e_hull_c, rows_c, amounts_c = evaluate_batch(
+            batch, cand, host_index, good, [hulls[h] for h in good], self._sym_idx
+        )
+        n, width = len(compositions), rows_c.shape[1]
+        at = batch.rows[cand]
+        e_hull, e_form = np.full(n, np.nan), np.full(n, np.nan)
+        vertex_rows, amounts = np.full((n, width), -1, dtype=np.int64), np.zeros((n, width))
+        e_hull[at], vertex_rows[at], amounts[at] = e_hull_c, rows_c, amounts_c
+        e_form[batch.rows] = batch_formation_energies(batch, self._mu)
+        evaluated = np.zeros(n, dtype=bool)
+        evaluated[at] = True
+        for c in cand[np.isnan(e_hull_c)].tolist():
+            where = "-".join(good[host_index[batch.system_of[c]]])
+            i = int(batch.rows[c])
+            formula = reduced_formula(batch.pairs[i])
+            msg = f"hull {self.name!r} of {where} could not be evaluated: no facet contains"
+            errors[i] = f"{msg} {formula}"
+        return HullScores(
+            pairs=batch.pairs,
+            energies=batch.energies,
+            e_hull=e_hull,
+            e_form=e_form,
+            vertex_rows=vertex_rows,
+            amounts=amounts,
+            errors=errors,
+            evaluated=evaluated,
+            formula_of=self.formula,
+            coverage=functools.partial(Coverage.of, self),
+        )
+
+    def _parse(
+        self, compositions: Sequence[CompositionLike], energies_per_atom: Sequence[float]
+    ) -> ParsedBatch:
+        return parse_batch(
+            compositions,
+            energies_per_atom,
+            sym_idx=self._sym_idx,
+            symbols=self._symbols,
+            elements=self.elements,
+            hull_name=self.name,
+        )
+
+    def _assign_hosts(self, systems: Sequence[System], counts: np.ndarray) -> list[System]:
+        """The system whose hull scores each of ``systems`` (itself or a superset).
+
+        A cached hull of the system itself, or the cached superset an earlier call used, is
+        taken without search; the other systems go through ``assign_hosts`` (smallest batch
+        superset), then a cached superset is used when it is cheap enough to evaluate on.
+        """
+        host_of: list[System | None] = [None] * len(systems)
+        todo: dict[System, int] = {}
+        for j, system in enumerate(systems):
+            if system in self._hulls:
+                host_of[j] = system
+                continue
+            host = self._hosted.get(system)
+            if host is not None and host in self._hulls:
+                host_of[j] = host
+            else:
+                todo[system] = j
+        for host, members in assign_hosts(todo).items():
+            n = int(sum(counts[todo[s]] for s in members))
             superset = (
                 None if host in self._hulls else self._hulls.superset(host, _REUSE_MAX_PAIRS, n)
             )
-            use = superset or host
-            hull_of.update(dict.fromkeys(systems, use))
-        needed = sorted(set(hull_of.values()))
-        hulls: dict[tuple[str, ...], ChemsysHull | Exception] = {}
-        chunks = [needed[i : i + _BUILD_CHUNK] for i in range(0, len(needed), _BUILD_CHUNK)]
-        for chunk in track(chunks, "building chemical-system hulls", enabled=progress):
-            hulls.update(self._hulls_for(chunk))
-        usable = []
-        for system, members in groups.items():
-            hull = hulls[hull_of[system]]
-            if isinstance(hull, Exception):  # qhull failure: these rows fail, the rest go on
-                where = "-".join(hull_of[system])
-                msg = f"hull {self.name!r} of {where} could not be evaluated: {hull}"
-                for c in members:
-                    out[c.row] = HullScore.failed(msg, c.formula)
-            else:
-                usable.extend(members)
-        scores = score_candidates(
-            usable,
-            hull_of,
-            hulls,  # type: ignore[arg-type]
-            sym_idx=self._sym_idx,
-            mu=self._mu,
-            formula_of=self.formula,
-            hull_name=self.name,
-            extra=Coverage.of(self).fields_many([c.pairs for c in usable]),
-        )
-        for c, score in zip(usable, scores, strict=True):
-            out[c.row] = score
-        return out  # type: ignore[return-value]
+            for s in members:
+                host_of[todo[s]] = superset or host
+        return host_of  # type: ignore[return-value]
 
     def formation_energy(
         self, compositions: Sequence[CompositionLike], energies_per_atom: Sequence[float]
@@ -242,10 +314,7 @@ class ReferenceHull(ReferenceTable):
 
         NaN for rows ``score`` would reject (bad composition or energy, uncovered element).
         """
-        _, cands = parse_candidates(compositions, energies_per_atom, self.elements, self.name)
+        batch = self._parse(compositions, energies_per_atom)
         out = np.full(len(compositions), np.nan)
-        if cands:
-            out[[c.row for c in cands]] = candidate_formation_energies(
-                cands, sym_idx=self._sym_idx, mu=self._mu
-            )
+        out[batch.rows] = batch_formation_energies(batch, self._mu)
         return out

@@ -1,207 +1,252 @@
-"""Candidate side of ``ReferenceHull.score``: parse rows, then score them in one batch.
+"""Candidate side of ``ReferenceHull.score``, as columns: parse once, group, evaluate in bulk.
 
-``parse_candidates`` turns input rows into parsed candidates (or failed ``HullScore`` rows
-with their reason); ``score_candidates`` evaluates parsed candidates against their host
-hulls — all hulls of one dimension in one vectorised ``evaluate_hulls`` call — and builds
-the ``HullScore`` records. No pymatgen object is created on this path.
+``parse_batch`` turns input rows into flat arrays — one (candidate, element, amount) entry per
+element, the rows that cannot be scored with their reason — and groups candidates by chemical
+system with numpy: each candidate's element set becomes a bitmask (one 64-bit word per 64
+symbols of the hull) and ``np.unique`` on the bitmasks numbers the systems, so Python touches
+each distinct system once, not each row. ``evaluate_batch`` evaluates every candidate against
+its host hull (all hulls of one dimension in one ``evaluate_hulls`` call) and returns arrays;
+``HullScores`` builds per-row objects only when asked. No pymatgen object is created here.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import math
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from genflow.core.chem import CompositionError, parse_composition, reduced_formula
-from genflow.hull.batch import dense_fractions, evaluate_hulls, formation_energies
+from genflow.hull.batch import dense_fractions_flat, evaluate_hulls, formation_energies
 from genflow.hull.engine import ChemsysHull
-from genflow.hull.keys import METASTABLE_THRESHOLD, STABLE_THRESHOLD
-from genflow.hull.records import HullScore
 
-__all__ = [
-    "Parsed",
-    "candidate_formation_energies",
-    "parse_candidates",
-    "score_candidates",
-]
+__all__ = ["ParsedBatch", "batch_formation_energies", "evaluate_batch", "parse_batch"]
+
+System = tuple[str, ...]
 
 
-class Parsed(NamedTuple):
-    """One scorable input row."""
+class ParsedBatch(NamedTuple):
+    """Input rows as columns; ``m`` scorable rows, ``E`` (element, amount) entries.
 
-    row: int
-    pairs: tuple[tuple[str, float], ...]
-    energy: float
-    formula: str
-    system: tuple[str, ...]
+    Attributes
+    ----------
+    pairs : list
+        Per input row, the parsed composition or None (unparsable).
+    energies : np.ndarray
+        (n,) energies per atom (eV/atom), NaN where not a finite number.
+    errors : dict
+        Input row → reason it cannot be scored.
+    rows : np.ndarray
+        (m,) input row of each scorable candidate.
+    owner, symbol, amount : np.ndarray
+        (E,) candidate (0..m-1), global symbol index and amount of each entry.
+    system_of : np.ndarray
+        (m,) chemical-system number of each candidate.
+    systems : list of tuple
+        Sorted element symbols of each system number.
+    """
+
+    pairs: list[tuple[tuple[str, float], ...] | None]
+    energies: np.ndarray
+    errors: dict[int, str]
+    rows: np.ndarray
+    owner: np.ndarray
+    symbol: np.ndarray
+    amount: np.ndarray
+    system_of: np.ndarray
+    systems: list[System]
 
 
-def parse_candidates(
+def parse_batch(
     compositions: Sequence[Any],
     energies_per_atom: Sequence[Any],
-    elements: Container[str],
-    hull_name: str,
-) -> tuple[list[HullScore | None], list[Parsed]]:
-    """Parse input rows; rows that cannot be scored get a failed ``HullScore`` instead.
-
-    Returns
-    -------
-    out : list
-        Per input row, a failed ``HullScore`` (malformed composition, non-finite energy,
-        element absent from the hull) or None (to be scored).
-    parsed : list of Parsed
-        The scorable rows, in input order.
-    """
-    out: list[HullScore | None] = [None] * len(compositions)
-    parsed: list[Parsed] = []
-    for i, (comp, energy) in enumerate(zip(compositions, energies_per_atom, strict=True)):
-        try:
-            pairs = parse_composition(comp)
-        except CompositionError as exc:
-            out[i] = HullScore.failed(str(exc))
-            continue
-        formula = reduced_formula(pairs)
-        try:
-            e = float(energy)
-        except (TypeError, ValueError):
-            e = math.nan
-        if not math.isfinite(e):
-            out[i] = HullScore.failed(f"non-finite energy {energy!r} for {formula}", formula)
-            continue
-        system = tuple(el for el, _ in pairs)
-        missing = [el for el in system if el not in elements]
-        if missing:
-            msg = f"element {', '.join(missing)} absent from hull {hull_name!r}"
-            out[i] = HullScore.failed(msg, formula)
-            continue
-        parsed.append(Parsed(i, pairs, e, formula, system))
-    return out, parsed
-
-
-def score_candidates(
-    cands: Sequence[Parsed],
-    hull_of: Mapping[tuple[str, ...], tuple[str, ...]],
-    hulls: Mapping[tuple[str, ...], ChemsysHull],
     *,
     sym_idx: Mapping[str, int],
-    mu: np.ndarray,
-    formula_of: Callable[[int], str],
+    symbols: Sequence[str],
+    elements: frozenset[str],
     hull_name: str,
-    extra: Sequence[dict[str, Any]] | None = None,
-) -> list[HullScore]:
-    """E_d, E_f and decomposition of candidates whose host hulls are built.
+) -> ParsedBatch:
+    """Parse, check and group input rows (see ``ParsedBatch``).
 
     Parameters
     ----------
-    cands : sequence of Parsed
-        Candidates to score.
-    hull_of : mapping
-        Candidate chemical system → system of the hull it is scored on (itself or a superset).
-    hulls : mapping
-        Hull system → ``ChemsysHull``.
-    sym_idx, mu : mapping, np.ndarray
-        Global symbol index and elemental reference energy per symbol index (eV/atom).
-    formula_of : callable
-        Reduced formula of a reference-table row (decomposition keys).
+    compositions, energies_per_atom : sequence
+        Input rows (formulas, ``Composition`` or mappings; eV/atom).
+    sym_idx, symbols : mapping, sequence
+        The hull's global symbol index (alphabetical) and its inverse.
+    elements : frozenset of str
+        Elements with an elemental reference; a row naming another is an error.
     hull_name : str
         For error messages.
-    extra : sequence of dict, optional
-        More ``HullScore`` fields per candidate (coverage), set on every returned score.
+    """
+    n = len(compositions)
+    errors: dict[int, str] = {}
+    try:  # the common case in one C-level map; the per-row loop only when a row is bad
+        pairs: list[tuple[tuple[str, float], ...] | None] = list(
+            map(parse_composition, compositions)
+        )
+    except CompositionError:
+        pairs = [None] * n
+        for i, comp in enumerate(compositions):
+            try:
+                pairs[i] = parse_composition(comp)
+            except CompositionError as exc:
+                errors[i] = str(exc)
+    energies = _floats(energies_per_atom, n)
+    for i in np.flatnonzero(~np.isfinite(energies)).tolist():
+        if i not in errors:
+            formula = reduced_formula(pairs[i])
+            errors[i] = f"non-finite energy {energies_per_atom[i]!r} for {formula}"
+    ref_idx = {el: sym_idx[el] for el in elements}
+    rows = [i for i in range(n) if i not in errors] if errors else list(range(n))
+    good = [pairs[i] for i in rows] if errors else pairs
+    lens = np.fromiter(map(len, good), dtype=np.int64, count=len(good))  # type: ignore[arg-type]
+    flat = list(itertools.chain.from_iterable(good))  # type: ignore[arg-type]
+    els, amts = zip(*flat, strict=True) if flat else ((), ())
+    symbol = np.fromiter(
+        map(ref_idx.get, els, itertools.repeat(-1)), dtype=np.int64, count=len(els)
+    )
+    amount = np.fromiter(amts, dtype=float, count=len(amts))
+    starts = np.cumsum(lens) - lens
+    if len(rows) and (symbol < 0).any():  # elements without an elemental reference
+        bad = np.minimum.reduceat(symbol, starts) < 0
+        for j in np.flatnonzero(bad).tolist():
+            i = rows[j]
+            missing = [el for el, _ in pairs[i] if el not in ref_idx]  # type: ignore[union-attr]
+            errors[i] = f"element {', '.join(missing)} absent from hull {hull_name!r}"
+        keep = np.repeat(~bad, lens)
+        symbol, amount = symbol[keep], amount[keep]
+        rows = [r for r, b in zip(rows, bad.tolist(), strict=True) if not b]
+        lens = lens[~bad]
+        starts = np.cumsum(lens) - lens
+    owner = np.repeat(np.arange(len(rows)), lens)
+    system_of, first = _group_systems(symbol, starts, len(symbols))
+    sym_list, start_list, len_list = symbol.tolist(), starts.tolist(), lens.tolist()
+    name = symbols.__getitem__
+    systems = [
+        tuple(map(name, sym_list[start_list[j] : start_list[j] + len_list[j]]))
+        for j in first.tolist()
+    ]
+    return ParsedBatch(
+        pairs, energies, errors, np.asarray(rows, dtype=np.int64), owner, symbol, amount,
+        system_of, systems,
+    )  # fmt: skip
+
+
+def _floats(values: Sequence[Any], n: int) -> np.ndarray:
+    """Values as floats in one numpy call; NaN for those ``float`` rejects."""
+    try:
+        out = np.asarray(values, dtype=float).reshape(n)
+    except (TypeError, ValueError):
+        out = np.fromiter((_float_or_nan(v) for v in values), dtype=float, count=n)
+    return out
+
+
+def _float_or_nan(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _group_systems(
+    symbol: np.ndarray, starts: np.ndarray, n_symbols: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """System number of each candidate and the first candidate of each system.
+
+    A candidate's system is the set of its symbol indices, encoded as ``ceil(n_symbols / 64)``
+    64-bit masks; ``np.unique`` over the masks numbers the distinct systems.
+    """
+    if not len(starts):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    n_words = max(1, (n_symbols + 63) // 64)
+    bit = np.left_shift(np.uint64(1), (symbol & 63).astype(np.uint64))
+    word = symbol >> 6
+    masks = np.empty((len(starts), n_words), dtype=np.uint64)
+    for w in range(n_words):
+        masks[:, w] = np.bitwise_or.reduceat(np.where(word == w, bit, np.uint64(0)), starts)
+    if n_words == 1:
+        _, first, inverse = np.unique(masks[:, 0], return_index=True, return_inverse=True)
+    else:
+        _, first, inverse = np.unique(masks, axis=0, return_index=True, return_inverse=True)
+    return inverse.reshape(-1).astype(np.int64), first
+
+
+def evaluate_batch(
+    batch: ParsedBatch,
+    cand: np.ndarray,
+    host_of_system: np.ndarray,
+    hosts: Sequence[System],
+    hulls: Sequence[ChemsysHull],
+    sym_idx: Mapping[str, int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hull energy, facet vertex rows and decomposition amounts of candidates ``cand``.
+
+    Parameters
+    ----------
+    batch : ParsedBatch
+        The parsed rows.
+    cand : np.ndarray
+        (c,) candidates (indices into ``batch.rows``) to evaluate, ascending.
+    host_of_system : np.ndarray
+        Per system number, the index into ``hosts``/``hulls`` of the hull it is scored on.
+    hosts, hulls : sequence
+        Host systems (sorted symbols) and their built hulls.
+    sym_idx : mapping
+        The hull's global symbol index.
 
     Returns
     -------
-    list of HullScore
-        One per candidate, in order (E_d and E_f as in ``ReferenceHull.score``).
+    e_hull : np.ndarray
+        (c,) hull energy per atom (eV/atom); NaN where no facet contains the composition.
+    vertex_rows, amounts : np.ndarray
+        (c, w) reference rows of the containing facet's vertices (-1 padded) and amounts.
     """
-    if not cands:
-        return []
-    n = len(cands)
-    used = sorted({hull_of[c.system] for c in cands})
-    index = {system: h for h, system in enumerate(used)}
-    host = np.fromiter((index[hull_of[c.system]] for c in cands), dtype=np.int64, count=n)
-    owner, symbol, amount = _entries(cands, sym_idx)
-    used_symbols = [np.fromiter((sym_idx[el] for el in s), dtype=np.int64) for s in used]
-    width = max(len(s) for s in used)
-    fractions = dense_fractions(owner, symbol, amount, used_symbols, host, n, width)
-    energies = np.fromiter((c.energy for c in cands), dtype=float, count=n)
-    e_form = _formation_energies(energies, owner, symbol, amount, mu)
+    n = len(cand)
+    width = max((len(s) for s in hosts), default=1)
     e_hull = np.full(n, np.nan)
     rows = np.full((n, width), -1, dtype=np.int64)
     amounts = np.zeros((n, width))
-    used_dim = np.fromiter((len(s) for s in used), dtype=np.int64, count=len(used))
-    for k in np.unique(used_dim).tolist():
-        sel = np.flatnonzero(used_dim[host] == k)
-        of_k = np.flatnonzero(used_dim == k)
-        remap = np.full(len(used), -1, dtype=np.int64)
-        remap[of_k] = np.arange(len(of_k))
+    if not n:
+        return e_hull, rows, amounts
+    take = np.zeros(len(batch.rows), dtype=bool)
+    take[cand] = True
+    sel_entry = take[batch.owner]
+    remap = np.cumsum(take) - 1
+    host = host_of_system[batch.system_of[cand]]
+    dim = np.fromiter(map(len, hosts), dtype=np.int64, count=len(hosts))
+    flat = itertools.chain.from_iterable(hosts)
+    host_symbols = np.fromiter(map(sym_idx.__getitem__, flat), dtype=np.int64, count=dim.sum())
+    fractions = dense_fractions_flat(
+        remap[batch.owner[sel_entry]],
+        batch.symbol[sel_entry],
+        batch.amount[sel_entry],
+        host_symbols,
+        dim,
+        host,
+        n,
+        width,
+    )
+    for k in np.unique(dim[host]).tolist():
+        sel = np.flatnonzero(dim[host] == k)
+        of_k = np.flatnonzero(dim == k)
+        local = np.full(len(hosts), -1, dtype=np.int64)
+        local[of_k] = np.arange(len(of_k))
         e, r, a, _ = evaluate_hulls(
-            [hulls[used[h]] for h in of_k.tolist()], remap[host[sel]], fractions[sel, :k]
+            [hulls[h] for h in of_k.tolist()], local[host[sel]], fractions[sel, :k]
         )
         e_hull[sel], rows[sel, :k], amounts[sel, :k] = e, r, a
-    names: dict[int, str] = {}
-    scores = []
-    for c, more, d, ef, r_row, a_row in zip(
-        cands,
-        extra if extra is not None else itertools.repeat({}, n),
-        (energies - e_hull).tolist(),
-        e_form.tolist(),
-        rows.tolist(),
-        amounts.tolist(),
-        strict=True,
-    ):
-        if not math.isfinite(d):
-            where = "-".join(hull_of[c.system])
-            msg = f"hull {hull_name!r} of {where} could not be evaluated: no facet contains"
-            failed = HullScore.failed(f"{msg} {c.formula}", c.formula)
-            scores.append(dataclasses.replace(failed, **more) if more else failed)
-            continue
-        decomposition = {}
-        for row, amt in zip(r_row, a_row, strict=True):
-            if amt != 0.0:
-                name = names.get(row)
-                if name is None:
-                    name = names[row] = formula_of(row)
-                decomposition[name] = amt
-        scores.append(
-            HullScore(
-                formula=c.formula,
-                e_d=d,
-                e_form=ef,
-                decomposition=decomposition,
-                is_stable=d < STABLE_THRESHOLD,
-                is_metastable=d < METASTABLE_THRESHOLD,
-                **more,
-            )
-        )
-    return scores
+    return e_hull, rows, amounts
 
 
-def candidate_formation_energies(
-    cands: Sequence[Parsed], *, sym_idx: Mapping[str, int], mu: np.ndarray
-) -> np.ndarray:
-    """E_f (eV/atom) of parsed candidates, as ``score_candidates`` gives it, without hulls."""
-    owner, symbol, amount = _entries(cands, sym_idx)
-    energies = np.fromiter((c.energy for c in cands), dtype=float, count=len(cands))
-    return _formation_energies(energies, owner, symbol, amount, mu)
-
-
-def _entries(
-    cands: Sequence[Parsed], sym_idx: Mapping[str, int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sparse (candidate, global symbol index, amount) entries of the candidates' compositions."""
-    lens = np.fromiter((len(c.pairs) for c in cands), dtype=np.int64, count=len(cands))
-    owner = np.repeat(np.arange(len(cands)), lens)
-    symbol = np.fromiter((sym_idx[el] for c in cands for el, _ in c.pairs), dtype=np.int64)
-    amount = np.fromiter((a for c in cands for _, a in c.pairs), dtype=float)
-    return owner, symbol, amount
-
-
-def _formation_energies(
-    energies: np.ndarray, owner: np.ndarray, symbol: np.ndarray, amount: np.ndarray, mu: np.ndarray
-) -> np.ndarray:
-    totals = np.bincount(owner, weights=amount, minlength=len(energies))
-    return formation_energies(energies, owner, amount / totals[owner], mu[symbol])
+def batch_formation_energies(batch: ParsedBatch, mu: np.ndarray) -> np.ndarray:
+    """(m,) E_f = E − Σ_i c_i μ_i (eV/atom) of the scorable candidates of ``batch``."""
+    m = len(batch.rows)
+    totals = np.bincount(batch.owner, weights=batch.amount, minlength=m)
+    return formation_energies(
+        batch.energies[batch.rows],
+        batch.owner,
+        batch.amount / totals[batch.owner],
+        mu[batch.symbol],
+    )

@@ -88,6 +88,7 @@ class ReferenceTable:
         self.ids = [str(ids[i]) for i in keep]
         self._formulas = [formulas[i] for i in keep] if formulas is not None else None
         self._pairs = pairs
+        self._formula_memo: dict[int, str] = {}
         self.energies = np.asarray(energies, dtype=float)
         self._index_table()
 
@@ -149,10 +150,15 @@ class ReferenceTable:
         return len(self.energies)
 
     def formula(self, row: int) -> str:
-        """Reduced formula of reference row ``row``."""
-        if self._formulas is not None and isinstance(self._formulas[row], str):
-            return self._formulas[row]
-        return reduced_formula(self._pairs[row])
+        """Reduced formula of reference row ``row`` (kept once computed: decomposition keys)."""
+        found = self._formula_memo.get(row)
+        if found is None:
+            if self._formulas is not None and isinstance(self._formulas[row], str):
+                found = self._formulas[row]
+            else:
+                found = reduced_formula(self._pairs[row])
+            self._formula_memo[row] = found
+        return found
 
     def rows_in(self, chemsys: Iterable[str], *, hull_only: bool = False) -> np.ndarray:
         """Row indices of entries whose elements all lie in ``chemsys``.
