@@ -58,6 +58,7 @@ another version is ignored and recomputed.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -97,8 +98,18 @@ def _pymatgen_version() -> str:
 
 
 def reduced_cell(structure: Structure) -> Structure:
-    """The cell ``StructureMatcher`` fits: Niggli-reduced, then primitive (its own order)."""
-    return structure.get_reduced_structure("niggli").get_primitive_structure()
+    """The cell ``StructureMatcher`` fits: Niggli-reduced, then primitive (its own order).
+
+    The primitive search is skipped, with the identical result, when the site counts per
+    species have gcd 1: pymatgen's ``get_primitive_structure`` only tries supercell matrices
+    whose determinant divides that gcd, so it returns a copy of the cell unchanged. That is
+    about half of the reduction's cost for such cells (half of a crowded benchmark's rows).
+    """
+    niggli = structure.get_reduced_structure("niggli")
+    counts = Counter(site.species_string for site in niggli)  # pymatgen's own site grouping
+    if math.gcd(*counts.values()) == 1:
+        return niggli
+    return niggli.get_primitive_structure()
 
 
 def successive_minima(lattice: Lattice) -> np.ndarray:
