@@ -32,7 +32,7 @@ __all__ = ["Entry", "SizeBucket"]
 class Entry:
     """One indexed structure; parsed, reduced and fingerprinted on first use."""
 
-    __slots__ = ("_amd", "_fp", "_raw", "_reduced", "computed", "key")
+    __slots__ = ("_amd", "_fp", "_raw", "_reduced", "_sig", "computed", "key")
 
     def __init__(self, key: str, raw: Structure | dict, fp: Fingerprint | None = None) -> None:
         self.key = key
@@ -41,6 +41,25 @@ class Entry:
         self._fp = fp
         self.computed: dict[str, Any] | None = None  # fingerprint computed here (to persist)
         self._amd: np.ndarray | None = None
+        self._sig: str | None = None
+
+    def cell_signature(self) -> str:
+        """Equal for two entries whose reduced cells are the same numbers (so fit the same).
+
+        Read from the stored cell when there is one (no rebuild); two equal cells reached by
+        different paths may get different signatures, which only costs a fit.
+        """
+        if self._sig is None:
+            fp = self._fp
+            if fp is not None and fp.cell is not None and self._reduced is None:
+                doc = fp.cell
+                self._sig = repr(("doc", doc["matrix"], doc["species"], doc["frac"]))
+            else:
+                cell = self.reduced()
+                species = [site.species_string for site in cell]
+                self._sig = repr(("cell", cell.lattice.matrix.tolist(), species,
+                                  cell.frac_coords.tolist()))  # fmt: skip
+        return self._sig
 
     def reduced(self) -> Structure:
         """The matcher's reduced cell: rebuilt from the fingerprint if stored, else reduced."""
