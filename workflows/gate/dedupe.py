@@ -60,7 +60,7 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Composition, Structure
 
 from genflow.workflows.gate.dedupe_buckets import Entry, SizeBucket
-from genflow.workflows.gate.fingerprint import FINGERPRINT_FIELD, Fingerprint
+from genflow.workflows.gate.fingerprint import FINGERPRINT_FIELD
 
 __all__ = [
     "FINGERPRINT_FIELD",
@@ -149,7 +149,7 @@ class StructureIndex:
         query passes the prefilter against it. A missing or stale one is computed lazily.
         """
         self._pending[composition_key(structure)].append(
-            Entry(key, structure, Fingerprint.from_doc(fp))
+            Entry(key, structure, fp if isinstance(fp, dict) else None)
         )
 
     def add_many(self, items: Iterable[StoredRow]) -> None:

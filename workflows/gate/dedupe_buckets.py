@@ -34,11 +34,15 @@ class Entry:
 
     __slots__ = ("_amd", "_fp", "_raw", "_reduced", "_sig", "computed", "key")
 
-    def __init__(self, key: str, raw: Structure | dict, fp: Fingerprint | None = None) -> None:
+    def __init__(
+        self, key: str, raw: Structure | dict, fp: Fingerprint | dict | None = None
+    ) -> None:
         self.key = key
         self._raw = raw
         self._reduced: Structure | None = None
-        self._fp = fp
+        # a stored fingerprint document is parsed on first use: most of 10^5 stored rows
+        # never meet a query of their composition (parsing them all was 20% of a run's CPU)
+        self._fp: Fingerprint | dict | None = fp
         self.computed: dict[str, Any] | None = None  # fingerprint computed here (to persist)
         self._amd: np.ndarray | None = None
         self._sig: str | None = None
@@ -50,7 +54,7 @@ class Entry:
         different paths may get different signatures, which only costs a fit.
         """
         if self._sig is None:
-            fp = self._fp
+            fp = self._stored()
             if fp is not None and fp.cell is not None and self._reduced is None:
                 doc = fp.cell
                 self._sig = repr(("doc", doc["matrix"], doc["species"], doc["frac"]))
@@ -61,14 +65,21 @@ class Entry:
                                   cell.frac_coords.tolist()))  # fmt: skip
         return self._sig
 
+    def _stored(self) -> Fingerprint | None:
+        """The stored fingerprint, parsed (None if absent, malformed or stale)."""
+        if isinstance(self._fp, dict):
+            self._fp = Fingerprint.from_doc(self._fp)
+        return self._fp
+
     def reduced(self) -> Structure:
         """The matcher's reduced cell: rebuilt from the fingerprint if stored, else reduced."""
-        if self._reduced is None and self._fp is not None and self._fp.cell is not None:
+        fp = self._stored()
+        if self._reduced is None and fp is not None and fp.cell is not None:
             try:  # the stored reduced cell: no reduction, no parse of the full structure
-                self._reduced = cell_from_doc(self._fp.cell)
+                self._reduced = cell_from_doc(fp.cell)
                 self._raw = None  # type: ignore[assignment]
             except (KeyError, TypeError, ValueError):
-                self._fp = dataclasses.replace(self._fp, cell=None)
+                self._fp = dataclasses.replace(fp, cell=None)
         if self._reduced is None:
             s = self._raw if isinstance(self._raw, Structure) else Structure.from_dict(self._raw)
             self._reduced = reduced_cell(s)  # the matcher's own reduction
@@ -77,7 +88,7 @@ class Entry:
 
     def fingerprint(self) -> Fingerprint:
         """The parsed fingerprint (computed here, and kept for storage, if none was given)."""
-        if self._fp is None:
+        if self._stored() is None:
             cell = self.reduced()
             self.computed = fingerprint(cell, reduced=cell)
             self._fp = Fingerprint.from_doc(self.computed)
