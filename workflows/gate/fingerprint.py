@@ -243,7 +243,7 @@ def amd_close(query: np.ndarray, stored: np.ndarray, tol: float) -> np.ndarray:
     A heuristic prefilter, not a bound: StructureMatcher accepts lattice strain up to
     ``ltol`` and site moves up to ``stol`` of the mean site spacing, which the AMD bound
     (2ε per term) only covers at ``tol`` ≈ 0.6, where it prunes nothing. ``tol`` is measured
-    instead: ``benchmarks/bench_gate.py`` reports the largest AMD distance of pairs the
+    instead: ``benchmarks/bench_dedupe.py`` reports the largest AMD distance of pairs the
     matcher fits and checks zero misses against all-pairs StructureMatcher on a sample.
     """
     return np.abs(stored - query[None, :]).max(axis=1) <= tol
