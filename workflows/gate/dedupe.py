@@ -24,7 +24,7 @@ Every pair the index fits gets exactly that verdict. A pair goes unfitted only w
 reduced compositions differ, (b) the reduced cells' site counts differ, (c) the lattice bounds
 rule the lattice step out, or (d) the AMD gap exceeds ``amd_tol``. (a)-(c) are exact; (d) is
 the one measured step: the matcher fits pairs up to 0.33 apart in ``bench_dedupe.py``'s crowded
-set, hence the default 0.35, and the benchmark checks zero misses against all-pairs
+set, hence the default 0.35 (a thin margin), and the benchmark checks zero misses against all-pairs
 ``StructureMatcher`` on sampled rows in the same run. A row's verdict is "duplicate of the
 first earlier row that fits", so of several matches the reported partner may differ from an
 all-pairs search's, never the duplicate/unique verdict unless (d) misses every match.
