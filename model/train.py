@@ -15,7 +15,9 @@ reused on resume), ``checkpoints/<step>/`` (orbax), ``log.jsonl`` (one JSON line
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -289,6 +291,7 @@ def main(
     metrics: dict[str, float] = {}
     bar = progress_bar("training", total=total, completed=first, enabled=progress)
     t_loop = time.time()
+    stop = _StopRequest()  # SIGTERM/SIGINT (a batch scheduler's time limit): save, then stop
     for step in range(first, total):
         idx = batch_indices(config.seed, step, n_rows, batch_size)
         batch = shd.shard_batch({k: v[idx] for k, v in arrays.items()}, mesh)
@@ -312,10 +315,14 @@ def main(
                     + f" {rate:.2f} steps/s"
                 )
         bar.update(completed=done, description=f"loss {float(m['loss']):.4f}")
-        if done % config.train.ckpt_every == 0 or done == total:
+        if done % config.train.ckpt_every == 0 or done == total or stop.requested:
             mngr.save(done, args=ocp.args.StandardSave(state.to_saveable()))
             mngr.wait_until_finished()
             _log(f"checkpoint saved step {done}")
+        if stop.requested:
+            _log(f"stopped by {stop.requested} at step {done}; run the same command to resume")
+            break
+    stop.restore()
     bar.close()
     log_file.close()
     mngr.close()
@@ -326,6 +333,29 @@ def main(
         "loss": metrics.get("loss"),
         "seconds": time.time() - t_start,
     }
+
+
+class _StopRequest:
+    """Turn SIGTERM/SIGINT into a flag the loop checks after each step.
+
+    A cluster's time limit or a Ctrl-C then costs at most one step, not everything since the
+    last periodic checkpoint. Only the main thread can install handlers; elsewhere (e.g. a
+    test runner's worker thread) the signals keep their default behaviour.
+    """
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+        self._old: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.requested = signal.Signals(signum).name
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
 def _log(msg: str) -> None:

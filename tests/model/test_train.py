@@ -116,3 +116,30 @@ def test_killed_run_resumes_and_matches_uninterrupted(tmp_path):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-7)
     full_log = [json.loads(x) for x in (tmp_path / "full" / "log.jsonl").open()]
     assert full_log[-1]["loss"] == pytest.approx(records[-1]["loss"], rel=1e-6)
+
+
+@pytest.mark.slow
+def test_sigterm_saves_the_current_step_and_exits_cleanly(tmp_path):
+    """A scheduler's SIGTERM costs at most one step: the run checkpoints where it is and stops."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", JAX_PLATFORMS="cpu")
+    workdir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genflow.model.train", "perov5:tiny", str(workdir), "40"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "step 3/40" in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    seen.extend(proc.stdout)
+    assert proc.wait(timeout=120) == 0, seen
+    stopped = [x for x in seen if "stopped by SIGTERM at step" in x]
+    assert stopped, seen
+    step = int(stopped[0].split("at step ")[1].split(";")[0])
+    on_disk = {int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()}
+    assert 3 <= step < 40 and step in on_disk, (step, on_disk)
