@@ -42,7 +42,9 @@ class CHGNetTorchSimModel(ModelInterface):
         super().__init__()
         self.model = model
         self._device = torch.device(device)
-        self._dtype = torch.float32  # CHGNet's TORCH_DTYPE
+        # the optimiser's state (positions, cell, FIRE velocities) in float64 as in ASE's FIRE;
+        # CHGNet itself computes in float32 (its TORCH_DTYPE), outputs are cast back
+        self._dtype = torch.float64
         self._compute_stress = True
         self._compute_forces = True
         self._memory_scales_with = "n_atoms"
@@ -93,7 +95,7 @@ class CHGNetTorchSimModel(ModelInterface):
         forces = -torch.cat(grads[:n], dim=0)
         stress = torch.stack(grads[n:]) / batch.volumes.view(-1, 1, 1)
         return {
-            "energy": energy.detach(),
-            "forces": forces.detach(),
-            "stress": stress.detach(),
+            "energy": energy.detach().to(self._dtype),
+            "forces": forces.detach().to(self._dtype),
+            "stress": stress.detach().to(self._dtype),
         }
