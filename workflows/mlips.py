@@ -85,7 +85,7 @@ class MLIPSpec:
 
 
 MLIPS: dict[str, MLIPSpec] = {
-    "CHGNet": MLIPSpec("CHGNet", "CHGNet", {}, "mp2020", offline=True),
+    "CHGNet": MLIPSpec("CHGNet", "CHGNet", {}, "mp2020", True, "chgnet"),
     "7net-l3i5": MLIPSpec("7net-l3i5", "SevenNet", {"model": "7net-l3i5"}, "pbe", True, "sevennet"),
     "7net-0": MLIPSpec("7net-0", "SevenNet", {"model": "7net-0"}, "pbe", True, "sevennet"),
     "SevenNet": MLIPSpec("SevenNet", "SevenNet", {"model": "7net-l3i5"}, "pbe", True, "sevennet"),

@@ -77,7 +77,7 @@ def shared_calculator(maker: ForceFieldRelaxMaker | ForceFieldStaticMaker) -> Ca
 
     atomate2 caches a calculator per maker instance, but every relax and static job of a
     campaign gets its own maker (and FireWorks deserialises one per job), so without this a
-    campaign loads the same weights once per job. CHGNet without extra kwargs reuses the
+    campaign loads the same weights once per job. CHGNet (without a ``model`` kwarg) reuses the
     model the batched pre-relax loads (``gate.batch_relax.load_chgnet``).
     """
     import json
@@ -87,12 +87,14 @@ def shared_calculator(maker: ForceFieldRelaxMaker | ForceFieldStaticMaker) -> Ca
     if key not in _CALCULATORS:
         threads = getattr(maker, "torch_threads", None)
         _limit_torch_threads(threads)
-        if maker.mlff.name == "CHGNet" and not kwargs:
+        if maker.mlff.name == "CHGNet" and "model" not in kwargs:
             from chgnet.model.dynamics import CHGNetCalculator
 
             from genflow.workflows.gate.batch_relax import load_chgnet
 
-            _CALCULATORS[key] = CHGNetCalculator(model=load_chgnet(threads))
+            # atomate2 pads CHGNet's kwargs with {"stress_unit": "eV/A3"} (which chgnet's
+            # calculator ignores): testing for empty kwargs loaded CHGNet a second time
+            _CALCULATORS[key] = CHGNetCalculator(model=load_chgnet(threads), **kwargs)
         else:
             try:
                 _CALCULATORS[key] = ForceFieldRelaxMaker._get_calculator(maker)

@@ -1,4 +1,4 @@
-"""Batched CHGNet relax: same energies as atomate2's ForceFieldRelaxMaker, failures kept."""
+"""Batched CHGNet relax on torch-sim: energies of atomate2's ForceFieldRelaxMaker, failures kept."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pymatgen.core import Lattice, Structure
 
 from genflow.workflows.gate.prerelax import prerelax_structures
 
-TOL_EV_PER_ATOM = 0.005  # documented agreement: same FIRE + filter, batched float32 model
+TOL_EV_PER_ATOM = 0.001  # issue 10: batched pre-relax energies within 1 meV/atom of atomate2's
 
 
 @pytest.mark.slow
@@ -29,9 +29,9 @@ def test_batched_matches_atomate2_per_structure():
     batched = prerelax_structures(structures, method="batched", batch_size=3, **kw)
     reference = prerelax_structures(structures[:4], method="atomate2", **kw)
     for b, r, s in zip(batched, reference, structures, strict=False):
-        assert b.error is None and b.method == "batched" and r.method == "atomate2"
+        assert b.error is None and b.method == "torch-sim" and r.method == "atomate2"
         assert abs(b.energy_per_atom - r.energy_per_atom) < TOL_EV_PER_ATOM, s.formula
-        assert b.converged and b.n_steps >= 1
+        assert b.converged
         assert b.structure.composition == s.composition
         assert abs(b.structure.volume - r.structure.volume) / r.structure.volume < 0.01
     assert batched[4].error is not None and batched[4].structure is None

@@ -95,3 +95,16 @@ def test_sevennet_torch_sim_matches_atomate2(require_module):
     assert ts[0].method == "torch-sim" and ts[1].error and "Og" in ts[1].error
     assert ts[0].correction_per_atom == pytest.approx(a2[0].correction_per_atom)
     assert abs(ts[0].energy_per_atom - a2[0].energy_per_atom) < 1e-3
+
+
+def test_chgnet_loads_once_per_process():
+    # atomate2 pads CHGNet's calculator kwargs ({"stress_unit": ...}); the relax and static
+    # makers and the batched pre-relax must still share the one loaded model
+    from genflow.workflows.gate.batch_relax import load_chgnet
+    from genflow.workflows.gate.ts_relax import load_torch_sim_model
+    from genflow.workflows.relax import MLIPRelaxMaker, MLIPStaticMaker, shared_calculator
+
+    model = load_chgnet(1)
+    assert shared_calculator(MLIPRelaxMaker(torch_threads=1)).model is model
+    assert shared_calculator(MLIPStaticMaker(torch_threads=1)).model is model
+    assert load_torch_sim_model("chgnet", {}, 1).model is model

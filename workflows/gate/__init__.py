@@ -5,8 +5,8 @@ One module per stage group, in the order a row meets them (see :mod:`.run`):
 * :mod:`.checks`     — ``parse``, ``elements``, ``validity``, ``smact``;
 * :mod:`.uniqueness` — ``duplicate`` (earlier candidates) and ``novelty`` (references), on
   :mod:`.dedupe`'s StructureMatcher index behind :mod:`.fingerprint`'s exact prefilter;
-* :mod:`.prerelax`   — MLIP pre-relax (:mod:`.batch_relax`: one batched model call per FIRE
-  step) and the E_d ``prescreen``;
+* :mod:`.prerelax`   — MLIP pre-relax (:mod:`.ts_relax`: torch-sim's batched FIRE, one model
+  call per step for the whole batch; :mod:`.ts_chgnet` wraps CHGNet) and the E_d ``prescreen``;
 * :mod:`.decisions`  — the campaign job's side: read a batch from the candidate store, run the
   gate, write every decision.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import math
 from collections.abc import Sequence
@@ -70,9 +71,9 @@ def prerelax_structures(
         MLIP registry key or atomate2 name (``genflow.workflows.mlips.resolve_mlip``).
     method
         ``"batched"`` (default without ``maker``): one model call per optimiser step for the
-        whole batch (CHGNet: ``batch_relax``; models with a torch-sim wrapper:
-        ``ts_relax``; others fall back to atomate2); ``"atomate2"``: ``MLIPRelaxMaker`` per
-        structure.
+        whole batch, through torch-sim (``ts_relax``; CHGNet's wrapper is ``ts_chgnet``;
+        models without a torch-sim wrapper fall back to atomate2); ``"atomate2"``:
+        ``MLIPRelaxMaker`` per structure.
     batch_size
         Structures per batched model call.
     **maker_kwargs
@@ -99,7 +100,7 @@ def prerelax_structures(
         else:
             todo.append(i)
     batch = [structures[i] for i in todo]
-    if maker is None and method == "batched" and (mlip.force_field == "CHGNet" or mlip.torch_sim):
+    if maker is None and method == "batched" and mlip.torch_sim:
         raw = _prerelax_batched(batch, mlip, batch_size, **maker_kwargs)
     else:
         raw = _prerelax_atomate2(batch, maker, mlip, **maker_kwargs)
@@ -166,13 +167,15 @@ def _prerelax_batched(
     kwargs.pop("name", None)
     if kwargs:
         raise TypeError(f"batched pre-relax: unknown option(s) {sorted(kwargs)}")
-    if mlip.force_field == "CHGNet":
+    if mlip.force_field == "CHGNet" and mlip.calculator_kwargs:
+        raise ValueError(f"batched CHGNet takes no calculator kwargs: {mlip.calculator_kwargs}")
+    if mlip.force_field == "CHGNet" and importlib.util.find_spec("torch_sim") is None:
+        # torch-sim is the `mlip` extra; without it CHGNet keeps ASE's FIRE per structure
+        # around one batched model call per step (slower: bench_prerelax.py)
         from genflow.workflows.gate.batch_relax import relax_batch
 
-        if mlip.calculator_kwargs:
-            raise ValueError(f"batched CHGNet takes no calculator kwargs: {mlip.calculator_kwargs}")
-        results, method = relax_batch(list(structures), fmax=fmax, batch_size=batch_size,
-                                      **options), "batched"  # fmt: skip
+        results = relax_batch(list(structures), fmax=fmax, batch_size=batch_size, **options)
+        method = "batched"
     else:
         from genflow.workflows.gate.ts_relax import relax_torch_sim
 

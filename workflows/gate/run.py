@@ -12,9 +12,9 @@ Stages, in order (each sees only the survivors of the previous one):
 6. ``novelty``   — StructureMatcher against reference structures (``references``, e.g.
    ``genflow.workflows.references.reference_index``), independent of ``dedupe``: ``reject``
    a match, or ``flag`` it (passed, ``novel=False``);
-7. ``prerelax``  — CHGNet relax of the whole batch, one batched model call per FIRE step
-   (``genflow.workflows.gate.batch_relax``, default) or atomate2's ``ForceFieldRelaxMaker`` per
-   structure (``prerelax_method="atomate2"`` or an explicit ``maker``);
+7. ``prerelax``  — MLIP relax of the whole batch, one batched model call per FIRE step
+   (``genflow.workflows.gate.ts_relax`` on torch-sim, default) or atomate2's
+   ``ForceFieldRelaxMaker`` per structure (``prerelax_method="atomate2"`` or a ``maker``);
 8. ``prescreen`` — E_d of the pre-relaxed energy on a hull (``genflow.hull``) above a
    threshold is rejected.
 
