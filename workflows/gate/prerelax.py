@@ -170,7 +170,7 @@ def _prerelax_batched(
     if mlip.force_field == "CHGNet" and mlip.calculator_kwargs:
         raise ValueError(f"batched CHGNet takes no calculator kwargs: {mlip.calculator_kwargs}")
     if mlip.force_field == "CHGNet" and importlib.util.find_spec("torch_sim") is None:
-        # torch-sim is the `mlip` extra; without it CHGNet keeps ASE's FIRE per structure
+        # torch-sim is a dependency; an environment without it keeps ASE's FIRE per structure
         # around one batched model call per step (slower: bench_prerelax.py)
         from genflow.workflows.gate.batch_relax import relax_batch
 
