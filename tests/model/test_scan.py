@@ -141,3 +141,20 @@ def test_cli_sample_with_the_bundled_generator():
     for row in payload["samples"]:
         s = Structure.from_dict(row["structure"])
         assert s.composition == Composition(row["composition"])
+
+
+@pytest.mark.slow
+def test_li_p_s_cl_scan_samples_with_the_mp20_checkpoint():
+    """Issue 13's path: a chemistry outside Perov-5, scanned and sampled by the full-table model."""
+    res = CliRunner().invoke(
+        _app(),
+        ["scan", "Li-P-S-Cl", "-k", "2", "--json", "--sample", "1", "--checkpoint", "mp20"],
+    )
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.output)
+    assert payload["charge_neutral"] == 12 and not payload["sample_errors"]
+    assert payload["sampled"] == len(payload["samples"]) == 12
+    for row in payload["samples"]:
+        s = Structure.from_dict(row["structure"])
+        assert s.composition == Composition(row["composition"])
+        assert {e.symbol for e in s.composition.elements} == {"Li", "P", "S", "Cl"}

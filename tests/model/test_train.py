@@ -61,6 +61,20 @@ def _restore(workdir: Path, step: int) -> dict:
     return out
 
 
+def _signal_when(cmd: list[str], env: dict, marker: str, sig: str):
+    """Start a training run and send it SIG``sig`` once a stdout line contains ``marker``."""
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if marker in line:
+            proc.send_signal(getattr(signal, f"SIG{sig}"))
+            break
+    return proc, seen
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_and_matches_uninterrupted(tmp_path):
     env = dict(
@@ -77,19 +91,7 @@ def test_killed_run_resumes_and_matches_uninterrupted(tmp_path):
     assert full.returncode == 0, full.stderr[-3000:]
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [*cmd, str(killed), "12"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if "checkpoint saved step 4" in line:
-            proc.send_signal(signal.SIGKILL)
-            break
+    proc, seen = _signal_when([*cmd, str(killed), "12"], env, "checkpoint saved step 4", "KILL")
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, seen
     steps_on_disk = sorted(
@@ -123,19 +125,8 @@ def test_sigterm_saves_the_current_step_and_exits_cleanly(tmp_path):
     """A scheduler's SIGTERM costs at most one step: the run checkpoints where it is and stops."""
     env = dict(os.environ, OMP_NUM_THREADS="1", JAX_PLATFORMS="cpu")
     workdir = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "genflow.model.train", "perov5:tiny", str(workdir), "40"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if "step 3/40" in line:
-            proc.send_signal(signal.SIGTERM)
-            break
+    cmd = [sys.executable, "-m", "genflow.model.train", "perov5:tiny", str(workdir), "40"]
+    proc, seen = _signal_when(cmd, env, "step 3/40", "TERM")
     seen.extend(proc.stdout)
     assert proc.wait(timeout=120) == 0, seen
     stopped = [x for x in seen if "stopped by SIGTERM at step" in x]
