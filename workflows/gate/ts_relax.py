@@ -82,6 +82,13 @@ def _optimize(structures: list[Structure], model: Any, fmax: float, steps: int,
     from torch_sim.optimizers import frechet_cell_fire
 
     kw = {} if relax_cell else {"hydrostatic_strain": True, "constant_volume": True}
+    if steps == 0:
+        # a single point: ts.optimize always takes a first FIRE step, the optimiser's initial
+        # state already carries energies, forces and cell forces at the input geometry
+        from torch_sim.state import initialize_state
+
+        init_fn, _ = frechet_cell_fire(model=model, md_flavor="ase_fire", **kw)
+        return init_fn(initialize_state(structures, model.device, model.dtype))
     return ts.optimize(
         system=structures,
         model=model,
