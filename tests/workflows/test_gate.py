@@ -199,6 +199,7 @@ def test_prescreen_rejects_far_above_hull():
 
     assert lih.passed and lih.hull == "mp2021"
     assert abs(lih.e_d) < 0.2  # MP's ground state; CHGNet lands near the hull
-    assert lih.prerelax.converged and lih.prerelax.n_steps >= 1
+    # the default batched CHGNet runs on torch-sim, which counts steps per batch, not per cell
+    assert lih.prerelax.converged and lih.prerelax.method == "torch-sim"
     assert not carbon.passed and carbon.stage == "prescreen"
     assert carbon.e_d > 0.5 and "E_d" in carbon.reason
