@@ -169,7 +169,8 @@ def proxy_metrics(
         except ValueError:
             comp_ok.append(False)
     # 2. fingerprints (cached, parallel) of every readable sample and the reference
-    readable = [i for i, s in enumerate(samples.structures) if s is not None]
+    # an empty cell (a sample that decoded to no atoms) has no fingerprint: invalid, not a crash
+    readable = [i for i, s in enumerate(samples.structures) if s is not None and len(s)]
     fps = featurise(
         [samples.structures[i] for i in readable], processes=processes, cache_dir=cache_dir,
         progress=progress, description="fingerprints (samples)",

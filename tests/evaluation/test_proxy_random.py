@@ -15,9 +15,10 @@ from genflow.evaluation.sets import StructureSet, load_set
 
 def _with_bad_rows(s: StructureSet) -> StructureSet:
     overlap = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.05, 0, 0]])
-    return StructureSet(s.name, (*s.keys, "overlap", "unreadable"),
-                        (*s.structures, overlap, None), (*s.errors, None, "x: bad"),
-                        (*s.energies, None, None))  # fmt: skip
+    empty = Structure(Lattice.cubic(4.0), [], [])  # a sample that decoded to no atoms
+    return StructureSet(s.name, (*s.keys, "overlap", "unreadable", "empty"),
+                        (*s.structures, overlap, None, empty), (*s.errors, None, "x: bad", None),
+                        (*s.energies, None, None, None))  # fmt: skip
 
 
 @pytest.mark.slow
@@ -32,15 +33,15 @@ def test_proxy_reference_against_itself_and_bad_rows(tmp_path, require_module) -
     assert m["amsd_recall"] == 0.0 and m["amcd_precision"] == 0.0
     assert m["uniqueness"] == 1.0 and m["novelty"] == 0.0  # every sample is in the reference
     assert m["wdist_density"] == pytest.approx(0.0, abs=1e-12)
-    # overlapping atoms and an unreadable row: invalid, and COV-P divides by all 8 rows
+    # overlapping atoms, an unreadable row and an empty cell: invalid, COV-P divides by all 9
     samples = _with_bad_rows(ref)
     other = load_set("perov_5:test", limit=4)
     m2 = proxy_metrics(samples, other, processes=1, cache_dir=tmp_path, progress=False,
-                       e_d=[-0.1] * 6 + [None, None])  # fmt: skip
-    assert m2["n_samples"] == 8 and m2["struct_valid"] == pytest.approx(6 / 8)
-    assert m2["valid"] == pytest.approx(6 / 8)
-    assert m2["cov_precision"] <= 6 / 8
-    assert m2["novelty"] == 1.0 and m2["sun_rate"] == pytest.approx(6 / 8)
+                       e_d=[-0.1] * 6 + [None, None, None])  # fmt: skip
+    assert m2["n_samples"] == 9 and m2["struct_valid"] == pytest.approx(6 / 9)
+    assert m2["valid"] == pytest.approx(6 / 9)
+    assert m2["cov_precision"] <= 6 / 9
+    assert m2["novelty"] == 1.0 and m2["sun_rate"] == pytest.approx(6 / 9)
     assert m2["amsd_recall"] > 0  # different structures, nonzero distances
     assert len(list(tmp_path.rglob("*.npz"))) == 6 + 1 + 4  # cached per distinct structure
 
