@@ -102,8 +102,12 @@ def evaluate(
         out["unconditional"] = report
     if n_cond:
         rng = np.random.default_rng(seed)
-        picks = rng.choice(len(ref), size=n_cond, replace=False)
+        # rows with more atoms of one element than the table depth L cannot be conditioned on
+        fits = [i for i, s in enumerate(ref.structures)
+                if max(s.composition.values()) <= gen.max_atoms]  # fmt: skip
+        picks = rng.choice(fits, size=min(n_cond, len(fits)), replace=False)
         comps = [ref.structures[i].composition for i in picks]
+        out["conditioning_rows_beyond_L"] = len(ref) - len(fits)
         t = time.time()
         cond = gen.sample(
             n_cond, composition=comps, seed=seed + 1, num_steps=steps, batch_size=batch
