@@ -111,7 +111,11 @@ def bench_model(structures: list[Structure], model: str, steps: int, jobs: bool)
     t_jobs = one_job_each(structures, model, steps) if jobs else None
 
     ok = [(b, r) for b, r in zip(_raw(batched), _raw(reused), strict=True)]
-    diffs = [abs(b - r) for b, r in ok if np.isfinite(b) and np.isfinite(r)]
+    diffs = [abs(b - r) if np.isfinite(b) and np.isfinite(r) else 0.0 for b, r in ok]
+    worst = int(np.argmax(diffs))
+    # "equal energies" is only defined where both optimisers reached a minimum
+    both = [d for d, b, r in zip(diffs, batched, reused, strict=True)
+            if b.converged and r.converged]  # fmt: skip
     return {
         "model": resolve_mlip(model).label,
         "batched_method": batched[0].method,
@@ -125,6 +129,17 @@ def bench_model(structures: list[Structure], model: str, steps: int, jobs: bool)
         "atomate2_steps_total": sum(x.n_steps or 0 for x in reused),
         "atomate2_steps_max": max(x.n_steps or 0 for x in reused),
         "max_energy_difference_meV_per_atom": round(1000 * max(diffs), 4),
+        "max_energy_difference_both_converged_meV_per_atom": round(1000 * max(both), 4)
+        if both
+        else None,
+        "worst_row": {
+            "index": worst,
+            "meV_per_atom": round(1000 * diffs[worst], 4),
+            "formula": structures[worst].composition.reduced_formula,
+            "converged_batched": bool(batched[worst].converged),
+            "converged_atomate2": bool(reused[worst].converged),
+            "atomate2_steps": reused[worst].n_steps,
+        },
         "converged_batched_vs_atomate2": [_count(xs, "converged") for xs in (batched, reused)],
     }
 
