@@ -34,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# A fresh database per run: in a database that already holds an earlier demo's candidates the
+# gate rejects every new sample as a duplicate of a stored one and no physics runs at all.
+os.environ.setdefault("GENFLOW_DB_NAME", f"bench_orchestration_{os.getpid()}_{int(time.time())}")
 
 import pymongo.monitoring
 
