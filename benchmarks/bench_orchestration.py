@@ -24,9 +24,11 @@ Usage: ``python benchmarks/bench_orchestration.py [--spec examples/quick.yaml] [
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -172,7 +174,8 @@ def main() -> None:
     parser.add_argument("--spec", type=Path, default=REPO / "examples" / "quick.yaml")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    d = run(args.spec)
+    with contextlib.redirect_stdout(sys.stderr):  # model banners: stdout may be --json
+        d = run(args.spec)
     if args.json:
         print(json.dumps(d, indent=2))
         return
