@@ -14,13 +14,11 @@ they come from a ``forkserver``, which re-imports the caller's main module like 
 
 from __future__ import annotations
 
-import multiprocessing
-import sys
-import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 
+from genflow.core.processes import pool_context
 from genflow.hull.engine import ChemsysHull, HullSpec, build_chemsys_hulls
 
 __all__ = ["MIN_PARALLEL_SYSTEMS", "TASK_SYSTEMS", "build_in_pool", "hull_pool"]
@@ -37,15 +35,8 @@ def hull_pool(workers: int, n_systems: int) -> Iterator[Executor | None]:
     if workers <= 1 or n_systems < MIN_PARALLEL_SYSTEMS:
         yield None
         return
-    context = multiprocessing.get_context(_start_method())
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context()) as pool:
         yield pool
-
-
-def _start_method() -> str:
-    """``fork`` when the parent has no threads a fork could break, else ``forkserver``."""
-    threaded = threading.active_count() > 1 or any(m in sys.modules for m in ("jax", "torch"))
-    return "forkserver" if threaded else "fork"
 
 
 def build_in_pool(

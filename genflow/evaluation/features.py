@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
-import sys
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -32,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from pymatgen.core import Structure
 
+from genflow.core.processes import pool_context
 from genflow.core.progress import track
 
 __all__ = [
@@ -159,10 +158,7 @@ def featurise(
         results = (_worker(p) for p in payloads)
         pool = None
     else:
-        # fork() after JAX or torch started their thread pools can deadlock the children
-        threaded = any(m in sys.modules for m in ("jax", "torch"))
-        ctx = multiprocessing.get_context("spawn") if threaded else None
-        pool = ProcessPoolExecutor(n_proc, mp_context=ctx)
+        pool = ProcessPoolExecutor(n_proc, mp_context=pool_context())
         results = pool.map(_worker, payloads, chunksize=max(1, len(payloads) // (8 * n_proc)))
     try:
         for (key, idx), (struct, comp) in zip(
