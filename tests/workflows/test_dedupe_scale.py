@@ -9,7 +9,7 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
 
 from genflow.workflows.gate.dedupe import StructureIndex, find_duplicates
-from genflow.workflows.gate.fingerprint import fingerprint, reduced_cell
+from genflow.workflows.gate.fingerprint import _no_lattice_translation, fingerprint, reduced_cell
 
 IDS = ["mp-20351", "mp-966800", "mp-22895", "mp-32750", "mp-23173", "mp-23192", "mp-2172",
        "mp-1086", "mp-23703", "mp-2658", "mp-1266"]  # fmt: skip
@@ -24,9 +24,9 @@ def _same(a: Structure, b: Structure) -> bool:
 
 
 def test_reduced_cell_is_pymatgens_reduction_bit_for_bit():
-    """The gcd-1 shortcut returns exactly what Niggli + get_primitive_structure returns."""
+    """Both shortcuts (gcd 1; no lattice translation) return exactly pymatgen's reduction."""
     rng = np.random.default_rng(0)
-    gcd_one = 0
+    gcd_one = no_translation = 0
     for mid in IDS:
         s = mp20(mid)
         for variant in (s, s.make_supercell([1, 2, 1], in_place=False)):
@@ -34,8 +34,12 @@ def test_reduced_cell_is_pymatgens_reduction_bit_for_bit():
             ref = variant.get_reduced_structure("niggli").get_primitive_structure()
             assert _same(reduced_cell(variant), ref), mid
             counts = variant.composition.values()
-            gcd_one += int(np.gcd.reduce([int(c) for c in counts]) == 1)
-    assert gcd_one >= 3  # both paths are exercised
+            gcd = np.gcd.reduce([int(c) for c in counts])
+            gcd_one += int(gcd == 1)
+            skipped = _no_lattice_translation(variant.get_reduced_structure("niggli"), 0.25)
+            no_translation += int(skipped and gcd > 1)
+            assert not (skipped and len(ref) < len(variant))  # never when a smaller cell exists
+    assert gcd_one >= 3 and no_translation >= 3  # every path is exercised
 
 
 class _CountingMatcher(StructureMatcher):

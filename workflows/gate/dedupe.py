@@ -11,9 +11,11 @@ recomputes both primitive cells, so :class:`StructureIndex`
 3. within a sub-bucket, skips pairs whose lattices cannot pass the matcher's own lattice
    step (bounds on the successive minima, proven in ``genflow.workflows.gate.fingerprint``),
    then pairs whose AMD vectors differ by more than ``amd_tol`` (L∞);
-4. fits the remaining pairs, closest lattice shape first, with
-   ``skip_structure_reduction=True`` on cached reduced cells, and skips a stored cell that is
-   numerically identical to one this query already failed to fit (same inputs, same verdict);
+4. fits the remaining pairs, closest lattice shape first, on cached reduced cells (pymatgen's
+   ``fit`` with ``skip_structure_reduction=True``, or for plain ordered cells and a default
+   matcher the same verdict from ``match_kernel`` without the per-call object copies), and
+   skips a stored cell that is numerically identical to one this query already failed to
+   fit (same inputs, same verdict);
 5. with ``find_duplicates(..., workers=n)``, runs the search against the stored rows in
    ``n`` forked processes (``dedupe_pool``); the search within the batch stays sequential.
 
@@ -61,6 +63,7 @@ from pymatgen.core import Composition, Structure
 
 from genflow.workflows.gate.dedupe_buckets import Entry, SizeBucket
 from genflow.workflows.gate.fingerprint import FINGERPRINT_FIELD
+from genflow.workflows.gate.match_kernel import fit_prepared, kernel_applies
 
 __all__ = [
     "FINGERPRINT_FIELD",
@@ -136,6 +139,7 @@ class StructureIndex:
         self.n_pruned = 0
         self.n_pruned_amd = 0
         self.n_same_cell = 0  # candidates skipped: same cell as one this query failed to fit
+        self._kernel = kernel_applies(self.matcher)
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._pending.values()) + sum(
@@ -196,10 +200,18 @@ class StructureIndex:
                 self.n_same_cell += 1
                 continue
             self.n_fits += 1
-            if self.matcher.fit(query.reduced(), entry.reduced(), skip_structure_reduction=True):
+            if self._fit(query, entry):
                 return entry.key
             failed.add(sig)
         return None
+
+    def _fit(self, query: Entry, entry: Entry) -> bool:
+        """``matcher.fit`` on the two reduced cells (through ``match_kernel`` when it applies)."""
+        if self._kernel:
+            q, e = query.prepared(), entry.prepared()
+            if q is not None and e is not None:
+                return fit_prepared(self.matcher, q, e)
+        return self.matcher.fit(query.reduced(), entry.reduced(), skip_structure_reduction=True)
 
     def _insert(self, entry: Entry, ckey: CompositionKey) -> None:
         # pending, not reduced: a composition seen once never pays for its reduced cell

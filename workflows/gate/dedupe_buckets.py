@@ -25,6 +25,7 @@ from genflow.workflows.gate.fingerprint import (
     reduced_cell,
     sigma,
 )
+from genflow.workflows.gate.match_kernel import PreparedCell, prepare, prepare_doc
 
 __all__ = ["Entry", "SizeBucket"]
 
@@ -32,7 +33,7 @@ __all__ = ["Entry", "SizeBucket"]
 class Entry:
     """One indexed structure; parsed, reduced and fingerprinted on first use."""
 
-    __slots__ = ("_amd", "_fp", "_raw", "_reduced", "_sig", "computed", "key")
+    __slots__ = ("_amd", "_fp", "_prepared", "_raw", "_reduced", "_sig", "computed", "key")
 
     def __init__(
         self, key: str, raw: Structure | dict, fp: Fingerprint | dict | None = None
@@ -46,6 +47,7 @@ class Entry:
         self.computed: dict[str, Any] | None = None  # fingerprint computed here (to persist)
         self._amd: np.ndarray | None = None
         self._sig: str | None = None
+        self._prepared: PreparedCell | bool | None = False  # False: not prepared yet
 
     def cell_signature(self) -> str:
         """Equal for two entries whose reduced cells are the same numbers (so fit the same).
@@ -85,6 +87,19 @@ class Entry:
             self._reduced = reduced_cell(s)  # the matcher's own reduction
             self._raw = None  # type: ignore[assignment]
         return self._reduced
+
+    def prepared(self) -> PreparedCell | None:
+        """The reduced cell's arrays for ``match_kernel`` (None: outside its scope)."""
+        if self._prepared is False:
+            fp = self._stored()
+            if self._reduced is None and fp is not None and fp.cell is not None:
+                try:  # from the stored cell's lists: no Structure built
+                    self._prepared = prepare_doc(fp.cell)
+                    return self._prepared
+                except (KeyError, TypeError, ValueError, AttributeError):
+                    pass  # malformed: reduced() rebuilds or reduces it
+            self._prepared = prepare(self.reduced())
+        return self._prepared  # type: ignore[return-value]
 
     def fingerprint(self) -> Fingerprint:
         """The parsed fingerprint (computed here, and kept for storage, if none was given)."""

@@ -100,16 +100,58 @@ def _pymatgen_version() -> str:
 def reduced_cell(structure: Structure) -> Structure:
     """The cell ``StructureMatcher`` fits: Niggli-reduced, then primitive (its own order).
 
-    The primitive search is skipped, with the identical result, when the site counts per
-    species have gcd 1: pymatgen's ``get_primitive_structure`` only tries supercell matrices
-    whose determinant divides that gcd, so it returns a copy of the cell unchanged. That is
-    about half of the reduction's cost for such cells (half of a crowded benchmark's rows).
+    pymatgen's ``get_primitive_structure`` (tolerance 0.25 Å) is skipped, with the identical
+    result, when it provably finds no smaller cell and so returns a copy of its input:
+
+    * the site counts per species have gcd 1: it only tries supercell matrices whose
+      determinant divides that gcd;
+    * or :func:`_no_lattice_translation`: no translation between two sites of its least
+      frequent species maps every site onto a site of the same species within twice the
+      tolerance, which every smaller cell it could return needs.
+
+    Most generated and relaxed cells are primitive, and the search is about half of the
+    reduction's cost, so this matters for 10^4-row dedupes.
     """
     niggli = structure.get_reduced_structure("niggli")
     counts = Counter(site.species_string for site in niggli)  # pymatgen's own site grouping
-    if math.gcd(*counts.values()) == 1:
+    if math.gcd(*counts.values()) == 1 or _no_lattice_translation(niggli, 0.25):
         return niggli
     return niggli.get_primitive_structure()
+
+
+def _no_lattice_translation(cell: Structure, tolerance: float) -> bool:
+    """True if ``cell.get_primitive_structure(tolerance)`` must return the cell unchanged.
+
+    Mirrors the first step of pymatgen's search. Its candidate translations are the vectors
+    from the first site of the least frequent species (first by label among equals) to the
+    others of that species; it keeps a vector only if, for every species group and every
+    site f of it, some site f' of the group has ``f' - f`` within ``2 * tolerance / abc``
+    of it (per component, periodic). Here the same test runs with a hair more tolerance
+    (a superset of the vectors pymatgen keeps). If only the zero vector survives, no
+    supercell matrix of determinant >= 2 passes its next test: each has a row of its inverse
+    with a component 1/d away from any integer (d <= the gcd of the counts), more than
+    ``tolerance / abc`` allows; that last condition is checked too. Then pymatgen returns
+    ``self.copy()``, the same numbers as the cell.
+    """
+    labels = np.array([site.species_string for site in cell])
+    frac = cell.frac_coords
+    groups = [frac[labels == label] for label in sorted(set(labels.tolist()))]
+    ftol = tolerance / np.array(cell.lattice.abc)
+    num_fu = math.gcd(*(len(g) for g in groups))
+    if np.any(ftol * (1 + 1e-6) >= 1 / num_fu):
+        return False
+    smallest = min(groups, key=len)  # min() keeps the first of equal lengths, as pymatgen
+    vecs = smallest[1:] - smallest[0]
+    tol2 = 2 * ftol * (1 + 1e-6) + 1e-12
+    for g in groups:
+        if not len(vecs):
+            return True
+        diffs = g[None, :, :] - g[:, None, :]  # diffs[f, f'] = f' - f
+        delta = vecs[:, None, None, :] - diffs[None]
+        delta = np.abs(delta - np.round(delta))
+        keep = np.all(np.any(np.all(delta <= tol2, axis=-1), axis=2), axis=1)
+        vecs = vecs[keep]
+    return not len(vecs)
 
 
 def successive_minima(lattice: Lattice) -> np.ndarray:
