@@ -116,7 +116,10 @@ def fit_prepared(matcher: StructureMatcher, c1: PreparedCell, c2: PreparedCell) 
     s2_t_ind = int(np.argmax(np.sum(mask, axis=-1)))
     s1_t_inds = np.where(np.invert(mask[s2_t_ind].astype(bool)))[0]
     pair = _Pair(cart1, np.array(c2.frac), lat2, mask, s1_t_inds, s2_t_ind, n, matcher.stol)
-    first = _closest_basis_permutation(lat1, lat2, matcher.ltol, matcher.angle_tol)
+    if _identity_inside(lat1, lat2, matcher.ltol, matcher.angle_tol):
+        first: Lattice | None = lat1  # the same object: its cached lengths, inverse, ...
+    else:
+        first = _closest_basis_permutation(lat1, lat2, matcher.ltol, matcher.angle_tol)
     if first is not None and pair.passes(first):
         return True
     # _get_supercells / _get_lattices with fu = 1
@@ -130,6 +133,14 @@ def fit_prepared(matcher: StructureMatcher, c1: PreparedCell, c2: PreparedCell) 
         if pair.passes(latt):
             return True
     return False
+
+
+def _identity_inside(lat1: Lattice, lat2: Lattice, ltol: float, atol: float) -> bool:
+    """:func:`_closest_basis_permutation`'s test for s1's basis as it is (the usual case)."""
+    lo, hi = (1 + 1e-9) / (1 + ltol), (1 + ltol) * (1 - 1e-9)
+    if not all(lo < a / b < hi for a, b in zip(lat1.abc, lat2.abc, strict=True)):
+        return False
+    return all(abs(a - b) < atol - 1e-7 for a, b in zip(lat1.angles, lat2.angles, strict=True))
 
 
 #: The 48 signed permutation matrices: s1's own basis vectors, reordered and negated.
