@@ -119,6 +119,8 @@ class GateMaker(Maker):
         Job name.
     min_distance, smact, dedupe
         Gate checks (see ``genflow.workflows.gate``).
+    dedupe_workers
+        Processes for the duplicate search against stored candidates (``find_duplicates``).
     novelty
         ``"reject"`` (default), ``"flag"`` or ``"off"``: what a match of a structure in the
         ``references`` collection does (``genflow.workflows.references``).
@@ -137,6 +139,7 @@ class GateMaker(Maker):
     min_distance: float = 0.5
     smact: bool = True
     dedupe: bool = True
+    dedupe_workers: int = 1
     novelty: str = "reject"
     prescreen: bool = True
     prescreen_max_ed: float | None = None
@@ -155,6 +158,7 @@ class GateMaker(Maker):
                 min_distance=self.min_distance,
                 smact=self.smact,
                 dedupe=self.dedupe,
+                dedupe_workers=self.dedupe_workers,
                 novelty=self.novelty,
                 prerelax=self.prescreen,
                 prescreen_max_ed=self.prescreen_max_ed,

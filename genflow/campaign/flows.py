@@ -63,6 +63,7 @@ def campaign_maker(spec: CampaignSpec) -> CampaignMaker:
         min_distance=spec.gate.min_distance,
         smact=spec.gate.smact,
         dedupe=spec.gate.dedupe,
+        dedupe_workers=spec.gate.dedupe_workers,
         novelty=spec.gate.novelty,
         prescreen=spec.gate.prescreen,
         prescreen_max_ed=spec.gate.prescreen_max_ed,

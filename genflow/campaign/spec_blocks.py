@@ -249,6 +249,12 @@ class GateSettings(_Frozen):
     min_distance: float = Field(0.5, gt=0, description="Minimum interatomic distance (Å).")
     smact: bool = Field(True, description="Require SMACT charge neutrality.")
     dedupe: bool = Field(True, description="Reject duplicates (batch and every earlier campaign).")
+    dedupe_workers: int = Field(
+        1,
+        ge=1,
+        description="Processes for the duplicate search against stored candidates (forked; "
+        "worth it from about 10^3 new rows; same answers for any value).",
+    )
     novelty: Literal["reject", "flag", "off"] = Field(
         "reject",
         description="A match of a reference structure (`genflow refs`): reject it, keep it "

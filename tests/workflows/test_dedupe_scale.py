@@ -10,6 +10,8 @@ from pymatgen.core import Lattice, Structure
 
 from genflow.workflows.gate.dedupe import StructureIndex, find_duplicates
 from genflow.workflows.gate.fingerprint import _no_lattice_translation, fingerprint, reduced_cell
+from genflow.workflows.gate.records import GateStage
+from genflow.workflows.gate.run import run_gate
 
 IDS = ["mp-20351", "mp-966800", "mp-22895", "mp-32750", "mp-23173", "mp-23192", "mp-2172",
        "mp-1086", "mp-23703", "mp-2658", "mp-1266"]  # fmt: skip
@@ -88,3 +90,17 @@ def test_workers_give_the_serial_answers_and_fingerprints():
     assert parallel == serial
     assert {r.against for r in serial} == {"stored", "batch", None}
     assert all(r.fingerprint is not None for r in parallel)
+    # the gate's knob reaches the search: the same records either way
+    gated = [run_gate(batch, stored=stored, prerelax=False, smact=False, dedupe_workers=w)
+             for w in (1, 2)]  # fmt: skip
+    assert gated[0] == gated[1]
+    assert sum(r.stage == GateStage.DUPLICATE for r in gated[1]) >= 8
+
+
+def test_spec_dedupe_workers_reach_the_gate_maker():
+    from genflow.campaign.flows import campaign_maker
+    from genflow.campaign.spec import CampaignSpec
+
+    spec = CampaignSpec.model_validate({"name": "w", "gate": {"dedupe_workers": 2}})
+    assert campaign_maker(spec).gate_maker.dedupe_workers == 2
+    assert CampaignSpec.model_validate({"name": "w"}).gate.dedupe_workers == 1

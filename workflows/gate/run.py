@@ -55,6 +55,7 @@ def run_gate(
     min_distance: float = 0.5,
     smact: bool = True,
     dedupe: bool = True,
+    dedupe_workers: int = 1,
     stored: StructureIndex | Iterable[StoredRow] | None = None,
     references: StructureIndex | Iterable[tuple[str, Structure | dict]] | None = None,
     novelty: str = "reject",
@@ -75,8 +76,8 @@ def run_gate(
         ``(key, structure | dict | CIF)`` rows.
     min_distance, smact
         Validity settings.
-    dedupe
-        Run the duplicate stage.
+    dedupe, dedupe_workers
+        Run the duplicate stage; processes for its search against ``stored``.
     stored
         Earlier candidates to deduplicate against: an index, or ``(key, structure)`` /
         ``(key, structure, fingerprint)`` rows (the fingerprint as stored at
@@ -97,7 +98,8 @@ def run_gate(
     """
     records = check_structures(items, min_distance=min_distance, smact=smact)
     if dedupe:
-        records = dedupe_records(records, stored, fingerprints=fingerprints)
+        records = dedupe_records(records, stored, fingerprints=fingerprints,
+                                 workers=dedupe_workers)  # fmt: skip
     if references is not None and novelty != "off":
         records = novelty_records(records, references, mode=novelty)
     if prerelax:

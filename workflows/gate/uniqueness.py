@@ -21,16 +21,18 @@ def dedupe_records(
     stored: StructureIndex | Iterable[StoredRow] | None = None,
     *,
     fingerprints: bool = False,
+    workers: int = 1,
 ) -> list[GateRecord]:
     """Stage ``duplicate`` on the records that passed so far.
 
     ``stored`` rows may carry their stored fingerprint as a third item. Each record gets the
     fingerprint the search computed for it (every record with ``fingerprints=True``).
+    ``workers``: processes for the search against ``stored`` (``find_duplicates``).
     """
     live = [i for i, r in enumerate(records) if r.passed]
     out = list(records)
     pairs = [(out[i].key, out[i].structure) for i in live]
-    dups = find_duplicates(pairs, stored, fingerprints=fingerprints)
+    dups = find_duplicates(pairs, stored, fingerprints=fingerprints, workers=workers)
     for i, dup in zip(live, dups, strict=True):
         out[i] = dataclasses.replace(out[i], fingerprint=dup.fingerprint)
         if dup.is_duplicate:
