@@ -25,8 +25,10 @@ Usage: ``python benchmarks/bench_prerelax.py [--models CHGNet,7net-l3i5] [--n 24
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import sys
 import time
 import warnings
 
@@ -91,12 +93,16 @@ def one_job_each(structures: list[Structure], model: str, steps: int) -> float:
     return time.perf_counter() - t0
 
 
-def bench_model(structures: list[Structure], model: str, steps: int, jobs: bool) -> dict:
-    """Batched vs atomate2 for one model: seconds, ratios and the largest energy difference."""
+def bench_model(structures: list[Structure], model: str, steps: int, jobs: bool,
+                threads: int = 1) -> dict:  # fmt: skip
+    """Batched vs atomate2 for one model: seconds, ratios and the largest energy difference.
+
+    ``threads`` torch threads on both sides (the process-wide setting is the caller's).
+    """
     from genflow.workflows.gate.prerelax import prerelax_structures
     from genflow.workflows.mlips import resolve_mlip
 
-    kwargs = {"steps": steps, "relax_cell": True,
+    kwargs = {"steps": steps, "relax_cell": True, "torch_threads": threads,
               "relax_kwargs": {"fmax": FMAX, "final_atoms_object_file": None}}  # fmt: skip
     # warm-up: imports, weights, first-call overheads on both sides
     prerelax_structures(structures[:2], model=model, method="batched", **{**kwargs, "steps": 2})
@@ -116,6 +122,11 @@ def bench_model(structures: list[Structure], model: str, steps: int, jobs: bool)
     # "equal energies" is only defined where both optimisers reached a minimum
     both = [d for d, b, r in zip(diffs, batched, reused, strict=True)
             if b.converged and r.converged]  # fmt: skip
+    # two converged runs can still stop in different local minima (FIRE's path depends on
+    # the step arithmetic); then their energies need not agree, so say which rows those are
+    same = same_minimum(batched, reused)
+    same_diffs = [d for d, b, r, m in zip(diffs, batched, reused, same, strict=True)
+                  if m and b.converged and r.converged]  # fmt: skip
     return {
         "model": resolve_mlip(model).label,
         "batched_method": batched[0].method,
@@ -141,7 +152,64 @@ def bench_model(structures: list[Structure], model: str, steps: int, jobs: bool)
             "atomate2_steps": reused[worst].n_steps,
         },
         "converged_batched_vs_atomate2": [_count(xs, "converged") for xs in (batched, reused)],
+        "rows_in_different_minima": [
+            _row(structures, diffs, i) for i, m in enumerate(same) if not m
+        ],
+        "max_energy_difference_same_minimum_meV_per_atom": round(1000 * max(same_diffs), 4)
+        if same_diffs
+        else None,
     }
+
+
+def _row(structures: list[Structure], diffs: list[float], i: int) -> dict:
+    return {"index": i, "formula": structures[i].composition.reduced_formula,
+            "meV_per_atom": round(1000 * diffs[i], 4)}  # fmt: skip
+
+
+def same_minimum(a: list, b: list) -> list[bool]:
+    """Per row: did both relaxations end in the same structure (tight StructureMatcher)?
+
+    Tolerances far below the default (lengths 2 %, sites 0.05 of the mean spacing, 1°), so
+    two end points count as one minimum only when they are the same geometry.
+    """
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    sm = StructureMatcher(ltol=0.02, stol=0.05, angle_tol=1, primitive_cell=False, scale=False)
+    return [x.structure is not None and y.structure is not None and sm.fit(x.structure, y.structure)
+            for x, y in zip(a, b, strict=True)]  # fmt: skip
+
+
+def forward_scaling(structures: list[Structure], model: str, threads: int = 1,
+                    repeats: int = 2) -> dict | None:  # fmt: skip
+    """Seconds of one model call per structure vs one call on the whole batch (torch-sim).
+
+    Separates what batching can save (per-call overhead) from the model's own arithmetic:
+    a ratio near 1 means the forward pass is compute-bound and batching only removes the
+    optimiser's and calculator's per-structure overheads.
+    """
+    from torch_sim.state import initialize_state
+
+    from genflow.workflows.gate.ts_relax import load_torch_sim_model
+    from genflow.workflows.mlips import resolve_mlip
+
+    mlip = resolve_mlip(model)
+    if mlip.torch_sim is None:
+        return None
+    net = load_torch_sim_model(mlip.torch_sim, dict(mlip.calculator_kwargs), threads)
+    singles = [initialize_state([s], net.device, net.dtype) for s in structures]
+    batch = initialize_state(structures, net.device, net.dtype)
+    net(singles[0]), net(batch)  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        for state in singles:
+            net(state)
+    t1 = time.perf_counter()
+    for _ in range(repeats):
+        net(batch)
+    t2 = time.perf_counter()
+    return {"single_calls_seconds": round((t1 - t0) / repeats, 3),
+            "batched_call_seconds": round((t2 - t1) / repeats, 3),
+            "ratio": round((t1 - t0) / (t2 - t1), 2)}  # fmt: skip
 
 
 def main() -> None:
@@ -150,18 +218,23 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=24, help="structures")
     parser.add_argument("--steps", type=int, default=300, help="max FIRE steps")
     parser.add_argument("--no-jobs", action="store_true", help="skip the one-job-each baseline")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     structures = pick_structures(args.n)
-    report = {"load_average_start": os.getloadavg()[0], "models": []}
+    report = {"load_average_start": os.getloadavg()[0], "torch_threads": args.threads,
+              "models": []}  # fmt: skip
     for model in filter(None, args.models.split(",")):
-        with warnings.catch_warnings():
+        # model banners ("CHGNet ... initialized") go to stderr: stdout is the --json report
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
             warnings.simplefilter("ignore")
-            report["models"].append(bench_model(structures, model, args.steps, not args.no_jobs))
+            d = bench_model(structures, model, args.steps, not args.no_jobs, args.threads)
+            d["forward_pass_single_vs_batched"] = forward_scaling(structures, model, args.threads)
+        report["models"].append(d)
         console.print(report["models"][-1])
     report["load_average_end"] = os.getloadavg()[0]
     if args.json:
@@ -173,8 +246,11 @@ def main() -> None:
               f"job each {d['atomate2_job_each_seconds']} s (x{d['speedup_vs_job_each']}); "
               f"atomate2 model loaded once {d['atomate2_model_loaded_once_seconds']} s "
               f"(x{d['speedup_vs_model_loaded_once']}); max |ΔE| "
-              f"{d['max_energy_difference_meV_per_atom']} meV/atom; converged "
-              f"{d['converged_batched_vs_atomate2']}")  # fmt: skip
+              f"{d['max_energy_difference_meV_per_atom']} meV/atom (same minimum, both "
+              f"converged: {d['max_energy_difference_same_minimum_meV_per_atom']}; rows in "
+              f"different minima: {d['rows_in_different_minima']}); converged "
+              f"{d['converged_batched_vs_atomate2']}; one model call per structure vs one "
+              f"batched call: {d['forward_pass_single_vs_batched']}")  # fmt: skip
     print(f"load average {report['load_average_start']:.1f} -> {report['load_average_end']:.1f} "
           f"on {os.cpu_count()} cores")  # fmt: skip
 
