@@ -20,8 +20,10 @@ around one batched CHGNet call) stays as the reference it was measured against.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+from collections.abc import Iterator
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +78,51 @@ def load_torch_sim_model(
                  calculator_kwargs.get("modal"), torch_threads)  # fmt: skip
 
 
+@contextlib.contextmanager
+def block_frechet() -> Iterator[None]:
+    """Run torch-sim's Fréchet cell filter with batched block-matrix Fréchet derivatives.
+
+    ``frechet_cell_fire`` takes the Fréchet derivative of expm at A = log(F) in the 9 unit
+    directions per system per step, one Python call each, through torch-sim's
+    scaling-and-squaring Padé code (~0.6 ms a call): 14 % of a 24-structure CHGNet
+    pre-relax (``benchmarks/bench_prerelax.py``, cProfile). Here the first call for an A
+    computes all 9 at once from one batched ``torch.linalg.matrix_exp`` of the block
+    matrices [[A, E_k], [0, A]], whose upper-right block is the derivative (Higham 2008,
+    Thm 3.6; torch-sim's own ``method="blockEnlarge"`` uses the same identity one matrix at
+    a time), and the other 8 calls read it. Any other call goes to torch-sim's function.
+    ``tests/workflows/test_ts_relax.py`` checks both agree. The default is restored on exit.
+    """
+    import torch
+    import torch_sim.math as tsm
+
+    default = tsm.expm_frechet
+    cache: dict[str, Any] = {"key": None, "derivs": None}
+
+    def batched(a: Any, e: Any, method: str | None = None, compute_expm: bool = True,
+                check_finite: bool = True) -> Any:  # fmt: skip
+        unit = e.reshape(-1).nonzero().reshape(-1)
+        if (compute_expm or method is not None or a.shape != (3, 3) or len(unit) != 1
+                or e.reshape(-1)[unit[0]] != 1):  # fmt: skip
+            return default(a, e, method, compute_expm, check_finite)
+        if check_finite and not bool(torch.isfinite(a).all()):
+            raise ValueError("Matrix A contains non-finite values")  # torch-sim's own check
+        key = a.detach().cpu().numpy().tobytes()
+        if cache["key"] != key:
+            blocks = torch.zeros((9, 6, 6), dtype=a.dtype, device=a.device)
+            blocks[:, :3, :3] = a
+            blocks[:, 3:, 3:] = a
+            blocks[:, :3, 3:] = torch.eye(9, dtype=a.dtype, device=a.device).reshape(9, 3, 3)
+            cache["derivs"] = torch.linalg.matrix_exp(blocks)[:, :3, 3:]
+            cache["key"] = key
+        return cache["derivs"][int(unit[0])].clone()
+
+    tsm.expm_frechet = batched
+    try:
+        yield
+    finally:
+        tsm.expm_frechet = default
+
+
 def _optimize(structures: list[Structure], model: Any, fmax: float, steps: int,
               relax_cell: bool) -> Any:  # fmt: skip
     import torch_sim as ts
@@ -89,16 +136,17 @@ def _optimize(structures: list[Structure], model: Any, fmax: float, steps: int,
 
         init_fn, _ = frechet_cell_fire(model=model, md_flavor="ase_fire", **kw)
         return init_fn(initialize_state(structures, model.device, model.dtype))
-    return ts.optimize(
-        system=structures,
-        model=model,
-        optimizer=frechet_cell_fire,
-        convergence_fn=ts.runners.generate_force_convergence_fn(fmax, include_cell_forces=True),
-        max_steps=steps,
-        steps_between_swaps=1,
-        md_flavor="ase_fire",
-        **kw,
-    )
+    with block_frechet():
+        return ts.optimize(
+            system=structures,
+            model=model,
+            optimizer=frechet_cell_fire,
+            convergence_fn=ts.runners.generate_force_convergence_fn(fmax, include_cell_forces=True),
+            max_steps=steps,
+            steps_between_swaps=1,
+            md_flavor="ase_fire",
+            **kw,
+        )
 
 
 def _run(structures: list[Structure], model: Any, fmax: float, steps: int,
