@@ -7,7 +7,11 @@ import warnings
 
 import numpy as np
 import pytest
-from pymatgen.analysis.structure_matcher import ElementComparator, StructureMatcher
+from pymatgen.analysis.structure_matcher import (
+    ElementComparator,
+    FrameworkComparator,
+    StructureMatcher,
+)
 from pymatgen.core import Structure
 
 from genflow.model.data import load_dataset
@@ -110,6 +114,13 @@ def test_outside_its_scope_the_kernel_steps_aside():
             return super().fit(*args, **kwargs)
 
     assert not kernel_applies(Counting())  # a subclass's own fit is the verdict
+    for unsupported in (StructureMatcher(primitive_cell=False), StructureMatcher(scale=False),
+                        StructureMatcher(comparator=FrameworkComparator()),
+                        StructureMatcher(ignored_species=["Li"]),
+                        StructureMatcher(attempt_supercell=True)):  # fmt: skip
+        with pytest.raises(ValueError, match="StructureIndex"):
+            StructureIndex(unsupported)  # the index could not reproduce its verdicts
+    StructureIndex(StructureMatcher(comparator=ElementComparator()))  # oxidation-blind: fine
     index = StructureIndex(amd_tol=None)
     index.add("decorated", decorated)
     assert index.find(decorated) == "decorated"  # fitted by pymatgen, not the kernel

@@ -112,6 +112,28 @@ DEFAULT_AMD_TOL = 0.35
 StoredRow = tuple[str, Structure | dict] | tuple[str, Structure | dict, dict | None]
 
 
+def _unsupported(matcher: StructureMatcher) -> str | None:
+    """Why the index cannot reproduce ``matcher``'s verdicts (None: it can).
+
+    The index buckets by element composition, reduces cells to Niggli + primitive and
+    compares volume-scaled shapes: the default matcher's behaviour. A matcher that fits
+    across compositions (a framework comparator, ignored species), larger cells
+    (supercells, subsets) or unscaled or non-primitive cells would be silently missed.
+    """
+    from pymatgen.analysis.structure_matcher import ElementComparator, SpeciesComparator
+
+    if matcher._supercell or matcher._subset:  # no public accessors
+        return "attempt_supercell/allow_subset matchers are not supported"
+    if not matcher._primitive_cell or not matcher._scale:
+        return "the matcher must reduce to primitive cells and scale volumes (the defaults)"
+    if matcher._ignored_species or type(matcher._comparator) not in (
+        SpeciesComparator,
+        ElementComparator,
+    ):
+        return "only species/element comparators without ignored species are supported"
+    return None
+
+
 class StructureIndex:
     """Structures indexed for fast duplicate lookup (see the module docstring).
 
@@ -127,10 +149,8 @@ class StructureIndex:
     ) -> None:
         self.matcher = matcher or StructureMatcher()
         self.amd_tol = amd_tol
-        if self.matcher._supercell or self.matcher._subset:  # no public accessors
-            raise ValueError(
-                "StructureIndex: attempt_supercell/allow_subset matchers are not supported"
-            )
+        if reason := _unsupported(self.matcher):
+            raise ValueError(f"StructureIndex: {reason}")
         self._pending: dict[CompositionKey, list[Entry]] = defaultdict(list)
         self._by_size: dict[CompositionKey, dict[int, SizeBucket]] = defaultdict(
             lambda: defaultdict(SizeBucket)
