@@ -107,7 +107,7 @@ def fit_prepared(matcher: StructureMatcher, c1: PreparedCell, c2: PreparedCell) 
     if n != len(c2.species) or sorted(c1.species) != sorted(c2.species):
         return False  # composition hash differs / no species-preserving assignment
     # _preprocess: rescale both lattices to the same volume (fractional coordinates kept)
-    ratio = (c2.volume / (c1.volume * 1)) ** (1 / 6)
+    ratio = (c2.volume / c1.volume) ** (1 / 6)  # pymatgen's mult is 1 for equal sizes
     lat1 = Lattice(c1.matrix * ratio)
     lat2 = Lattice(c2.matrix / ratio)
     cart1 = np.array([lat1.get_cartesian_coords(f) for f in c1.frac])  # per site, as Sites do
@@ -115,7 +115,7 @@ def fit_prepared(matcher: StructureMatcher, c1: PreparedCell, c2: PreparedCell) 
     mask = (c2.species[:, None] != c1.species[None, :]).astype(np.int64)
     s2_t_ind = int(np.argmax(np.sum(mask, axis=-1)))
     s1_t_inds = np.where(np.invert(mask[s2_t_ind].astype(bool)))[0]
-    pair = _Pair(cart1, np.array(c2.frac), lat2, mask, s1_t_inds, s2_t_ind, n, matcher.stol)
+    pair = _Pair(cart1, c2.frac, lat2, mask, s1_t_inds, s2_t_ind, n, matcher.stol)
     if _identity_inside(lat1, lat2, matcher.ltol, matcher.angle_tol):
         first: Lattice | None = lat1  # the same object: its cached lengths, inverse, ...
     else:
@@ -135,12 +135,24 @@ def fit_prepared(matcher: StructureMatcher, c1: PreparedCell, c2: PreparedCell) 
     return False
 
 
+#: Margins that keep a candidate strictly inside ``find_all_mappings``' tolerances despite
+#: last-bit differences between this module's arithmetic and pymatgen's.
+_RELATIVE_MARGIN = 1e-9
+_DEGREE_MARGIN = 1e-7
+
+
+def _length_ratio_bounds(ltol: float) -> tuple[float, float]:
+    """Open bounds on |a|/|t| that ``find_all_mappings`` accepts, shrunk by the margin."""
+    return (1 + _RELATIVE_MARGIN) / (1 + ltol), (1 + ltol) * (1 - _RELATIVE_MARGIN)
+
+
 def _identity_inside(lat1: Lattice, lat2: Lattice, ltol: float, atol: float) -> bool:
     """:func:`_closest_basis_permutation`'s test for s1's basis as it is (the usual case)."""
-    lo, hi = (1 + 1e-9) / (1 + ltol), (1 + ltol) * (1 - 1e-9)
+    lo, hi = _length_ratio_bounds(ltol)
     if not all(lo < a / b < hi for a, b in zip(lat1.abc, lat2.abc, strict=True)):
         return False
-    return all(abs(a - b) < atol - 1e-7 for a, b in zip(lat1.angles, lat2.angles, strict=True))
+    max_gap = atol - _DEGREE_MARGIN
+    return all(abs(a - b) < max_gap for a, b in zip(lat1.angles, lat2.angles, strict=True))
 
 
 #: The 48 signed permutation matrices: s1's own basis vectors, reordered and negated.
@@ -174,7 +186,8 @@ def _closest_basis_permutation(
     mats = _SIGNED_PERMUTATIONS @ m1  # (48, 3, 3), exact: rows are ±rows of m1
     lengths = np.sqrt(np.sum(mats**2, axis=-1))
     ratios = lengths / target_len
-    ok = np.all((ratios > (1 + 1e-9) / (1 + ltol)) & (ratios < (1 + ltol) * (1 - 1e-9)), axis=1)
+    lo, hi = _length_ratio_bounds(ltol)
+    ok = np.all((ratios > lo) & (ratios < hi), axis=1)
     if not ok.any():
         return None
     mats, lengths, ratios = mats[ok], lengths[ok], ratios[ok]
@@ -182,7 +195,7 @@ def _closest_basis_permutation(
     dots = np.stack([np.sum(mats[:, i] * mats[:, j], axis=-1) for i, j in pairs], axis=1)
     cos = dots / np.stack([lengths[:, i] * lengths[:, j] for i, j in pairs], axis=1)
     gaps = np.abs(np.degrees(np.arccos(np.clip(cos, -1, 1))) - target_ang)
-    inside = np.all(gaps < atol - 1e-7, axis=1)
+    inside = np.all(gaps < atol - _DEGREE_MARGIN, axis=1)
     if not inside.any():
         return None
     score = np.abs(np.log(ratios[inside])).sum(axis=1) / ltol + gaps[inside].sum(axis=1) / atol
