@@ -144,9 +144,7 @@ def bench_model(structures: list[Structure], model: str, steps: int, jobs: bool,
         if both
         else None,
         "worst_row": {
-            "index": worst,
-            "meV_per_atom": round(1000 * diffs[worst], 4),
-            "formula": structures[worst].composition.reduced_formula,
+            **_row(structures, diffs, worst),
             "converged_batched": bool(batched[worst].converged),
             "converged_atomate2": bool(reused[worst].converged),
             "atomate2_steps": reused[worst].n_steps,
@@ -162,6 +160,7 @@ def bench_model(structures: list[Structure], model: str, steps: int, jobs: bool,
 
 
 def _row(structures: list[Structure], diffs: list[float], i: int) -> dict:
+    """Index, formula and energy difference (meV/atom) of row ``i``."""
     return {"index": i, "formula": structures[i].composition.reduced_formula,
             "meV_per_atom": round(1000 * diffs[i], 4)}  # fmt: skip
 
