@@ -219,7 +219,7 @@ def test_csv_with_structure_dict_column_row_keys(tmp_path):
     _assert_bad(rows[2], "malformed structure dict")
     _assert_bad(rows[3], "partially occupied")
     (no_column,) = read_text("x.csv", "a,b\n1,2\n")
-    _assert_bad(no_column, "no 'cif' or 'structure' column")
+    _assert_bad(no_column, "no structure column", "(columns: a, b)")
 
 
 def test_eval_gen_pt_batched_and_flat(tmp_path):
@@ -268,6 +268,8 @@ def test_eval_gen_never_unpickles_objects(tmp_path):
 def test_unknown_format_and_dispatch(tmp_path):
     assert format_of("x.cif.gz") == "cif" and format_of("POSCAR.gz") == "poscar"
     assert format_of("a/b.XYZ") == "extxyz" and format_of("notes.txt") is None
+    assert format_of("poscar_relaxed.csv") == "csv" and format_of("CONTCAR.1") == "poscar"
+    assert format_of("gen.parquet") == "parquet"
     (row,) = read_structures(_write(tmp_path / "notes.txt", "hello"))
     _assert_bad(row, "unknown structure format")
 

@@ -8,7 +8,9 @@ Readers (the format is picked by the file name; ``.gz`` of any of them works):
 ``*.extxyz`` / ``*.xyz``      ASE extended-XYZ frames (``info`` → ``structure.properties``)
 ``POSCAR*``, ``CONTCAR*``,    VASP structure file
 ``*.vasp``, ``*.poscar``
-``*.csv``                     a ``cif`` or ``structure`` (dict / JSON) column, optional
+``*.csv``, ``*.parquet``      a table (:mod:`.tables`): the column of CIF text, structure
+                              dicts (JSON or Python-literal text), POSCAR or extxyz text is
+                              found by content or named (``column=``); optional
                               ``material_id`` / ``id`` column
 ``*.pt``                      CDVAE / DiffCSP ``eval_gen.pt`` (:mod:`.eval_gen`)
 ``*.zip``                     every member of the formats above (e.g. GNoME's CIF archive)
@@ -24,6 +26,8 @@ Keys: ``file.cif`` for a file's only record, ``file.cif#2`` for the second of se
 (1-based), ``archive.zip/dir/x.cif`` inside an archive, ``dir/x.cif`` relative to a folder
 given, ``table.csv#row-3`` or the table's id column value.
 
+:func:`summarize_unreadable` tells a user how many rows of a batch have no structure, and why.
+
 Writers: :func:`write_structures` (``.extxyz``, ``.json``, ``.cif``, or a directory of CIFs).
 """
 
@@ -38,25 +42,27 @@ from pathlib import Path
 from genflow.core.structure_io.eval_gen import read_eval_gen
 from genflow.core.structure_io.formats import (
     read_cif,
-    read_csv,
     read_extxyz,
     read_json,
     read_poscar,
-    rows_from_table,
     structure_from_dict,
 )
 from genflow.core.structure_io.rows import (
     StructureRow,
+    UnreadableSummary,
     check_structure,
     decode_text,
     error_row,
     parsed_row,
     read_file_text,
+    summarize_unreadable,
 )
+from genflow.core.structure_io.tables import read_csv, read_parquet, rows_from_table
 from genflow.core.structure_io.writers import output_format, write_structures
 
 __all__ = [
     "StructureRow",
+    "UnreadableSummary",
     "check_structure",
     "format_of",
     "output_format",
@@ -65,6 +71,7 @@ __all__ = [
     "read_structures",
     "read_text",
     "rows_from_table",
+    "summarize_unreadable",
     "write_structures",
 ]
 
@@ -73,46 +80,65 @@ _TEXT_READERS: dict[str, Callable[[str, str, str], Iterator[StructureRow]]] = {
     "json": read_json,
     "extxyz": read_extxyz,
     "poscar": read_poscar,
-    "csv": read_csv,
 }
+#: Formats whose records are table rows: they take ``column=`` (the structure column).
+_TABLE_FORMATS = ("csv", "parquet")
 
 
 def format_of(name: str) -> str | None:
-    """``cif``, ``json``, ``extxyz``, ``poscar``, ``csv``, ``pt``, ``zip`` or None by file name."""
+    """``cif``, ``json``, ``extxyz``, ``poscar``, ``csv``, ``parquet``, ``pt``, ``zip`` or None.
+
+    By file name (a ``.gz`` ending is looked through). A known suffix wins over a VASP name:
+    ``poscar_relaxed.csv`` is a table, ``POSCAR.1`` a POSCAR.
+    """
     base = Path(name).name.lower().removesuffix(".gz")
-    if base.startswith(("poscar", "contcar")):
-        return "poscar"
     suffix = base.rsplit(".", 1)[-1] if "." in base else ""
-    return {
+    by_suffix = {
         "cif": "cif", "mcif": "cif", "json": "json", "extxyz": "extxyz", "xyz": "extxyz",
-        "vasp": "poscar", "poscar": "poscar", "csv": "csv", "pt": "pt", "zip": "zip",
+        "vasp": "poscar", "poscar": "poscar", "csv": "csv", "parquet": "parquet", "pt": "pt",
+        "zip": "zip",
     }.get(suffix)  # fmt: skip
+    if by_suffix is None and base.startswith(("poscar", "contcar")):
+        return "poscar"
+    return by_suffix
 
 
-def _rows(name: str, key: str, data: bytes | str, source: str) -> Iterator[StructureRow]:
-    """Rows of one file's content; ``name`` picks the reader, ``key`` names the records."""
+def _rows(
+    name: str, key: str, data: bytes | str, source: str, column: str | None = None
+) -> Iterator[StructureRow]:
+    """Rows of one file's content; ``name`` picks the reader, ``key`` names the records,
+    ``column`` is a table's structure column (None: found by content)."""
     fmt = format_of(name)
     if fmt is None:
         yield error_row(key, "unknown structure format (want .cif, .json, .extxyz, POSCAR, "
-                        ".csv, .pt, .zip or .gz of them)", source=source)  # fmt: skip
+                        ".csv, .parquet, .pt, .zip or .gz of them)", source=source)  # fmt: skip
         return
     try:
         if fmt == "zip":
-            yield from _read_zip(key, data if isinstance(data, bytes) else data.encode(), source)
+            blob = data if isinstance(data, bytes) else data.encode()
+            yield from _read_zip(key, blob, source, column)
             return
-        if fmt == "pt":
+        if fmt in ("pt", "parquet"):
             blob = data if isinstance(data, bytes) else data.encode()
             blob = gunzip(blob) if name.lower().endswith(".gz") else blob
-            yield from read_eval_gen(key, blob, source)
+            if fmt == "parquet":
+                yield from read_parquet(key, blob, source, column=column)
+            else:
+                yield from read_eval_gen(key, blob, source)
             return
         text = decode_text(data, name)
     except (OSError, EOFError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
         yield error_row(key, f"unreadable file: {type(exc).__name__}: {exc}", source=source)
         return
+    if fmt in _TABLE_FORMATS:
+        yield from read_csv(key, text, source, column=column)
+        return
     yield from _TEXT_READERS[fmt](key, text, source)
 
 
-def _read_zip(key: str, data: bytes, source: str) -> Iterator[StructureRow]:
+def _read_zip(
+    key: str, data: bytes, source: str, column: str | None = None
+) -> Iterator[StructureRow]:
     """Every member of a known format, in archive order (``archive.zip/dir/x.cif``)."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for info in archive.infolist():
@@ -120,47 +146,51 @@ def _read_zip(key: str, data: bytes, source: str) -> Iterator[StructureRow]:
             hidden = any(part.startswith(".") or part == "__MACOSX" for part in member.split("/"))
             if info.is_dir() or hidden or format_of(member) is None:
                 continue
-            yield from _rows(member, f"{key}/{member}", archive.read(info), f"{source}/{member}")
+            member_key, member_source = f"{key}/{member}", f"{source}/{member}"
+            yield from _rows(member, member_key, archive.read(info), member_source, column)
 
 
-def read_text(name: str, text: str | bytes) -> Iterator[StructureRow]:
+def read_text(name: str, text: str | bytes, *, column: str | None = None) -> Iterator[StructureRow]:
     """Rows of content already in memory (a campaign's source files); ``name`` picks the format.
+
+    ``column`` names a table's structure column (CSV, parquet); other formats ignore it.
 
     >>> cif = "data_x\\n_cell_length_a 1\\n"
     >>> [row.error.split(":")[0] for row in read_text("bad.cif", cif)]
     ['bad.cif']
     """
-    yield from _rows(name, Path(name).name if "/" not in name else name, text, name)
+    yield from _rows(name, Path(name).name if "/" not in name else name, text, name, column)
 
 
-def read_structures(path: str | Path) -> Iterator[StructureRow]:
+def read_structures(path: str | Path, *, column: str | None = None) -> Iterator[StructureRow]:
     """Rows of a file (any format above) or of every readable file under a directory.
 
     An unreadable file is one error row; a directory with no readable file raises
-    ``ValueError``.
+    ``ValueError``. ``column`` names the structure column of every table read (CSV,
+    parquet; the CLI's ``--column``); None finds it by content. Other formats ignore it.
     """
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and format_of(p.name))
         if not files:
             raise ValueError(
-                f"{path}: no structure files (.cif, .json, .extxyz, POSCAR, .csv, ...)"
+                f"{path}: no structure files (.cif, .json, .extxyz, POSCAR, .csv, .parquet, ...)"
             )
         for f in files:
-            yield from _read_path(f, f.relative_to(path).as_posix())
+            yield from _read_path(f, f.relative_to(path).as_posix(), column)
         return
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
-    yield from _read_path(path, path.name)
+    yield from _read_path(path, path.name, column)
 
 
-def _read_path(path: Path, key: str) -> Iterator[StructureRow]:
+def _read_path(path: Path, key: str, column: str | None = None) -> Iterator[StructureRow]:
     try:
         data = path.read_bytes()
     except OSError as exc:
         yield error_row(key, f"unreadable file: {exc}", source=str(path))
         return
-    yield from _rows(path.name, key, data, str(path))
+    yield from _rows(path.name, key, data, str(path), column)
 
 
 def parse_one(raw: object, key: str = "input") -> StructureRow:

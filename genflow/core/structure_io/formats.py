@@ -2,7 +2,8 @@
 
 Every reader takes the file's ``name`` (used in keys and reasons) and its text, and yields
 :class:`~genflow.core.structure_io.rows.StructureRow` rows in file order. pymatgen and ASE do
-the parsing; these functions only cut a file into records and name them.
+the parsing; these functions only cut a file into records and name them. Tables (CSV,
+parquet) are :mod:`.tables`, which reads their cells with the parsers here.
 """
 
 from __future__ import annotations
@@ -22,11 +23,9 @@ from genflow.core.structure_io.rows import StructureRow, error_row, parsed_row, 
 
 __all__ = [
     "read_cif",
-    "read_csv",
     "read_extxyz",
     "read_json",
     "read_poscar",
-    "rows_from_table",
     "structure_from_dict",
 ]
 
@@ -158,67 +157,3 @@ def read_poscar(name: str, text: str, source: str | None = None) -> Iterator[Str
     from pymatgen.io.vasp import Poscar
 
     yield parsed_row(name, source or name, text, "POSCAR", lambda: Poscar.from_str(text).structure)
-
-
-#: Table columns, in order of preference.
-CIF_COLUMNS = ("cif",)
-DICT_COLUMNS = ("structure",)
-ID_COLUMNS = ("material_id", "id")
-
-
-def rows_from_table(
-    df: Any,
-    name: str,
-    *,
-    cif_column: str | None = None,
-    id_column: str | None = None,
-    source: str | None = None,
-) -> list[StructureRow]:
-    """One row per table row, from its CIF column (``cif``) or structure-dict column.
-
-    Keys are the id column's value (``material_id`` or ``id``) if present, else
-    ``<name>#row-<n>`` (1-based). The structure-dict column holds JSON text or dicts.
-
-    Raises
-    ------
-    ValueError
-        When the table has neither column (a property of the file, not of a record).
-    """
-    source = source or name
-    columns = [str(c) for c in df.columns]
-    cif_col = cif_column or next((c for c in CIF_COLUMNS if c in columns), None)
-    dict_col = None if cif_column else next((c for c in DICT_COLUMNS if c in columns), None)
-    if cif_col not in columns and dict_col is None:
-        want = repr(cif_column) if cif_column else "'cif' or 'structure'"
-        raise ValueError(f"{name}: no {want} column (columns: {', '.join(columns)})")
-    id_col = (
-        id_column if id_column in columns else next((c for c in ID_COLUMNS if c in columns), None)
-    )
-    ids = df[id_col].astype(str).tolist() if id_col else None
-    out = []
-    for i, value in enumerate(df[cif_col if cif_col in columns else dict_col].tolist()):
-        key = ids[i] if ids else f"{name}#row-{i + 1}"
-        raw = value if isinstance(value, str) else None
-        if cif_col in columns:
-            out.append(parsed_row(key, source, raw, "CIF", partial(_parse_cif, value)))
-        else:
-            out.append(parsed_row(key, source, raw, "structure dict", partial(_dict_cell, value)))
-    return out
-
-
-def _dict_cell(value: Any) -> Structure:
-    return structure_from_dict(json.loads(value) if isinstance(value, str) else value)
-
-
-def read_csv(name: str, text: str, source: str | None = None) -> Iterator[StructureRow]:
-    """A CSV with a ``cif`` or ``structure`` column (see :func:`rows_from_table`)."""
-    import pandas as pd
-
-    try:
-        df = pd.read_csv(io.StringIO(text))
-        rows = rows_from_table(df, name, source=source)
-    except ValueError as exc:
-        reason = str(exc).removeprefix(f"{name}: ")
-        yield error_row(name, f"unreadable table: {reason}", source=source or name)
-        return
-    yield from rows

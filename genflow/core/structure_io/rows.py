@@ -9,7 +9,7 @@ from __future__ import annotations
 import gzip
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +20,14 @@ from genflow.core.chem import unknown_elements_message, unknown_symbols
 
 __all__ = [
     "StructureRow",
+    "UnreadableSummary",
     "check_structure",
     "decode_text",
     "error_row",
     "parsed_row",
     "read_file_text",
     "record_key",
+    "summarize_unreadable",
 ]
 
 #: pymatgen's complaint about a symbol that is not an element (``Structure.from_dict``, ...).
@@ -72,6 +74,61 @@ class StructureRow:
     def reason(self) -> str | None:
         """``error`` without the leading ``"<key>: "``."""
         return None if self.error is None else self.error.removeprefix(f"{self.key}: ")
+
+
+@dataclass(frozen=True)
+class UnreadableSummary:
+    """How many rows of a batch have no structure, and the first distinct reasons.
+
+    Attributes
+    ----------
+    n_rows
+        Rows read.
+    n_unreadable
+        Rows with no structure (malformed, unknown elements, disordered, empty cells, ...).
+    first
+        ``(key, reason)`` of the first row with each distinct reason, in row order, at most
+        as many as asked for.
+    """
+
+    n_rows: int
+    n_unreadable: int
+    first: tuple[tuple[str, str], ...]
+
+    def lines(self) -> list[str]:
+        """``"3 of 999 rows unreadable; the first reasons:"`` then one indented line each."""
+        if not self.n_unreadable:
+            return [f"all {self.n_rows} rows readable"]
+        head = f"{self.n_unreadable} of {self.n_rows} rows unreadable"
+        if not self.first:
+            return [head]
+        return [f"{head}; the first reasons:", *(f"  {key}: {why}" for key, why in self.first)]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def summarize_unreadable(rows: Iterable[StructureRow], first: int = 3) -> UnreadableSummary:
+    """Count the rows with no structure and keep the ``first`` distinct reasons (≤ 300 chars).
+
+    >>> rows = [error_row("t#row-1", "empty cell", source="t"), error_row("t#row-2",
+    ...         "empty cell", source="t"), error_row("t#row-3", "no atoms", source="t")]
+    >>> print(summarize_unreadable(rows, first=3))
+    3 of 3 rows unreadable; the first reasons:
+      t#row-1: empty cell
+      t#row-3: no atoms
+    """
+    n_rows = n_bad = 0
+    shown: dict[str, str] = {}
+    for row in rows:
+        n_rows += 1
+        if row.ok:
+            continue
+        n_bad += 1
+        reason = (row.reason or "no structure")[:300]
+        if len(shown) < first and reason not in shown:
+            shown[reason] = row.key
+    return UnreadableSummary(n_rows, n_bad, tuple((k, r) for r, k in shown.items()))
 
 
 def record_key(name: str, index: int, count: int) -> str:
