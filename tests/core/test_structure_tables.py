@@ -153,7 +153,7 @@ def test_no_structure_column_names_the_columns(tmp_path, mp20):
     df = pd.read_csv(MP20, nrows=3).drop(columns=["cif"])
     (row,) = read_structures(_write_csv(tmp_path / "props.csv", df, index=False))
     assert not row.ok and row.key == "props.csv"
-    assert "no structure column" in row.error
+    assert row.reason.startswith("unreadable file: no structure column")
     assert "material_id, formation_energy_per_atom, band_gap" in row.error
     with pytest.raises(ValueError, match="no structure column"):
         rows_from_table(df, "props")
@@ -234,7 +234,19 @@ def test_parquet_json_text_and_struct_cells(tmp_path, mp20):
     for row, want in zip(rows_from_table(back, "structs"), structures, strict=True):
         _assert_same(row, want, atol=1e-12)
     (broken,) = read_text("x.parquet", b"PAR1 not parquet")
-    assert "unreadable parquet" in broken.error
+    assert "unreadable file: not a parquet table" in broken.error
+
+
+def test_parquet_without_an_engine_says_which_package(tmp_path, monkeypatch, mp20):
+    pytest.importorskip("pyarrow")
+    pd.DataFrame({"cif": [s.to(fmt="cif") for s in mp20[1]]}).to_parquet(tmp_path / "g.parquet")
+
+    def no_engine(*args, **kwargs):
+        raise ImportError("Unable to find a usable engine; tried using: 'pyarrow', 'fastparquet'.")
+
+    monkeypatch.setattr(pd, "read_parquet", no_engine)
+    (row,) = read_structures(tmp_path / "g.parquet")
+    assert "needs pyarrow or fastparquet" in row.reason
 
 
 def test_python_literal_accepts_data_only():

@@ -305,15 +305,19 @@ _PARSERS: dict[str, Callable[[Any], Structure]] = {
 def read_csv(
     name: str, text: str, source: str | None = None, *, column: str | None = None
 ) -> Iterator[StructureRow]:
-    """A CSV table (see :func:`rows_from_table`); a table with no structure column is one
-    error row naming its columns."""
+    """A CSV table (see :func:`rows_from_table`).
+
+    A file that yields no table row (not CSV, no structure column) is one error row
+    ``"unreadable file: ..."`` (what ``genflow gate`` counts as unreadable input), naming
+    the table's columns when it has no structure column.
+    """
     import pandas as pd
 
     try:
         # every cell as text: ids keep their leading zeros, and sniffing sees what was written
         df = pd.read_csv(io.StringIO(text), dtype=str)
     except ValueError as exc:  # pandas' ParserError and EmptyDataError are ValueErrors
-        yield error_row(name, f"unreadable table: {exc}", source=source or name)
+        yield error_row(name, f"unreadable file: not a CSV table: {exc}", source=source or name)
         return
     yield from _table_rows(df, name, source, column)
 
@@ -321,27 +325,31 @@ def read_csv(
 def read_parquet(
     name: str, data: bytes, source: str | None = None, *, column: str | None = None
 ) -> Iterator[StructureRow]:
-    """A parquet table (pandas with pyarrow or fastparquet; see :func:`rows_from_table`)."""
+    """A parquet table (pandas with pyarrow or fastparquet; see :func:`read_csv`)."""
     import pandas as pd
 
     try:
         df = pd.read_parquet(io.BytesIO(data))
     except ImportError:
-        reason = "reading parquet needs pyarrow or fastparquet, and neither is installed"
+        reason = (
+            "unreadable file: reading parquet needs pyarrow or fastparquet (neither is installed)"
+        )
         yield error_row(name, reason, source=source or name)
         return
     except (ValueError, OSError, TypeError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-        yield error_row(name, f"unreadable parquet: {type(exc).__name__}: {exc}",
-                        source=source or name)  # fmt: skip
+        reason = f"unreadable file: not a parquet table: {type(exc).__name__}: {exc}"
+        yield error_row(name, reason, source=source or name)
         return
     yield from _table_rows(df, name, source, column)
 
 
-def _table_rows(df: Any, name: str, source: str | None, column: str | None):
+def _table_rows(
+    df: Any, name: str, source: str | None, column: str | None
+) -> Iterator[StructureRow]:
     try:
         rows = rows_from_table(df, name, column=column, source=source)
     except ValueError as exc:
         reason = str(exc).removeprefix(f"{name}: ")
-        yield error_row(name, f"unreadable table: {reason}", source=source or name)
+        yield error_row(name, f"unreadable file: {reason}", source=source or name)
         return
     yield from rows
