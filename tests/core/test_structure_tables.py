@@ -201,6 +201,12 @@ def test_column_override_and_preference(tmp_path, mp20):
         _assert_same(row, want, atol=1e-12)
     (missing,) = read_structures(path, column="cifs")
     assert "no column 'cifs' (columns: generated, relaxed_structure)" in missing.error
+    df["note"] = "relaxed with CHGNet"
+    named = rows_from_table(df, "t", column="note")
+    assert [r.reason for r in named] == [
+        "not a structure: column 'note' holds neither CIF text, a structure dict, POSCAR nor "
+        "extxyz text here ('relaxed with CHGNet')"
+    ] * len(structures)
 
 
 def test_parquet_json_text_and_struct_cells(tmp_path, mp20):

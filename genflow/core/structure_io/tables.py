@@ -232,29 +232,35 @@ def rows_from_table(
     ids = df[columns[id_col]].tolist() if id_col else [None] * len(values)
     err_col = next((c for c in ERROR_COLUMNS if c in columns and c != col), None)
     errors = df[columns[err_col]].tolist() if err_col else [None] * len(values)
-    out = []
-    for i, (value, ident, note) in enumerate(zip(values, ids, errors, strict=True)):
-        key = f"{name}#row-{i + 1}" if _empty(ident) else str(ident)
-        if _empty(value):
-            reason = f"no structure ({err_col}: {str(note)[:300]})" if not _empty(note) else (
-                f"empty cell in column {col!r}"
-            )  # fmt: skip
-            out.append(error_row(key, reason, source=source))
-            continue
-        raw = value if isinstance(value, str) else None
-        if raw is not None and raw.strip() == col:
-            out.append(error_row(key, f"the header line again (column {col!r}): a table "
-                                 "appended to with its header", source=source))  # fmt: skip
-            continue
-        kind = cell_kind(value) or column_kind
-        if kind is None:
-            shown = (raw if raw is not None else type(value).__name__).strip()[:40]
-            reason = (f"not a structure: column {col!r} holds neither CIF text, a structure "
-                      f"dict, POSCAR nor extxyz text here ({shown!r})")  # fmt: skip
-            out.append(error_row(key, reason, source=source, raw=raw))
-            continue
-        out.append(parsed_row(key, source, raw, _LABELS[kind], partial(_PARSERS[kind], value)))
-    return out
+    return [
+        _cell_row(
+            f"{name}#row-{i + 1}" if _empty(ident) else str(ident), value, col, column_kind,
+            None if _empty(note) else f"{err_col}: {str(note)[:300]}", source,
+        )
+        for i, (value, ident, note) in enumerate(zip(values, ids, errors, strict=True))
+    ]  # fmt: skip
+
+
+def _cell_row(
+    key: str, value: Any, col: str, column_kind: str | None, note: str | None, source: str
+) -> StructureRow:
+    """One table row from its structure cell; ``note`` is the generator's own error."""
+    if _empty(value):
+        reason = f"no structure ({note})" if note else f"empty cell in column {col!r}"
+        return error_row(key, reason, source=source)
+    raw = value if isinstance(value, str) else None
+    if raw is not None and raw.strip() == col:
+        reason = f"the header line again (column {col!r}): a table appended to with its header"
+        return error_row(key, reason, source=source, raw=raw)
+    kind = cell_kind(value) or column_kind
+    if kind is None:
+        shown = (raw if raw is not None else type(value).__name__).strip()[:40]
+        reason = (
+            f"not a structure: column {col!r} holds neither CIF text, a structure dict, "
+            f"POSCAR nor extxyz text here ({shown!r})"
+        )
+        return error_row(key, reason, source=source, raw=raw)
+    return parsed_row(key, source, raw, _LABELS[kind], partial(_PARSERS[kind], value))
 
 
 def _dict_cell(value: Any) -> Structure:
