@@ -12,7 +12,7 @@ Energy scale (how a model's energy reaches the MP2020-corrected scale of the ``m
 - ``"pbe"``: the model predicts raw GGA/GGA+U energies (SevenNet, MACE, MatterSim, ...); the
   energy goes through ``MaterialsProject2020Compatibility`` on an entry with MP's run type
   and Hubbard U values for its composition, as Matbench Discovery does
-  (:func:`mp2020_energy_per_atom`).
+  (:func:`mp2020_energy_per_atom`, which calls ``genflow.hull.scheme``).
 
 Only CHGNet and SevenNet ship their weights inside their wheels; the others download weights
 on first use and fail offline with :class:`MLIPUnavailableError` naming the model.
