@@ -17,7 +17,6 @@ parsed and fingerprinted when added to the ``references`` collection
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from functools import cache
@@ -52,7 +51,6 @@ __all__ = [
 
 #: The datasets of ``genflow.model.data.BUNDLED`` that make the bundled reference set.
 BUNDLED_SOURCES = ("mp_20", "perov_5", "carbon_24")
-_TOKEN = re.compile(r"([A-Z][a-z]?)([0-9.]*)")
 _SUFFIXES = (".gz", ".cif", ".CIF", ".mcif", ".json", ".extxyz", ".xyz", ".vasp", ".poscar")
 
 
@@ -63,13 +61,8 @@ def _formula_of_cif(cif: str) -> str | None:
     formula_sum = cif_formula_sum(cif)
     if formula_sum is None:
         return None
-    amounts: dict[str, float] = defaultdict(float)
-    for token in formula_sum.split():
-        if (part := _TOKEN.fullmatch(token)) is None:
-            return None
-        amounts[part.group(1)] += float(part.group(2) or 1)
-    try:
-        return reduced_formula(tuple(sorted(amounts.items())))
+    try:  # "Mg4 O4": chem's formula parser reads pymatgen's spaced formulas too
+        return reduced_formula(formula_sum)
     except (ValueError, KeyError):
         return None
 
