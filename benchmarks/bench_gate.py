@@ -4,7 +4,7 @@
    ``crowded`` 10^4 new vs 4·10^4 stored (< 30 s) and 10^4 new vs 10^5 stored (< 60 s), with
    wall/CPU time, load, fits, planted duplicates found and a sampled all-pairs
    ``StructureMatcher`` miss check in the same run.
-2. Pre-relax: ``--n-relax`` small structures, batched CHGNet (``batch_relax``) against
+2. Pre-relax: ``--n-relax`` small structures, batched CHGNet (``ts_relax``, torch-sim) against
    atomate2's ``ForceFieldRelaxMaker`` per structure (one maker reused, and one job each).
 
 Usage: ``python benchmarks/bench_gate.py [--quick] [--skip-prerelax] [--json]``.

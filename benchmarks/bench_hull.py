@@ -48,36 +48,25 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # fair single-thread comparison, shared box
 
 import argparse
-import resource
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hull_common import clear_parse_caches, decomposition_of, rss_mb, same_decomposition
 from pymatgen.analysis.phase_diagram import PatchedPhaseDiagram, PDEntry, PhaseDiagram
 from pymatgen.core import Composition
 
-from genflow.core.chem import _parse_str, _reduced_formula, parse_composition
+from genflow.core.chem import parse_composition
 from genflow.hull import ReferenceHull, load_mp2021
 
 MP20 = Path(__file__).resolve().parents[1] / "tests" / "hull" / "data" / "mp20_energies.csv.gz"
-AMOUNT_TOL = 1e-6
-
-
-def _rss_mb() -> float:
-    """Peak resident set size of this process so far (MB; Linux reports kB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _now() -> np.ndarray:
     """[wall, CPU] seconds: wall clock and this process's CPU time (the load-robust one)."""
     return np.array([time.perf_counter(), time.process_time()])
-
-
-def _clear_parse_caches() -> None:
-    _parse_str.cache_clear()
-    _reduced_formula.cache_clear()
 
 
 def mp20_candidates(hull: ReferenceHull, n: int, rng: np.random.Generator):
@@ -90,17 +79,6 @@ def mp20_candidates(hull: ReferenceHull, n: int, rng: np.random.Generator):
     ok = np.flatnonzero(np.isfinite(base))
     pick = ok[rng.integers(0, len(ok), size=n)]
     return [formulas[i] for i in pick], base[pick] + rng.normal(0, 0.05, n)
-
-
-def decomposition_of(decomp: dict) -> dict[str, float]:
-    """pymatgen decomposition {entry: amount} as {reduced formula: amount}."""
-    return {e.composition.reduced_formula: float(a) for e, a in decomp.items()}
-
-
-def same_decomposition(a: dict[str, float], b: dict[str, float]) -> bool:
-    a = {k: v for k, v in a.items() if v > AMOUNT_TOL}
-    b = {k: v for k, v in b.items() if v > AMOUNT_TOL}
-    return a.keys() == b.keys() and all(abs(a[k] - b[k]) <= AMOUNT_TOL for k in a)
 
 
 def compare(name: str, scores, answers) -> dict:
@@ -147,7 +125,7 @@ def fair_run(args: argparse.Namespace) -> None:
     t0 = _now()
     hull = ReferenceHull(comps, ref_e, ids=ids, name="bench")
     t["genflow build"] = _now() - t0
-    _clear_parse_caches()
+    clear_parse_caches()
     t0 = _now()
     scores = hull.score(formulas, energies)
     t["genflow cold"] = _now() - t0
@@ -237,7 +215,7 @@ def fair_run(args: argparse.Namespace) -> None:
             f"eV/atom, decomposition mismatches {c['decomp_mismatch']}"
         )
     print(f"  stable {sum(s.is_stable for s in scores)} of {n}")
-    print(f"peak RSS {_rss_mb():.0f} MB; load average now {os.getloadavg()[0]:.1f}")
+    print(f"peak RSS {rss_mb():.0f} MB; load average now {os.getloadavg()[0]:.1f}")
 
 
 def main() -> None:

@@ -14,16 +14,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
-from bench_hull import _clear_parse_caches, _rss_mb, decomposition_of, same_decomposition
+from hull_common import clear_parse_caches, decomposition_of, rss_mb, same_decomposition
 from pymatgen.analysis.phase_diagram import PDEntry
 from pymatgen.core import Composition
 
 from genflow.core.chem import parse_composition
 from genflow.hull import load_mp2021, load_reference_file
+
+T = TypeVar("T")
 
 
 def random_compositions(systems: list[tuple[str, ...]], rng: np.random.Generator, n: int):
@@ -112,6 +116,13 @@ def _cpu_s() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _timed(step: Callable[[], T]) -> tuple[T, float, float]:
+    """``step()``'s value, and its wall and CPU seconds (``_cpu_s``: workers included)."""
+    t0, c0 = time.perf_counter(), _cpu_s()
+    out = step()
+    return out, time.perf_counter() - t0, _cpu_s() - c0
+
+
 def scale_measure(folder: Path, seed: int, workers: int) -> None:
     """Load the synthetic hull and score the candidates: times, peak RSS, a pymatgen check.
 
@@ -120,38 +131,32 @@ def scale_measure(folder: Path, seed: int, workers: int) -> None:
     and CPU (this process and its workers; on a shared machine the CPU time says what the
     work costs, the wall time what this run waited).
     """
-    rss = {"imports": _rss_mb()}
+    rss = {"imports": rss_mb()}
     cands = pd.read_csv(folder / "candidates.csv")
     cand_f, cand_e = cands["composition"].tolist(), cands["energy_per_atom"].to_numpy()
     n_cand = len(cand_f)
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
-    t0, c0 = time.perf_counter(), _cpu_s()
-    big = load_reference_file(folder / "hull.csv")
-    load_s, load_c = time.perf_counter() - t0, _cpu_s() - c0
-    rss["load"] = _rss_mb()
+    big, load_s, load_c = _timed(lambda: load_reference_file(folder / "hull.csv"))
+    rss["load"] = rss_mb()
     print(
         f"load: {len(big)} entries in {load_s:.1f} s wall, {load_c:.1f} s CPU "
         f"(CSV, parsing, index); load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    _clear_parse_caches()
-    t0, c0 = time.perf_counter(), _cpu_s()
-    scores = big.score(cand_f, cand_e, workers=workers)
-    cold_s, cold_c = time.perf_counter() - t0, _cpu_s() - c0
-    rss["cold score"] = _rss_mb()
+    clear_parse_caches()
+    scores, cold_s, cold_c = _timed(lambda: big.score(cand_f, cand_e, workers=workers))
+    rss["cold score"] = rss_mb()
     print(
         f"cold ({workers} worker(s)): {cold_s:.1f} s wall, {cold_c:.1f} s CPU; load average "
         f"{os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    t0, c0 = time.perf_counter(), _cpu_s()
-    warm = big.score(cand_f, cand_e)
-    warm_s, warm_c = time.perf_counter() - t0, _cpu_s() - c0
-    rss["warm score"] = _rss_mb()
+    warm, warm_s, warm_c = _timed(lambda: big.score(cand_f, cand_e))
+    rss["warm score"] = rss_mb()
     t0 = time.perf_counter()
     rows = list(warm)
     rows_s = time.perf_counter() - t0
-    rss["rows built"] = _rss_mb()
+    rss["rows built"] = rss_mb()
     assert np.array_equal(warm.e_d, scores.e_d, equal_nan=True)
     print(
         f"warm: {warm_s:.1f} s wall, {warm_c:.1f} s CPU; building all {len(rows)} HullScore "

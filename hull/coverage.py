@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from genflow.core.chem import parse_composition
-
 if TYPE_CHECKING:
-    from genflow.hull.reference import ReferenceHull
+    # The table, not ReferenceHull: coverage reads only the table's columns, and
+    # genflow.hull.reference imports this module (importing it back would close a cycle).
+    from genflow.hull.table import ReferenceTable
 
-__all__ = ["NEW_COMPOSITION", "NEW_POLYMORPH", "Coverage", "composition_key", "coverage_of"]
+__all__ = ["NEW_COMPOSITION", "NEW_POLYMORPH", "Coverage", "composition_key"]
 
 #: ``novelty`` labels of a score.
 NEW_POLYMORPH = "new polymorph"
@@ -40,7 +40,7 @@ def composition_key(pairs: Iterable[tuple[str, float]]) -> tuple:
 class Coverage:
     """Sets of reduced compositions and chemical systems present in one reference hull."""
 
-    def __init__(self, hull: ReferenceHull) -> None:
+    def __init__(self, hull: ReferenceTable) -> None:
         # composition_key of every row from the table's normalised fractions in one numpy
         # rounding (a Python round per amount cost ~1 s per 10^5 rows).
         rounded = np.round(hull._data, 8).tolist()
@@ -53,7 +53,7 @@ class Coverage:
         self._binaries: dict[tuple[str, ...], dict[str, bool]] = {}
 
     @classmethod
-    def of(cls, hull: ReferenceHull) -> Coverage:
+    def of(cls, hull: ReferenceTable) -> Coverage:
         """The hull's coverage index, built once per hull object."""
         cached = getattr(hull, "_coverage", None)
         if cached is None:
@@ -94,8 +94,3 @@ class Coverage:
             "binaries_known": dict(binaries),
             "novelty": NEW_POLYMORPH if known else NEW_COMPOSITION,
         }
-
-
-def coverage_of(hull: ReferenceHull, composition) -> dict:
-    """Coverage fields of one composition (formula, ``Composition`` or mapping) on ``hull``."""
-    return Coverage.of(hull).fields(parse_composition(composition))

@@ -19,7 +19,7 @@ from genflow.hull.io import read_table
 from genflow.hull.keys import HullColumn
 from genflow.hull.paths import MP2021_FILE
 from genflow.hull.reference import ReferenceHull
-from genflow.hull.scheme import GNOME_PP_CORRECTIONS
+from genflow.hull.scheme import pp_offset_per_atom
 from genflow.hull.supplement import SUPPLEMENT_SOURCE, SUPPLEMENT_TAG
 
 __all__ = ["load_gnome", "load_hull", "load_mp2021", "load_reference_file"]
@@ -270,7 +270,7 @@ def _read_gnome(path: Path, scheme: str) -> pd.DataFrame:
         energy = energy + corrections
     elif scheme != "mp2020":
         raise ValueError(f"unknown GNoME energy scheme {scheme!r}")
-    per_atom = energy / n_sites - _pp_offsets(df["Composition"].tolist())
+    per_atom = energy / n_sites - pp_offset_per_atom(df["Composition"].tolist())
     out = pd.DataFrame(
         {
             "material_id": df["MaterialId"]
@@ -282,20 +282,6 @@ def _read_gnome(path: Path, scheme: str) -> pd.DataFrame:
         }
     )
     out.attrs["scheme"] = f"{path.name} {scheme}"
-    return out
-
-
-def _pp_offsets(compositions: list[str]) -> np.ndarray:
-    """GNoME POTCAR offset (eV/atom) of each composition: Σ_el x_el · GNOME_PP_CORRECTIONS[el]."""
-    out = np.zeros(len(compositions))
-    for i, comp in enumerate(compositions):
-        try:
-            pairs = parse_composition(comp)
-        except CompositionError:
-            out[i] = np.nan  # the ReferenceHull skips the row and reports why
-            continue
-        total = sum(a for _, a in pairs)
-        out[i] = sum(a / total * GNOME_PP_CORRECTIONS.get(el, 0.0) for el, a in pairs)
     return out
 
 

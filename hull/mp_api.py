@@ -45,7 +45,7 @@ def build_mp_api_hull(
     ValueError
         If no API key is configured.
     """
-    from genflow.core.chem import parse_chemsys
+    from genflow.core.chem import chemsys_string, parse_chemsys
     from genflow.core.settings import get_settings
 
     elements = list(parse_chemsys(chemsys))
@@ -66,7 +66,7 @@ def build_mp_api_hull(
         entries = mpr.get_entries_in_chemsys(
             elements, additional_criteria={"thermo_types": [thermo_type]}
         )
-    name = "mp-api:" + "-".join(elements)
+    name = "mp-api:" + chemsys_string(elements)
     if not entries:
         raise ValueError(f"{name}: the Materials Project returned no entries")
     return ReferenceHull(

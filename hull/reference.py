@@ -17,7 +17,7 @@ from concurrent.futures import Executor
 
 import numpy as np
 
-from genflow.core.chem import reduced_formula
+from genflow.core.chem import chemsys_string, reduced_formula
 from genflow.core.progress import track
 from genflow.hull.cache import HullCache
 from genflow.hull.coverage import Coverage
@@ -231,7 +231,7 @@ class ReferenceHull(ReferenceTable):
         host_index = np.asarray([index.get(h, -1) for h in host_of], dtype=np.int64)
         errors = batch.errors
         for j in np.flatnonzero(host_index < 0).tolist():  # qhull failure: only these rows fail
-            msg = f"hull {self.name!r} of {'-'.join(host_of[j])} could not be evaluated: "
+            msg = f"hull {self.name!r} of {chemsys_string(host_of[j])} could not be evaluated: "
             for c in np.flatnonzero(batch.system_of == j).tolist():
                 errors[int(batch.rows[c])] = msg + str(hulls[host_of[j]])
         for system, host in zip(batch.systems, host_of, strict=True):
@@ -250,7 +250,7 @@ class ReferenceHull(ReferenceTable):
         evaluated = np.zeros(n, dtype=bool)
         evaluated[at] = True
         for c in cand[np.isnan(e_hull_c)].tolist():
-            where = "-".join(good[host_index[batch.system_of[c]]])
+            where = chemsys_string(good[host_index[batch.system_of[c]]])
             i = int(batch.rows[c])
             formula = reduced_formula(batch.pairs[i])
             msg = f"hull {self.name!r} of {where} could not be evaluated: no facet contains"

@@ -1,4 +1,18 @@
-"""Energy schemes: MP2020 corrections for raw Materials Project GGA/GGA+U energies.
+"""Energy scales: the one home of "put this energy on that hull's scale".
+
+Everything that moves an energy onto the MP2020-corrected, MP-POTCAR scale of the bundled
+hulls lives here, and every other module calls it:
+
+- the MP U rule (:func:`mp_run_parameters`: run type and ``MPRelaxSet`` LDAUU values);
+- MP2020 compatibility processing of raw MP snapshot energies (:func:`mp2020_corrections`),
+  of raw-PBE force-field energies (:func:`mp2020_structure_energy`) and of VASP runs
+  (:func:`vasp_energy_on_mp_scale`);
+- POTCAR offsets between MP's legacy PBE POTCARs and GNoME's PBE_54 ones (Eq. PP,
+  :data:`GNOME_PP_CORRECTIONS`, :func:`pp_offsets`, :func:`pp_offset_per_atom`,
+  :func:`to_potcar_scale`), and which POTCAR release a VASP run used
+  (:data:`NEWER_PAW_POTCARS`, :func:`pbe54_elements`).
+
+MP2020 corrections for raw Materials Project GGA/GGA+U energies:
 
 Candidates arrive MP2020-compatible (VASP runs processed by pymatgen's
 ``MaterialsProject2020Compatibility``; CHGNet energies are trained in that scheme). GNoME's
@@ -27,25 +41,33 @@ import math
 import warnings
 from collections.abc import Sequence
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from pymatgen.core import Composition
 
+from genflow.core.chem import CompositionError, parse_composition
 from genflow.core.progress import track
 
 if TYPE_CHECKING:
+    from pymatgen.core import Structure
     from pymatgen.entries.computed_entries import ComputedEntry
 
 __all__ = [
     "GNOME_PP_CORRECTIONS",
     "MP2020_ANION_ELEMENTS",
+    "NEWER_PAW_POTCARS",
     "POTCAR_SCALES",
+    "NewerPaw",
     "mp2020_corrections",
+    "mp2020_structure_energy",
     "mp_run_parameters",
+    "pbe54_elements",
+    "pp_offset_per_atom",
     "pp_offsets",
     "raw_mp_entry",
     "to_potcar_scale",
+    "vasp_energy_on_mp_scale",
 ]
 
 #: Elements whose MP2020 anion correction depends on a guessed oxidation state.
@@ -60,6 +82,30 @@ GNOME_PP_CORRECTIONS: dict[str, float] = {
     "Li": -0.00301278,
     "Mg": 0.0924014,
     "Na": -0.00447437,
+}
+
+
+class NewerPaw(NamedTuple):
+    """One element whose PBE_54 POTCAR is newer than MP's but has the same symbol and valence."""
+
+    symbol: str
+    zval: int
+    mp_titel: str  # legacy "PBE" set used by MPRelaxSet (POTCAR_FUNCTIONAL: PBE)
+    new_titel: str  # "PBE_54" release
+    functional: str = "PBE_54"
+
+
+# Read from pymatgen's POTCAR summary stats (pymatgen/io/vasp/potcar-summary-stats.json.bz2):
+# for each MP symbol the PBE_54 file has the same ZVAL but a newer TITEL date, so MP2020's
+# symbol-based POTCAR check still accepts the energies. tests/workflows/test_powerups.py
+# re-derives this table from that file. The TITELs tell which scale a VASP run is on
+# (:func:`pbe54_elements`); ``workflows.powerups`` writes the PBE_54 ones into VASP inputs.
+NEWER_PAW_POTCARS: dict[str, NewerPaw] = {
+    "Li": NewerPaw("Li_sv", 3, "PAW_PBE Li_sv 23Jan2001", "PAW_PBE Li_sv 10Sep2004"),
+    "Na": NewerPaw("Na_pv", 7, "PAW_PBE Na_pv 05Jan2001", "PAW_PBE Na_pv 19Sep2006"),
+    "Mg": NewerPaw("Mg_pv", 8, "PAW_PBE Mg_pv 06Sep2000", "PAW_PBE Mg_pv 13Apr2007"),
+    "Ge": NewerPaw("Ge_d", 14, "PAW_PBE Ge_d 06Sep2000", "PAW_PBE Ge_d 03Jul2007"),
+    "Ga": NewerPaw("Ga_d", 13, "PAW_PBE Ga_d 06Sep2000", "PAW_PBE Ga_d 06Jul2010"),
 }
 
 
@@ -93,13 +139,36 @@ def pp_offsets(
         Element → c_el · δ_el (eV/atom of the compound); elements without an offset left out.
     """
     comp = Composition(composition)
-    total = comp.num_atoms
+    pairs = [(el.symbol, amt) for el, amt in comp.items()]
     wanted = set(GNOME_PP_CORRECTIONS if elements is None else elements)
+    return {el: float(term) for el, term in _pp_terms(pairs, comp.num_atoms, wanted).items()}
+
+
+def _pp_terms(pairs: Sequence[tuple[str, float]], total: float, wanted: set[str]) -> dict:
+    """Eq. PP term c_el · δ_el of each wanted element with an offset (c_el = amount / total)."""
     return {
-        el.symbol: float(amt / total * GNOME_PP_CORRECTIONS[el.symbol])
-        for el, amt in comp.items()
-        if el.symbol in wanted and el.symbol in GNOME_PP_CORRECTIONS
+        el: amt / total * GNOME_PP_CORRECTIONS[el]
+        for el, amt in pairs
+        if el in wanted and el in GNOME_PP_CORRECTIONS
     }
+
+
+def pp_offset_per_atom(compositions: Sequence[str]) -> np.ndarray:
+    """Total GNoME POTCAR offset (Eq. PP, eV/atom) of each composition string.
+
+    The fast-parser form of ``sum(pp_offsets(c).values())`` for whole hull files; NaN where a
+    composition cannot be parsed (the ``ReferenceHull`` then skips the row and reports why).
+    """
+    out = np.zeros(len(compositions))
+    for i, comp in enumerate(compositions):
+        try:
+            pairs = parse_composition(comp)
+        except CompositionError:
+            out[i] = np.nan
+            continue
+        total = sum(a for _, a in pairs)
+        out[i] = sum(_pp_terms(pairs, total, set(GNOME_PP_CORRECTIONS)).values())
+    return out
 
 
 def to_potcar_scale(
@@ -216,3 +285,94 @@ def mp2020_corrections(
             except CompatibilityError as exc:
                 errors[i] = str(exc)
     return corrections, errors
+
+
+def mp2020_structure_energy(structure: Structure, energy_per_atom: float) -> tuple[float, float]:
+    """(corrected, correction) eV/atom of a raw GGA/GGA+U energy of a structure, on MP2020.
+
+    A ``ComputedStructureEntry`` with MP's run type and U values (:func:`mp_run_parameters`)
+    through ``MaterialsProject2020Compatibility(check_potcar=False)``: the energy of a model
+    fitted to raw PBE energies (SevenNet, MACE, ...), which has no POTCAR record.
+
+    Raises
+    ------
+    ValueError
+        When the compatibility scheme rejects the entry.
+    """
+    from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
+    from pymatgen.entries.computed_entries import ComputedStructureEntry
+
+    comp = structure.composition
+    natoms = len(structure)
+    entry = ComputedStructureEntry(
+        structure, energy_per_atom * natoms, parameters=mp_run_parameters(comp)
+    )
+    processed = MaterialsProject2020Compatibility(check_potcar=False).process_entries(
+        [entry], inplace=False, on_error="ignore"
+    )
+    if not processed:
+        raise ValueError(f"MaterialsProject2020Compatibility rejected {comp.reduced_formula}")
+    corrected = processed[0].energy / natoms
+    return float(corrected), float(corrected - energy_per_atom)
+
+
+def pbe54_elements(entry: Any) -> tuple[list[str], list[str]]:
+    """Elements of a VASP entry computed with PBE_54 POTCARs, and those with MP's.
+
+    Read from the entry's POTCAR record (``parameters["potcar_spec"]`` TITELs, or
+    ``potcar_symbols``) against :data:`NEWER_PAW_POTCARS`: only Ga, Ge, Li, Mg and Na
+    differ between the two releases under the same symbol. Returns ``(pbe54, mp)`` lists of
+    those five elements present in the entry; other elements are in neither.
+    """
+    params = getattr(entry, "parameters", None) or {}
+    titels = [s.get("titel") for s in params.get("potcar_spec") or [] if isinstance(s, dict)]
+    titels = [t for t in titels if t] or list(params.get("potcar_symbols") or [])
+    pbe54, mp = [], []
+    for titel in titels:
+        parts = str(titel).split()
+        if len(parts) < 2:
+            continue
+        el = parts[1].split("_")[0]
+        paw = NEWER_PAW_POTCARS.get(el)
+        if paw is None:
+            continue
+        if " ".join(parts[:3]) == paw.new_titel:
+            pbe54.append(el)
+        else:
+            mp.append(el)
+    return pbe54, mp
+
+
+def vasp_energy_on_mp_scale(
+    entry: ComputedEntry,
+) -> tuple[float, str | None, str, dict[str, float]]:
+    """A VASP entry's energy per atom on MP2020 and MP's POTCAR scale.
+
+    ``MaterialsProject2020Compatibility(check_potcar=True)`` corrections, then the GNoME
+    POTCAR offsets (Eq. PP) of the elements the run took from PBE_54 subtracted.
+
+    Returns
+    -------
+    energy_per_atom : float
+        eV/atom; the uncorrected energy (less the offsets) when MP2020 rejects the entry.
+    reason : str or None
+        Why MP2020 rejected the entry; None when it accepted it.
+    potcar_scale : str
+        ``"mp"``, ``"gnome"`` (every Ga/Ge/Li/Mg/Na POTCAR from PBE_54) or ``"mixed"``.
+    pp_offsets : dict
+        Element → offset subtracted (eV per atom of the compound); empty on ``"mp"``.
+    """
+    from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
+
+    natoms = round(entry.composition.num_atoms)
+    processed = MaterialsProject2020Compatibility(check_potcar=True).process_entries(
+        [entry.copy()], inplace=False, on_error="warn"
+    )
+    ok = bool(processed)
+    corrected = processed[0].energy / natoms if ok else entry.uncorrected_energy / natoms
+    reason = None if ok else "MaterialsProject2020Compatibility rejected the entry"
+    # PBE_54 POTCARs of Ga/Ge/Li/Mg/Na → MP's POTCAR scale (GNoME's published offsets)
+    pbe54, legacy = pbe54_elements(entry)
+    scale = "mixed" if pbe54 and legacy else "gnome" if pbe54 else "mp"
+    offsets = pp_offsets(entry.composition, pbe54) if pbe54 else {}
+    return corrected - sum(offsets.values()), reason, scale, offsets

@@ -24,7 +24,6 @@ Two steps, both deterministic:
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from genflow.core.chem import parse_composition
+from genflow.core.structure_io.formats import cif_formula_sum
 
 __all__ = [
     "SUPPLEMENT_SOURCE",
@@ -57,15 +57,13 @@ VERTEX_COLUMNS = [
     "e_above_hull",
 ]
 
-_FORMULA_SUM = re.compile(r"^_chemical_formula_sum\s+'?([^'\n]+?)'?\s*$", re.MULTILINE)
-
 
 def _cell_composition(cif: str, material_id: str) -> str:
     """Cell composition (e.g. ``Mg4O4``) from a pymatgen-written CIF's formula sum."""
-    match = _FORMULA_SUM.search(cif)
-    if match is None:
+    formula_sum = cif_formula_sum(cif)
+    if formula_sum is None:
         raise ValueError(f"{material_id}: CIF has no _chemical_formula_sum")
-    return match.group(1).replace(" ", "")
+    return formula_sum.replace(" ", "")
 
 
 def extract_mp20_vertices(files: Iterable[str | Path]) -> pd.DataFrame:

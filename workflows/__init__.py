@@ -7,7 +7,7 @@ The public API other rooms import (``genflow.workflows.<name>``):
 - VASP powerups: :func:`apply_paper_settings` and the single powerups;
 - gate: :func:`run_gate` and its stages, :class:`GateRecord`, :class:`StructureIndex`,
   ``FINGERPRINT_FIELD`` (where ``genflow.workflows.gate.fingerprint.fingerprint`` is stored) and
-  :func:`relax_batch` (batched CHGNet pre-relax).
+  :func:`prerelax_structures` (batched MLIP pre-relax through torch-sim).
 
 Campaign Makers live in ``genflow.workflows.campaign``.
 """
@@ -20,12 +20,12 @@ from typing import Any
 # name -> submodule; imported on first use so `import genflow.workflows.campaign` (or the CLI)
 # does not pay for atomate2's VASP and force-field imports it may not need.
 _EXPORTS = {
-    "gate.batch_relax": ["BatchRelaxResult", "relax_batch"],
+    "gate.ts_relax": ["BatchRelaxResult"],
     "gate.dedupe": ["DuplicateResult", "NoveltyResult", "StructureIndex", "check_novelty",
                     "earlier_candidates_filter", "find_duplicates"],
     "gate.fingerprint": ["FINGERPRINT_FIELD"],
     "gate.records": ["GateRecord", "GateStage", "PrerelaxResult"],
-    "gate.checks": ["check_structures", "parse_structure"],
+    "gate.checks": ["check_structures"],
     "gate.uniqueness": ["dedupe_records", "novelty_records"],
     "gate.prerelax": ["prerelax_structures", "prescreen_records"],
     "gate.run": ["run_gate"],
@@ -70,10 +70,8 @@ __all__ = [
     "mp_compatibility_problems",
     "mp_compatible_energy",
     "novelty_records",
-    "parse_structure",
     "prerelax_structures",
     "prescreen_records",
-    "relax_batch",
     "relax_static_maker",
     "run_gate",
     "use_ferromagnetic_moments",

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from genflow.hull.scheme import pp_offsets
+from genflow.hull.scheme import vasp_energy_on_mp_scale
 from genflow.workflows.mlips import mp2020_energy_per_atom, resolve_mlip
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from genflow.workflows.relax import EngineName
 
-__all__ = ["EngineEnergy", "mp_compatible_energy", "pbe54_elements"]
+__all__ = ["EngineEnergy", "mp_compatible_energy"]
 
 
 @dataclass(frozen=True)
@@ -101,35 +101,6 @@ def _ff_energy(doc: Any) -> tuple[float, Structure, str | None]:
     return float(energy), structure, d.get("forcefield_name")
 
 
-def pbe54_elements(entry: Any) -> tuple[list[str], list[str]]:
-    """Elements of a VASP entry computed with PBE_54 POTCARs, and those with MP's.
-
-    Read from the entry's POTCAR record (``parameters["potcar_spec"]`` TITELs, or
-    ``potcar_symbols``) against ``powerups.NEWER_PAW_POTCARS``: only Ga, Ge, Li, Mg and Na
-    differ between the two releases under the same symbol. Returns ``(pbe54, mp)`` lists of
-    those five elements present in the entry; other elements are in neither.
-    """
-    from genflow.workflows.powerups import NEWER_PAW_POTCARS
-
-    params = getattr(entry, "parameters", None) or {}
-    titels = [s.get("titel") for s in params.get("potcar_spec") or [] if isinstance(s, dict)]
-    titels = [t for t in titels if t] or list(params.get("potcar_symbols") or [])
-    pbe54, mp = [], []
-    for titel in titels:
-        parts = str(titel).split()
-        if len(parts) < 2:
-            continue
-        el = parts[1].split("_")[0]
-        paw = NEWER_PAW_POTCARS.get(el)
-        if paw is None:
-            continue
-        if " ".join(parts[:3]) == paw.new_titel:
-            pbe54.append(el)
-        else:
-            mp.append(el)
-    return pbe54, mp
-
-
 def mp_compatible_energy(task_doc_or_entry: Any, engine: EngineName) -> EngineEnergy:
     """Return the final energy of a relax+static result and its MP compatibility.
 
@@ -155,23 +126,12 @@ def mp_compatible_energy(task_doc_or_entry: Any, engine: EngineName) -> EngineEn
     if engine not in ENGINES:
         raise ValueError(f"mp_compatible_energy: unknown engine {engine!r}; choose from {ENGINES}")
     if engine == "vasp":
-        from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
-
         entry = _vasp_entry(task_doc_or_entry)
         natoms = round(entry.composition.num_atoms)
         raw = entry.uncorrected_energy / natoms
-        processed = MaterialsProject2020Compatibility(check_potcar=True).process_entries(
-            [entry.copy()], inplace=False, on_error="warn"
-        )
-        ok = bool(processed)
-        corrected = processed[0].energy / natoms if ok else raw
-        reason = None if ok else "MaterialsProject2020Compatibility rejected the entry"
+        corrected, reason, scale, offsets = vasp_energy_on_mp_scale(entry)
+        ok = reason is None
         formula = entry.composition.reduced_formula
-        # PBE_54 POTCARs of Ga/Ge/Li/Mg/Na → MP's POTCAR scale (GNoME's published offsets)
-        pbe54, legacy = pbe54_elements(entry)
-        scale = "mixed" if pbe54 and legacy else "gnome" if pbe54 else "mp"
-        offsets = pp_offsets(entry.composition, pbe54) if pbe54 else {}
-        corrected -= sum(offsets.values())
     else:
         energy, structure, ff_name = _ff_energy(task_doc_or_entry)
         comp = structure.composition

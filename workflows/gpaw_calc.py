@@ -102,19 +102,12 @@ def make_gpaw_calculator(**kwargs: Any) -> Calculator:
 
 
 @dataclass
-class GPAWRelaxMaker(ForceFieldRelaxMaker):
-    """Relax cell and positions with GPAW (atomate2 force-field relax, GPAW calculator)."""
+class _GPAWCalculator:
+    """The calculator fields both GPAW makers share, and how the calculator is built."""
 
-    name: str = "GPAW relax"
     force_field_name: str = "Forcefield"
     calculator_meta: str = GPAW_CALCULATOR
     calculator_kwargs: dict = field(default_factory=gpaw_calculator_kwargs)
-    relax_kwargs: dict = field(
-        default_factory=lambda: {"fmax": 0.05, "final_atoms_object_file": None}
-    )
-    # BFGS needs half the ionic steps of atomate2's default FIRE on small cells, and each
-    # DFT step costs seconds
-    optimizer_kwargs: dict = field(default_factory=lambda: {"optimizer": "BFGS"})
 
     def _get_calculator(self) -> Calculator:
         """GPAW calculator built from ``calculator_kwargs``."""
@@ -122,15 +115,21 @@ class GPAWRelaxMaker(ForceFieldRelaxMaker):
 
 
 @dataclass
-class GPAWStaticMaker(ForceFieldStaticMaker):
+class GPAWRelaxMaker(_GPAWCalculator, ForceFieldRelaxMaker):
+    """Relax cell and positions with GPAW (atomate2 force-field relax, GPAW calculator)."""
+
+    name: str = "GPAW relax"
+    relax_kwargs: dict = field(
+        default_factory=lambda: {"fmax": 0.05, "final_atoms_object_file": None}
+    )
+    # BFGS needs half the ionic steps of atomate2's default FIRE on small cells, and each
+    # DFT step costs seconds
+    optimizer_kwargs: dict = field(default_factory=lambda: {"optimizer": "BFGS"})
+
+
+@dataclass
+class GPAWStaticMaker(_GPAWCalculator, ForceFieldStaticMaker):
     """Single-point GPAW energy, forces and stress (atomate2 force-field static)."""
 
     name: str = "GPAW static"
-    force_field_name: str = "Forcefield"
-    calculator_meta: str = GPAW_CALCULATOR
-    calculator_kwargs: dict = field(default_factory=gpaw_calculator_kwargs)
     relax_kwargs: dict = field(default_factory=lambda: {"final_atoms_object_file": None})
-
-    def _get_calculator(self) -> Calculator:
-        """GPAW calculator built from ``calculator_kwargs``."""
-        return make_gpaw_calculator(**self.calculator_kwargs)

@@ -25,7 +25,7 @@ import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
-from genflow.core.chem import parse_composition
+from genflow.core.chem import chemsys_string, parse_composition
 from genflow.core.retry import retry_call
 
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ def _system_phases(
     from genflow.hull.coverage import Coverage, composition_key
     from genflow.workflows.prototypes import decorations
 
-    key = f"{'-'.join(elements)}|{engine}|{hull.name}"
+    key = f"{chemsys_string(elements)}|{engine}|{hull.name}"
     coll = stores.db[AUDIT_COLLECTION]
     cached = retry_call(lambda: coll.find_one({"_id": key}), what="read hull audit cache")
     if cached is not None:
@@ -188,7 +188,7 @@ def _system_phases(
                 "source": source,
             }
         )
-    doc = {"_id": key, "chemsys": "-".join(elements), "engine": engine, "hull": hull.name,
+    doc = {"_id": key, "chemsys": chemsys_string(elements), "engine": engine, "hull": hull.name,
            "phases": phases}  # fmt: skip
     retry_call(lambda: coll.replace_one({"_id": key}, doc, upsert=True), what="cache hull audit")
     return phases

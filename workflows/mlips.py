@@ -12,7 +12,7 @@ Energy scale (how a model's energy reaches the MP2020-corrected scale of the ``m
 - ``"pbe"``: the model predicts raw GGA/GGA+U energies (SevenNet, MACE, MatterSim, ...); the
   energy goes through ``MaterialsProject2020Compatibility`` on an entry with MP's run type
   and Hubbard U values for its composition, as Matbench Discovery does
-  (:func:`mp2020_energy_per_atom`).
+  (:func:`mp2020_energy_per_atom`, which calls ``genflow.hull.scheme``).
 
 Only CHGNet and SevenNet ship their weights inside their wheels; the others download weights
 on first use and fail offline with :class:`MLIPUnavailableError` naming the model.
@@ -38,6 +38,7 @@ __all__ = [
     "MLIPS",
     "MLIPSpec",
     "MLIPUnavailableError",
+    "load_chgnet",
     "mp2020_energy_per_atom",
     "resolve_mlip",
     "unsupported_elements",
@@ -145,6 +146,19 @@ def _sevennet_species(model: str) -> frozenset[str]:
     return frozenset(cp.config["chemical_species"])
 
 
+@cache
+def load_chgnet(torch_threads: int | None = 1) -> Any:
+    """The pretrained CHGNet (bundled with the chgnet package), loaded once per process."""
+    import torch
+    from chgnet.model import CHGNet
+
+    if torch_threads is not None:
+        torch.set_num_threads(torch_threads)  # one thread: 8x faster than two on 2 cores
+    model = CHGNet.load(verbose=False, use_device="cpu")
+    model.graph_converter.set_isolated_atom_response("warn")  # as CHGNetCalculator does
+    return model
+
+
 def unsupported_elements(spec: MLIPSpec, composition: Composition) -> list[str]:
     """Elements of ``composition`` outside the model's training set ([] if unknown)."""
     symbols = [el.symbol for el in composition.elements]
@@ -165,21 +179,13 @@ def _z(symbol: str) -> int:
     return Element(symbol).Z
 
 
-@cache
-def _mp_hubbards() -> dict[str, dict[str, float]]:
-    from pymatgen.io.vasp.sets import MPRelaxSet
-
-    return MPRelaxSet.CONFIG["INCAR"]["LDAUU"]
-
-
 def mp2020_energy_per_atom(
     structure: Structure, energy_per_atom: float, spec: MLIPSpec
 ) -> tuple[float, float]:
     """(corrected, correction) eV/atom of an MLIP energy on the MP2020 scale.
 
-    ``mp2020`` models: unchanged, correction 0. ``pbe`` models: a ``ComputedStructureEntry``
-    with MP's run type and U values (GGA+U for oxides/fluorides of Co, Cr, Fe, Mn, Mo, Ni,
-    V, W) through ``MaterialsProject2020Compatibility(check_potcar=False)``.
+    ``mp2020`` models: unchanged, correction 0. ``pbe`` models: MP's run type and U values
+    through MP2020 compatibility (``genflow.hull.scheme.mp2020_structure_energy``).
 
     Raises
     ------
@@ -188,24 +194,6 @@ def mp2020_energy_per_atom(
     """
     if spec.energy_scale == "mp2020":
         return float(energy_per_atom), 0.0
-    from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
-    from pymatgen.entries.computed_entries import ComputedStructureEntry
+    from genflow.hull.scheme import mp2020_structure_energy
 
-    comp = structure.composition
-    anions = [a for a in ("F", "O") if a in {el.symbol for el in comp.elements}]
-    table = _mp_hubbards().get(anions[0], {}) if anions else {}
-    hubbards = {el.symbol: table[el.symbol] for el in comp.elements if el.symbol in table}
-    run_type = "GGA+U" if any(hubbards.values()) else "GGA"
-    natoms = len(structure)
-    entry = ComputedStructureEntry(
-        structure,
-        energy_per_atom * natoms,
-        parameters={"run_type": run_type, "hubbards": hubbards, "is_hubbard": bool(hubbards)},
-    )
-    processed = MaterialsProject2020Compatibility(check_potcar=False).process_entries(
-        [entry], inplace=False, on_error="ignore"
-    )
-    if not processed:
-        raise ValueError(f"MaterialsProject2020Compatibility rejected {comp.reduced_formula}")
-    corrected = processed[0].energy / natoms
-    return float(corrected), float(corrected - energy_per_atom)
+    return mp2020_structure_energy(structure, energy_per_atom)

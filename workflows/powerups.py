@@ -7,7 +7,7 @@ does, with three changes on top of atomate2's ``MPGGADoubleRelaxStaticMaker``:
 - ferromagnetic initial moments (:func:`use_ferromagnetic_moments`);
 - the newer Li, Na, Mg, Ge and Ga PAW potentials, which keep the MP symbol and so the same
   number of valence electrons (:func:`use_newer_paw_potentials`, table
-  :data:`NEWER_PAW_POTCARS`).
+  :data:`genflow.hull.scheme.NEWER_PAW_POTCARS`).
 
 Every powerup returns an edited deep copy (atomate2's convention) and leaves its input alone.
 :func:`apply_paper_settings` composes them, and :func:`mp_compatibility_problems` lists the
@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 from copy import deepcopy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from atomate2.vasp.jobs.base import BaseVaspMaker
 from atomate2.vasp.powerups import (
@@ -36,14 +36,14 @@ from pymatgen.core.periodic_table import Element
 from pymatgen.io.vasp.inputs import Potcar, PotcarSingle
 from pymatgen.io.vasp.sets import MPRelaxSet, MPStaticSet
 
+from genflow.hull.scheme import NEWER_PAW_POTCARS, NewerPaw
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 __all__ = [
-    "NEWER_PAW_POTCARS",
     "MPRelaxSetNewerPAW",
     "MPStaticSetNewerPAW",
-    "NewerPaw",
     "apply_paper_settings",
     "ferromagnetic_magmoms",
     "mp_compatibility_problems",
@@ -52,29 +52,6 @@ __all__ = [
     "use_newer_paw_potentials",
     "vasp_makers",
 ]
-
-
-class NewerPaw(NamedTuple):
-    """One element whose PBE_54 POTCAR is newer than MP's but has the same symbol and valence."""
-
-    symbol: str
-    zval: int
-    mp_titel: str  # legacy "PBE" set used by MPRelaxSet (POTCAR_FUNCTIONAL: PBE)
-    new_titel: str  # "PBE_54" release
-    functional: str = "PBE_54"
-
-
-# Read from pymatgen's POTCAR summary stats (pymatgen/io/vasp/potcar-summary-stats.json.bz2):
-# for each MP symbol the PBE_54 file has the same ZVAL but a newer TITEL date, so MP2020's
-# symbol-based POTCAR check still accepts the energies. tests/workflows/test_powerups.py
-# re-derives this table from that file.
-NEWER_PAW_POTCARS: dict[str, NewerPaw] = {
-    "Li": NewerPaw("Li_sv", 3, "PAW_PBE Li_sv 23Jan2001", "PAW_PBE Li_sv 10Sep2004"),
-    "Na": NewerPaw("Na_pv", 7, "PAW_PBE Na_pv 05Jan2001", "PAW_PBE Na_pv 19Sep2006"),
-    "Mg": NewerPaw("Mg_pv", 8, "PAW_PBE Mg_pv 06Sep2000", "PAW_PBE Mg_pv 13Apr2007"),
-    "Ge": NewerPaw("Ge_d", 14, "PAW_PBE Ge_d 06Sep2000", "PAW_PBE Ge_d 03Jul2007"),
-    "Ga": NewerPaw("Ga_d", 13, "PAW_PBE Ga_d 06Sep2000", "PAW_PBE Ga_d 06Jul2010"),
-}
 
 
 @dataclass

@@ -17,7 +17,6 @@ parsed and fingerprinted when added to the ``references`` collection
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from functools import cache
@@ -32,6 +31,7 @@ from genflow.core.references import (
     set_fingerprints,
 )
 from genflow.core.structure_io import StructureRow, parse_one, read_structures
+from genflow.core.structure_io.formats import cif_formula_sum
 from genflow.workflows.gate.dedupe import StructureIndex
 from genflow.workflows.gate.fingerprint import fingerprint
 
@@ -51,8 +51,6 @@ __all__ = [
 
 #: The datasets of ``genflow.model.data.BUNDLED`` that make the bundled reference set.
 BUNDLED_SOURCES = ("mp_20", "perov_5", "carbon_24")
-_FORMULA_SUM = re.compile(r"^_chemical_formula_sum\s+'?([^'\n]+?)'?\s*$", re.MULTILINE)
-_TOKEN = re.compile(r"([A-Z][a-z]?)([0-9.]*)")
 _SUFFIXES = (".gz", ".cif", ".CIF", ".mcif", ".json", ".extxyz", ".xyz", ".vasp", ".poscar")
 
 
@@ -60,16 +58,11 @@ def _formula_of_cif(cif: str) -> str | None:
     """Reduced formula from the ``_chemical_formula_sum`` line (no CIF parse), or None."""
     from genflow.core.chem import reduced_formula
 
-    match = _FORMULA_SUM.search(cif)
-    if match is None:
+    formula_sum = cif_formula_sum(cif)
+    if formula_sum is None:
         return None
-    amounts: dict[str, float] = defaultdict(float)
-    for token in match.group(1).split():
-        if (part := _TOKEN.fullmatch(token)) is None:
-            return None
-        amounts[part.group(1)] += float(part.group(2) or 1)
-    try:
-        return reduced_formula(tuple(sorted(amounts.items())))
+    try:  # "Mg4 O4": chem's formula parser reads pymatgen's spaced formulas too
+        return reduced_formula(formula_sum)
     except (ValueError, KeyError):
         return None
 
@@ -137,7 +130,7 @@ def file_reference_docs(
 
 def mp_api_reference_docs(chemsys: str, api_key: str | None = None) -> list[dict[str, Any]]:
     """Structures of a chemical system from the Materials Project (needs ``mp-api`` and a key)."""
-    from genflow.core.chem import parse_chemsys
+    from genflow.core.chem import chemsys_string
     from genflow.core.settings import get_settings
 
     key = api_key or get_settings().MP_API_KEY
@@ -149,7 +142,7 @@ def mp_api_reference_docs(chemsys: str, api_key: str | None = None) -> list[dict
         raise ImportError("mp-api references: pip install 'genflow[mp]'") from exc
     with MPRester(key, mute_progress_bars=True) as mpr:
         docs = mpr.materials.summary.search(
-            chemsys="-".join(parse_chemsys(chemsys)), fields=["material_id", "structure"]
+            chemsys=chemsys_string(chemsys), fields=["material_id", "structure"]
         )
     rows = [parse_one(d.structure, key=str(d.material_id)) for d in docs]
     return [_doc_of_row(r, "mp-api") for r in rows if r.ok]

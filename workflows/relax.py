@@ -78,7 +78,7 @@ def shared_calculator(maker: ForceFieldRelaxMaker | ForceFieldStaticMaker) -> Ca
     atomate2 caches a calculator per maker instance, but every relax and static job of a
     campaign gets its own maker (and FireWorks deserialises one per job), so without this a
     campaign loads the same weights once per job. CHGNet (without a ``model`` kwarg) reuses the
-    model the batched pre-relax loads (``gate.batch_relax.load_chgnet``).
+    model the batched pre-relax loads (``mlips.load_chgnet``).
     """
     import json
 
@@ -90,7 +90,7 @@ def shared_calculator(maker: ForceFieldRelaxMaker | ForceFieldStaticMaker) -> Ca
         if maker.mlff.name == "CHGNet" and "model" not in kwargs:
             from chgnet.model.dynamics import CHGNetCalculator
 
-            from genflow.workflows.gate.batch_relax import load_chgnet
+            from genflow.workflows.mlips import load_chgnet
 
             # atomate2 pads CHGNet's kwargs with {"stress_unit": "eV/A3"} (which chgnet's
             # calculator ignores): testing for empty kwargs loaded CHGNet a second time

@@ -218,10 +218,6 @@ class GenflowStores:
 
     # -- jobflow ------------------------------------------------------------------------------
 
-    def job_store_dict(self) -> dict[str, Any]:
-        """Return the JobStore as a serialised dict (for jobflow's ``JOB_STORE`` on workers)."""
-        return self.make_job_store().as_dict()
-
     def make_job_store(self) -> JobStore:
         """Return a new, unconnected JobStore on this database (docs + GridFS ``data``)."""
         from jobflow import JobStore

@@ -171,7 +171,7 @@ def _chgnet_energies(
     and 0.75 GB against 25 s and 1.7 GB, load ~10 on 2 cores). A batch that raises is
     retried row by row so one bad structure fails alone. CHGNet is on the MP2020 scale.
     """
-    from genflow.workflows.gate.batch_relax import load_chgnet
+    from genflow.workflows.mlips import load_chgnet
 
     model = load_chgnet()
     try:

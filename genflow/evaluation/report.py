@@ -38,16 +38,8 @@ __all__ = [
     "latest_nightly",
     "render_html",
     "render_markdown",
-    "scored_e_d",
     "write_nightly_report",
 ]
-
-
-def scored_e_d(stores: Any, name: str, hull: str) -> list[float]:
-    """E_d (eV/atom) of every scored candidate of a campaign on one hull."""
-    field = f"scores.{hull}.e_d"
-    cur = stores.candidates.find({"campaign": name, field: {"$ne": None}}, {field: 1})
-    return [float(d["scores"][hull]["e_d"]) for d in cur]
 
 
 def conditional_table(stores: Any, name: str, hull: str) -> dict[str, Any]:

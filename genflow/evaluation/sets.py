@@ -38,13 +38,6 @@ class StructureSet:
         """The structures that were read."""
         return [s for s in self.structures if s is not None]
 
-    @property
-    def has_energies(self) -> bool:
-        """Every readable row carries an energy."""
-        return bool(self.ok) and all(
-            e is not None for s, e in zip(self.structures, self.energies, strict=True) if s
-        )
-
 
 def _energy(structure: Structure) -> float | None:
     props = getattr(structure, "properties", None) or {}

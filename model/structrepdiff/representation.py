@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import jax
 import jax.numpy as jnp
 import numpy as np
-from pymatgen.core import Composition, Element, Lattice, Structure
+from pymatgen.core import Lattice, Structure
 
 from genflow.model.structrepdiff.ead import EADParams, image_offsets, pad_offsets, pooled_ead
 
@@ -286,8 +286,3 @@ def decode_lattice(rep: np.ndarray, spec: RepSpec) -> Lattice:
     if not np.isfinite(lattice.volume) or lattice.volume < 1.0:
         raise ValueError(f"lattice parameters {np.round([a, b, c, al, be, ga], 2)} give no cell")
     return lattice
-
-
-def composition_of(species: Sequence[str]) -> Composition:
-    """Composition of a species list (helper for reports)."""
-    return Composition({Element(s): species.count(s) for s in set(species)})

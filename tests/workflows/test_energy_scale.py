@@ -11,7 +11,7 @@ from genflow.hull.scheme import GNOME_PP_CORRECTIONS, pp_offsets, to_potcar_scal
 from genflow.workflows.energies import mp_compatible_energy
 from genflow.workflows.score import record_and_score, relax_doc
 
-MG_PBE54 = "PAW_PBE Mg_pv 13Apr2007"  # powerups.NEWER_PAW_POTCARS["Mg"].new_titel
+MG_PBE54 = "PAW_PBE Mg_pv 13Apr2007"  # hull.scheme.NEWER_PAW_POTCARS["Mg"].new_titel
 MG_MP = "PAW_PBE Mg_pv 06Sep2000"
 O_MP = "PAW_PBE O 08Apr2002"
 E_MP = -6.0  # uncorrected eV/atom of the MP-scale run

@@ -100,8 +100,8 @@ def test_sevennet_torch_sim_matches_atomate2(require_module):
 def test_chgnet_loads_once_per_process():
     # atomate2 pads CHGNet's calculator kwargs ({"stress_unit": ...}); the relax and static
     # makers and the batched pre-relax must still share the one loaded model
-    from genflow.workflows.gate.batch_relax import load_chgnet
     from genflow.workflows.gate.ts_relax import load_torch_sim_model
+    from genflow.workflows.mlips import load_chgnet
     from genflow.workflows.relax import MLIPRelaxMaker, MLIPStaticMaker, shared_calculator
 
     model = load_chgnet(1)

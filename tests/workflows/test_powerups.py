@@ -13,8 +13,8 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.vasp.inputs import Kpoints, PotcarSingle
 from pymatgen.io.vasp.sets import MPRelaxSet
 
+from genflow.hull.scheme import NEWER_PAW_POTCARS
 from genflow.workflows.powerups import (
-    NEWER_PAW_POTCARS,
     MPRelaxSetNewerPAW,
     MPStaticSetNewerPAW,
     apply_paper_settings,

@@ -6,27 +6,10 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from pymatgen.core import Structure
-
 from genflow.core.structure_io import parse_one
 from genflow.workflows.gate.records import GateRecord, GateStage
 
-__all__ = ["check_structures", "parse_structure"]
-
-
-def parse_structure(raw: Any) -> tuple[Structure | None, str | None]:
-    """Turn a Structure, pymatgen dict or CIF string into a Structure, or explain why not.
-
-    The checks are structure I/O's (:func:`genflow.core.structure_io.parse_one`): malformed
-    input, symbols that are not elements, partially occupied sites.
-
-    Returns
-    -------
-    tuple
-        ``(structure, None)`` or ``(None, reason)``.
-    """
-    row = parse_one(raw)
-    return row.structure, row.reason
+__all__ = ["check_structures"]
 
 
 def check_structures(

@@ -61,7 +61,7 @@ from typing import Any
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Composition, Structure
 
-from genflow.workflows.gate.dedupe_buckets import Entry, SizeBucket
+from genflow.workflows.gate.dedupe_buckets import CompositionKey, Entry, SizeBucket
 from genflow.workflows.gate.fingerprint import FINGERPRINT_FIELD
 from genflow.workflows.gate.match_kernel import fit_prepared, kernel_applies
 
@@ -75,9 +75,6 @@ __all__ = [
     "earlier_candidates_filter",
     "find_duplicates",
 ]
-
-
-CompositionKey = tuple[tuple[str, float], ...]
 
 
 def composition_key(structure: Structure | dict) -> CompositionKey:

@@ -27,7 +27,11 @@ from genflow.workflows.gate.fingerprint import (
 )
 from genflow.workflows.gate.match_kernel import PreparedCell, prepare, prepare_doc
 
-__all__ = ["Entry", "SizeBucket"]
+__all__ = ["CompositionKey", "Entry", "SizeBucket"]
+
+#: A reduced composition as sorted ``(element, amount)`` pairs: the key buckets live under
+#: (``dedupe.composition_key`` computes it).
+CompositionKey = tuple[tuple[str, float], ...]
 
 
 class Entry:

@@ -15,21 +15,42 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from pymatgen.core import Structure
 
-from genflow.workflows.gate.dedupe_buckets import Entry
+from genflow.workflows.gate.dedupe_buckets import CompositionKey, Entry, SizeBucket
 from genflow.workflows.gate.fingerprint import Fingerprint
 
 if TYPE_CHECKING:
-    from genflow.workflows.gate.dedupe import CompositionKey, StructureIndex
+    from pymatgen.analysis.structure_matcher import StructureMatcher
 
-__all__ = ["search_stored"]
+__all__ = ["StoredIndex", "search_stored"]
+
+
+class StoredIndex(Protocol):
+    """What the workers read and update of a ``dedupe.StructureIndex``.
+
+    A protocol, not an import: ``dedupe`` imports this module, and importing it back (even
+    for types) would close an import cycle.
+    """
+
+    matcher: StructureMatcher
+    n_fits: int
+    n_pruned: int
+    n_pruned_amd: int
+    n_same_cell: int
+    _pending: dict[CompositionKey, list[Entry]]
+    _by_size: dict[CompositionKey, dict[int, SizeBucket]]
+
+    def _bucket(self, ckey: CompositionKey) -> dict[int, SizeBucket]: ...
+
+    def _find(self, query: Entry, ckey: CompositionKey) -> str | None: ...
+
 
 #: What forked workers read: the index, the rows and their composition keys, and whether to
 #: fingerprint every row. Set by ``search_stored`` only while its pool lives.
-_STATE: tuple[StructureIndex, Sequence[tuple[str, Structure]], list, bool] | None = None
+_STATE: tuple[StoredIndex, Sequence[tuple[str, Structure]], list, bool] | None = None
 
 #: Rows per task: small enough to balance two workers, large enough to amortise a round trip.
 CHUNK = 32
@@ -51,7 +72,7 @@ def _search_chunk(bounds: tuple[int, int]) -> tuple[list[tuple[str | None, dict 
     return out, tuple(a - b for a, b in zip(after, before, strict=True))
 
 
-def _prepare(index: StructureIndex, ckeys: Sequence[CompositionKey]) -> None:
+def _prepare(index: StoredIndex, ckeys: Sequence[CompositionKey]) -> None:
     """Bucket the compositions the batch touches and build their arrays before forking."""
     for ckey in set(ckeys):
         if ckey in index._pending or ckey in index._by_size:
@@ -60,7 +81,7 @@ def _prepare(index: StructureIndex, ckeys: Sequence[CompositionKey]) -> None:
 
 
 def search_stored(
-    index: StructureIndex,
+    index: StoredIndex,
     rows: Sequence[tuple[str, Structure]],
     ckeys: list[CompositionKey],
     workers: int,

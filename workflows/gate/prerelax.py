@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import logging
 import math
 from collections.abc import Sequence
@@ -169,19 +168,11 @@ def _prerelax_batched(
         raise TypeError(f"batched pre-relax: unknown option(s) {sorted(kwargs)}")
     if mlip.force_field == "CHGNet" and mlip.calculator_kwargs:
         raise ValueError(f"batched CHGNet takes no calculator kwargs: {mlip.calculator_kwargs}")
-    if mlip.force_field == "CHGNet" and importlib.util.find_spec("torch_sim") is None:
-        # torch-sim is a dependency; an environment without it keeps ASE's FIRE per structure
-        # around one batched model call per step (slower: bench_prerelax.py)
-        from genflow.workflows.gate.batch_relax import relax_batch
+    from genflow.workflows.gate.ts_relax import relax_torch_sim
 
-        results = relax_batch(list(structures), fmax=fmax, batch_size=batch_size, **options)
-        method = "batched"
-    else:
-        from genflow.workflows.gate.ts_relax import relax_torch_sim
-
-        results = relax_torch_sim(list(structures), mlip.torch_sim, mlip.calculator_kwargs,
-                                  fmax=fmax, batch_size=batch_size, **options)  # fmt: skip
-        method = "torch-sim"
+    results = relax_torch_sim(list(structures), mlip.torch_sim, mlip.calculator_kwargs,
+                              fmax=fmax, batch_size=batch_size, **options)  # fmt: skip
+    method = "torch-sim"
     out = []
     for res in results:
         if res.error is not None:

@@ -33,7 +33,7 @@ class CHGNetTorchSimModel(ModelInterface):
     Parameters
     ----------
     model
-        A ``chgnet.model.CHGNet`` (e.g. ``batch_relax.load_chgnet()``); shared, not copied.
+        A ``chgnet.model.CHGNet`` (e.g. ``mlips.load_chgnet()``); shared, not copied.
     device
         Where the model runs (CPU here).
     """

@@ -11,8 +11,7 @@ the whole batched call: the batch is bisected until the culprit is alone, and on
 error row. Non-finite energies or positions after the run are error rows too.
 
 CHGNet has no torch-sim wrapper in torch-sim 0.3: ``ts_chgnet.CHGNetTorchSimModel`` is one (one
-batched graph and one backward pass per step). ``batch_relax`` (ASE's FIRE per structure
-around one batched CHGNet call) stays as the reference it was measured against.
+batched graph and one backward pass per step).
 
 >>> relax_torch_sim([], "sevennet", {"model": "7net-l3i5"})
 []
@@ -24,19 +23,36 @@ import contextlib
 import logging
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
-
-from genflow.workflows.gate.batch_relax import BatchRelaxResult
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
-__all__ = ["TORCH_SIM_MODELS", "load_torch_sim_model", "relax_torch_sim"]
+__all__ = ["TORCH_SIM_MODELS", "BatchRelaxResult", "load_torch_sim_model", "relax_torch_sim"]
 
 logger = logging.getLogger(__name__)
 
 TORCH_SIM_MODELS = ("chgnet", "sevennet")
+
+
+@dataclass(frozen=True)
+class BatchRelaxResult:
+    """One structure's relaxation (eV/atom); ``error`` set and the rest None on failure.
+
+    ``converged`` is FIRE's own criterion (filter forces, cell included, below ``fmax``);
+    ``is_force_converged`` is atomate2's (every atomic force below ``fmax``). ``n_steps``
+    counts model evaluations (FIRE steps + 1; atomate2's trajectory adds one more frame).
+    """
+
+    structure: Structure | None = None
+    energy_per_atom: float | None = None
+    converged: bool | None = None
+    is_force_converged: bool | None = None
+    n_steps: int | None = None
+    forcefield_version: str | None = None
+    error: str | None = None
 
 
 @cache
@@ -48,8 +64,8 @@ def _load(kind: str, model: str, modal: str | None, torch_threads: int | None) -
     if kind not in TORCH_SIM_MODELS:
         raise ValueError(f"no torch-sim loader for {kind!r}; known: {TORCH_SIM_MODELS}")
     if kind == "chgnet":
-        from genflow.workflows.gate.batch_relax import load_chgnet
         from genflow.workflows.gate.ts_chgnet import CHGNetTorchSimModel
+        from genflow.workflows.mlips import load_chgnet
 
         return CHGNetTorchSimModel(load_chgnet(torch_threads))
     import sevenn.calculator
