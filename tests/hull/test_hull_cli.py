@@ -14,7 +14,7 @@ from pymatgen.entries.computed_entries import ComputedStructureEntry
 from typer.testing import CliRunner
 
 from genflow.cli import app as root_app
-from genflow.hull.cli import app
+from genflow.cli.hull import app
 
 runner = CliRunner()
 
