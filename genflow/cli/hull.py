@@ -3,9 +3,11 @@
 ``genflow hull score INPUT --hull mp2021|gnome|mp-api:<chemsys>|PATH [--out FILE] [--json]``
 (``--hull mp2021-snapshot``: the bundled MP hull without its MP-20 supplement)
 ``genflow hull compare A B [--hull ...] [--json]``
+``genflow hull fold CAMPAIGN [--hull ...] [--json]``
 
-Exit codes: 0 all rows scored; 1 unusable input or hull; 2 some rows failed (the others are
-scored and written, each failed row carries its reason in ``error``).
+Reading and scoring are :mod:`genflow.hull.io` calls. Exit codes: 0 all rows scored; 1 unusable
+input or hull; 2 some rows failed (the others are scored and written, each failed row carries
+its reason in ``error``).
 """
 
 from __future__ import annotations
