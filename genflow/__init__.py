@@ -8,9 +8,11 @@ Two layers live in this package, and the rooms sit between them:
 * ``genflow.model`` (generators), ``genflow.hull`` (convex-hull scoring) and
   ``genflow.workflows`` (atomate2 Makers) build on the core only.
 * ``genflow.campaign`` — campaign spec, local runner, FireWorks submit, nightly, status,
-  hits and the CLI commands — drives the rooms from the top. Nothing imports it.
+  hits — drives the rooms from the top; ``genflow.evaluation`` (proxy metrics, the morning
+  report) sits on it.
 
-``genflow.cli`` is the Typer root that wires every room's commands.
+``genflow.cli`` is the command line on top of every room: one thin Typer module per command
+or command group. Nothing imports it.
 """
 
 __version__ = "0.1.0"

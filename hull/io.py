@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -21,7 +21,20 @@ from genflow.core.structure_io import read_file_text, read_structures
 from genflow.hull.keys import HullColumn
 from genflow.hull.records import HullScore
 
-__all__ = ["CandidateRow", "read_candidates", "read_table", "write_scores"]
+if TYPE_CHECKING:
+    from genflow.hull.reference import ReferenceHull
+
+__all__ = [
+    "PROGRESS_ROWS",
+    "CandidateRow",
+    "read_candidates",
+    "read_table",
+    "score_candidates",
+    "write_scores",
+]
+
+#: Inputs longer than this get a progress bar (:func:`score_candidates`).
+PROGRESS_ROWS = 2000
 
 
 @dataclass(frozen=True)
@@ -153,6 +166,27 @@ def _read_extxyz(path: Path) -> tuple[list[CandidateRow], pd.DataFrame]:
         rows.append(CandidateRow(formula(comp), energy, error))
         records.append({HullColumn.composition: formula(comp), HullColumn.energy_per_atom: energy})
     return rows, pd.DataFrame(records)
+
+
+def score_candidates(
+    rows: Sequence[CandidateRow], reference: ReferenceHull, *, progress: bool = False
+) -> list[HullScore]:
+    """One score per row of :func:`read_candidates`, in input order.
+
+    Readable rows are scored on ``reference`` in one batch; a row with an ``error`` keeps its
+    place as a failed score carrying that reason. ``progress`` shows a bar only for inputs
+    longer than :data:`PROGRESS_ROWS`.
+    """
+    good = [i for i, r in enumerate(rows) if r.error is None]
+    scored = reference.score(
+        [rows[i].composition for i in good],
+        [rows[i].energy_per_atom for i in good],
+        progress=progress and len(rows) > PROGRESS_ROWS,
+    )
+    scores: list[HullScore] = [HullScore.failed(r.error or "") for r in rows]
+    for i, s in zip(good, scored, strict=True):
+        scores[i] = s
+    return scores
 
 
 def _to_float(value: Any) -> float:

@@ -42,6 +42,7 @@ __all__ = [
     "checkpoint_model_name",
     "make_generator",
     "resolve_checkpoint",
+    "sample_structures",
     "structures_or_raise",
 ]
 
@@ -207,3 +208,51 @@ def make_generator(
     from genflow.model.generator import load_generator
 
     return _WithOptions(load_generator(checkpoint), options)
+
+
+def sample_structures(
+    generator: str | None,
+    checkpoint: str | Path | None,
+    n: int,
+    *,
+    compositions: list[str | None],
+    seed: int = 0,
+    progress: bool = False,
+    **kwargs,
+) -> tuple[list, dict]:
+    """``n`` structures per composition from a generator kind, and the generator's provenance.
+
+    ``generator`` None picks the model ``checkpoint``'s ``meta.json`` names (UniMat by
+    default); ``random`` is the random search (``genflow baseline random`` calls this).
+    ``kwargs`` go to ``sample`` (``elements``, ``n_atoms``, ``num_steps``).
+
+    Raises
+    ------
+    ValueError
+        Unknown kind, a checkpoint of another model, or conditioning the generator refuses.
+    FileNotFoundError
+        No checkpoint there.
+    """
+    if generator in (None, "unimat", "structrepdiff"):
+        from genflow.model import load_generator
+
+        if generator is not None and (err := checkpoint_kind_error(generator, checkpoint)):
+            raise ValueError(err)
+        if generator == "structrepdiff" and checkpoint is None:
+            checkpoint = "structrepdiff-perov5"
+        gen = load_generator(checkpoint)
+        sample = gen.sample
+    else:
+        if checkpoint is not None:
+            raise ValueError(f"generator {generator!r} takes no --checkpoint")
+        if any(c is None for c in compositions):
+            raise ValueError(f"generator {generator!r} needs --composition")
+        gen = make_generator(generator)
+        sample = gen.sample
+        if given := [k for k, v in kwargs.items() if v is not None]:
+            raise ValueError(f"generator {generator!r} takes no {', '.join(given)}")
+        kwargs = {}
+    structures = []
+    for comp in compositions:
+        structures += sample(n, composition=comp, seed=seed, progress=progress, **kwargs)
+    return structures, gen.provenance

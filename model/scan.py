@@ -9,6 +9,9 @@ Choice: by default **every element of the system must be present** (coefficients
 as in chemical-system scans of CDVAE/Chemeleon-style evaluations: a ternary scan proposes
 ternaries, and the binary/unary sub-systems are scans of their own. ``require_all=False``
 allows zero coefficients (every non-empty sub-system, ``(K+1)^n − 1`` vectors).
+
+:func:`sample_compositions` hands the survivors to composition-conditioned sampling through
+``genflow.model.load_generator()`` (imported lazily, so a plain scan needs no JAX).
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from pymatgen.core import Composition
 
 from genflow.core.chem import formula, parse_chemsys
+from genflow.core.progress import track
 from genflow.model.validity import smact_validity
 
-__all__ = ["ScanResult", "enumerate_compositions"]
+__all__ = ["ScanResult", "enumerate_compositions", "sample_compositions"]
 
 
 @dataclass(frozen=True)
@@ -129,3 +134,40 @@ def enumerate_compositions(
     return ScanResult(
         elements, max_coefficient, require_all, enumerated, len(reduced), tuple(valid)
     )
+
+
+def sample_compositions(
+    formulas: list[str],
+    n: int,
+    *,
+    checkpoint: str | Path | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[list[dict], list[dict]]:
+    """Sample ``n`` structures for each formula with the generator.
+
+    Returns
+    -------
+    samples, errors
+        ``samples``: ``{"composition", "index", "structure"}`` rows (``Structure.as_dict()``);
+        ``errors``: ``{"composition", "error"}`` rows for formulas the generator refused
+        (e.g. an element outside its table, or more atoms than its depth L). The other
+        formulas go on.
+    """
+    from genflow.model import load_generator
+
+    gen = load_generator(checkpoint)
+    samples: list[dict] = []
+    errors: list[dict] = []
+    bar = track(formulas, "sampling compositions", enabled=progress, transient=True)
+    for k, f in enumerate(bar):
+        try:
+            structures = gen.sample(n, composition=f, seed=seed + k)
+        except ValueError as exc:  # incl. TooManyAtomsError / element not in table
+            errors.append({"composition": f, "error": f"{type(exc).__name__}: {exc}"})
+        else:
+            samples += [
+                {"composition": f, "index": i, "structure": s.as_dict()}
+                for i, s in enumerate(structures)
+            ]
+    return samples, errors

@@ -1,5 +1,5 @@
-"""The campaign layer: spec, runner, FireWorks submit, nightly, status, hits, CLI commands.
+"""The campaign layer: spec, runner, FireWorks submit, nightly, status, hits.
 
 It drives ``genflow.workflows`` with ``genflow.model`` and ``genflow.hull`` on top of
-``genflow.core``; no other part of genflow imports it.
+``genflow.core``; the evaluation layer and the command line (``genflow.cli``) sit on top of it.
 """

@@ -51,6 +51,7 @@ __all__ = [
     "JOB_DOCS",
     "GenflowStores",
     "connect",
+    "database_status",
     "ensure_index",
     "ensure_indexes",
     "ensure_score_index",
@@ -150,6 +151,36 @@ def resolve_uri(settings: GenflowSettings) -> str:
     return ensure_server(
         data_dir / EMBEDDED_STORAGE_SUBDIR, settings.EMBEDDED_PORT, run_dir=data_dir
     )
+
+
+def database_status(settings: GenflowSettings) -> dict[str, Any]:
+    """Which database genflow uses and whether it answers; never starts anything.
+
+    With ``DB_URI`` set: ``mode`` ``"uri"``, ``reachable`` and ``db_name``. Otherwise the
+    embedded server's ``uri``, ``reachable``, ``pid`` (None: not running), ``storage`` folder
+    and ``db_name``.
+    """
+    from genflow.core.embedded import ping, server_pid, server_uri
+
+    if settings.DB_URI:
+        client: MongoClient = MongoClient(settings.DB_URI, serverSelectionTimeoutMS=3000)
+        try:
+            client.admin.command("ping")
+            up = True
+        except Exception:
+            up = False
+        finally:
+            client.close()
+        return {"mode": "uri", "reachable": up, "db_name": settings.DB_NAME}
+    port = settings.EMBEDDED_PORT
+    return {
+        "mode": "embedded",
+        "uri": server_uri(port),
+        "reachable": ping(port),
+        "pid": server_pid(port, settings.DATA_DIR),
+        "storage": str(settings.DATA_DIR / EMBEDDED_STORAGE_SUBDIR),
+        "db_name": settings.DB_NAME,
+    }
 
 
 class GenflowStores:

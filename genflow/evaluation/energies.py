@@ -16,20 +16,31 @@ A reference split is evaluated again and again, so every result is cached per st
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymatgen.core import Structure
 
 from genflow.core.progress import track
 from genflow.evaluation.features import structure_hash
 
-__all__ = ["CACHE_VERSION", "MLIPEnergies", "hull_e_d", "mlip_energies", "parse_energy_source"]
+if TYPE_CHECKING:
+    from genflow.evaluation.sets import StructureSet
+
+__all__ = [
+    "CACHE_VERSION",
+    "MLIPEnergies",
+    "hull_e_d",
+    "mlip_energies",
+    "parse_energy_source",
+    "with_mlip_energies",
+]
 
 CACHE_VERSION = "energies-v1"
 
@@ -185,6 +196,34 @@ def _chgnet_energies(
             except Exception as exc:  # this structure only
                 out.append((None, f"CHGNet: {type(exc).__name__}: {exc}"))
         return out
+
+
+def with_mlip_energies(
+    samples: StructureSet,
+    reference: StructureSet,
+    *,
+    model: str | None,
+    steps: int = 0,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> tuple[StructureSet, StructureSet, str]:
+    """Both sets with MLIP energies per atom in place of theirs, and a label of the source.
+
+    One :func:`mlip_energies` call per set (cached; ``description`` names the set); the label
+    (e.g. ``"MLIP CHGNet (single point, MP2020 scale)"``) is ``proxy_metrics``'
+    ``energy_source``.
+    """
+    e_s, e_r = (
+        mlip_energies(x.structures, model=model, steps=steps, batch_size=batch_size,
+                      progress=progress, description=f"MLIP energies ({what})")
+        for x, what in ((samples, "samples"), (reference, "reference"))
+    )  # fmt: skip
+    how = f"relax of {steps} FIRE steps" if steps else "single point"
+    return (
+        dataclasses.replace(samples, energies=tuple(e_s)),
+        dataclasses.replace(reference, energies=tuple(e_r)),
+        f"MLIP {e_s.label} ({how}, MP2020 scale)",
+    )
 
 
 def hull_e_d(

@@ -36,6 +36,7 @@ __all__ = [
     "build_report",
     "conditional_table",
     "latest_nightly",
+    "read_strata",
     "render_html",
     "render_markdown",
     "write_nightly_report",
@@ -105,6 +106,23 @@ def round_table(stores: Any, name: str, hulls: list[str]) -> list[dict[str, Any]
          "n_metastable": count_below(v, METASTABLE_THRESHOLD)}
         for (h, r), v in sorted(by.items())
     ]  # fmt: skip
+
+
+def read_strata(path: Path) -> dict[str, tuple[str, float]]:
+    """``composition → (stratum, N_s)`` from a CSV with those three columns.
+
+    Raises
+    ------
+    ValueError
+        The CSV is empty or lacks a ``composition``, ``stratum`` or ``size`` column.
+    """
+    import csv
+
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not {"composition", "stratum", "size"} <= set(rows[0]):
+        raise ValueError(f"{path}: want columns composition,stratum,size")
+    return {r["composition"].strip(): (r["stratum"].strip(), float(r["size"])) for r in rows}
 
 
 def stratified(conditional: dict[str, Any], strata: dict[str, tuple[str, float]]) -> dict:

@@ -72,3 +72,16 @@ def test_stratified_convergence_rate_by_hand() -> None:
     assert st["rate"] == pytest.approx(0.5)
     assert st["strata"]["s1"] == {"converged": 4, "tried": 6, "size": 30.0}
     assert st["unassigned"] == ["D"]
+
+
+def test_read_strata(tmp_path) -> None:
+    """``genflow report --strata``'s CSV: composition → (stratum, N_s); wrong columns raise."""
+    from genflow.evaluation.report import read_strata
+
+    good = tmp_path / "strata.csv"
+    good.write_text("composition,stratum,size\n NaCl ,binary,30\nSi,unary,10.5\n")
+    assert read_strata(good) == {"NaCl": ("binary", 30.0), "Si": ("unary", 10.5)}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("composition,size\nNaCl,30\n")
+    with pytest.raises(ValueError, match="want columns composition,stratum,size"):
+        read_strata(bad)

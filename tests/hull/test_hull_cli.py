@@ -14,7 +14,7 @@ from pymatgen.entries.computed_entries import ComputedStructureEntry
 from typer.testing import CliRunner
 
 from genflow.cli import app as root_app
-from genflow.hull.cli import app
+from genflow.cli.hull import app
 
 runner = CliRunner()
 
@@ -140,3 +140,15 @@ def test_compare(tmp_path) -> None:
     result = runner.invoke(app, ["compare", str(c), str(c), "--json"])
     assert json.loads(result.stdout)["delta_e_form"] == pytest.approx(0.0)
     assert runner.invoke(app, ["compare", str(c), str(c)]).exit_code == 0
+
+
+def test_score_candidates_keeps_every_row_in_place(candidates, mp2021) -> None:
+    """The library call behind ``hull score``: readable rows scored, the rest failed in place."""
+    from genflow.hull.io import read_candidates, score_candidates
+
+    rows, _ = read_candidates(candidates)
+    scores = score_candidates(rows, mp2021)
+    assert len(scores) == len(ROWS)
+    assert [s.ok for s in scores] == [True, True, False, False, False, True, False]
+    assert "malformed composition" in scores[4].error and scores[4].formula is None
+    assert scores[1].e_d == pytest.approx(mp2021.score(["Fe2O3"], [-6.0])[0].e_d)

@@ -26,6 +26,18 @@ def test_commands_are_registered():
         assert name in result.output
 
 
+def test_sample_structures_refuses_what_the_random_search_cannot_take():
+    """The library call behind ``genflow sample`` and ``genflow baseline random``."""
+    from genflow.model.kinds import sample_structures
+
+    with pytest.raises(ValueError, match="takes no --checkpoint"):
+        sample_structures("random", "perov5", 1, compositions=["NaCl"])
+    with pytest.raises(ValueError, match="needs --composition"):
+        sample_structures("random", None, 1, compositions=[None])
+    with pytest.raises(ValueError, match="takes no n_atoms"):
+        sample_structures("random", None, 1, compositions=["NaCl"], n_atoms=2, elements=None)
+
+
 def test_sample_json_file_and_summary(tmp_path):
     out = tmp_path / "s.json"
     r = _invoke(

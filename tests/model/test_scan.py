@@ -12,9 +12,9 @@ from pymatgen.core import Composition, Lattice, Structure
 from smact.screening import smact_validity as smact4_validity
 from typer.testing import CliRunner
 
+from genflow.cli.scan import scan_command
 from genflow.core.chem import formula, parse_chemsys
 from genflow.model.scan import enumerate_compositions
-from genflow.model.scan_cli import scan_command
 
 
 def _app() -> typer.Typer:

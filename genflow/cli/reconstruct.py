@@ -1,32 +1,20 @@
 """``genflow reconstruct INPUT``: encode each structure into R, reconstruct it, compare.
 
 The paper's reconstruction benchmark as a command (StructureMatcher stol 0.5, angle_tol 10,
-ltol 0.3). Input reading is one function, :func:`read_rows`, so that it can be swapped for the
-project's structure-I/O reader.
+ltol 0.3) over :func:`genflow.model.structrepdiff.evaluate.reconstruct_many`; every format
+genflow reads (:func:`genflow.core.structure_io.read_structures`), a bad record is a row with
+its reason.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-__all__ = ["read_rows", "reconstruct_command"]
-
-
-def read_rows(path: Path) -> Iterator[tuple[str, object, str | None]]:
-    """Yield ``(key, structure | None, error | None)`` per record of ``path``.
-
-    Every format genflow reads (:func:`genflow.core.structure_io.read_structures`); a bad
-    record is a row with its reason.
-    """
-    from genflow.core.structure_io import read_structures
-
-    for row in read_structures(path):
-        yield row.key, row.structure, row.error
+__all__ = ["reconstruct_command"]
 
 
 def reconstruct_command(
@@ -43,13 +31,15 @@ def reconstruct_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Encode every structure of INPUT into StructRepDiff's R, reconstruct it, report matches."""
+    from genflow.core.jsonsafe import finite_or_none
+    from genflow.core.structure_io import read_structures
     from genflow.model.structrepdiff.evaluate import reconstruct_many, summarize
     from genflow.model.structrepdiff.reconstruct import MATCHER_KWARGS, ReconSettings
 
     if not input_path.exists():
         raise typer.BadParameter(f"{input_path} does not exist", param_hint="INPUT")
     try:
-        rows = list(read_rows(input_path))
+        rows = [(row.key, row.structure, row.error) for row in read_structures(input_path)]
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="INPUT") from exc
     settings = ReconSettings(trials=trials, hops=hops, iters=iters)
@@ -77,24 +67,13 @@ def reconstruct_command(
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         report = {"summary": summary, "rows": [r.to_dict(with_structure=True) for r in records]}
-        out.write_text(json.dumps(_clean(report), indent=1))
+        out.write_text(json.dumps(finite_or_none(report), indent=1))
     if json_out:
         summary["rows"] = [r.to_dict() for r in records]
-        typer.echo(json.dumps(_clean(summary)))
+        typer.echo(json.dumps(finite_or_none(summary)))
         return
     typer.echo(
         f"reconstructed {summary['reconstructed']}/{summary['n']} "
         f"(failed {summary['failed']}): match rate {summary['match_rate']:.1%}, "
         f"mean RMSE {summary['mean_rmse']:.4f}, {summary['seconds_per_structure']:.1f} s/structure"
     )
-
-
-def _clean(obj: object) -> object:
-    """NaN -> None, recursively, so the JSON is standard."""
-    if isinstance(obj, float) and obj != obj:
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clean(v) for v in obj]
-    return obj

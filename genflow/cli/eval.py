@@ -1,22 +1,21 @@
-"""``genflow eval`` (proxy, csp, compare) and ``genflow baseline random``.
+"""``genflow eval proxy|csp|compare``: evaluate generated sets against references.
 
 Every command prints a table, or JSON with ``--json``; heavy imports stay inside commands.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-__all__ = ["baseline_app", "eval_app", "register"]
+from genflow.cli._common import print_finite_json, print_metrics
 
-eval_app = typer.Typer(help="Evaluate generated sets: proxy metrics, CSP, head-to-head.")
-baseline_app = typer.Typer(help="Baseline generators (random structure search).")
+__all__ = ["app", "load_set_or_exit"]
+
+app = typer.Typer(help="Evaluate generated sets: proxy metrics, CSP, head-to-head.")
 console = Console(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -27,24 +26,14 @@ LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Use the fi
 
 
 def _emit(result: dict[str, Any], title: str, json_out: bool, skip: tuple[str, ...] = ()) -> None:
-    from genflow.core.jsonsafe import finite_or_none
-
     if json_out:
-        typer.echo(json.dumps(finite_or_none(result), indent=1, default=str))
+        print_finite_json(result)
         return
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("value")
-    for key, value in result.items():
-        if key in skip:
-            continue
-        if isinstance(value, float):
-            value = f"{value:.4g}"
-        table.add_row(key, str(value))
-    Console().print(table)
+    print_metrics(title, result, skip=skip)
 
 
-def _load(source: str, limit: int | None):
+def load_set_or_exit(source: str, limit: int | None):
+    """The set at ``source`` (a file or e.g. ``perov_5:test``); an unreadable one exits 2."""
     from genflow.evaluation.sets import load_set
 
     try:
@@ -54,7 +43,7 @@ def _load(source: str, limit: int | None):
         raise typer.Exit(2) from exc
 
 
-@eval_app.command("proxy")
+@app.command("proxy")
 def proxy_cmd(
     samples: Annotated[
         str, typer.Argument(help="Generated structures (any format genflow reads).")
@@ -95,55 +84,35 @@ def proxy_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """CDVAE proxy metrics (validity, COV, Wasserstein), uniqueness, novelty, S.U.N."""
-    from genflow.evaluation.energies import parse_energy_source
+    from genflow.evaluation.energies import hull_e_d, parse_energy_source, with_mlip_energies
     from genflow.evaluation.proxy import proxy_metrics
 
     try:
         kind, model = parse_energy_source(energies)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--energies") from exc
-    s, r = _load(samples, limit), _load(reference, reference_limit)
-    extra = _energies(s, r, kind, model, relax_steps, hull, batch_size, progress=not json_out)
-    s, r = extra.pop("samples"), extra.pop("reference")
+    s, r = load_set_or_exit(samples, limit), load_set_or_exit(reference, reference_limit)
+    extra: dict[str, Any] = {}  # proxy_metrics' energy keyword arguments
+    if kind != "none":
+        if kind == "mlip":
+            s, r, extra["energy_source"] = with_mlip_energies(
+                s, r, model=model, steps=relax_steps, batch_size=batch_size, progress=not json_out
+            )
+        elif not any(e is not None for e in s.energies):
+            console.print(f"[red]error:[/red] --energies file: {s.name} carries no energies")
+            raise typer.Exit(2)
+        try:
+            extra["e_d"] = hull_e_d(s.structures, s.energies, hull)
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            console.print(f"[red]error:[/red] --hull {hull}: {exc}")
+            raise typer.Exit(2) from exc
+        extra["sun_hull"] = hull
     result = proxy_metrics(s, r, dataset=dataset, processes=processes, progress=not json_out,
                            **extra)  # fmt: skip
     _emit(result, f"proxy metrics: {s.name} vs {r.name}", json_out)
 
 
-def _energies(
-    s, r, kind: str, model: str | None, steps: int, hull: str, batch_size: int, *, progress: bool
-):
-    """Sets with the chosen energies, plus ``proxy_metrics``' energy keyword arguments."""
-    import dataclasses
-
-    from genflow.evaluation.energies import hull_e_d, mlip_energies
-
-    out: dict[str, Any] = {"samples": s, "reference": r}
-    if kind == "none":
-        return out
-    if kind == "mlip":
-        e_s, e_r = (
-            mlip_energies(x.structures, model=model, steps=steps, batch_size=batch_size,
-                          progress=progress, description=f"MLIP energies ({what})")
-            for x, what in ((s, "samples"), (r, "reference"))
-        )  # fmt: skip
-        out["samples"] = dataclasses.replace(s, energies=tuple(e_s))
-        out["reference"] = dataclasses.replace(r, energies=tuple(e_r))
-        how = f"relax of {steps} FIRE steps" if steps else "single point"
-        out["energy_source"] = f"MLIP {e_s.label} ({how}, MP2020 scale)"
-    elif not any(e is not None for e in s.energies):
-        console.print(f"[red]error:[/red] --energies file: {s.name} carries no energies")
-        raise typer.Exit(2)
-    try:
-        out["e_d"] = hull_e_d(s.structures, out["samples"].energies, hull)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        console.print(f"[red]error:[/red] --hull {hull}: {exc}")
-        raise typer.Exit(2) from exc
-    out["sun_hull"] = hull
-    return out
-
-
-@eval_app.command("csp")
+@app.command("csp")
 def csp_cmd(
     samples: Annotated[str, typer.Argument(help="Predictions (k per test composition).")],
     truth: Annotated[str, typer.Option("--truth", help="True structures, e.g. mp_20:test.")],
@@ -154,11 +123,12 @@ def csp_cmd(
     """Match rate and RMSE, best of k (DiffCSP protocol)."""
     from genflow.evaluation.csp import csp_metrics
 
-    result = csp_metrics(_load(samples, None), _load(truth, limit), k=k, progress=not json_out)
+    s, t = load_set_or_exit(samples, None), load_set_or_exit(truth, limit)
+    result = csp_metrics(s, t, k=k, progress=not json_out)
     _emit(result, "CSP metrics", json_out, skip=("rows",))
 
 
-@eval_app.command("compare")
+@app.command("compare")
 def compare_cmd(
     a: Annotated[Path, typer.Argument(help="Set A: compositions + energies (csv/json/extxyz).")],
     b: Annotated[Path, typer.Argument(help="Set B: same formats as A.")],
@@ -187,9 +157,9 @@ def compare_cmd(
     if reference is not None:
         from genflow.evaluation.proxy import proxy_metrics
 
-        ref = _load(reference, None)
+        ref = load_set_or_exit(reference, None)
         result["proxy"] = {
-            side: proxy_metrics(_load(str(p), None), ref, processes=processes,
+            side: proxy_metrics(load_set_or_exit(str(p), None), ref, processes=processes,
                                 progress=not json_out)
             for side, p in (("a", a), ("b", b))
         }  # fmt: skip
@@ -211,40 +181,3 @@ def compare_cmd(
         flat.update({f"{side}.{k}": v for k, v in metrics.items() if isinstance(v, float)})
     flat.update({f"plot.{k}": v for k, v in result.get("plots", {}).items()})
     _emit(flat, f"{sa.name} vs {sb.name} on {hull}", False)
-
-
-@baseline_app.command("random")
-def random_cmd(
-    composition: Annotated[list[str], typer.Option("--composition", help="e.g. SrTiO3 (repeat).")],
-    n: Annotated[int, typer.Option("--n", min=1, help="Structures per composition.")] = 10,
-    out: Annotated[Path, typer.Option("--out", help="Output file or folder.")] = Path(
-        "random.extxyz"
-    ),
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-    json_out: JsonOpt = False,
-) -> None:
-    """AIRSS-style random structure search (pyxtal + soft-sphere pre-relax).
-
-    The same generator as ``genflow sample --generator random`` and a campaign's
-    ``generator.kind: random``, for several compositions at once.
-    """
-    from genflow.core.structure_io import write_structures
-    from genflow.model.cli import sample_structures
-
-    structures, _ = sample_structures("random", None, n, compositions=composition, seed=seed)
-    write_structures(structures, out)
-    _emit({"n": len(structures), "compositions": composition, "out": str(out)},
-          "random search", json_out)  # fmt: skip
-
-
-def register(app: typer.Typer) -> None:
-    """Attach ``eval``, ``baseline`` and ``report`` to the root app; give ``genflow nightly
-    --report`` its writer."""
-    import genflow.campaign.cli as campaign_cli
-    from genflow.evaluation.report import write_nightly_report
-    from genflow.evaluation.report_cli import report_cmd
-
-    campaign_cli.REPORT_WRITER = write_nightly_report
-    app.add_typer(eval_app, name="eval", help="Evaluate generated sets against references.")
-    app.add_typer(baseline_app, name="baseline", help="Baseline generators.")
-    app.command("report")(report_cmd)

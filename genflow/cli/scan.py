@@ -1,8 +1,7 @@
 """``genflow scan CHEMSYS``: enumerate a chemical system, keep SMACT-valid compositions.
 
-The model CLI mounts :func:`scan_command` with ``app.command("scan")(scan_command)``. With
-``--sample N`` the survivors are handed to composition-conditioned sampling through
-``genflow.model.load_generator()`` (imported lazily so a plain scan needs no JAX).
+With ``--sample N`` the survivors are handed to composition-conditioned sampling
+(:func:`genflow.model.scan.sample_compositions`; JAX loads only then).
 """
 
 from __future__ import annotations
@@ -14,47 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from genflow.core.progress import track
-from genflow.model.scan import enumerate_compositions
-
-__all__ = ["sample_compositions", "scan_command"]
-
-
-def sample_compositions(
-    formulas: list[str],
-    n: int,
-    *,
-    checkpoint: str | Path | None = None,
-    seed: int = 0,
-    progress: bool = True,
-) -> tuple[list[dict], list[dict]]:
-    """Sample ``n`` structures for each formula with the generator.
-
-    Returns
-    -------
-    samples, errors
-        ``samples``: ``{"composition", "index", "structure"}`` rows (``Structure.as_dict()``);
-        ``errors``: ``{"composition", "error"}`` rows for formulas the generator refused
-        (e.g. an element outside its table, or more atoms than its depth L). The other
-        formulas go on.
-    """
-    from genflow.model import load_generator
-
-    gen = load_generator(checkpoint)
-    samples: list[dict] = []
-    errors: list[dict] = []
-    bar = track(formulas, "sampling compositions", enabled=progress, transient=True)
-    for k, f in enumerate(bar):
-        try:
-            structures = gen.sample(n, composition=f, seed=seed + k)
-        except ValueError as exc:  # incl. TooManyAtomsError / element not in table
-            errors.append({"composition": f, "error": f"{type(exc).__name__}: {exc}"})
-        else:
-            samples += [
-                {"composition": f, "index": i, "structure": s.as_dict()}
-                for i, s in enumerate(structures)
-            ]
-    return samples, errors
+__all__ = ["scan_command"]
 
 
 def scan_command(
@@ -85,6 +44,8 @@ def scan_command(
     seed: Annotated[int, typer.Option("--seed", help="Sampling seed.")] = 0,
 ) -> None:
     """Enumerate CHEMSYS compositions with coefficients up to K; keep SMACT charge-neutral ones."""
+    from genflow.model.scan import enumerate_compositions, sample_compositions
+
     console = Console()
     try:
         result = enumerate_compositions(chemsys, max_coefficient, require_all=not allow_subsystems)

@@ -1,12 +1,17 @@
-"""``genflow report CAMPAIGN [OTHER ...] | --nightly SPEC [OTHER ...] [--out DIR] [--json]``."""
+"""``genflow report CAMPAIGN [OTHER ...] | --nightly SPEC [OTHER ...] [--out DIR] [--json]``.
+
+The morning report (:func:`genflow.evaluation.report.build_report`) as Markdown on stdout,
+or JSON; a missing campaign or unreadable input exits with code 2.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from genflow.cli._common import print_finite_json
 
 __all__ = ["report_cmd"]
 
@@ -39,9 +44,13 @@ def report_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Stages, rejections, hits with provenance, Tables 2-3 against other sets, plots."""
-    from genflow.core.jsonsafe import finite_or_none
     from genflow.core.store import connect
-    from genflow.evaluation.report import build_report, latest_nightly, render_markdown
+    from genflow.evaluation.report import (
+        build_report,
+        latest_nightly,
+        read_strata,
+        render_markdown,
+    )
 
     names = list(names or [])
     if not names and nightly is None:
@@ -62,7 +71,7 @@ def report_cmd(
         else:
             campaign = names.pop(0)
         try:
-            table = _read_strata(strata) if strata is not None else None
+            table = read_strata(strata) if strata is not None else None
             report = build_report(stores, campaign, out, others=names, strata=table)
         except (FileNotFoundError, ValueError, KeyError) as exc:
             typer.echo(f"error: {exc}", err=True)
@@ -74,17 +83,6 @@ def report_cmd(
         raise typer.Exit(2)
     if json_out:
         report.pop("e_d", None)
-        typer.echo(json.dumps(finite_or_none(report), indent=1, default=str))
+        print_finite_json(report)
     else:
         typer.echo(render_markdown(report))
-
-
-def _read_strata(path: Path) -> dict[str, tuple[str, float]]:
-    """``composition → (stratum, N_s)`` from a CSV with those three columns."""
-    import csv
-
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows or not {"composition", "stratum", "size"} <= set(rows[0]):
-        raise ValueError(f"{path}: want columns composition,stratum,size")
-    return {r["composition"].strip(): (r["stratum"].strip(), float(r["size"])) for r in rows}

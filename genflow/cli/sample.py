@@ -1,7 +1,7 @@
-"""Model commands for the ``genflow`` CLI: ``sample``, ``train``, ``scan``, ``reconstruct``.
+"""``genflow sample``: crystal structures from UniMat, StructRepDiff or the random search.
 
-``register(app)`` adds them as top-level commands of the root Typer app. JAX is imported inside
-the commands so ``genflow --help`` stays fast.
+JAX is imported inside the command (through :func:`genflow.model.kinds.sample_structures`)
+so ``genflow --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -12,57 +12,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["register", "sample_command", "sample_structures", "train_command"]
-
-
-def sample_structures(
-    generator: str | None,
-    checkpoint: str | Path | None,
-    n: int,
-    *,
-    compositions: list[str | None],
-    seed: int = 0,
-    progress: bool = False,
-    **kwargs,
-) -> tuple[list, dict]:
-    """``n`` structures per composition from a generator kind, and the generator's provenance.
-
-    ``generator`` None picks the model ``checkpoint``'s ``meta.json`` names (UniMat by
-    default); ``random`` is the random search (``genflow baseline random`` calls this).
-    ``kwargs`` go to ``sample`` (``elements``, ``n_atoms``, ``num_steps``).
-
-    Raises
-    ------
-    ValueError
-        Unknown kind, a checkpoint of another model, or conditioning the generator refuses.
-    FileNotFoundError
-        No checkpoint there.
-    """
-    from genflow.model.kinds import checkpoint_kind_error, make_generator
-
-    if generator in (None, "unimat", "structrepdiff"):
-        from genflow.model import load_generator
-
-        if generator is not None and (err := checkpoint_kind_error(generator, checkpoint)):
-            raise ValueError(err)
-        if generator == "structrepdiff" and checkpoint is None:
-            checkpoint = "structrepdiff-perov5"
-        gen = load_generator(checkpoint)
-        sample = gen.sample
-    else:
-        if checkpoint is not None:
-            raise ValueError(f"generator {generator!r} takes no --checkpoint")
-        if any(c is None for c in compositions):
-            raise ValueError(f"generator {generator!r} needs --composition")
-        gen = make_generator(generator)
-        sample = gen.sample
-        if given := [k for k, v in kwargs.items() if v is not None]:
-            raise ValueError(f"generator {generator!r} takes no {', '.join(given)}")
-        kwargs = {}
-    structures = []
-    for comp in compositions:
-        structures += sample(n, composition=comp, seed=seed, progress=progress, **kwargs)
-    return structures, gen.provenance
+__all__ = ["sample_command"]
 
 
 def sample_command(
@@ -107,7 +57,7 @@ def sample_command(
     """Sample crystal structures from UniMat, StructRepDiff or the random-search baseline."""
     from genflow.core.chem import formula
     from genflow.core.structure_io import output_format, write_structures
-    from genflow.model.kinds import GENERATOR_KINDS
+    from genflow.model.kinds import GENERATOR_KINDS, sample_structures
     from genflow.model.validity import structure_validity
 
     if out is not None:
@@ -154,34 +104,3 @@ def sample_command(
     if out is None:
         for s in structures:
             console.print(f"  {formula(s.composition):24s} {s.lattice.abc}")
-
-
-def train_command(
-    config: Annotated[str, typer.Argument(help="Config name[:options] or path.py[:options].")],
-    workdir: Annotated[
-        Path, typer.Option("--workdir", help="Run directory (resumes if it exists).")
-    ] = Path("runs/unimat"),
-    steps: Annotated[
-        int | None, typer.Option("--steps", min=1, help="Train until this step (default: config).")
-    ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
-) -> None:
-    """Train (or resume) a UniMat or StructRepDiff model; checkpoints go to WORKDIR/checkpoints."""
-    from genflow.model.train import main
-
-    try:
-        summary = main(config, workdir, steps=steps, progress=not json_out)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    typer.echo(json.dumps(summary) if json_out else f"trained to step {summary['step']}: {summary}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``sample``, ``train``, ``scan`` and ``reconstruct`` to the root ``genflow`` app."""
-    from genflow.model.scan_cli import scan_command
-    from genflow.model.structrepdiff.cli import reconstruct_command
-
-    app.command("sample")(sample_command)
-    app.command("train")(train_command)
-    app.command("scan")(scan_command)
-    app.command("reconstruct")(reconstruct_command)

@@ -12,43 +12,18 @@ import json
 
 import typer
 
-from genflow.core.settings import get_settings
-from genflow.core.store import EMBEDDED_STORAGE_SUBDIR
+__all__ = ["app"]
 
 app = typer.Typer(no_args_is_help=True, help="Inspect, start or stop genflow's database.")
-
-
-def _status() -> dict:
-    from genflow.core.embedded import ping, server_pid, server_uri
-
-    settings = get_settings()
-    if settings.DB_URI:
-        from pymongo import MongoClient
-
-        client = MongoClient(settings.DB_URI, serverSelectionTimeoutMS=3000)
-        try:
-            client.admin.command("ping")
-            up = True
-        except Exception:
-            up = False
-        finally:
-            client.close()
-        return {"mode": "uri", "reachable": up, "db_name": settings.DB_NAME}
-    port = settings.EMBEDDED_PORT
-    return {
-        "mode": "embedded",
-        "uri": server_uri(port),
-        "reachable": ping(port),
-        "pid": server_pid(port, settings.DATA_DIR),
-        "storage": str(settings.DATA_DIR / EMBEDDED_STORAGE_SUBDIR),
-        "db_name": settings.DB_NAME,
-    }
 
 
 @app.command()
 def status(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show which database genflow uses and whether it answers."""
-    info = _status()
+    from genflow.core.settings import get_settings
+    from genflow.core.store import database_status
+
+    info = database_status(get_settings())
     if json_out:
         typer.echo(json.dumps(info))
         return
@@ -61,6 +36,7 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
 @app.command()
 def start(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Start (or reuse) the embedded server; prints its URI."""
+    from genflow.core.settings import get_settings
     from genflow.core.store import resolve_uri
 
     uri = resolve_uri(get_settings())
@@ -71,6 +47,7 @@ def start(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 def stop(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Stop the embedded server genflow started (data stays on disk)."""
     from genflow.core.embedded import stop_server
+    from genflow.core.settings import get_settings
 
     settings = get_settings()
     if settings.DB_URI:

@@ -3,28 +3,27 @@
 ``genflow hull score INPUT --hull mp2021|gnome|mp-api:<chemsys>|PATH [--out FILE] [--json]``
 (``--hull mp2021-snapshot``: the bundled MP hull without its MP-20 supplement)
 ``genflow hull compare A B [--hull ...] [--json]``
+``genflow hull fold CAMPAIGN [--hull ...] [--json]``
 
-Exit codes: 0 all rows scored; 1 unusable input or hull; 2 some rows failed (the others are
-scored and written, each failed row carries its reason in ``error``).
+Reading and scoring are :mod:`genflow.hull.io` calls. Exit codes: 0 all rows scored; 1 unusable
+input or hull; 2 some rows failed (the others are scored and written, each failed row carries
+its reason in ``error``).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from genflow.core.jsonsafe import finite_or_none
-from genflow.hull.io import read_candidates, read_table, write_scores
-from genflow.hull.keys import HullColumn
-from genflow.hull.loaders import load_hull
-from genflow.hull.metrics import compare_formation_energies, summarize_scores
-from genflow.hull.records import HullScore
-from genflow.hull.reference import ReferenceHull
+from genflow.cli._common import print_finite_json, print_metrics
+
+if TYPE_CHECKING:
+    from genflow.hull.records import HullScore
+    from genflow.hull.reference import ReferenceHull
 
 __all__ = ["app"]
 
@@ -34,9 +33,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 console = Console(stderr=True)
-
-#: Inputs longer than this get a progress bar.
-_PROGRESS_ROWS = 2000
 
 HULL_HELP = (
     "mp2021 (bundled, with MP-20 supplement), mp2021-snapshot (GNoME's MP snapshot only), "
@@ -50,6 +46,8 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _load(hull: str) -> ReferenceHull:
+    from genflow.hull.loaders import load_hull
+
     try:
         with console.status(f"loading hull {hull}"):
             return load_hull(hull)
@@ -60,30 +58,18 @@ def _load(hull: str) -> ReferenceHull:
 def _score_rows(
     path: Path, reference: ReferenceHull, progress: bool
 ) -> tuple[list[HullScore], Any]:
+    from genflow.hull.io import read_candidates, score_candidates
+
     try:
         rows, table = read_candidates(path)
     except (FileNotFoundError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from exc
-    good = [i for i, r in enumerate(rows) if r.error is None]
-    scored = reference.score(
-        [rows[i].composition for i in good],
-        [rows[i].energy_per_atom for i in good],
-        progress=progress and len(rows) > _PROGRESS_ROWS,
-    )
-    scores: list[HullScore] = [HullScore.failed(r.error or "") for r in rows]
-    for i, s in zip(good, scored, strict=True):
-        scores[i] = s
-    return scores, table
+    return score_candidates(rows, reference, progress=progress), table
 
 
 def _print_metrics(title: str, metrics: dict) -> None:
     """Print a two-column metric/value table (floats to 4 decimals)."""
-    table_out = Table(title=title)
-    table_out.add_column("metric")
-    table_out.add_column("value", justify="right")
-    for key, value in metrics.items():
-        table_out.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
-    Console().print(table_out)
+    print_metrics(title, metrics, float_format=".4f", justify="right")
 
 
 @app.command()
@@ -105,6 +91,11 @@ def score(
     ] = False,
 ) -> None:
     """Score each row: E_d, E_f, decomposition, stability; print # stable / # metastable."""
+    from genflow.core.jsonsafe import finite_or_none
+    from genflow.hull.io import write_scores
+    from genflow.hull.keys import HullColumn
+    from genflow.hull.metrics import summarize_scores
+
     reference = _load(hull)
     scores, table = _score_rows(input_file, reference, progress=not json_output)
     if out is not None:
@@ -132,6 +123,9 @@ def _e_form_pairs(
     path: Path, hull: str, cache: dict[str, ReferenceHull]
 ) -> list[tuple[Any, float]]:
     """(composition, E_f) pairs of a file: its ``e_form`` column, else computed on ``hull``."""
+    from genflow.hull.io import read_candidates, read_table
+    from genflow.hull.keys import HullColumn
+
     try:
         table = read_table(path)
     except (FileNotFoundError, ValueError, OSError) as exc:
@@ -158,6 +152,8 @@ def compare(
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """ΔE_f(A, B) (Eq. 3) and E_f reduction rate (Eq. 4) over matched compositions."""
+    from genflow.hull.metrics import compare_formation_energies
+
     cache: dict[str, ReferenceHull] = {}
     result = {
         "a": str(a),
@@ -165,7 +161,7 @@ def compare(
         **compare_formation_energies(_e_form_pairs(a, hull, cache), _e_form_pairs(b, hull, cache)),
     }
     if json_output:
-        typer.echo(json.dumps(finite_or_none(result), indent=1))
+        print_finite_json(result)
         return
     _print_metrics(f"E_f comparison: {a.name} vs {b.name}", result)
 

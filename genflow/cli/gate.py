@@ -1,0 +1,44 @@
+"""``genflow gate INPUT ...``: gate any generator's output without writing to the database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from genflow.cli._common import JsonOpt, console, err_console, print_json
+
+__all__ = ["gate_cmd"]
+
+
+def gate_cmd(
+    inputs: Annotated[list[Path], typer.Argument(help="Files, folders or archives.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the rows as JSON to this file.")
+    ] = None,
+    prerelax: Annotated[
+        bool, typer.Option("--prerelax", help="Also run the MLIP pre-relax on survivors.")
+    ] = False,
+    novelty: Annotated[
+        str, typer.Option("--novelty", help="reject | flag | off for known structures.")
+    ] = "reject",
+    json_out: JsonOpt = False,
+) -> None:
+    """Gate any generator's output (no database writes); exits 1 only on unreadable input."""
+    from genflow.campaign.gate_files import gate_inputs
+    from genflow.campaign.view import print_gate
+
+    if novelty not in ("reject", "flag", "off"):
+        err_console.print(f"[red]--novelty {novelty!r}: want reject, flag or off[/red]")
+        raise typer.Exit(2)
+    result = gate_inputs(inputs, prerelax=prerelax, novelty=novelty)
+    if out is not None:
+        out.write_text(json.dumps(result, indent=2, default=str))
+    if json_out:
+        print_json(result)
+    else:
+        print_gate(console, result)
+    if result["summary"]["n_unreadable"]:
+        raise typer.Exit(1)

@@ -1,0 +1,66 @@
+"""``genflow hits``: scored candidates with E_d below the threshold, most stable first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from genflow.cli._common import JsonOpt, console, err_console, print_json
+
+__all__ = ["hits_cmd"]
+
+
+def hits_cmd(
+    hull: Annotated[
+        str, typer.Option("--hull", help="Hull: mp2021, gnome, or another name.")
+    ] = "mp2021",
+    max_ed: Annotated[
+        float | None,
+        typer.Option(
+            "--max-ed",
+            help="E_d threshold in eV/atom (default: the campaign's score.hit_threshold with "
+            "--campaign, else settings).",
+        ),
+    ] = None,
+    campaign: Annotated[str | None, typer.Option("--campaign", help="Only this campaign.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Scored on/after DATE (ISO).")
+    ] = None,
+    json_out: JsonOpt = False,
+    cif_dir: Annotated[
+        Path | None, typer.Option("--cif", help="Write one CIF per hit into this directory.")
+    ] = None,
+    hide_gaps: Annotated[
+        bool, typer.Option("--hide-gaps", help="Leave out hits labelled hull_gap_suspected.")
+    ] = False,
+) -> None:
+    """List hits (scored candidates with E_d below the threshold), most stable first."""
+    from genflow.campaign.hits import campaign_hit_threshold, find_hits, write_cifs
+    from genflow.campaign.view import hits_table
+    from genflow.core.store import connect
+
+    if json_out and cif_dir is not None:
+        err_console.print("[red]--json and --cif are exclusive[/red]")
+        raise typer.Exit(2)
+    stores = connect()
+    if max_ed is None and campaign is not None:
+        max_ed = campaign_hit_threshold(stores, campaign)  # one meaning of "hit" per campaign
+    try:
+        hits = find_hits(
+            stores, hull=hull, max_ed=max_ed, campaign=campaign, since=since, hide_gaps=hide_gaps
+        )
+    except ValueError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(2) from None
+    if json_out:
+        print_json([h.as_dict() for h in hits])
+        return
+    if cif_dir is not None:
+        paths = write_cifs(stores, hits, cif_dir)
+        console.print(f"wrote {len(paths)} CIF(s) to {cif_dir}")
+        return
+    console.print(hits_table([h.as_dict() for h in hits]))
+    if flagged := sum(h.audit == "hull_gap_suspected" for h in hits):
+        console.print(f"{flagged} of {len(hits)} hit(s) flagged hull_gap_suspected by the audit")
