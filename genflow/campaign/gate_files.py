@@ -27,11 +27,11 @@ __all__ = ["gate_inputs"]
 _UNREADABLE = ("unreadable file", "unknown structure format")
 
 
-def _read(paths: Iterable[str | Path]) -> list[StructureRow]:
+def _read(paths: Iterable[str | Path], column: str | None = None) -> list[StructureRow]:
     rows: list[StructureRow] = []
     for path in paths:
         try:
-            rows.extend(read_structures(path))
+            rows.extend(read_structures(path, column=column))
         except (OSError, ValueError) as exc:
             rows.append(error_row(str(path), f"unreadable file: {exc}", source=str(path)))
     return rows
@@ -83,6 +83,7 @@ def gate_inputs(
     smact: bool = True,
     min_distance: float = 0.5,
     use_db: bool | None = None,
+    column: str | None = None,
 ) -> dict[str, Any]:
     """Gate every record of ``paths``; return ``{"rows", "summary", "references"}``.
 
@@ -96,11 +97,13 @@ def gate_inputs(
         ``"reject"``, ``"flag"`` or ``"off"``.
     use_db
         References from the configured database (default: when ``GENFLOW_DB_URI`` is set).
+    column
+        The structure column of CSV / parquet tables (None: found by its content).
     """
     from genflow.workflows.gate.records import GateRecord, GateStage
     from genflow.workflows.gate.run import run_gate
 
-    raw = _read(paths)
+    raw = _read(paths, column)
     good = [(r.key, r.structure) for r in raw if r.ok]
     refs, where = (None, None)
     if novelty != "off" and good:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from genflow.campaign.spec import CampaignSpec
 
 __all__ = [
+    "ColumnOpt",
     "JsonOpt",
     "SpecArg",
     "console",
@@ -37,6 +38,12 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 SpecArg = Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+#: a peer's table (CSV / parquet) names its structure column anything; by default it is found
+#: by content (CIF text, structure dicts, POSCAR, extxyz)
+ColumnOpt = Annotated[
+    str | None,
+    typer.Option("--column", help="Structure column of CSV/parquet tables (default: by content)."),
+]
 
 
 def print_json(data: Any) -> None:

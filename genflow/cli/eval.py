@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from genflow.cli._common import print_finite_json, print_metrics
+from genflow.cli._common import ColumnOpt, err_console, print_finite_json, print_metrics
 
 __all__ = ["app", "load_set_or_exit"]
 
@@ -32,12 +32,12 @@ def _emit(result: dict[str, Any], title: str, json_out: bool, skip: tuple[str, .
     print_metrics(title, result, skip=skip)
 
 
-def load_set_or_exit(source: str, limit: int | None):
+def load_set_or_exit(source: str, limit: int | None, column: str | None = None):
     """The set at ``source`` (a file or e.g. ``perov_5:test``); an unreadable one exits 2."""
     from genflow.evaluation.sets import load_set
 
     try:
-        return load_set(source, limit=limit)
+        return load_set(source, limit=limit, column=column)
     except (FileNotFoundError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -81,6 +81,7 @@ def proxy_cmd(
         int | None, typer.Option("--reference-limit", min=1, help="Use the first N references.")
     ] = None,
     processes: ProcOpt = None,
+    column: ColumnOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """CDVAE proxy metrics (validity, COV, Wasserstein), uniqueness, novelty, S.U.N."""
@@ -91,7 +92,11 @@ def proxy_cmd(
         kind, model = parse_energy_source(energies)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--energies") from exc
-    s, r = load_set_or_exit(samples, limit), load_set_or_exit(reference, reference_limit)
+    s = load_set_or_exit(samples, limit, column)
+    r = load_set_or_exit(reference, reference_limit)
+    unreadable = s.unreadable  # said before the slow part, and kept through the MLIP step
+    if unreadable.n_unreadable and not json_out:
+        err_console.print(f"[yellow]{s.name}:[/yellow] " + "\n".join(unreadable.lines()))
     extra: dict[str, Any] = {}  # proxy_metrics' energy keyword arguments
     if kind != "none":
         if kind == "mlip":
@@ -109,7 +114,9 @@ def proxy_cmd(
         extra["sun_hull"] = hull
     result = proxy_metrics(s, r, dataset=dataset, processes=processes, progress=not json_out,
                            **extra)  # fmt: skip
-    _emit(result, f"proxy metrics: {s.name} vs {r.name}", json_out)
+    result["unreadable"] = {"n_rows": unreadable.n_rows, "n_unreadable": unreadable.n_unreadable,
+                            "first": [list(kr) for kr in unreadable.first]}  # fmt: skip
+    _emit(result, f"proxy metrics: {s.name} vs {r.name}", json_out, skip=("unreadable",))
 
 
 @app.command("csp")

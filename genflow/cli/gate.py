@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from genflow.cli._common import JsonOpt, console, err_console, print_json
+from genflow.cli._common import ColumnOpt, JsonOpt, console, err_console, print_json
 
 __all__ = ["gate_cmd"]
 
@@ -24,6 +24,7 @@ def gate_cmd(
     novelty: Annotated[
         str, typer.Option("--novelty", help="reject | flag | off for known structures.")
     ] = "reject",
+    column: ColumnOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Gate any generator's output (no database writes); exits 1 only on unreadable input."""
@@ -33,7 +34,7 @@ def gate_cmd(
     if novelty not in ("reject", "flag", "off"):
         err_console.print(f"[red]--novelty {novelty!r}: want reject, flag or off[/red]")
         raise typer.Exit(2)
-    result = gate_inputs(inputs, prerelax=prerelax, novelty=novelty)
+    result = gate_inputs(inputs, prerelax=prerelax, novelty=novelty, column=column)
     if out is not None:
         out.write_text(json.dumps(result, indent=2, default=str))
     if json_out:

@@ -9,10 +9,12 @@ a crystal it cannot construct). Energies per atom come from the records when the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pymatgen.core import Structure
+
+from genflow.core.structure_io import UnreadableSummary, summarize_unreadable
 
 __all__ = ["DATASET_OF", "StructureSet", "dataset_of", "load_set"]
 
@@ -29,6 +31,9 @@ class StructureSet:
     structures: tuple[Structure | None, ...]
     errors: tuple[str | None, ...]
     energies: tuple[float | None, ...]
+    #: how many rows had no structure and the first distinct reasons (what a user reads first
+    #: when a peer's file does not come in as expected)
+    unreadable: UnreadableSummary = field(default=UnreadableSummary(0, 0, ()))
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -55,7 +60,9 @@ def dataset_of(name: str) -> str | None:
     return DATASET_OF.get(base)
 
 
-def load_set(source: str | Path, *, limit: int | None = None) -> StructureSet:
+def load_set(
+    source: str | Path, *, limit: int | None = None, column: str | None = None
+) -> StructureSet:
     """Read a set: a file or folder of any structure format, or a bundled split name.
 
     Parameters
@@ -65,6 +72,8 @@ def load_set(source: str | Path, *, limit: int | None = None) -> StructureSet:
         such as ``perov_5:test`` / ``mp_20:train``.
     limit
         Keep only the first ``limit`` rows.
+    column
+        The structure column of a CSV / parquet table (None: found by its content).
     """
     path = Path(source)
     if not path.exists() and dataset_of(str(source)):
@@ -73,19 +82,23 @@ def load_set(source: str | Path, *, limit: int | None = None) -> StructureSet:
         ds = load_dataset(str(source), limit=limit)
         structs = list(ds.structures)[:limit]
         keys = tuple(ds.ids[: len(structs)])
-        return StructureSet(
-            str(source), keys, tuple(structs), (None,) * len(structs), (None,) * len(structs)
-        )
+        none = (None,) * len(structs)
+        ok = UnreadableSummary(len(structs), 0, ())
+        return StructureSet(str(source), keys, tuple(structs), none, none, ok)
     if not path.exists():
         raise FileNotFoundError(f"{source}: no such file, folder or bundled split")
     from genflow.core.structure_io import read_structures
 
-    keys, structs, errors, energies = [], [], [], []
-    for row in read_structures(path):
+    keys, structs, errors, energies, rows = [], [], [], [], []
+    for row in read_structures(path, column=column):
         if limit is not None and len(keys) >= limit:
             break
+        rows.append(row)
         keys.append(row.key)
         structs.append(row.structure if row.ok else None)
         errors.append(row.error)
         energies.append(_energy(row.structure) if row.ok else None)
-    return StructureSet(path.name, tuple(keys), tuple(structs), tuple(errors), tuple(energies))
+    return StructureSet(
+        path.name, tuple(keys), tuple(structs), tuple(errors), tuple(energies),
+        summarize_unreadable(rows),
+    )  # fmt: skip
