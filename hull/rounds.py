@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from genflow.core.candidates import HullScoreDoc, is_hit, score_key, utcnow
 from genflow.core.chem import parse_composition
-from genflow.core.records import HullScoreDoc, is_hit, score_key, utcnow
 from genflow.core.retry import retry_call
 from genflow.hull.keys import STABLE_THRESHOLD
 from genflow.hull.reference import ReferenceHull

@@ -228,7 +228,7 @@ def audit_hits(
     """
     from pymatgen.core import Structure
 
-    from genflow.core.candidate import score_key
+    from genflow.core.candidates import score_key
     from genflow.core.settings import get_settings
     from genflow.hull import load_hull
 

@@ -1,9 +1,9 @@
 """What the score job does: record each relax result on its candidate, then score on the hulls.
 
-A relax+static flow's final task document becomes a :class:`~genflow.core.candidate.RelaxDoc`
+A relax+static flow's final task document becomes a :class:`~genflow.core.candidates.RelaxDoc`
 (energy on the MP2020 scale where the engine allows it); failures are rejected rows with the
 reason, as the MatterGen evaluator counts failed jobs. Scores go through
-``genflow.hull.ReferenceHull.score`` and ``genflow.core.candidates_repo.record_scores``.
+``genflow.hull.ReferenceHull.score`` and ``genflow.core.candidates.record_scores``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,13 @@ import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
-from genflow.core.candidate import CandidateState, RelaxDoc
-from genflow.core.candidates_repo import StateUpdate, record_scores, update_states
+from genflow.core.candidates import (
+    CandidateState,
+    RelaxDoc,
+    StateUpdate,
+    record_scores,
+    update_states,
+)
 from genflow.core.retry import retry_call
 from genflow.hull.loaders import MP_COMPATIBLE_HULLS
 
@@ -136,7 +141,7 @@ def record_and_score(
         ``audits`` (hull → ``hit_audit.audit_hits`` summary) and ``rounds`` (hull →
         ``hull.rounds.fold`` summary) when asked for.
     """
-    from genflow.core.candidate import score_key
+    from genflow.core.candidates import score_key
     from genflow.core.settings import get_settings
     from genflow.hull.rounds import load_latest
     from genflow.hull.scheme import to_potcar_scale

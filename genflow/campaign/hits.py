@@ -19,8 +19,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genflow.core.candidate import Candidate, CandidateState, score_key
-from genflow.core.candidate_queries import get_candidate
+from genflow.core.candidates import Candidate, CandidateState, get_candidate, score_key
 
 if TYPE_CHECKING:
     from genflow.core.store import GenflowStores

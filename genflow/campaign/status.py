@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from genflow.core.candidate_queries import count_states, failure_counts, failures
+from genflow.core.candidates import count_states, failure_counts, failures
 
 if TYPE_CHECKING:
     from genflow.core.store import GenflowStores

@@ -7,7 +7,7 @@ under ``DATA_DIR`` and then takes exactly the same pymongo code path.
 Everything lives in one database (``DB_NAME``):
 
 ============================  ==============================================================
-``candidates``                :class:`genflow.core.candidate.Candidate` documents
+``candidates``                :class:`genflow.core.candidates.Candidate` documents
 ``campaigns``                 one document per campaign (unique ``name``)
 ``references``                known structures for novelty (:mod:`genflow.core.references`)
 ``outputs``                   jobflow job outputs (maggma ``MongoStore``)
@@ -123,7 +123,7 @@ def ensure_index(collection: Collection, keys: list[tuple[str, int]], **options:
 
 def ensure_score_index(db: Database, hull: str) -> bool:
     """Index ``scores.<hull>.e_d`` so hit queries on that hull are index scans."""
-    from genflow.core.candidate import score_key
+    from genflow.core.candidates import score_key
 
     return ensure_index(db[CANDIDATES], [(f"scores.{score_key(hull)}.e_d", ASCENDING)])
 

@@ -57,7 +57,7 @@ def conditional_table(stores: Any, name: str, hull: str) -> dict[str, Any]:
     unconditional sampling) groups by reduced formula. The convergence rate is converged
     relaxations over attempted ones (a relax record exists), over the whole campaign.
     """
-    from genflow.core.records import score_key
+    from genflow.core.candidates import score_key
     from genflow.evaluation.report_sets import reduced_or_none
 
     key = score_key(hull)
@@ -92,7 +92,7 @@ def conditional_table(stores: Any, name: str, hull: str) -> dict[str, Any]:
 def round_table(stores: Any, name: str, hulls: list[str]) -> list[dict[str, Any]]:
     """Table 3 per hull round: each candidate's score *at* round r (``score_rounds.<hull>.<r>``
     for earlier rounds, ``scores.<hull>`` for its latest), counted per (hull, round)."""
-    from genflow.core.records import score_key
+    from genflow.core.candidates import score_key
     from genflow.hull.keys import METASTABLE_THRESHOLD, STABLE_THRESHOLD
     from genflow.hull.metrics import count_below
 

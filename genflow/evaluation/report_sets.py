@@ -57,7 +57,7 @@ class ReportSet:
 
 def campaign_set(stores: Any, name: str, hulls: list[str]) -> ReportSet:
     """Every candidate of campaign ``name``: its score on each hull, or None if unscored."""
-    from genflow.core.records import score_key
+    from genflow.core.candidates import score_key
 
     keys = {h: score_key(h) for h in hulls}
     projection = {"formula": 1, **{f"scores.{k}": 1 for k in keys.values()}}

@@ -9,8 +9,13 @@ from pymatgen.core import Structure
 
 from genflow.campaign.runner import run_campaign
 from genflow.campaign.spec import load_spec
-from genflow.core.candidate import Candidate, CandidateState
-from genflow.core.candidates_repo import StateUpdate, insert_candidates, update_states
+from genflow.core.candidates import (
+    Candidate,
+    CandidateState,
+    StateUpdate,
+    insert_candidates,
+    update_states,
+)
 
 DATA = Path(__file__).parent / "data"
 BAD_BATCH = [

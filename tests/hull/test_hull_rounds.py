@@ -6,8 +6,14 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from genflow.campaign.hits import find_hits
-from genflow.core.candidate import Candidate, CandidateState, GeneratorProvenance
-from genflow.core.candidates_repo import StateUpdate, insert_candidates, update_states
+from genflow.core.candidates import (
+    Candidate,
+    CandidateState,
+    GeneratorProvenance,
+    StateUpdate,
+    insert_candidates,
+    update_states,
+)
 from genflow.hull import load_hull
 from genflow.hull.rounds import ROUNDS_COLLECTION, fold, latest_round
 
@@ -27,7 +33,7 @@ def _scored(stores, index: int, e_below: float) -> tuple[str, float]:
     update_states(stores.candidates, [StateUpdate(cand.candidate_id, CandidateState.GATED)])
     update_states(stores.candidates, [StateUpdate(cand.candidate_id, CandidateState.RELAXED,
                                                   {"relax": relax})])  # fmt: skip
-    from genflow.core.candidates_repo import record_scores
+    from genflow.core.candidates import record_scores
 
     record_scores(stores.candidates, {cand.candidate_id: {"mp2021": score}}, hit_threshold=0.0)
     return cand.candidate_id, energy

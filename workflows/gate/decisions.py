@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from genflow.core.candidate import Candidate, CandidateState
-from genflow.core.candidates_repo import StateUpdate, update_states
+from genflow.core.candidates import Candidate, CandidateState, StateUpdate, update_states
 from genflow.core.retry import retry_call
 
 if TYPE_CHECKING:

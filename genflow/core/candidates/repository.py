@@ -1,6 +1,6 @@
 """Bulk writes to the ``candidates`` collection: inserts, state changes, scores.
 
-Reads (one candidate, counts, failures, throughput) live in :mod:`genflow.core.candidate_queries`.
+Reads (one candidate, counts, failures, throughput) live in :mod:`genflow.core.candidates.reads`.
 
 Every function takes the pymongo collection (``GenflowStores.candidates``), so it works the same
 on production MongoDB and the embedded SecantusDB. Writes are batched (``insert_many`` /
@@ -28,17 +28,19 @@ from pydantic import BaseModel, ValidationError
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
-from genflow.core.candidate import (
+from genflow.core.candidates.hits import is_hit
+from genflow.core.candidates.keys import score_key
+from genflow.core.candidates.record import (
     Candidate,
     CandidateState,
+    allowed_sources,
+    check_transition,
+)
+from genflow.core.candidates.subdocs import (
     GateResult,
     HullScoreDoc,
     PrerelaxDoc,
     RelaxDoc,
-    allowed_sources,
-    check_transition,
-    is_hit,
-    score_key,
     utcnow,
 )
 from genflow.core.jsonsafe import finite_or_none

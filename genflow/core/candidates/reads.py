@@ -2,7 +2,8 @@
 
 Every read goes through :func:`genflow.core.retry.retry_call`, and :func:`iter_candidates`
 resumes after the last document it yielded when a cursor breaks, so a database outage costs a
-wait, never a skipped or repeated candidate. Writes live in :mod:`genflow.core.candidates_repo`.
+wait, never a skipped or repeated candidate. Writes live in
+:mod:`genflow.core.candidates.repository`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo import ASCENDING
 
-from genflow.core.candidate import Candidate, CandidateState, utcnow
+from genflow.core.candidates.record import Candidate, CandidateState
+from genflow.core.candidates.subdocs import utcnow
 from genflow.core.retry import retry_call
 
 if TYPE_CHECKING:
