@@ -57,4 +57,3 @@ def hit_filter(hull: str, threshold: float) -> dict[str, Any]:
         score_path(hull, K.E_D): {"$lt": float(threshold), "$gt": -math.inf},
         score_path(hull, K.SCORE_ERROR): None,
     }
-

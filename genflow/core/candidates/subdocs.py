@@ -22,6 +22,7 @@ __all__ = [
     "utcnow",
 ]
 
+
 def utcnow() -> datetime:
     """Return the current UTC time truncated to milliseconds (MongoDB's date precision)."""
     now = datetime.now(UTC)
@@ -151,4 +152,3 @@ class HullScoreDoc(_Doc):
         if isinstance(score, dict):
             return cls.model_validate(score)
         return cls.model_validate(dataclasses.asdict(score))
-
