@@ -178,12 +178,15 @@ def fold(
 ) -> None:
     """Fold the campaign's stable hits into the next round of HULL (stored in MongoDB) and
     re-score every candidate of the affected chemical systems (``genflow.hull.rounds``)."""
+    from genflow.core.candidates import hit_threshold, record_rescores
     from genflow.core.store import connect
     from genflow.hull.rounds import fold as fold_round
 
     stores = connect()
     try:
-        result = {"campaign": campaign, "hull": hull, **fold_round(stores, hull, campaign=campaign)}
+        out = fold_round(stores, hull, campaign=campaign)  # scores and returns; written here
+        record_rescores(stores.candidates, out.pop("rescores"), hit_threshold=hit_threshold())
+        result = {"campaign": campaign, "hull": hull, **out}
     finally:
         stores.close()
     if json_output:
