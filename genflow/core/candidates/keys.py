@@ -87,6 +87,7 @@ class CandidateKey(StrEnum):
     E_D = "e_d"
     E_FORM = "e_form"
     SCORE_ERROR = "error"
+    NOVELTY = "novelty"
     AUDIT = "audit"
     AUDIT_VERDICT = "audit.verdict"
     ROUND = "round"
