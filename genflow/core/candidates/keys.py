@@ -131,9 +131,11 @@ def score_path(hull: str, field: CandidateKey | None = None) -> str:
     return base if field is None else f"{base}.{field}"
 
 
-def score_round_path(hull: str, round_no: int) -> str:
-    """``score_rounds.<key>.<round>``: a hull's score as it stood on an earlier round."""
-    return f"{K.SCORE_ROUNDS}.{score_key(hull)}.{int(round_no)}"
+def score_round_path(hull: str, round_no: int | None = None) -> str:
+    """``score_rounds.<key>.<round>``: a hull's score as it stood on an earlier round
+    (``score_rounds.<key>``, every earlier round, without ``round_no``)."""
+    base = f"{K.SCORE_ROUNDS}.{score_key(hull)}"
+    return base if round_no is None else f"{base}.{int(round_no)}"
 
 
 def hit_path(hull: str) -> str:
