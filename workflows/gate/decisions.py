@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from genflow.core.candidates import Candidate, CandidateState, StateUpdate, update_states
+from genflow.core.candidates import (
+    Candidate,
+    CandidateState,
+    StateUpdate,
+    by_ids,
+    get_path,
+    update_states,
+)
+from genflow.core.candidates import CandidateKey as K
 from genflow.core.retry import retry_call
 
 if TYPE_CHECKING:
@@ -27,10 +35,9 @@ GateSummary = dict[str, Any]
 
 def _load(stores: GenflowStores, ids: list[str]) -> dict[str, Candidate]:
     docs = retry_call(
-        lambda: list(stores.candidates.find({"candidate_id": {"$in": ids}})),
-        what="read the gate's batch",
+        lambda: list(stores.candidates.find(by_ids(ids))), what="read the gate's batch"
     )
-    return {d["candidate_id"]: Candidate.from_mongo(d) for d in docs}
+    return {d[K.CANDIDATE_ID]: Candidate.from_mongo(d) for d in docs}
 
 
 def _stored_rows(stores: GenflowStores, todo: list[Candidate]) -> list[tuple]:
@@ -39,13 +46,11 @@ def _stored_rows(stores: GenflowStores, todo: list[Candidate]) -> list[tuple]:
 
     formulas = {c.reduced_formula for c in todo}
     query = earlier_candidates_filter(formulas, exclude_ids=[c.candidate_id for c in todo])
-    query["gate.valid"] = {"$ne": False}  # broken cells (NaN, overlaps) match nothing
+    query[K.GATE_VALID.value] = {"$ne": False}  # broken cells (NaN, overlaps) match nothing
     docs = retry_call(lambda: list(stores.candidates.find(query)), what="read earlier candidates")
     # Stored lattice fingerprints let the dedupe index skip parsing and reducing every
     # earlier cell of a crowded chemistry (see genflow.workflows.gate.fingerprint).
-    return [
-        (d["candidate_id"], d["structure"], (d.get("gate") or {}).get("fingerprint")) for d in docs
-    ]
+    return [(d[K.CANDIDATE_ID], d[K.STRUCTURE], get_path(d, K.GATE_FINGERPRINT)) for d in docs]
 
 
 def gate_candidates(
