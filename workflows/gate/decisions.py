@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["GateSummary", "gate_candidates", "novelty_mode"]
 
-_LATE_STAGES = ("prerelax", "prescreen")  # rejected after passing the cheap checks
+_LATE_STAGES = ("prerelax", "prescreen")
+_GATE, _PRERELAX = K.GATE.value, K.PRERELAX.value  # rejected after passing the cheap checks
 
 GateSummary = dict[str, Any]
 
@@ -172,16 +173,16 @@ def _gate_updates(rec: GateRecord) -> list[StateUpdate]:
             "n_steps": rec.prerelax.n_steps,
         }
     if rec.passed:
-        updates = [StateUpdate(rec.key, CandidateState.GATED, {"gate": gate})]
+        updates = [StateUpdate(rec.key, CandidateState.GATED, {_GATE: gate})]
         if prerelax is not None:
-            updates.append(StateUpdate(rec.key, CandidateState.PRERELAXED, {"prerelax": prerelax}))
+            updates.append(StateUpdate(rec.key, CandidateState.PRERELAXED, {_PRERELAX: prerelax}))
         return updates
-    reject = {"reject_reason": f"{rec.stage}: {rec.reason}", "gate": gate}
+    reject = {K.REJECT_REASON.value: f"{rec.stage}: {rec.reason}", _GATE: gate}
     if prerelax is not None:
-        reject["prerelax"] = prerelax
+        reject[_PRERELAX] = prerelax
     if rec.stage in _LATE_STAGES:
         return [
-            StateUpdate(rec.key, CandidateState.GATED, {"gate": gate}),
+            StateUpdate(rec.key, CandidateState.GATED, {_GATE: gate}),
             StateUpdate(rec.key, CandidateState.REJECTED, reject, note=rec.stage),
         ]
     return [StateUpdate(rec.key, CandidateState.REJECTED, reject, note=rec.stage)]
