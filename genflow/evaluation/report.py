@@ -53,24 +53,22 @@ def conditional_table(stores: Any, name: str, hull: str) -> dict[str, Any]:
     from genflow.core.candidates import get_path, score_key, score_path
     from genflow.evaluation.report_sets import reduced_or_none
 
-    key = score_key(hull)
-    proj = [str(k) for k in (K.FORMULA, K.CONDITIONING, K.RELAX_CONVERGED)]
-    proj.append(score_path(key, K.E_D))
+    e_d_path = score_path(score_key(hull), K.E_D)
+    proj = [str(k) for k in (K.FORMULA, K.CONDITIONING, K.RELAX_CONVERGED)] + [e_d_path]
     groups: dict[str, dict[str, Any]] = {}
     conditioned = 0
     for doc in stores.candidates.find({K.CAMPAIGN.value: name}, proj):
         target = get_path(doc, f"{K.CONDITIONING}.composition")
         conditioned += target is not None
-        key = target or reduced_or_none(doc.get(K.FORMULA)) or "(no formula)"
-        g = groups.setdefault(key, {"composition": key, "n": 0, "attempted": 0,
+        group = target or reduced_or_none(doc.get(K.FORMULA)) or "(no formula)"
+        g = groups.setdefault(group, {"composition": group, "n": 0, "attempted": 0,
                                     "converged": 0, "best_e_d": None})  # fmt: skip
         g["n"] += 1
         relax = doc.get(K.RELAX)
         if relax is not None:
             g["attempted"] += 1
             g["converged"] += bool(get_path(doc, K.RELAX_CONVERGED))
-        # NB: ``key`` is the group's here, not the hull's (kept as it was; see the report)
-        e_d = get_path(doc, score_path(key, K.E_D))
+        e_d = get_path(doc, e_d_path)
         if e_d is not None and (g["best_e_d"] is None or e_d < g["best_e_d"]):
             g["best_e_d"] = float(e_d)
     rows = sorted(groups.values(), key=lambda g: (g["best_e_d"] is None, g["best_e_d"] or 0.0))
