@@ -130,7 +130,7 @@ def print_status(console: Console, report: dict) -> None:
             console.print(f"  FIZZLED fw {fz['fw_id']} {fz['name']}: {fz['reason']}")
     for row in report["failures"][:20]:
         console.print(
-            f"  {row['candidate_id']} {row.get('formula')}: {row['reason']}", highlight=False
+            f"  {row[K.CANDIDATE_ID]} {row.get(K.FORMULA)}: {row['reason']}", highlight=False
         )
 
 

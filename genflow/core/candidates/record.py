@@ -145,23 +145,23 @@ class Candidate(BaseModel):
     )
     history: list[StateChange] = Field(default_factory=list)
 
-    @field_validator("created_at", "updated_at")
+    @field_validator(K.CREATED_AT.value, K.UPDATED_AT.value)
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
         return _aware(value)
 
-    @field_validator("structure")
+    @field_validator(K.STRUCTURE.value)
     @classmethod
     def _plain_structure(cls, value: dict | None) -> dict | None:
         # Tuples (pbc) and numpy values become lists/floats, as they come back from BSON.
         return None if value is None else jsanitize(value, strict=False)
 
-    @field_validator("state_at")
+    @field_validator(K.STATE_AT.value)
     @classmethod
     def _utc_map(cls, value: dict[str, datetime]) -> dict[str, datetime]:
         return {k: _aware(v) for k, v in value.items()}
 
-    @field_validator("scores")
+    @field_validator(K.SCORES.value)
     @classmethod
     def _hull_keys(cls, value: dict[str, HullScoreDoc]) -> dict[str, HullScoreDoc]:
         for name in value:
