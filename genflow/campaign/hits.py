@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genflow.core.candidates import (
+    HIT_ROW_FIELDS,
     HIT_ROW_PROJECTION,
     Candidate,
     CandidateState,
@@ -90,6 +91,11 @@ def _source(value: Any) -> str:
     """``value`` as Python source for the README snippet (double quotes, wrapped)."""
     text = pprint.pformat(value, width=92, sort_dicts=False).replace("'", '"')
     return text.replace("-inf", 'float("-inf")').replace("\n", "\n    ")
+
+
+def _leaf(key: K) -> str:
+    """The ``Hit`` attribute a stored field fills: its path's last part."""
+    return key.value.rsplit(".", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -190,27 +196,14 @@ def find_hits(
     hits = []
     for doc in cursor:
         score = get_path(doc, score_path(hull))
-
-        def field(key: K, doc: dict = doc) -> Any:
-            return get_path(doc, key)
-
+        row = {_leaf(k): get_path(doc, k) for k in HIT_ROW_FIELDS}
+        row[_leaf(K.CONDITIONING)] = row[_leaf(K.CONDITIONING)] or {}
         hits.append(
             Hit(
-                candidate_id=doc[K.CANDIDATE_ID],
-                campaign=doc[K.CAMPAIGN],
+                **row,
                 hull=hull,
                 e_d=score[K.E_D],
                 e_form=score.get(K.E_FORM),
-                formula=field(K.FORMULA),
-                reduced_formula=field(K.REDUCED_FORMULA),
-                chemsys=field(K.CHEMSYS),
-                engine=field(K.RELAX_ENGINE),
-                task_uuid=field(K.RELAX_TASK_UUID),
-                model_name=field(K.MODEL_NAME),
-                checkpoint_hash=field(K.CHECKPOINT_HASH),
-                seed=field(K.SEED),
-                sample_index=field(K.SAMPLE_INDEX),
-                conditioning=field(K.CONDITIONING) or {},
                 scored_at=get_path(doc, state_at_path(CandidateState.SCORED)),
                 novelty=score.get(K.NOVELTY),
                 audit=get_path(score, K.AUDIT_VERDICT),

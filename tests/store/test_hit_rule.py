@@ -97,3 +97,14 @@ def test_every_top_level_key_is_a_candidate_field():
         else:
             assert head in fields, key
     assert set(Candidate.model_fields) <= {k.value for k in CandidateKey}
+
+
+def test_score_doc_mirrors_the_hull_score():
+    """The stored score (``HullScoreDoc``) keeps every field the hull engine's row has, so a
+    field added to ``genflow.hull.HullScore`` cannot be silently dropped on the way in."""
+    import dataclasses
+
+    from genflow.hull import HullScore
+
+    engine = {f.name for f in dataclasses.fields(HullScore)} - {"formula"}  # on the candidate
+    assert engine <= set(HullScoreDoc.model_fields)

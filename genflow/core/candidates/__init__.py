@@ -29,6 +29,7 @@ from genflow.core.candidates.keys import (
     state_at_path,
 )
 from genflow.core.candidates.queries import (
+    HIT_ROW_FIELDS,
     HIT_ROW_PROJECTION,
     by_id,
     by_ids,
@@ -76,6 +77,7 @@ from genflow.core.candidates.subdocs import (
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "HIT_ROW_FIELDS",
     "HIT_ROW_PROJECTION",
     "HULL_GAP_SUSPECTED",
     "ID_PREFIX",

@@ -24,6 +24,7 @@ from genflow.core.candidates.keys import CandidateKey as K
 from genflow.core.candidates.record import CandidateState
 
 __all__ = [
+    "HIT_ROW_FIELDS",
     "HIT_ROW_PROJECTION",
     "by_id",
     "by_ids",
@@ -33,12 +34,14 @@ __all__ = [
 ]
 
 SCORED = str(CandidateState.SCORED)
-# What a hit row reads besides its hull's score (campaign.hits.find_hits).
-HIT_ROW_PROJECTION = tuple(str(k) for k in (
+# What a hit row (campaign.hits.Hit) copies from its candidate; each field's last path part
+# names the row's attribute (relax.engine → engine).
+HIT_ROW_FIELDS = (
     K.CANDIDATE_ID, K.CAMPAIGN, K.FORMULA, K.REDUCED_FORMULA, K.CHEMSYS, K.RELAX_ENGINE,
     K.RELAX_TASK_UUID, K.MODEL_NAME, K.CHECKPOINT_HASH, K.SEED, K.SAMPLE_INDEX, K.CONDITIONING,
-    state_at_path(SCORED),
-))  # fmt: skip
+)  # fmt: skip
+# What find_hits reads besides its hull's score: those fields and the time it was scored.
+HIT_ROW_PROJECTION = (*(str(k) for k in HIT_ROW_FIELDS), state_at_path(SCORED))
 
 
 def by_id(candidate_id: str) -> dict[str, Any]:
