@@ -2,8 +2,8 @@
 
 Runs against a fresh SecantusDB server (``:memory:`` by default, or ``--storage DIR`` for the
 on-disk default) or ``--uri`` (e.g. a production MongoDB). Candidates are real
-:class:`genflow.core.candidate.Candidate` documents (perturbed rock-salt cells, ~3 kB each) written
-through :func:`genflow.core.candidates_repo.insert_candidates` (unordered ``insert_many`` batches on
+:class:`genflow.core.candidates.Candidate` documents (perturbed rock-salt cells, ~3 kB each) written
+through :func:`genflow.core.candidates.insert_candidates` (unordered ``insert_many`` batches on
 the unique ``candidate_id`` index) into the indexed ``candidates`` collection. The slow path
 (the same insert, one ``insert_one`` round trip per candidate) is timed on a subsample and
 extrapolated per candidate; the ratio compares the two in the same run. A re-submission of the
@@ -27,8 +27,7 @@ import numpy as np
 from pymatgen.core import Lattice, Structure
 from pymongo.errors import DuplicateKeyError
 
-from genflow.core.candidate import Candidate
-from genflow.core.candidates_repo import insert_candidates
+from genflow.core.candidates import Candidate, insert_candidates
 from genflow.core.embedded import ensure_server, free_port, stop_server
 from genflow.core.store import connect
 

@@ -2,7 +2,7 @@
 
 ``HullColumn`` names the columns of the hull room's tables (inputs, per-row scores, set
 summaries); the key a hull's scores are stored under in a candidate document is something
-else, ``genflow.core.candidate.score_key``. Energies are eV/atom throughout; both threshold
+else, ``genflow.core.candidates.score_key``. Energies are eV/atom throughout; both threshold
 comparisons are strict (``<``).
 """
 

@@ -11,14 +11,28 @@ Every candidate's E_d on round n is measured against the reference plus the fold
 
 ``scores.<hull>`` holds the latest round's score (its ``round`` field says which); every
 earlier one is kept under ``score_rounds.<hull>.<round>``.
+
+This room scores and returns: :func:`fold` stores the round (its own ``hull_rounds``
+collection) and returns the re-scores as ``genflow.core.candidates.Rescore`` rows; the caller
+writes them to the candidates collection with ``genflow.core.candidates.record_rescores``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from genflow.core.candidates import CandidateKey as K
+from genflow.core.candidates import (
+    HullScoreDoc,
+    Rescore,
+    get_path,
+    score_key,
+    score_path,
+    scored_hits_filter,
+    scored_on_filter,
+    utcnow,
+)
 from genflow.core.chem import parse_composition
-from genflow.core.records import HullScoreDoc, is_hit, score_key, utcnow
 from genflow.core.retry import retry_call
 from genflow.hull.keys import STABLE_THRESHOLD
 from genflow.hull.reference import ReferenceHull
@@ -30,7 +44,8 @@ if TYPE_CHECKING:
 __all__ = ["ROUNDS_COLLECTION", "fold", "folded_entries", "latest_round", "load_latest"]
 
 ROUNDS_COLLECTION = "hull_rounds"
-_GAP = "hull_gap_suspected"
+# what a fold reads of a candidate: its id, composition and relaxed energy (MP scale)
+_ENTRY_FIELDS = [str(k) for k in (K.CANDIDATE_ID, K.REDUCED_FORMULA, K.FORMULA, K.RELAX_ENERGY)]
 
 
 def latest_round(stores: GenflowStores, hull: str) -> int:
@@ -71,64 +86,61 @@ def _local_hull(base: ReferenceHull, elements: frozenset[str], extra: list[dict]
     )
 
 
-def fold(
-    stores: GenflowStores,
-    hull: str = "mp2021",
-    *,
-    campaign: str | None = None,
-    hit_threshold: float | None = None,
-) -> dict:
+def _formula(doc: dict) -> str:
+    return doc.get(K.REDUCED_FORMULA) or doc[K.FORMULA]
+
+
+def fold(stores: GenflowStores, hull: str = "mp2021", *, campaign: str | None = None) -> dict:
     """Fold stable hits into the next round of ``hull`` and re-score the affected candidates.
+
+    Reads the candidates and writes only the round itself (``hull_rounds``); the re-scores
+    are returned for the caller to record (``genflow.core.candidates.record_rescores``, which
+    also re-marks the hits).
 
     Parameters
     ----------
     campaign
         Fold only this campaign's stable hits (every candidate of an affected chemical
         system is re-scored, whichever campaign it belongs to).
-    hit_threshold
-        E_d (eV/atom) below which a re-scored candidate is marked a hit (default settings).
 
     Returns
     -------
     dict
         ``round`` (the new one, or the latest if nothing was folded), ``folded`` ids,
-        ``rescored`` count.
+        ``rescored`` count and ``rescores`` (list of ``Rescore``, eV/atom).
     """
-    from genflow.core.settings import get_settings
     from genflow.hull.loaders import load_hull
 
     key = score_key(hull)
-    threshold = get_settings().HIT_THRESHOLD if hit_threshold is None else hit_threshold
     coll = stores.candidates
     done = {e["id"] for e in folded_entries(stores, hull)}
-    query: dict[str, Any] = {
-        "state": "scored",
-        f"scores.{key}.e_d": {"$lt": STABLE_THRESHOLD},
-        f"scores.{key}.audit.verdict": {"$ne": _GAP},
-    }
-    if campaign is not None:
-        query["campaign"] = campaign
-    proj = ["candidate_id", "reduced_formula", "formula", "relax.energy_per_atom"]
+    # stable hits (E_d below the hull, by the one hit rule) the audit did not call gaps
+    query = scored_hits_filter(key, STABLE_THRESHOLD, campaign=campaign, hide_gaps=True)
     hits = [
         d
-        for d in retry_call(lambda: list(coll.find(query, proj)), what="read stable hits")
-        if d["candidate_id"] not in done
+        for d in retry_call(lambda: list(coll.find(query, _ENTRY_FIELDS)), what="read stable hits")
+        if d[K.CANDIDATE_ID] not in done
     ]
     current = latest_round(stores, hull)
     if not hits:
-        return {"round": current, "folded": [], "rescored": 0}
+        return {"round": current, "folded": [], "rescored": 0, "rescores": []}
     base = load_hull(hull)
     new_round = current + 1
     entries = []
     for d in hits:
-        formula = d.get("reduced_formula") or d["formula"]
-        energy = to_potcar_scale(d["relax"]["energy_per_atom"], formula, base.potcar_scale)
-        entries.append({"id": d["candidate_id"], "composition": formula, "energy_per_atom": energy})
+        formula = _formula(d)
+        energy = to_potcar_scale(get_path(d, K.RELAX_ENERGY), formula, base.potcar_scale)
+        entries.append({"id": d[K.CANDIDATE_ID], "composition": formula, "energy_per_atom": energy})
     doc = {"hull": key, "round": new_round, "entries": entries, "created_at": utcnow()}
     retry_call(lambda: stores.db[ROUNDS_COLLECTION].insert_one(doc), what="store hull round")
     systems = {_elements(e["composition"]) for e in entries}
-    rescored = _rescore(stores, base, key, new_round, systems, threshold)
-    return {"round": new_round, "folded": [e["id"] for e in entries], "rescored": rescored}
+    rescores = _rescore(stores, base, key, new_round, systems)
+    return {
+        "round": new_round,
+        "folded": [e["id"] for e in entries],
+        "rescored": len(rescores),
+        "rescores": rescores,
+    }
 
 
 def _rescore(
@@ -137,48 +149,34 @@ def _rescore(
     key: str,
     new_round: int,
     systems: set[frozenset[str]],
-    threshold: float,
-) -> int:
+) -> list[Rescore]:
     """Score every candidate whose system contains a changed one on round ``new_round``."""
     coll = stores.candidates
     folded = folded_entries(stores, key, new_round)
-    proj = ["candidate_id", "reduced_formula", "formula", "relax.energy_per_atom", f"scores.{key}"]
+    proj = [*_ENTRY_FIELDS, score_path(key)]
     docs = retry_call(
-        lambda: list(coll.find({"state": "scored", f"scores.{key}": {"$exists": True}}, proj)),
-        what="read scored candidates",
+        lambda: list(coll.find(scored_on_filter(key), proj)), what="read scored candidates"
     )
-    n = 0
+    rescores = []
     for d in docs:
-        formula = d.get("reduced_formula") or d["formula"]
+        formula = _formula(d)
         elements = _elements(formula)
-        energy = (d.get("relax") or {}).get("energy_per_atom")
+        energy = get_path(d, K.RELAX_ENERGY)
         if energy is None or not any(s <= elements for s in systems):
             continue
         extra = [
             e
             for e in folded
-            if e["id"] != d["candidate_id"] and _elements(e["composition"]) <= elements
+            if e["id"] != d[K.CANDIDATE_ID] and _elements(e["composition"]) <= elements
         ]
         hull = _local_hull(base, elements, extra)
         (score,) = hull.score([formula], [to_potcar_scale(energy, formula, base.potcar_scale)])
-        old = d["scores"][key]
-        new = HullScoreDoc.from_score(score).model_copy(update={"round": new_round})
-        if old.get("audit") is not None:
-            new = new.model_copy(update={"audit": old["audit"]})
-        hit = is_hit(new, threshold)
-        update = {
-            "$set": {
-                f"score_rounds.{key}.{old.get('round', 0)}": old,
-                f"scores.{key}": new.model_dump(),
-                f"is_hit.{key}": hit,
-            },
-        }
-        hits_op = {"$addToSet": {"hit_hulls": key}} if hit else {"$pull": {"hit_hulls": key}}
-        cid = d["candidate_id"]
-        retry_call(lambda c=cid, u=update: coll.update_one({"candidate_id": c}, u), what="rescore")
-        retry_call(lambda c=cid, o=hits_op: coll.update_one({"candidate_id": c}, o), what="hits")
-        n += 1
-    return n
+        old = get_path(d, score_path(key))
+        new = HullScoreDoc.from_score(score).model_copy(update={K.ROUND.value: new_round})
+        if old.get(K.AUDIT) is not None:  # the audit's verdict stays with the hit
+            new = new.model_copy(update={K.AUDIT.value: old[K.AUDIT]})
+        rescores.append(Rescore(d[K.CANDIDATE_ID], key, new, old))
+    return rescores
 
 
 _ROUND_HULLS: dict[tuple[str, int], ReferenceHull] = {}

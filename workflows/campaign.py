@@ -20,6 +20,7 @@ from jobflow import Flow, JobConfig, Maker, Response, job
 from jobflow.core.reference import OnMissing
 from pymatgen.core import Structure
 
+from genflow.core.candidates import CandidateKey as K
 from genflow.workflows.gate.decisions import gate_candidates
 from genflow.workflows.generate import import_structures, sample_candidates
 from genflow.workflows.job_store import candidate_stores
@@ -258,7 +259,7 @@ class FanOutMaker(Maker):
                 structure = Structure.from_dict(structure)
             flow = self.relax_maker.make(structure)
             flow.name = f"{flow.name} {cid}"
-            flow.update_metadata({"genflow_campaign": campaign, "candidate_id": cid})
+            flow.update_metadata({"genflow_campaign": campaign, K.CANDIDATE_ID.value: cid})
             set_category(flow, self.relax_category)
             flows.append(flow)
             results[cid] = relax_outputs(flow)

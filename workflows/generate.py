@@ -13,8 +13,7 @@ import json
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from genflow.core.candidate import Candidate
-from genflow.core.candidates_repo import insert_candidates
+from genflow.core.candidates import Candidate, insert_candidates
 from genflow.core.chem import formula
 from genflow.model.kinds import SampleRow
 

@@ -17,6 +17,7 @@ a discovery. Before a hit is reported stable, the audit
 A hit whose local E_d is not below ``-tolerance`` is ``hull_gap_suspected``, naming the phase
 that beats it; otherwise ``confirmed``. Engine energies are cached per (chemical system, engine,
 hull) in MongoDB (``hull_audits``), so each system is relaxed once, and only hits are audited.
+Verdicts are stored through ``genflow.core.candidates.record_audit``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
+from genflow.core.candidates import HULL_GAP_SUSPECTED, get_path, record_audit
+from genflow.core.candidates import CandidateKey as K
 from genflow.core.chem import chemsys_string, parse_composition
 from genflow.core.retry import retry_call
 
@@ -51,7 +54,6 @@ AUDIT_COLLECTION = "hull_audits"
 #: eV/atom: a hit must lie this far below the local hull to be confirmed (relaxing the same
 #: structure twice with an MLIP agrees to a few meV/atom).
 AUDIT_TOLERANCE = 0.010
-HULL_GAP_SUSPECTED = "hull_gap_suspected"
 CONFIRMED = "confirmed"
 _BUNDLED = ("mp_20", "perov_5", "carbon_24")
 _FORMULA_COLUMNS = ("pretty_formula", "formula")
@@ -228,18 +230,15 @@ def audit_hits(
     """
     from pymatgen.core import Structure
 
-    from genflow.core.candidate import score_key
-    from genflow.core.settings import get_settings
+    from genflow.core.candidates import hit_threshold, score_key, score_path, scored_hits_filter
     from genflow.hull import load_hull
 
     key = score_key(hull)
-    threshold = get_settings().HIT_THRESHOLD if max_ed is None else max_ed
-    query: dict[str, Any] = {"state": "scored", f"scores.{key}.e_d": {"$lt": threshold}}
-    if candidate_ids is not None:
-        query["candidate_id"] = {"$in": list(candidate_ids)}
-    if campaign is not None:
-        query["campaign"] = campaign
-    proj = ["candidate_id", "reduced_formula", "formula", "relax", f"scores.{key}"]
+    query = scored_hits_filter(
+        key, hit_threshold(max_ed), campaign=campaign, candidate_ids=candidate_ids
+    )
+    proj = [str(k) for k in (K.CANDIDATE_ID, K.REDUCED_FORMULA, K.FORMULA, K.RELAX)]
+    proj.append(score_path(key))
     hits = retry_call(lambda: list(stores.candidates.find(query, proj)), what="read hits")
     if not hits:
         return {"audited": 0, "flagged": 0, "confirmed": 0, "flagged_ids": []}
@@ -247,15 +246,15 @@ def audit_hits(
     relax = relax or _mlip_relaxer(force_field)
     flagged = []
     for doc in hits:
-        formula = doc.get("reduced_formula") or doc["formula"]
+        formula = doc.get(K.REDUCED_FORMULA) or doc[K.FORMULA]
         elements = tuple(el for el, _ in parse_composition(formula))
-        run = doc.get("relax") or {}
-        stand_in = run.get("engine") != "mlip"
-        label = f"mlip:{force_field}" + (f" (stand-in for {run.get('engine')})" if stand_in else "")
+        engine = get_path(doc, K.RELAX_ENGINE)
+        stand_in = engine != "mlip"
+        label = f"mlip:{force_field}" + (f" (stand-in for {engine})" if stand_in else "")
         if stand_in:  # the hit's energy must come from the audit's engine too
-            energy = relax(Structure.from_dict(run["structure"]))
+            energy = relax(Structure.from_dict(get_path(doc, K.RELAX_STRUCTURE)))
         else:
-            energy = run["energy_per_atom"]
+            energy = get_path(doc, K.RELAX_ENERGY)
         phases = _system_phases(stores, elements, reference, f"mlip:{force_field}", relax)
         phases = phases + [
             {
@@ -269,13 +268,8 @@ def audit_hits(
         verdict = local_verdict(formula, energy, phases, tolerance=tolerance)
         verdict.update(engine=label, energy_per_atom=energy, n_phases=len(phases))
         if verdict["verdict"] == HULL_GAP_SUSPECTED:
-            flagged.append(doc["candidate_id"])
-        retry_call(
-            lambda d=doc, v=verdict: stores.candidates.update_one(
-                {"candidate_id": d["candidate_id"]}, {"$set": {f"scores.{key}.audit": v}}
-            ),
-            what="record hit audit",
-        )
+            flagged.append(doc[K.CANDIDATE_ID])
+        record_audit(stores.candidates, key, doc[K.CANDIDATE_ID], verdict)
     return {
         "audited": len(hits),
         "flagged": len(flagged),

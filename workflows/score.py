@@ -1,9 +1,11 @@
 """What the score job does: record each relax result on its candidate, then score on the hulls.
 
-A relax+static flow's final task document becomes a :class:`~genflow.core.candidate.RelaxDoc`
+A relax+static flow's final task document becomes a :class:`~genflow.core.candidates.RelaxDoc`
 (energy on the MP2020 scale where the engine allows it); failures are rejected rows with the
 reason, as the MatterGen evaluator counts failed jobs. Scores go through
-``genflow.hull.ReferenceHull.score`` and ``genflow.core.candidates_repo.record_scores``.
+``genflow.hull.ReferenceHull.score`` and ``genflow.core.candidates.record_scores``; hull rounds
+(``genflow.hull.rounds.fold``) return their re-scores, written here by
+``genflow.core.candidates.record_rescores``.
 """
 
 from __future__ import annotations
@@ -12,15 +14,25 @@ import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
-from genflow.core.candidate import CandidateState, RelaxDoc
-from genflow.core.candidates_repo import StateUpdate, record_scores, update_states
+from genflow.core.candidates import CandidateKey as K
+from genflow.core.candidates import (
+    CandidateState,
+    RelaxDoc,
+    StateUpdate,
+    by_ids,
+    record_rescores,
+    record_scores,
+    score_key,
+    update_states,
+)
+from genflow.core.candidates import hit_threshold as resolve_threshold
 from genflow.core.retry import retry_call
 from genflow.hull.loaders import MP_COMPATIBLE_HULLS
 
 if TYPE_CHECKING:
     from genflow.core.store import GenflowStores
 
-__all__ = ["record_and_score", "relax_doc", "relax_outputs"]
+__all__ = ["fold_round", "record_and_score", "relax_doc", "relax_outputs"]
 
 
 def relax_outputs(flow: Any) -> dict:
@@ -96,7 +108,7 @@ def _record_relax(stores: GenflowStores, relaxed: dict[str, RelaxDoc], engine: s
     }
     updates = [
         StateUpdate(
-            cid, CandidateState.REJECTED, {"reject_reason": r, "relax": relaxed[cid].model_dump()}
+            cid, CandidateState.REJECTED, {K.REJECT_REASON: r, K.RELAX: relaxed[cid].model_dump()}
         )
         for cid, r in failures.items()
     ]
@@ -105,7 +117,7 @@ def _record_relax(stores: GenflowStores, relaxed: dict[str, RelaxDoc], engine: s
         StateUpdate(
             cid,
             CandidateState.RELAXED,
-            {"relax": relaxed[cid].model_dump()},
+            {K.RELAX: relaxed[cid].model_dump()},
             note=None if relaxed[cid].converged else "not converged",
         )
         for cid in ok
@@ -136,12 +148,10 @@ def record_and_score(
         ``audits`` (hull → ``hit_audit.audit_hits`` summary) and ``rounds`` (hull →
         ``hull.rounds.fold`` summary) when asked for.
     """
-    from genflow.core.candidate import score_key
-    from genflow.core.settings import get_settings
     from genflow.hull.rounds import load_latest
     from genflow.hull.scheme import to_potcar_scale
 
-    threshold = get_settings().HIT_THRESHOLD if hit_threshold is None else hit_threshold
+    threshold = resolve_threshold(hit_threshold)
     relaxed = {
         cid: relax_doc(engine, r.get("output"), r.get("task_uuid"), r.get("uuids") or [])
         for cid, r in results.items()
@@ -155,11 +165,9 @@ def record_and_score(
     refused = [h for h in hulls if h in MP_COMPATIBLE_HULLS and incompatible and not force]
     coll = stores.candidates
     formulas = {
-        d["candidate_id"]: d["formula"]
+        d[K.CANDIDATE_ID]: d[K.FORMULA]
         for d in retry_call(
-            lambda: list(
-                coll.find({"candidate_id": {"$in": ok}}, {"candidate_id": 1, "formula": 1})
-            ),
+            lambda: list(coll.find(by_ids(ok), [K.CANDIDATE_ID.value, K.FORMULA.value])),
             what="read formulas",
         )
     }
@@ -194,17 +202,15 @@ def record_and_score(
             stores, name, candidate_ids=ok, force_field=force_field, max_ed=threshold
         )
     for name in hulls if rounds else []:
-        from genflow.hull.rounds import fold
-
-        folds[name] = fold(stores, name, hit_threshold=threshold)
+        folds[name] = fold_round(stores, name, hit_threshold=threshold)
     hit_docs = retry_call(
-        lambda: list(coll.find({"candidate_id": {"$in": ok}}, {"candidate_id": 1, "hit_hulls": 1})),
+        lambda: list(coll.find(by_ids(ok), [K.CANDIDATE_ID.value, K.HIT_HULLS.value])),
         what="read hits",
     )
     hits: dict[str, list[str]] = {}
     for doc in hit_docs:
-        for hull in doc.get("hit_hulls") or []:
-            hits.setdefault(hull, []).append(doc["candidate_id"])
+        for hull in doc.get(K.HIT_HULLS) or []:
+            hits.setdefault(hull, []).append(doc[K.CANDIDATE_ID])
     return {
         "scored": len(ok),
         "failed": len(failures),
@@ -214,3 +220,29 @@ def record_and_score(
         "audits": audits,
         "rounds": folds,
     }
+
+
+def fold_round(
+    stores: GenflowStores,
+    hull: str,
+    *,
+    campaign: str | None = None,
+    hit_threshold: float | None = None,
+) -> dict:
+    """Fold stable hits into the next round of ``hull`` and record the re-scores.
+
+    ``genflow.hull.rounds.fold`` scores and returns; this writes its re-scores (hits
+    re-marked below ``hit_threshold`` eV/atom, default ``settings.HIT_THRESHOLD``).
+
+    Returns
+    -------
+    dict
+        ``round``, ``folded`` ids and ``rescored`` count.
+    """
+    from genflow.hull.rounds import fold
+
+    out = fold(stores, hull, campaign=campaign)
+    record_rescores(
+        stores.candidates, out.pop("rescores"), hit_threshold=resolve_threshold(hit_threshold)
+    )
+    return out

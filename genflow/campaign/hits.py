@@ -14,13 +14,28 @@ pymongo, for the README, is :data:`RAW_PYMONGO_QUERY` (rendered by :func:`raw_py
 
 from __future__ import annotations
 
+import pprint
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genflow.core.candidate import Candidate, CandidateState, score_key
-from genflow.core.candidate_queries import get_candidate
+from genflow.core.candidates import (
+    HIT_ROW_FIELDS,
+    HIT_ROW_PROJECTION,
+    Candidate,
+    CandidateState,
+    by_ids,
+    e_d_sort,
+    get_candidate,
+    get_path,
+    hit_threshold,
+    score_key,
+    score_path,
+    scored_hits_filter,
+    state_at_path,
+)
+from genflow.core.candidates import CandidateKey as K
 
 if TYPE_CHECKING:
     from genflow.core.store import GenflowStores
@@ -38,17 +53,17 @@ __all__ = [
     "write_cifs",
 ]
 
+# Rendered by raw_pymongo_query from the same filter, projection and sort as find_hits.
 RAW_PYMONGO_QUERY = """\
 from pymongo import MongoClient
 
 db = MongoClient("{uri}")["{db_name}"]
 hits = db.candidates.find(
-    {{"state": "scored", "scores.{hull}.e_d": {{"$lt": {max_ed!r}}}}},
-    {{"candidate_id": 1, "formula": 1, "scores.{hull}": 1, "relax.task_uuid": 1,
-     "provenance.model_name": 1, "provenance.checkpoint_hash": 1}},
-).sort("scores.{hull}.e_d", 1)
+    {query},
+    {projection},
+).sort({sort})
 for hit in hits:
-    print(hit["formula"], hit["scores"]["{hull}"]["e_d"], hit["provenance"]["checkpoint_hash"])
+    print({row})
 """
 
 
@@ -59,9 +74,28 @@ def raw_pymongo_query(
     max_ed: float = 0.0,
 ) -> str:
     """Return the plain-pymongo equivalent of ``find_hits(hull, max_ed)`` as source code."""
+    shown = (K.FORMULA, score_path(hull, K.E_D), K.CHECKPOINT_HASH)
+    fields = (K.CANDIDATE_ID, K.FORMULA, score_path(hull), K.RELAX_TASK_UUID, K.MODEL_NAME)
+    projection = {str(k): 1 for k in (*fields, K.CHECKPOINT_HASH)}
     return RAW_PYMONGO_QUERY.format(
-        uri=uri, db_name=db_name, hull=score_key(hull), max_ed=float(max_ed)
+        uri=uri,
+        db_name=db_name,
+        query=_source(scored_hits_filter(hull, float(max_ed))),
+        projection=_source(projection),
+        sort=", ".join(_source(part) for part in e_d_sort(hull)[0]),
+        row=", ".join("hit" + "".join(f"[{_source(p)}]" for p in str(f).split(".")) for f in shown),
     )
+
+
+def _source(value: Any) -> str:
+    """``value`` as Python source for the README snippet (double quotes, wrapped)."""
+    text = pprint.pformat(value, width=92, sort_dicts=False).replace("'", '"')
+    return text.replace("-inf", 'float("-inf")').replace("\n", "\n    ")
+
+
+def _leaf(key: K) -> str:
+    """The ``Hit`` attribute a stored field fills: its path's last part."""
+    return key.value.rsplit(".", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -112,8 +146,10 @@ def hits_filter(
     max_ed: float = 0.0,
     campaign: str | None = None,
     since: datetime | date | str | None = None,
+    *,
+    hide_gaps: bool = False,
 ) -> dict[str, Any]:
-    """Return the MongoDB filter for hits.
+    """Return the MongoDB filter for hits (``genflow.core.candidates.scored_hits_filter``).
 
     Parameters
     ----------
@@ -125,16 +161,16 @@ def hits_filter(
         Only this campaign.
     since
         Only candidates scored at or after this time (naive values are UTC).
+    hide_gaps
+        Leave out hits the audit labelled ``hull_gap_suspected``.
     """
-    query: dict[str, Any] = {
-        "state": str(CandidateState.SCORED),
-        f"scores.{score_key(hull)}.e_d": {"$lt": float(max_ed)},
-    }
-    if campaign is not None:
-        query["campaign"] = campaign
-    if since is not None:
-        query["state_at.scored"] = {"$gte": _since(since)}
-    return query
+    return scored_hits_filter(
+        hull,
+        float(max_ed),
+        campaign=campaign,
+        scored_since=None if since is None else _since(since),
+        hide_gaps=hide_gaps,
+    )
 
 
 def find_hits(
@@ -153,46 +189,26 @@ def find_hits(
     (``hull.rounds``). ``hide_gaps`` leaves out hits the audit labelled
     ``hull_gap_suspected`` (``workflows.hit_audit``).
     """
-    if max_ed is None:
-        from genflow.core.settings import get_settings
-
-        max_ed = get_settings().HIT_THRESHOLD
     hull = score_key(hull)
-    query = hits_filter(hull, max_ed, campaign, since)
-    if hide_gaps:
-        query[f"scores.{hull}.audit.verdict"] = {"$ne": "hull_gap_suspected"}
-    proj = [
-        "candidate_id", "campaign", "formula", "reduced_formula", "chemsys", f"scores.{hull}",
-        "relax.engine", "relax.task_uuid", "provenance.model_name", "provenance.checkpoint_hash",
-        "provenance.seed", "provenance.sample_index", "provenance.conditioning", "state_at.scored",
-    ]  # fmt: skip
-    cursor = stores.candidates.find(query, proj).sort(f"scores.{hull}.e_d", 1).limit(limit)
+    query = hits_filter(hull, hit_threshold(max_ed), campaign, since, hide_gaps=hide_gaps)
+    proj = [*HIT_ROW_PROJECTION, score_path(hull)]
+    cursor = stores.candidates.find(query, proj).sort(e_d_sort(hull)).limit(limit)
     hits = []
     for doc in cursor:
-        score = doc["scores"][hull]
-        relax, prov = doc.get("relax") or {}, doc.get("provenance") or {}
+        score = get_path(doc, score_path(hull))
+        row = {_leaf(k): get_path(doc, k) for k in HIT_ROW_FIELDS}
+        row[_leaf(K.CONDITIONING)] = row[_leaf(K.CONDITIONING)] or {}
         hits.append(
             Hit(
-                candidate_id=doc["candidate_id"],
-                campaign=doc["campaign"],
+                **row,
                 hull=hull,
-                e_d=score["e_d"],
-                e_form=score.get("e_form"),
-                formula=doc.get("formula"),
-                reduced_formula=doc.get("reduced_formula"),
-                chemsys=doc.get("chemsys"),
-                engine=relax.get("engine"),
-                task_uuid=relax.get("task_uuid"),
-                model_name=prov.get("model_name"),
-                checkpoint_hash=prov.get("checkpoint_hash"),
-                seed=prov.get("seed"),
-                sample_index=prov.get("sample_index"),
-                conditioning=prov.get("conditioning") or {},
-                scored_at=(doc.get("state_at") or {}).get("scored"),
-                novelty=score.get("novelty"),
-                audit=(score.get("audit") or {}).get("verdict"),
-                beaten_by=(score.get("audit") or {}).get("beaten_by"),
-                round=score.get("round") or 0,
+                e_d=score[K.E_D],
+                e_form=score.get(K.E_FORM),
+                scored_at=get_path(doc, state_at_path(CandidateState.SCORED)),
+                novelty=score.get(K.NOVELTY),
+                audit=get_path(score, K.AUDIT_VERDICT),
+                beaten_by=get_path(score, f"{K.AUDIT}.beaten_by"),
+                round=score.get(K.ROUND) or 0,
             )
         )
     return hits
@@ -239,11 +255,11 @@ class HitTrace:
         prerelax = c.prerelax.model_dump(exclude={"structure"}) if c.prerelax else None
         spec = (self.campaign or {}).get("spec") or {}
         return {
-            "candidate_id": c.candidate_id,
-            "formula": c.reduced_formula or c.formula,
-            "state": c.state,
-            "reject_reason": c.reject_reason,
-            "hit": {"is_hit": dict(c.is_hit), "hit_threshold": campaign_threshold(spec)},
+            K.CANDIDATE_ID.value: c.candidate_id,
+            K.FORMULA.value: c.reduced_formula or c.formula,
+            K.STATE.value: c.state,
+            K.REJECT_REASON.value: c.reject_reason,
+            "hit": {K.IS_HIT.value: dict(c.is_hit), "hit_threshold": campaign_threshold(spec)},
             "score": {
                 "scored_at": when.get("scored"),
                 "scores": {h: s.model_dump() for h, s in c.scores.items()},
@@ -336,16 +352,11 @@ def write_cifs(stores: GenflowStores, hits: list[Hit], directory: str | Path) ->
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     ids = [h.candidate_id for h in hits]
-    docs = {
-        d["candidate_id"]: d
-        for d in stores.candidates.find(
-            {"candidate_id": {"$in": ids}},
-            {"candidate_id": 1, "structure": 1, "relax.structure": 1},
-        )
-    }
+    proj = [str(k) for k in (K.CANDIDATE_ID, K.STRUCTURE, K.RELAX_STRUCTURE)]
+    docs = {d[K.CANDIDATE_ID]: d for d in stores.candidates.find(by_ids(ids), proj)}
     for hit in hits:
         doc = docs[hit.candidate_id]
-        struct = (doc.get("relax") or {}).get("structure") or doc["structure"]
+        struct = get_path(doc, K.RELAX_STRUCTURE) or doc[K.STRUCTURE]
         path = out / f"{hit.reduced_formula}_{hit.candidate_id}.cif"
         CifWriter(Structure.from_dict(struct)).write_file(path)
         paths.append(path)

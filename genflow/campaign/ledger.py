@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from genflow.core.candidate import utcnow
+from genflow.core.candidates import utcnow
 from genflow.core.retry import retry_call
 
 if TYPE_CHECKING:

@@ -8,38 +8,49 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from genflow.core.candidate_queries import count_states, failure_counts, failures
+from genflow.core.candidates import CandidateKey as K
+from genflow.core.candidates import (
+    CandidateState,
+    count_states,
+    failure_counts,
+    failures,
+    get_path,
+    state_at_path,
+)
 
 if TYPE_CHECKING:
     from genflow.core.store import GenflowStores
 
 __all__ = ["campaign_report", "fireworks_status", "stage_counts"]
 
+S = CandidateState
+_CAMPAIGN, _STATE, _RELAX = K.CAMPAIGN.value, K.STATE.value, K.RELAX.value
+
 
 def stage_counts(stores: GenflowStores, name: str) -> dict[str, int]:
     """Candidates that finished each stage: generated, gated (decided), relaxed, scored."""
     coll = stores.candidates
-    q = {"campaign": name}
+    q = {_CAMPAIGN: name}
     return {
         "generated": coll.count_documents(q),
-        "gated": coll.count_documents({**q, "state": {"$ne": "generated"}}),
-        "rejected_at_gate": coll.count_documents({**q, "state": "rejected", "relax": None}),
-        "relaxed": coll.count_documents({**q, "relax": {"$ne": None}}),
-        "scored": coll.count_documents({**q, "state": "scored"}),
+        "gated": coll.count_documents({**q, _STATE: {"$ne": str(S.GENERATED)}}),
+        "rejected_at_gate": coll.count_documents({**q, _STATE: str(S.REJECTED), _RELAX: None}),
+        "relaxed": coll.count_documents({**q, _RELAX: {"$ne": None}}),
+        "scored": coll.count_documents({**q, _STATE: str(S.SCORED)}),
     }
 
 
 def _throughput(stores: GenflowStores, name: str) -> dict[str, Any]:
     """Scored candidates per hour between the first candidate and the last score."""
     coll = stores.candidates
-    first = coll.find_one({"campaign": name}, {"created_at": 1}, sort=[("created_at", 1)])
-    last = coll.find_one(
-        {"campaign": name, "state": "scored"}, {"state_at": 1}, sort=[("state_at.scored", -1)]
-    )
+    created, scored_at = K.CREATED_AT.value, state_at_path(S.SCORED)
+    scored = {_CAMPAIGN: name, _STATE: str(S.SCORED)}
+    first = coll.find_one({_CAMPAIGN: name}, [created], sort=[(created, 1)])
+    last = coll.find_one(scored, [K.STATE_AT.value], sort=[(scored_at, -1)])
     if not first or not last:
         return {"scored_per_hour": None, "wall_hours": None}
-    hours = (last["state_at"]["scored"] - first["created_at"]).total_seconds() / 3600
-    n = coll.count_documents({"campaign": name, "state": "scored"})
+    hours = (get_path(last, scored_at) - first[created]).total_seconds() / 3600
+    n = coll.count_documents(scored)
     return {
         "scored_per_hour": round(n / hours, 2) if hours > 0 else None,
         "wall_hours": round(hours, 4),
@@ -97,7 +108,8 @@ def campaign_report(
     ]
     fail_rows = failures(stores.candidates, name, limit=50)
     for row in fail_rows:
-        row["updated_at"] = row["updated_at"].isoformat() if row.get("updated_at") else None
+        when = row.get(K.UPDATED_AT)
+        row[K.UPDATED_AT.value] = when.isoformat() if when else None
     report = {
         "campaign": name,
         "known": doc is not None,

@@ -15,6 +15,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from genflow.core.candidates import CandidateKey as K
+
 __all__ = [
     "hits_table",
     "print_gate",
@@ -63,8 +65,8 @@ def hits_table(hits: list[dict], title: str = "hits") -> Table:
     columns = ("candidate", "formula", "hull", "E_d", "E_f", "claim", "audit", "engine", "task")
     rows = [
         (
-            h["candidate_id"][:11],
-            str(h.get("reduced_formula") or h.get("formula")).replace(" ", ""),
+            h[K.CANDIDATE_ID][:11],
+            str(h.get(K.REDUCED_FORMULA) or h.get(K.FORMULA)).replace(" ", ""),
             h["hull"],
             f"{h['e_d']:+.4f}",
             "" if h.get("e_form") is None else f"{h['e_form']:+.4f}",
@@ -128,7 +130,7 @@ def print_status(console: Console, report: dict) -> None:
             console.print(f"  FIZZLED fw {fz['fw_id']} {fz['name']}: {fz['reason']}")
     for row in report["failures"][:20]:
         console.print(
-            f"  {row['candidate_id']} {row.get('formula')}: {row['reason']}", highlight=False
+            f"  {row[K.CANDIDATE_ID]} {row.get(K.FORMULA)}: {row['reason']}", highlight=False
         )
 
 
@@ -167,11 +169,12 @@ def print_gate(console: Console, result: dict) -> None:
 
 def print_trace(console: Console, chain: dict) -> None:
     """``genflow trace``: the chain from a hit back to the generator sample that made it."""
-    hits = [h for h, hit in chain["hit"]["is_hit"].items() if hit]
+    hits = [h for h, hit in chain["hit"][K.IS_HIT].items() if hit]
     threshold = chain["hit"]["hit_threshold"]
+    reason = chain[K.REJECT_REASON]
     console.print(
-        f"[bold]{chain['candidate_id']}[/bold] {chain['formula']} — {chain['state']}"
-        + (f" ({chain['reject_reason']})" if chain["reject_reason"] else "")
+        f"[bold]{chain[K.CANDIDATE_ID]}[/bold] {chain[K.FORMULA]} — {chain[K.STATE]}"
+        + (f" ({reason})" if reason else "")
     )
     console.print(
         f"  hit        : {', '.join(hits) or 'no'}"

@@ -175,7 +175,7 @@ def fold(
     """Fold the campaign's stable hits into the next round of HULL (stored in MongoDB) and
     re-score every candidate of the affected chemical systems (``genflow.hull.rounds``)."""
     from genflow.core.store import connect
-    from genflow.hull.rounds import fold as fold_round
+    from genflow.workflows.score import fold_round
 
     stores = connect()
     try:

@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo import UpdateOne
 
-from genflow.core.candidates_repo import insert_new
-from genflow.core.records import utcnow
+from genflow.core.candidates import insert_new, utcnow
 from genflow.core.retry import retry_call
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ under ``DATA_DIR`` and then takes exactly the same pymongo code path.
 Everything lives in one database (``DB_NAME``):
 
 ============================  ==============================================================
-``candidates``                :class:`genflow.core.candidate.Candidate` documents
+``candidates``                :class:`genflow.core.candidates.Candidate` documents
 ``campaigns``                 one document per campaign (unique ``name``)
 ``references``                known structures for novelty (:mod:`genflow.core.references`)
 ``outputs``                   jobflow job outputs (maggma ``MongoStore``)
@@ -32,6 +32,9 @@ from urllib.parse import unquote
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.errors import OperationFailure
 
+from genflow.core.candidates.keys import CandidateKey as K
+from genflow.core.candidates.keys import score_path, state_at_path
+from genflow.core.candidates.record import CandidateState
 from genflow.core.retry import retry_call
 
 if TYPE_CHECKING:
@@ -82,14 +85,14 @@ _INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
     # Candidates: each index costs ~0.07 ms per inserted document on SecantusDB, so only the
     # ones queries use: upsert key, per-campaign and per-state work lists, the duplicate
     # gate's reduced-formula buckets, chemical-system scans, time windows, task → candidate.
-    (CANDIDATES, [("candidate_id", ASCENDING)], {"unique": True}),
-    (CANDIDATES, [("campaign", ASCENDING), ("state", ASCENDING)], {}),
-    (CANDIDATES, [("state", ASCENDING)], {}),
-    (CANDIDATES, [("reduced_formula", ASCENDING)], {}),
-    (CANDIDATES, [("chemsys", ASCENDING)], {}),
-    (CANDIDATES, [("created_at", DESCENDING)], {}),
-    (CANDIDATES, [("state_at.scored", DESCENDING)], {}),
-    (CANDIDATES, [("relax.task_uuids", ASCENDING)], {}),
+    (CANDIDATES, [(K.CANDIDATE_ID.value, ASCENDING)], {"unique": True}),
+    (CANDIDATES, [(K.CAMPAIGN.value, ASCENDING), (K.STATE.value, ASCENDING)], {}),
+    (CANDIDATES, [(K.STATE.value, ASCENDING)], {}),
+    (CANDIDATES, [(K.REDUCED_FORMULA.value, ASCENDING)], {}),
+    (CANDIDATES, [(K.CHEMSYS.value, ASCENDING)], {}),
+    (CANDIDATES, [(K.CREATED_AT.value, DESCENDING)], {}),
+    (CANDIDATES, [(state_at_path(CandidateState.SCORED), DESCENDING)], {}),
+    (CANDIDATES, [(K.RELAX_TASK_UUIDS.value, ASCENDING)], {}),
     (CAMPAIGNS, [("name", ASCENDING)], {"unique": True}),
     # Known structures for the novelty gate (genflow.core.references).
     (REFERENCES, [("source", ASCENDING), ("ref_id", ASCENDING)], {"unique": True}),
@@ -124,9 +127,7 @@ def ensure_index(collection: Collection, keys: list[tuple[str, int]], **options:
 
 def ensure_score_index(db: Database, hull: str) -> bool:
     """Index ``scores.<hull>.e_d`` so hit queries on that hull are index scans."""
-    from genflow.core.candidate import score_key
-
-    return ensure_index(db[CANDIDATES], [(f"scores.{score_key(hull)}.e_d", ASCENDING)])
+    return ensure_index(db[CANDIDATES], [(score_path(hull, K.E_D), ASCENDING)])
 
 
 def ensure_indexes(db: Database, score_hulls: tuple[str, ...] = DEFAULT_SCORE_HULLS) -> list[str]:

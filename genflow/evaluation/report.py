@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from genflow.core.candidates import CandidateKey as K
 from genflow.evaluation.plots import (
     bar_chart,
     e_d_histograms,
@@ -50,26 +51,25 @@ def conditional_table(stores: Any, name: str, hull: str) -> dict[str, Any]:
     unconditional sampling) groups by reduced formula. The convergence rate is converged
     relaxations over attempted ones (a relax record exists), over the whole campaign.
     """
-    from genflow.core.records import score_key
+    from genflow.core.candidates import get_path, score_key, score_path
     from genflow.evaluation.report_sets import reduced_or_none
 
-    key = score_key(hull)
-    proj = {"formula": 1, "provenance.conditioning": 1, "relax.converged": 1,
-            f"scores.{key}.e_d": 1}  # fmt: skip
+    e_d_path = score_path(score_key(hull), K.E_D)
+    proj = [str(k) for k in (K.FORMULA, K.CONDITIONING, K.RELAX_CONVERGED)] + [e_d_path]
     groups: dict[str, dict[str, Any]] = {}
     conditioned = 0
-    for doc in stores.candidates.find({"campaign": name}, proj):
-        target = ((doc.get("provenance") or {}).get("conditioning") or {}).get("composition")
+    for doc in stores.candidates.find({K.CAMPAIGN.value: name}, proj):
+        target = get_path(doc, f"{K.CONDITIONING}.composition")
         conditioned += target is not None
-        key = target or reduced_or_none(doc.get("formula")) or "(no formula)"
-        g = groups.setdefault(key, {"composition": key, "n": 0, "attempted": 0,
+        group = target or reduced_or_none(doc.get(K.FORMULA)) or "(no formula)"
+        g = groups.setdefault(group, {"composition": group, "n": 0, "attempted": 0,
                                     "converged": 0, "best_e_d": None})  # fmt: skip
         g["n"] += 1
-        relax = doc.get("relax")
+        relax = doc.get(K.RELAX)
         if relax is not None:
             g["attempted"] += 1
-            g["converged"] += bool(relax.get("converged"))
-        e_d = ((doc.get("scores") or {}).get(key) or {}).get("e_d")
+            g["converged"] += bool(get_path(doc, K.RELAX_CONVERGED))
+        e_d = get_path(doc, e_d_path)
         if e_d is not None and (g["best_e_d"] is None or e_d < g["best_e_d"]):
             g["best_e_d"] = float(e_d)
     rows = sorted(groups.values(), key=lambda g: (g["best_e_d"] is None, g["best_e_d"] or 0.0))
@@ -85,22 +85,20 @@ def conditional_table(stores: Any, name: str, hull: str) -> dict[str, Any]:
 def round_table(stores: Any, name: str, hulls: list[str]) -> list[dict[str, Any]]:
     """Table 3 per hull round: each candidate's score *at* round r (``score_rounds.<hull>.<r>``
     for earlier rounds, ``scores.<hull>`` for its latest), counted per (hull, round)."""
-    from genflow.core.records import score_key
+    from genflow.core.candidates import get_path, score_path, score_round_path
     from genflow.hull.keys import METASTABLE_THRESHOLD, STABLE_THRESHOLD
     from genflow.hull.metrics import count_below
 
     by: dict[tuple[str, int], list[float]] = {}
     for h in hulls:
-        key = score_key(h)
-        proj = {f"scores.{key}": 1, f"score_rounds.{key}": 1}
-        for doc in stores.candidates.find({"campaign": name, f"scores.{key}": {"$ne": None}},
-                                          proj):  # fmt: skip
-            latest = doc["scores"][key]
-            scores = {**((doc.get("score_rounds") or {}).get(key) or {}),
-                      str(latest.get("round", 0)): latest}  # fmt: skip
+        latest_path, earlier_path = score_path(h), score_round_path(h)
+        query = {K.CAMPAIGN.value: name, latest_path: {"$ne": None}}
+        for doc in stores.candidates.find(query, [latest_path, earlier_path]):
+            latest = get_path(doc, latest_path)
+            scores = {**get_path(doc, earlier_path, {}), str(latest.get(K.ROUND, 0)): latest}
             for r, sc in scores.items():
-                if sc and sc.get("e_d") is not None:
-                    by.setdefault((h, int(r)), []).append(float(sc["e_d"]))
+                if sc and sc.get(K.E_D) is not None:
+                    by.setdefault((h, int(r)), []).append(float(sc[K.E_D]))
     return [
         {"hull": h, "round": r, "n_scored": len(v), "n_stable": count_below(v, STABLE_THRESHOLD),
          "n_metastable": count_below(v, METASTABLE_THRESHOLD)}
@@ -157,7 +155,7 @@ def _element_counts(hits: list[dict[str, Any]]) -> Counter:
     from pymatgen.core import Composition
 
     counts: Counter = Counter()
-    for h in {(h["candidate_id"], h["formula"]) for h in hits}:
+    for h in {(h[K.CANDIDATE_ID], h[K.FORMULA]) for h in hits}:
         counts.update(el.symbol for el in Composition(h[1]).elements)
     return counts
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genflow.core.candidates import CandidateKey as K
+
 __all__ = ["Section", "render_html", "render_markdown", "sections"]
 
 
@@ -45,7 +47,7 @@ def sections(report: dict[str, Any]) -> list[Section]:
                 [[k, str(v)] for k, v in (report.get("failure_counts") or {}).items()]),
         Section("Hits", ["formula", "hull", "E_d (eV/atom)", "engine", "checkpoint", "id"],
                 [[h["formula"], h["hull"], f"{h['e_d']:.4f}", str(h["engine"]),
-                  str(h["checkpoint_hash"]), h["candidate_id"]] for h in report["hits"]]),
+                  str(h["checkpoint_hash"]), h[K.CANDIDATE_ID]] for h in report["hits"]]),
     ]  # fmt: skip
     if report.get("sets"):
         out.append(Section(

@@ -57,18 +57,18 @@ class ReportSet:
 
 def campaign_set(stores: Any, name: str, hulls: list[str]) -> ReportSet:
     """Every candidate of campaign ``name``: its score on each hull, or None if unscored."""
-    from genflow.core.records import score_key
+    from genflow.core.candidates import CandidateKey as K
+    from genflow.core.candidates import get_path, score_path
 
-    keys = {h: score_key(h) for h in hulls}
-    projection = {"formula": 1, **{f"scores.{k}": 1 for k in keys.values()}}
-    docs = list(stores.candidates.find({"campaign": name}, projection))
+    paths = {h: score_path(h) for h in hulls}
+    projection = [K.FORMULA.value, *paths.values()]
+    docs = list(stores.candidates.find({K.CAMPAIGN.value: name}, projection))
     rows: dict[str, list[Row]] = {h: [] for h in hulls}
     for doc in docs:
+        formula = reduced_or_none(doc.get(K.FORMULA))
         for h in hulls:
-            score = (doc.get("scores") or {}).get(keys[h]) or {}
-            rows[h].append(
-                (reduced_or_none(doc.get("formula")), score.get("e_d"), score.get("e_form"))
-            )
+            score = get_path(doc, paths[h], {})
+            rows[h].append((formula, score.get(K.E_D), score.get(K.E_FORM)))
     return ReportSet(name, "campaign", rows)
 
 

@@ -9,8 +9,14 @@ from pymatgen.core import Structure
 
 from genflow.campaign.runner import run_campaign
 from genflow.campaign.spec import load_spec
-from genflow.core.candidate import Candidate, CandidateState
-from genflow.core.candidates_repo import StateUpdate, insert_candidates, update_states
+from genflow.core.candidates import (
+    Candidate,
+    CandidateState,
+    StateUpdate,
+    by_id,
+    insert_candidates,
+    update_states,
+)
 
 DATA = Path(__file__).parent / "data"
 BAD_BATCH = [
@@ -87,7 +93,7 @@ def test_gpaw_energies_refused_on_mp_hull_unless_forced(campaign_env, force):
         engine="gpaw",
         force=force,
     )
-    stored = stores.candidates.find_one({"candidate_id": cand.candidate_id})
+    stored = stores.candidates.find_one(by_id(cand.candidate_id))
     assert stored["state"] == "scored"
     assert stored["relax"]["mp_compatible"] is False
     assert stored["relax"]["task_uuids"] == ["u0", "u1"]
@@ -107,7 +113,7 @@ def test_failed_relax_is_a_row_with_its_reason(campaign_env):
     out = record_and_score(
         stores, {cand.candidate_id: {"output": None}}, hulls=["mp2021"], engine="mlip"
     )
-    stored = stores.candidates.find_one({"candidate_id": cand.candidate_id})
+    stored = stores.candidates.find_one(by_id(cand.candidate_id))
     assert out["failed"] == 1 and stored["state"] == "rejected"
     assert stored["reject_reason"].startswith("relax_failed: mlip: relax/static produced no output")
 

@@ -115,10 +115,12 @@ def _check_tables(report, md, stores, imported) -> None:
     assert sets["imported.csv"]["n_rows"] == 3 and sets["imported.csv"]["n_scored"] == 3
     assert sets[NIGHT]["n_metastable"] >= sets[NIGHT]["n_stable"] >= 0
     (pair,) = report["pairs"]
-    docs = stores.candidates.find(
-        {"campaign": NIGHT, "state": "scored"}, {"formula": 1, "scores": 1}
+    docs = list(
+        stores.candidates.find({"campaign": NIGHT, "state": "scored"}, {"formula": 1, "scores": 1})
     )
     mine = {Composition(d["formula"]).reduced_formula: d["scores"]["mp2021"]["e_form"]
+            for d in docs}  # fmt: skip
+    e_ds = {Composition(d["formula"]).reduced_formula: d["scores"]["mp2021"]["e_d"]
             for d in docs}  # fmt: skip
     theirs = load_hull("mp2021").score(["NaCl", "Si"], [-3.55, -5.30])
     expected = [mine[f] - s.e_form for f, s in zip(["NaCl", "Si"], theirs, strict=True)]
@@ -128,6 +130,8 @@ def _check_tables(report, md, stores, imported) -> None:
     assert pair["e_form_reduction_rate"] == sum(d < 0 for d in expected) / 2
     cond = report["conditional"]
     assert {r["composition"] for r in cond["rows"]} >= {"NaCl", "Si"}
+    best = {r["composition"]: r["best_e_d"] for r in cond["rows"]}
+    assert best["NaCl"] == pytest.approx(e_ds["NaCl"]) and best["Si"] == pytest.approx(e_ds["Si"])
     assert cond["convergence_rate"] == 1.0  # both relaxes converged
     for title in ("## Sets on each hull", "## Pairs of sets", "## Conditional generation"):
         body = md.split(title, 1)[1].split("\n## ", 1)[0]

@@ -133,8 +133,10 @@ def _scored_hit(stores, campaign: str, e_d: float) -> str:
     """Store a scored NaCl candidate of ``campaign`` with E_d on mp2021 (eV/atom)."""
     from pymatgen.core import Structure
 
-    from genflow.core.candidate import Candidate, CandidateState, RelaxDoc
-    from genflow.core.candidates_repo import (
+    from genflow.core.candidates import (
+        Candidate,
+        CandidateState,
+        RelaxDoc,
         StateUpdate,
         insert_candidates,
         record_scores,

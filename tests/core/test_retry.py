@@ -57,9 +57,7 @@ class _BreaksOnce:
 def test_iter_candidates_resumes_after_a_broken_page(stores) -> None:
     from pymatgen.core import Lattice, Structure
 
-    from genflow.core.candidate import Candidate
-    from genflow.core.candidate_queries import iter_candidates
-    from genflow.core.candidates_repo import insert_candidates
+    from genflow.core.candidates import Candidate, insert_candidates, iter_candidates
 
     prov = {"model_name": "m", "checkpoint_hash": "h", "conditioning": {}}
     cands = [

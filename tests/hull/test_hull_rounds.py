@@ -6,10 +6,17 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from genflow.campaign.hits import find_hits
-from genflow.core.candidate import Candidate, CandidateState, GeneratorProvenance
-from genflow.core.candidates_repo import StateUpdate, insert_candidates, update_states
+from genflow.core.candidates import (
+    Candidate,
+    CandidateState,
+    GeneratorProvenance,
+    StateUpdate,
+    insert_candidates,
+    update_states,
+)
 from genflow.hull import load_hull
 from genflow.hull.rounds import ROUNDS_COLLECTION, fold, latest_round
+from genflow.workflows.score import fold_round
 
 
 def _scored(stores, index: int, e_below: float) -> tuple[str, float]:
@@ -27,7 +34,7 @@ def _scored(stores, index: int, e_below: float) -> tuple[str, float]:
     update_states(stores.candidates, [StateUpdate(cand.candidate_id, CandidateState.GATED)])
     update_states(stores.candidates, [StateUpdate(cand.candidate_id, CandidateState.RELAXED,
                                                   {"relax": relax})])  # fmt: skip
-    from genflow.core.candidates_repo import record_scores
+    from genflow.core.candidates import record_scores
 
     record_scores(stores.candidates, {cand.candidate_id: {"mp2021": score}}, hit_threshold=0.0)
     return cand.candidate_id, energy
@@ -39,8 +46,9 @@ def test_fold_minus_010_and_minus_005(stores):
     assert latest_round(stores, "mp2021") == 0
     assert {h.candidate_id for h in find_hits(stores, "mp2021")} == {first, second}
 
-    out = fold(stores, "mp2021", campaign="rounds")
+    out = fold_round(stores, "mp2021", campaign="rounds")
     assert out["round"] == 1 and sorted(out["folded"]) == sorted([first, second])
+    assert out["rescored"] == 2 and "rescores" not in out
     assert stores.db[ROUNDS_COLLECTION].count_documents({"hull": "mp2021"}) == 1
 
     docs = {d["candidate_id"]: d for d in stores.candidates.find()}
@@ -56,13 +64,42 @@ def test_fold_minus_010_and_minus_005(stores):
     assert fold(stores, "mp2021")["folded"] == []  # nothing new: no new round
 
 
+def test_fold_returns_rescores_and_writes_no_candidate(stores):
+    """The hull room scores and returns: the candidates collection is untouched by ``fold``,
+    and recording its re-scores gives what the fold used to write."""
+    from genflow.core.candidates import CandidateKey as K
+    from genflow.core.candidates import Rescore, record_rescores, score_path
+
+    first, _ = _scored(stores, 1, -0.10)
+    second, _ = _scored(stores, 2, -0.05)
+    before = {d[K.CANDIDATE_ID]: d for d in stores.candidates.find()}
+    out = fold(stores, "mp2021", campaign="rounds")
+    assert {d[K.CANDIDATE_ID]: d for d in stores.candidates.find()} == before
+    assert out["rescored"] == len(out["rescores"]) == 2
+    assert all(isinstance(r, Rescore) and r.score.round == 1 for r in out["rescores"])
+    by_id = {r.candidate_id: r for r in out["rescores"]}
+    assert by_id[second].score.e_d == pytest.approx(0.05, abs=1e-9)
+    assert by_id[second].previous == before[second]["scores"]["mp2021"]
+    assert record_rescores(stores.candidates, out["rescores"], hit_threshold=0.0) == 2
+    doc = stores.candidates.find_one({K.CANDIDATE_ID: second})
+    assert doc["is_hit"]["mp2021"] is False and "mp2021" not in doc["hit_hulls"]
+    assert doc["score_rounds"]["mp2021"]["0"] == before[second]["scores"]["mp2021"]
+    assert (
+        stores.candidates.find_one({K.CANDIDATE_ID: first}, [score_path("mp2021")])["scores"][
+            "mp2021"
+        ]["round"]
+        == 1
+    )
+    assert stores.candidates.find_one({K.CANDIDATE_ID: first})["hit_hulls"] == ["mp2021"]
+
+
 def test_hits_show_labels_and_hide_gaps(stores):
     from genflow.campaign.view import hits_table
+    from genflow.core.candidates import HULL_GAP_SUSPECTED, record_audit
 
     gap, _ = _scored(stores, 3, -0.20)
-    stores.candidates.update_one(
-        {"candidate_id": gap},
-        {"$set": {"scores.mp2021.audit": {"verdict": "hull_gap_suspected", "beaten_by": "X"}}},
+    record_audit(
+        stores.candidates, "mp2021", gap, {"verdict": HULL_GAP_SUSPECTED, "beaten_by": "X"}
     )
     (hit,) = find_hits(stores, "mp2021")
     assert (hit.audit, hit.beaten_by, hit.novelty, hit.round) == (

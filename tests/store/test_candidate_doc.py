@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from genflow.core.candidate import (
+from genflow.core.candidates import (
     ALLOWED_TRANSITIONS,
     Candidate,
     CandidateState,

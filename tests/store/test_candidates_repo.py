@@ -10,19 +10,17 @@ import pytest
 from pymatgen.core import Lattice, Structure
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from genflow.core.candidate import Candidate
-from genflow.core.candidate_queries import (
+from genflow.core.candidates import (
+    Candidate,
+    StateUpdate,
     count_states,
     failure_counts,
     failures,
     get_candidate,
-    iter_candidates,
-    throughput,
-)
-from genflow.core.candidates_repo import (
-    StateUpdate,
     insert_candidates,
+    iter_candidates,
     record_scores,
+    throughput,
     transition,
     update_states,
 )

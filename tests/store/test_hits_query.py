@@ -10,8 +10,7 @@ from jobflow import Flow, job, run_locally
 from pymatgen.core import Lattice, Structure
 
 from genflow.campaign.hits import find_hits, hits_filter, raw_pymongo_query, trace_hit, write_cifs
-from genflow.core.candidate import Candidate
-from genflow.core.candidates_repo import insert_candidates, record_scores, transition
+from genflow.core.candidates import Candidate, insert_candidates, record_scores, transition
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pymatgen.core import Lattice, Structure
 
-from genflow.core.candidate import CandidateState
-from genflow.core.candidate_queries import get_candidate
+from genflow.core.candidates import CandidateState, get_candidate
 from genflow.model.kinds import SampleRow
 from genflow.workflows import generate
 from genflow.workflows.gate.decisions import gate_candidates

@@ -6,9 +6,7 @@ from __future__ import annotations
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from genflow.core.candidate import Candidate, CandidateState
-from genflow.core.candidate_queries import get_candidate
-from genflow.core.candidates_repo import insert_candidates
+from genflow.core.candidates import Candidate, CandidateState, get_candidate, insert_candidates
 from genflow.core.references import insert_references, reference_sources
 from genflow.workflows.gate.decisions import gate_candidates, novelty_mode
 from genflow.workflows.references import file_reference_docs

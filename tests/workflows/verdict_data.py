@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from pymatgen.core import Lattice, Structure
 
-from genflow.core.candidate import Candidate, CandidateState, GeneratorProvenance
-from genflow.core.candidates_repo import StateUpdate, insert_candidates, update_states
+from genflow.core.candidates import (
+    Candidate,
+    CandidateState,
+    GeneratorProvenance,
+    StateUpdate,
+    insert_candidates,
+    update_states,
+)
 
 
 def rocksalt(a: str, b: str, lattice: float) -> Structure:

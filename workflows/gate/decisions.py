@@ -10,8 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from genflow.core.candidate import Candidate, CandidateState
-from genflow.core.candidates_repo import StateUpdate, update_states
+from genflow.core.candidates import (
+    Candidate,
+    CandidateState,
+    StateUpdate,
+    by_ids,
+    get_path,
+    update_states,
+)
+from genflow.core.candidates import CandidateKey as K
 from genflow.core.retry import retry_call
 
 if TYPE_CHECKING:
@@ -21,17 +28,17 @@ if TYPE_CHECKING:
 
 __all__ = ["GateSummary", "gate_candidates", "novelty_mode"]
 
-_LATE_STAGES = ("prerelax", "prescreen")  # rejected after passing the cheap checks
+_LATE_STAGES = ("prerelax", "prescreen")
+_GATE, _PRERELAX = K.GATE.value, K.PRERELAX.value  # rejected after passing the cheap checks
 
 GateSummary = dict[str, Any]
 
 
 def _load(stores: GenflowStores, ids: list[str]) -> dict[str, Candidate]:
     docs = retry_call(
-        lambda: list(stores.candidates.find({"candidate_id": {"$in": ids}})),
-        what="read the gate's batch",
+        lambda: list(stores.candidates.find(by_ids(ids))), what="read the gate's batch"
     )
-    return {d["candidate_id"]: Candidate.from_mongo(d) for d in docs}
+    return {d[K.CANDIDATE_ID]: Candidate.from_mongo(d) for d in docs}
 
 
 def _stored_rows(stores: GenflowStores, todo: list[Candidate]) -> list[tuple]:
@@ -40,13 +47,11 @@ def _stored_rows(stores: GenflowStores, todo: list[Candidate]) -> list[tuple]:
 
     formulas = {c.reduced_formula for c in todo}
     query = earlier_candidates_filter(formulas, exclude_ids=[c.candidate_id for c in todo])
-    query["gate.valid"] = {"$ne": False}  # broken cells (NaN, overlaps) match nothing
+    query[K.GATE_VALID.value] = {"$ne": False}  # broken cells (NaN, overlaps) match nothing
     docs = retry_call(lambda: list(stores.candidates.find(query)), what="read earlier candidates")
     # Stored lattice fingerprints let the dedupe index skip parsing and reducing every
     # earlier cell of a crowded chemistry (see genflow.workflows.gate.fingerprint).
-    return [
-        (d["candidate_id"], d["structure"], (d.get("gate") or {}).get("fingerprint")) for d in docs
-    ]
+    return [(d[K.CANDIDATE_ID], d[K.STRUCTURE], get_path(d, K.GATE_FINGERPRINT)) for d in docs]
 
 
 def gate_candidates(
@@ -168,16 +173,16 @@ def _gate_updates(rec: GateRecord) -> list[StateUpdate]:
             "n_steps": rec.prerelax.n_steps,
         }
     if rec.passed:
-        updates = [StateUpdate(rec.key, CandidateState.GATED, {"gate": gate})]
+        updates = [StateUpdate(rec.key, CandidateState.GATED, {_GATE: gate})]
         if prerelax is not None:
-            updates.append(StateUpdate(rec.key, CandidateState.PRERELAXED, {"prerelax": prerelax}))
+            updates.append(StateUpdate(rec.key, CandidateState.PRERELAXED, {_PRERELAX: prerelax}))
         return updates
-    reject = {"reject_reason": f"{rec.stage}: {rec.reason}", "gate": gate}
+    reject = {K.REJECT_REASON.value: f"{rec.stage}: {rec.reason}", _GATE: gate}
     if prerelax is not None:
-        reject["prerelax"] = prerelax
+        reject[_PRERELAX] = prerelax
     if rec.stage in _LATE_STAGES:
         return [
-            StateUpdate(rec.key, CandidateState.GATED, {"gate": gate}),
+            StateUpdate(rec.key, CandidateState.GATED, {_GATE: gate}),
             StateUpdate(rec.key, CandidateState.REJECTED, reject, note=rec.stage),
         ]
     return [StateUpdate(rec.key, CandidateState.REJECTED, reject, note=rec.stage)]

@@ -61,6 +61,7 @@ from typing import Any
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Composition, Structure
 
+from genflow.core.candidates import CandidateKey as K
 from genflow.workflows.gate.dedupe_buckets import CompositionKey, Entry, SizeBucket
 from genflow.workflows.gate.fingerprint import FINGERPRINT_FIELD
 from genflow.workflows.gate.match_kernel import fit_prepared, kernel_applies
@@ -373,9 +374,9 @@ def earlier_candidates_filter(formulas: Iterable[str], exclude_ids: Iterable[str
     collection; the ``reduced_formula`` index answers it.
     """
     query: dict[str, Any] = {
-        "reduced_formula": {"$in": sorted(set(formulas))},
-        "structure": {"$ne": None},
+        K.REDUCED_FORMULA.value: {"$in": sorted(set(formulas))},
+        K.STRUCTURE.value: {"$ne": None},
     }
     if ids := sorted(set(exclude_ids)):
-        query["candidate_id"] = {"$nin": ids}
+        query[K.CANDIDATE_ID.value] = {"$nin": ids}
     return query

@@ -66,6 +66,8 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
+from genflow.core.candidates import CandidateKey
+
 __all__ = [
     "FINGERPRINT_FIELD",
     "FINGERPRINT_VERSION",
@@ -80,7 +82,7 @@ __all__ = [
 AMD_K = 16
 
 #: Where a candidate document keeps its fingerprint (``GateRecord.gate_doc()["fingerprint"]``).
-FINGERPRINT_FIELD = "gate.fingerprint"
+FINGERPRINT_FIELD = CandidateKey.GATE_FINGERPRINT.value
 FINGERPRINT_VERSION = 1
 _SLACK = 1e-6
 

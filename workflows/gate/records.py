@@ -1,7 +1,7 @@
 """Frozen gate records: one :class:`GateRecord` per input row, failures kept as rows.
 
 A rejected record names its :class:`GateStage` and reason; the record of a passed row carries
-every check's result, named as in ``genflow.core.candidate.GateResult``.
+every check's result, named as in ``genflow.core.candidates.GateResult``.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class GateRecord:
         Parsed structure (the pre-relaxed one after ``prerelax``).
     valid, validity_reason, smact_valid, duplicate_of, novel, novelty_match, novelty_ref_id,
     novelty_source
-        Per-check results, named as in ``genflow.core.candidate.GateResult`` (None = not run).
+        Per-check results, named as in ``genflow.core.candidates.GateResult`` (None = not run).
     prerelax
         The CHGNet pre-relaxation, if it ran.
     e_d, hull
@@ -99,7 +99,7 @@ class GateRecord:
         return dataclasses.replace(self, passed=False, stage=str(stage), reason=reason, **changes)
 
     def gate_doc(self) -> dict[str, Any]:
-        """Fields of ``genflow.core.candidate.GateResult`` (plus stage and reason)."""
+        """Fields of ``genflow.core.candidates.GateResult`` (plus stage and reason)."""
         names = ("valid", "validity_reason", "smact_valid", "duplicate_of", "novel",
                  "novelty_match", "novelty_ref_id", "novelty_source", "fingerprint", "stage",
                  "reason")  # fmt: skip

@@ -2,7 +2,8 @@
 
 Every read goes through :func:`genflow.core.retry.retry_call`, and :func:`iter_candidates`
 resumes after the last document it yielded when a cursor breaks, so a database outage costs a
-wait, never a skipped or repeated candidate. Writes live in :mod:`genflow.core.candidates_repo`.
+wait, never a skipped or repeated candidate. Writes live in
+:mod:`genflow.core.candidates.repository`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo import ASCENDING
 
-from genflow.core.candidate import Candidate, CandidateState, utcnow
+from genflow.core.candidates.keys import CandidateKey as K
+from genflow.core.candidates.keys import get_path, state_at_path
+from genflow.core.candidates.queries import by_id
+from genflow.core.candidates.record import Candidate, CandidateState
+from genflow.core.candidates.subdocs import utcnow
 from genflow.core.retry import retry_call
 
 if TYPE_CHECKING:
@@ -29,13 +34,20 @@ __all__ = [
 ]
 
 DEFAULT_PAGE = 1000
+_ID, _CAMPAIGN, _STATE, _CREATED = (
+    K.CANDIDATE_ID.value,
+    K.CAMPAIGN.value,
+    K.STATE.value,
+    K.CREATED_AT.value,
+)
+_REJECTED = str(CandidateState.REJECTED)
+# A failure row: these stored fields, then the reason, then updated_at.
+_FAILURE_FIELDS = (K.CANDIDATE_ID, K.CAMPAIGN, K.STATE, K.FORMULA)
 
 
 def get_candidate(collection: Collection, candidate_id: str) -> Candidate:
     """Return one candidate; ``KeyError`` naming the id if it is not stored."""
-    doc = retry_call(
-        lambda: collection.find_one({"candidate_id": candidate_id}), what="read a candidate"
-    )
+    doc = retry_call(lambda: collection.find_one(by_id(candidate_id)), what="read a candidate")
     if doc is None:
         raise KeyError(f"candidate {candidate_id!r} not found in {collection.full_name}")
     return Candidate.from_mongo(doc)
@@ -51,10 +63,10 @@ def iter_candidates(
     """Yield candidates of a campaign and/or state(s), oldest first (insertion order)."""
     query: dict[str, Any] = {}
     if campaign is not None:
-        query["campaign"] = campaign
+        query[_CAMPAIGN] = campaign
     if state is not None:
         states = [state] if isinstance(state, str) else list(state)
-        query["state"] = {"$in": [str(CandidateState(s)) for s in states]}
+        query[_STATE] = {"$in": [str(CandidateState(s)) for s in states]}
     # A cursor broken by an outage resumes after the last document it yielded, in the same
     # (created_at, _id) order, so no candidate is skipped or yielded twice.
     last: tuple[Any, Any] | None = None
@@ -63,27 +75,27 @@ def iter_candidates(
         q = dict(query)
         if last is not None:
             after = [
-                {"created_at": {"$gt": last[0]}},
-                {"created_at": last[0], "_id": {"$gt": last[1]}},
+                {_CREATED: {"$gt": last[0]}},
+                {_CREATED: last[0], "_id": {"$gt": last[1]}},
             ]
             q = {"$and": [query, {"$or": after}]} if query else {"$or": after}
         cursor = collection.find(q, batch_size=batch_size).sort(
-            [("created_at", ASCENDING), ("_id", ASCENDING)]
+            [(_CREATED, ASCENDING), ("_id", ASCENDING)]
         )
         return list(cursor.limit(batch_size))
 
     while docs := retry_call(page, what="read candidates"):
         for doc in docs:
             yield Candidate.from_mongo(doc)
-        last = (docs[-1]["created_at"], docs[-1]["_id"])
+        last = (docs[-1][_CREATED], docs[-1]["_id"])
 
 
 def count_states(collection: Collection, campaign: str | None = None) -> dict[str, int]:
     """Return {state: count} for a campaign (every state present, zeros included)."""
     pipeline: list[dict[str, Any]] = []
     if campaign is not None:
-        pipeline.append({"$match": {"campaign": campaign}})
-    pipeline.append({"$group": {"_id": "$state", "n": {"$sum": 1}}})
+        pipeline.append({"$match": {_CAMPAIGN: campaign}})
+    pipeline.append({"$group": {"_id": f"${K.STATE}", "n": {"$sum": 1}}})
     counts = {str(s): 0 for s in CandidateState}
     rows = retry_call(lambda: list(collection.aggregate(pipeline)), what="count states")
     for row in rows:
@@ -99,30 +111,31 @@ def failures(
     Each row has candidate_id, campaign, state, formula, reason and updated_at, newest first.
     """
     query: dict[str, Any] = {
-        "$or": [{"state": "rejected"}, {"relax.converged": False}, {"relax.error": {"$ne": None}}]
+        "$or": [
+            {_STATE: _REJECTED},
+            {K.RELAX_CONVERGED.value: False},
+            {K.RELAX_ERROR.value: {"$ne": None}},
+        ]
     }
     if campaign is not None:
-        query["campaign"] = campaign
-    proj = {"candidate_id": 1, "campaign": 1, "state": 1, "formula": 1, "reject_reason": 1}
-    proj |= {"relax.converged": 1, "relax.error": 1, "updated_at": 1}
+        query[_CAMPAIGN] = campaign
+    extra = (K.UPDATED_AT, K.REJECT_REASON, K.RELAX_CONVERGED, K.RELAX_ERROR)
+    proj = [str(k) for k in _FAILURE_FIELDS + extra]
     rows = []
     docs = retry_call(
-        lambda: list(collection.find(query, proj).sort("updated_at", -1).limit(limit)),
+        lambda: list(collection.find(query, proj).sort(K.UPDATED_AT.value, -1).limit(limit)),
         what="read failures",
     )
     for doc in docs:
-        relax = doc.get("relax") or {}
-        reason = doc.get("reject_reason") or relax.get("error") or "relaxation did not converge"
-        rows.append(
-            {
-                "candidate_id": doc["candidate_id"],
-                "campaign": doc["campaign"],
-                "state": doc["state"],
-                "formula": doc.get("formula"),
-                "reason": reason,
-                "updated_at": doc.get("updated_at"),
-            }
+        reason = (
+            doc.get(K.REJECT_REASON)
+            or get_path(doc, K.RELAX_ERROR)
+            or "relaxation did not converge"
         )
+        row = {str(k): doc.get(k) for k in _FAILURE_FIELDS}
+        row["reason"] = reason
+        row[K.UPDATED_AT.value] = doc.get(K.UPDATED_AT)
+        rows.append(row)
     return rows
 
 
@@ -132,11 +145,11 @@ def failure_counts(collection: Collection, campaign: str | None = None) -> dict[
     Reasons are grouped on the text before the first ':' (genflow reasons read
     ``"<code>: <detail>"``, e.g. ``"min_distance: 0.31 Å < 0.5 Å"``).
     """
-    match: dict[str, Any] = {"state": "rejected"}
+    match: dict[str, Any] = {_STATE: _REJECTED}
     if campaign is not None:
-        match["campaign"] = campaign
+        match[_CAMPAIGN] = campaign
     counts: dict[str, int] = {}
-    pipeline = [{"$match": match}, {"$group": {"_id": "$reject_reason", "n": {"$sum": 1}}}]
+    pipeline = [{"$match": match}, {"$group": {"_id": f"${K.REJECT_REASON}", "n": {"$sum": 1}}}]
     for row in retry_call(lambda: list(collection.aggregate(pipeline)), what="count failures"):
         code = str(row["_id"]).split(":", 1)[0].strip()
         counts[code] = counts.get(code, 0) + int(row["n"])
@@ -158,8 +171,8 @@ def throughput(
     """
     state = CandidateState(state)
     end = now or utcnow()
-    query: dict[str, Any] = {f"state_at.{state}": {"$gte": end - window, "$lte": end}}
+    query: dict[str, Any] = {state_at_path(state): {"$gte": end - window, "$lte": end}}
     if campaign is not None:
-        query["campaign"] = campaign
+        query[_CAMPAIGN] = campaign
     n = retry_call(lambda: collection.count_documents(query), what="count throughput")
     return n / (window.total_seconds() / 3600.0)

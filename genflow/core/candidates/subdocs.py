@@ -1,14 +1,12 @@
 """Sub-documents of a candidate: generator provenance, gate, MLIP, DFT and hull-score results.
 
-Re-exported by :mod:`genflow.core.candidate`; import them from there. Every model tolerates extra
+Exported by :mod:`genflow.core.candidates`; import them from there. Every model tolerates extra
 keys (other rooms may record more) and sanitises numpy values so documents encode to BSON.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,40 +19,8 @@ __all__ = [
     "HullScoreDoc",
     "PrerelaxDoc",
     "RelaxDoc",
-    "is_hit",
-    "score_key",
     "utcnow",
 ]
-
-_SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def score_key(hull: str) -> str:
-    """Return the key a hull's scores are stored under (``scores.<key>``, ``is_hit.<key>``).
-
-    A bundled hull keys its scores by its name (``mp2021``, ``gnome``); a user's hull file by
-    its file stem (``hulls/my refs.csv`` → ``my_refs``), with characters a MongoDB field name
-    cannot carry replaced by ``_``. Scoring, hits, indexes and status all go through this one
-    function, so a hull named one way on the command line is found under the same key.
-
-    >>> score_key("mp2021"), score_key("refs/my refs.csv")
-    ('mp2021', 'my_refs')
-
-    Raises
-    ------
-    ValueError
-        For an empty name, or one that keeps no letter or digit.
-    """
-    if not isinstance(hull, str) or not hull.strip():
-        raise ValueError(f"hull name {hull!r}: expected a hull name or a hull file path")
-    if _SAFE_KEY.match(hull):
-        return hull
-    stem = hull.strip().rsplit("/", 1)[-1]
-    stem = stem.rsplit(".", 1)[0] if "." in stem else stem
-    key = re.sub(r"[^A-Za-z0-9_-]", "_", stem)
-    if not key.strip("_-"):
-        raise ValueError(f"hull name {hull!r} cannot key scores: no letters or digits")
-    return key
 
 
 def utcnow() -> datetime:
@@ -186,11 +152,3 @@ class HullScoreDoc(_Doc):
         if isinstance(score, dict):
             return cls.model_validate(score)
         return cls.model_validate(dataclasses.asdict(score))
-
-
-def is_hit(score: HullScoreDoc | dict, threshold: float) -> bool:
-    """Return True if a score is a hit: no error and a finite E_d strictly below ``threshold``."""
-    doc = score if isinstance(score, HullScoreDoc) else HullScoreDoc.model_validate(score)
-    return (
-        doc.error is None and doc.e_d is not None and math.isfinite(doc.e_d) and doc.e_d < threshold
-    )

@@ -7,7 +7,7 @@ Every room reads and writes this one schema (pydantic v2). A candidate moves thr
 MLIP pre-relax. Re-applying the current state is a no-op, so a rerun job (FireWorks lost-run
 rerun) can repeat its transition safely; anything else raises ``ValueError``.
 
-``candidate_id`` is deterministic (:mod:`genflow.core.candidate_id`), so re-submitting a
+``candidate_id`` is deterministic (:mod:`genflow.core.candidates.ids`), so re-submitting a
 campaign inserts nothing twice.
 
 >>> from pymatgen.core import Lattice, Structure
@@ -29,19 +29,20 @@ from typing import TYPE_CHECKING, Any, Self
 from monty.json import jsanitize
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from genflow.core.candidate_id import canonical_structure, make_candidate_id
-from genflow.core.chem import formula
-from genflow.core.records import (
+from genflow.core.candidates.hits import is_hit
+from genflow.core.candidates.ids import make_candidate_id
+from genflow.core.candidates.keys import CandidateKey as K
+from genflow.core.candidates.keys import score_key
+from genflow.core.candidates.subdocs import (
     GateResult,
     GeneratorProvenance,
     HullScoreDoc,
     PrerelaxDoc,
     RelaxDoc,
     _aware,
-    is_hit,
-    score_key,
     utcnow,
 )
+from genflow.core.chem import formula
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -50,22 +51,12 @@ __all__ = [
     "ALLOWED_TRANSITIONS",
     "Candidate",
     "CandidateState",
-    "GateResult",
-    "GeneratorProvenance",
-    "HullScoreDoc",
-    "PrerelaxDoc",
-    "RelaxDoc",
     "StateChange",
     "allowed_sources",
-    "canonical_structure",
     "check_transition",
-    "is_hit",
-    "make_candidate_id",
-    "score_key",
-    "utcnow",
 ]
 
-_SUBDOCS = ("gate", "prerelax", "relax")
+_SUBDOCS = (K.GATE, K.PRERELAX, K.RELAX)
 
 
 class CandidateState(StrEnum):
@@ -154,23 +145,23 @@ class Candidate(BaseModel):
     )
     history: list[StateChange] = Field(default_factory=list)
 
-    @field_validator("created_at", "updated_at")
+    @field_validator(K.CREATED_AT.value, K.UPDATED_AT.value)
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
         return _aware(value)
 
-    @field_validator("structure")
+    @field_validator(K.STRUCTURE.value)
     @classmethod
     def _plain_structure(cls, value: dict | None) -> dict | None:
         # Tuples (pbc) and numpy values become lists/floats, as they come back from BSON.
         return None if value is None else jsanitize(value, strict=False)
 
-    @field_validator("state_at")
+    @field_validator(K.STATE_AT.value)
     @classmethod
     def _utc_map(cls, value: dict[str, datetime]) -> dict[str, datetime]:
         return {k: _aware(v) for k, v in value.items()}
 
-    @field_validator("scores")
+    @field_validator(K.SCORES.value)
     @classmethod
     def _hull_keys(cls, value: dict[str, HullScoreDoc]) -> dict[str, HullScoreDoc]:
         for name in value:
@@ -289,11 +280,11 @@ class Candidate(BaseModel):
         now = utcnow()
         data = self.model_dump()
         data.update(fields)
-        data["updated_at"] = now
+        data[K.UPDATED_AT] = now
         if state != self.state:
-            data["state"] = state
-            data["state_at"] = {**self.state_at, state.value: now}
-            data["history"] = [*data["history"], {"state": state, "at": now, "note": note}]
+            data[K.STATE] = state
+            data[K.STATE_AT] = {**self.state_at, state.value: now}
+            data[K.HISTORY] = [*data[K.HISTORY], StateChange(state=state, at=now, note=note)]
         return type(self).model_validate(data)
 
     def with_scores(self, scores: dict[str, Any], threshold: float) -> Candidate:

@@ -1,6 +1,6 @@
 """Bulk writes to the ``candidates`` collection: inserts, state changes, scores.
 
-Reads (one candidate, counts, failures, throughput) live in :mod:`genflow.core.candidate_queries`.
+Reads (one candidate, counts, failures, throughput) live in :mod:`genflow.core.candidates.reads`.
 
 Every function takes the pymongo collection (``GenflowStores.candidates``), so it works the same
 on production MongoDB and the embedded SecantusDB. Writes are batched (``insert_many`` /
@@ -28,17 +28,28 @@ from pydantic import BaseModel, ValidationError
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
-from genflow.core.candidate import (
+from genflow.core.candidates.hits import is_hit
+from genflow.core.candidates.keys import CandidateKey as K
+from genflow.core.candidates.keys import (
+    hit_path,
+    score_key,
+    score_path,
+    score_round_path,
+    state_at_path,
+)
+from genflow.core.candidates.queries import by_id, by_ids
+from genflow.core.candidates.record import (
     Candidate,
     CandidateState,
+    StateChange,
+    allowed_sources,
+    check_transition,
+)
+from genflow.core.candidates.subdocs import (
     GateResult,
     HullScoreDoc,
     PrerelaxDoc,
     RelaxDoc,
-    allowed_sources,
-    check_transition,
-    is_hit,
-    score_key,
     utcnow,
 )
 from genflow.core.jsonsafe import finite_or_none
@@ -49,16 +60,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "InsertSummary",
+    "Rescore",
     "StateUpdate",
     "TransitionSummary",
     "insert_candidates",
     "insert_new",
+    "record_audit",
+    "record_rescores",
     "record_scores",
     "transition",
     "update_states",
 ]
 
 DEFAULT_BATCH = 1000
+# plain-str field names for the BSON documents this module builds
+_ID, _STATE, _HIT_HULLS = K.CANDIDATE_ID.value, K.STATE.value, K.HIT_HULLS.value
 _DUPLICATE_KEY = 11000
 
 
@@ -125,7 +141,7 @@ def insert_candidates(
     ids: list[str] = []
     for batch in _batches(candidates, batch_size):
         docs = [c.to_mongo() for c in batch]
-        ids.extend(d["candidate_id"] for d in docs)
+        ids.extend(d[_ID] for d in docs)
         new, old = insert_new(collection, docs, what="insert candidates")
         inserted, existing = inserted + new, existing + old
     return InsertSummary(inserted=inserted, existing=existing, ids=ids)
@@ -201,27 +217,27 @@ def _state_ops(update: StateUpdate, now: Any) -> list[UpdateOne]:
     MongoDB-compatible server implements.
     """
     target = CandidateState(update.state)
-    fields = {**_validated_fields(update), "updated_at": now}
+    fields = {**_validated_fields(update), K.UPDATED_AT.value: now}
     sources = [s for s in allowed_sources(target) if s != target]
-    entry = {"state": str(target), "at": now, "note": update.note}
+    entry = StateChange(state=target, at=now, note=update.note).model_dump()
     return [
-        UpdateOne({"candidate_id": update.candidate_id, "state": str(target)}, {"$set": fields}),
+        UpdateOne({_ID: update.candidate_id, _STATE: str(target)}, {"$set": fields}),
         UpdateOne(
-            {"candidate_id": update.candidate_id, "state": {"$in": sources}},
+            {_ID: update.candidate_id, _STATE: {"$in": sources}},
             {
-                "$set": {**fields, "state": str(target), f"state_at.{target}": now},
-                "$push": {"history": entry},
+                "$set": {**fields, _STATE: str(target), state_at_path(target): now},
+                "$push": {K.HISTORY.value: entry},
             },
         ),
     ]
 
 
-_SUBDOC_MODELS = {"gate": GateResult, "prerelax": PrerelaxDoc, "relax": RelaxDoc}
+_SUBDOC_MODELS = {K.GATE: GateResult, K.PRERELAX: PrerelaxDoc, K.RELAX: RelaxDoc}
 # What a document in each state must carry (mirrors Candidate's model validator).
 _REQUIRED = {
-    CandidateState.REJECTED: "reject_reason",
-    CandidateState.RELAXED: "relax",
-    CandidateState.SCORED: "scores",
+    CandidateState.REJECTED: K.REJECT_REASON.value,
+    CandidateState.RELAXED: K.RELAX.value,
+    CandidateState.SCORED: K.SCORES.value,
 }
 
 
@@ -237,13 +253,13 @@ def _validated_fields(update: StateUpdate) -> dict[str, Any]:
                 )
             except ValidationError as exc:
                 raise ValueError(f"candidate {update.candidate_id}: invalid {key}: {exc}") from exc
-        fields[key] = value.model_dump() if isinstance(value, BaseModel) else value
+        fields[str(key)] = value.model_dump() if isinstance(value, BaseModel) else value
     needed = _REQUIRED.get(CandidateState(update.state))
     if needed and not any(k == needed or k.startswith(needed + ".") for k in fields):
         raise ValueError(
             f"candidate {update.candidate_id}: moving to {update.state} needs fields[{needed!r}]"
         )
-    if needed == "reject_reason" and not fields["reject_reason"]:
+    if needed == K.REJECT_REASON and not fields[K.REJECT_REASON]:
         raise ValueError(f"candidate {update.candidate_id}: empty reject_reason")
     return fields
 
@@ -251,12 +267,12 @@ def _validated_fields(update: StateUpdate) -> dict[str, Any]:
 def _explain_misses(collection: Collection, batch: list[StateUpdate]) -> dict[str, str]:
     """Describe why updates in ``batch`` matched nothing (unknown id or illegal transition)."""
     wanted = {u.candidate_id: CandidateState(u.state) for u in batch}
-    query = {"candidate_id": {"$in": list(wanted)}}
+    query = by_ids(wanted)
     docs = retry_call(
-        lambda: list(collection.find(query, {"candidate_id": 1, "state": 1})),
+        lambda: list(collection.find(query, [_ID, _STATE])),
         what="read candidate states",
     )
-    found = {d["candidate_id"]: d["state"] for d in docs}
+    found = {d[_ID]: d[_STATE] for d in docs}
     errors = {}
     for cid, target in wanted.items():
         if cid not in found:
@@ -312,24 +328,80 @@ def record_scores(
         for hull, score in per_hull.items():
             doc = HullScoreDoc.from_score(score)
             key = score_key(hull)
-            fields[f"scores.{key}"] = finite_or_none(doc.model_dump())
+            fields[score_path(key)] = finite_or_none(doc.model_dump())
             flag = is_hit(doc, hit_threshold)
-            fields[f"is_hit.{key}"] = flag
+            fields[hit_path(key)] = flag
             (hits if flag else misses).append(key)
         updates.append(StateUpdate(cid, CandidateState.SCORED, fields))
         hit_changes.append((cid, hits, misses))
     summary = update_states(collection, updates, strict=strict)
-    # hit_hulls: $addToSet and $pull on one path conflict in a single update, so two ops.
-    ops = []
-    for cid, hits, misses in hit_changes:
-        if cid in summary.errors:
-            continue
-        if hits:
-            ops.append(
-                UpdateOne({"candidate_id": cid}, {"$addToSet": {"hit_hulls": {"$each": hits}}})
-            )
-        if misses:
-            ops.append(UpdateOne({"candidate_id": cid}, {"$pull": {"hit_hulls": {"$in": misses}}}))
+    ops = [
+        op
+        for cid, hits, misses in hit_changes
+        if cid not in summary.errors
+        for op in _hit_hulls_ops(cid, hits, misses)
+    ]
     if ops:
         retry_call(lambda: collection.bulk_write(ops, ordered=True), what="mark hits")
     return summary
+
+
+def _hit_hulls_ops(candidate_id: str, hits: list[str], misses: list[str]) -> list[UpdateOne]:
+    """Add ``hits`` to and drop ``misses`` from ``hit_hulls`` (hull keys).
+
+    ``$addToSet`` and ``$pull`` on one path conflict in a single update, so two ops.
+    """
+    ops = []
+    if hits:
+        ops.append(UpdateOne(by_id(candidate_id), {"$addToSet": {_HIT_HULLS: {"$each": hits}}}))
+    if misses:
+        ops.append(UpdateOne(by_id(candidate_id), {"$pull": {_HIT_HULLS: {"$in": misses}}}))
+    return ops
+
+
+@dataclass(frozen=True)
+class Rescore:
+    """A candidate's score on a later hull round (``genflow.hull.rounds``), eV/atom.
+
+    ``previous`` is the stored score it replaces, kept under ``score_rounds.<hull>.<round>``.
+    """
+
+    candidate_id: str
+    hull: str
+    score: HullScoreDoc
+    previous: Mapping[str, Any]
+
+
+def record_rescores(
+    collection: Collection, rescores: Iterable[Rescore], *, hit_threshold: float
+) -> int:
+    """Write re-scores from a new hull round (the state stays ``scored``) and re-mark hits.
+
+    Each candidate's previous score moves to ``score_rounds.<hull>.<its round>``, the new one
+    becomes ``scores.<hull>``, and ``is_hit.<hull>`` / ``hit_hulls`` follow :func:`is_hit`
+    with ``hit_threshold`` (eV/atom). Returns the number of candidates written.
+    """
+    ops: list[UpdateOne] = []
+    n = 0
+    for r in rescores:
+        key = score_key(r.hull)
+        hit = is_hit(r.score, hit_threshold)
+        fields = {
+            score_round_path(key, r.previous.get(K.ROUND, 0)): dict(r.previous),
+            score_path(key): r.score.model_dump(),
+            hit_path(key): hit,
+        }
+        ops.append(UpdateOne(by_id(r.candidate_id), {"$set": fields}))
+        ops += _hit_hulls_ops(r.candidate_id, [key] if hit else [], [] if hit else [key])
+        n += 1
+    if ops:
+        retry_call(lambda: collection.bulk_write(ops, ordered=True), what="record re-scores")
+    return n
+
+
+def record_audit(
+    collection: Collection, hull: str, candidate_id: str, audit: Mapping[str, Any]
+) -> None:
+    """Store a hit audit's verdict as ``scores.<hull>.audit`` (``workflows.hit_audit``)."""
+    update = {"$set": {score_path(hull, K.AUDIT): dict(audit)}}
+    retry_call(lambda: collection.update_one(by_id(candidate_id), update), what="record hit audit")

@@ -1,0 +1,129 @@
+"""The candidate document, the contract between the rooms: one home for everything about it.
+
+======================  ==========================================================================
+module                  holds
+======================  ==========================================================================
+``record``              :class:`Candidate` (pydantic), its states and legal transitions
+``subdocs``             the sub-documents: provenance, gate, pre-relax, relax, hull scores
+``keys``                :class:`CandidateKey`, every stored field path, and the path builders
+``hits``                the one hit rule: :func:`is_hit`, :func:`hit_filter`, :func:`hit_threshold`
+``queries``             MongoDB filters, projections and sorts over the ``candidates`` collection
+``reads``               reads of the collection (one candidate, pages, counts, failures)
+``repository``          writes (inserts, state changes, scores, hit flags, audits)
+``ids``                 deterministic ``candidate_id``
+======================  ==========================================================================
+
+Import from the package (``from genflow.core.candidates import Candidate, CandidateKey``).
+"""
+
+from genflow.core.candidates.hits import hit_filter, hit_threshold, is_hit
+from genflow.core.candidates.ids import ID_PREFIX, canonical_structure, make_candidate_id
+from genflow.core.candidates.keys import (
+    HULL_GAP_SUSPECTED,
+    CandidateKey,
+    get_path,
+    hit_path,
+    score_key,
+    score_path,
+    score_round_path,
+    state_at_path,
+)
+from genflow.core.candidates.queries import (
+    HIT_ROW_FIELDS,
+    HIT_ROW_PROJECTION,
+    by_id,
+    by_ids,
+    e_d_sort,
+    scored_hits_filter,
+    scored_on_filter,
+)
+from genflow.core.candidates.reads import (
+    count_states,
+    failure_counts,
+    failures,
+    get_candidate,
+    iter_candidates,
+    throughput,
+)
+from genflow.core.candidates.record import (
+    ALLOWED_TRANSITIONS,
+    Candidate,
+    CandidateState,
+    StateChange,
+    allowed_sources,
+    check_transition,
+)
+from genflow.core.candidates.repository import (
+    InsertSummary,
+    Rescore,
+    StateUpdate,
+    TransitionSummary,
+    insert_candidates,
+    insert_new,
+    record_audit,
+    record_rescores,
+    record_scores,
+    transition,
+    update_states,
+)
+from genflow.core.candidates.subdocs import (
+    GateResult,
+    GeneratorProvenance,
+    HullScoreDoc,
+    PrerelaxDoc,
+    RelaxDoc,
+    utcnow,
+)
+
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "HIT_ROW_FIELDS",
+    "HIT_ROW_PROJECTION",
+    "HULL_GAP_SUSPECTED",
+    "ID_PREFIX",
+    "Candidate",
+    "CandidateKey",
+    "CandidateState",
+    "GateResult",
+    "GeneratorProvenance",
+    "HullScoreDoc",
+    "InsertSummary",
+    "PrerelaxDoc",
+    "RelaxDoc",
+    "Rescore",
+    "StateChange",
+    "StateUpdate",
+    "TransitionSummary",
+    "allowed_sources",
+    "by_id",
+    "by_ids",
+    "canonical_structure",
+    "check_transition",
+    "count_states",
+    "e_d_sort",
+    "failure_counts",
+    "failures",
+    "get_candidate",
+    "get_path",
+    "hit_filter",
+    "hit_path",
+    "hit_threshold",
+    "insert_candidates",
+    "insert_new",
+    "is_hit",
+    "iter_candidates",
+    "make_candidate_id",
+    "record_audit",
+    "record_rescores",
+    "record_scores",
+    "score_key",
+    "score_path",
+    "score_round_path",
+    "scored_hits_filter",
+    "scored_on_filter",
+    "state_at_path",
+    "throughput",
+    "transition",
+    "update_states",
+    "utcnow",
+]
