@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,20 @@ def _plotly_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "package_data"
 
 
+def when(value: datetime | str | None) -> str:
+    """A stored time (datetime or ISO text) as ``YYYY-MM-DD HH:MM:SS UTC``; ``–`` if none."""
+    if not value:
+        return "–"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _presented_token() -> str | None:
     auth = request.headers.get("Authorization", "")
     if auth.lower().startswith("bearer "):
@@ -111,6 +126,7 @@ def create_app(stores: GenflowStores, *, token: str | None = None) -> Flask:
     app.config["GENFLOW_STORES"] = stores
     app.config["GENFLOW_TOKEN"] = token or None
     app.jinja_env.autoescape = True
+    app.jinja_env.filters["when"] = when
 
     @app.before_request
     def _guard() -> Any:

@@ -23,7 +23,7 @@ _FACE_TOL = 0.02
 #: a bond is drawn when the distance is below (r_cov,a + r_cov,b) × this
 _BOND_SCALE = 1.15
 #: marker size (px) per Å of covalent radius
-_PX_PER_ANGSTROM = 22.0
+_PX_PER_ANGSTROM = 16.0
 
 
 def _colour(z: int) -> str:
