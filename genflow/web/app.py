@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, abort, request, send_from_directory
+from markupsafe import escape
+from pymongo.errors import PyMongoError
 
 if TYPE_CHECKING:
     from genflow.core.store import GenflowStores
@@ -149,6 +151,17 @@ def create_app(stores: GenflowStores, *, token: str | None = None) -> Flask:
         if expected is not None and request.args.get("token") == expected:
             response.set_cookie(TOKEN_COOKIE, expected, httponly=True, samesite="Strict")
         return response
+
+    @app.errorhandler(PyMongoError)
+    def _database_down(exc: PyMongoError) -> tuple[str, int]:
+        # a page that cannot reach the database says so instead of a bare 500
+        app.logger.warning("database error: %s", exc)
+        body = (
+            "<!DOCTYPE html><title>database unavailable</title><h1>Database unavailable</h1>"
+            f"<p>{escape(type(exc).__name__)}: {escape(str(exc)[:500])}</p>"
+            "<p>The view retries on the next load.</p>"
+        )
+        return body, 503
 
     @app.route("/vendor/plotly.min.js")
     def plotly_js() -> Response:

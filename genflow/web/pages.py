@@ -38,6 +38,8 @@ __all__ = ["group_failures", "register"]
 _REPORT_LOCK = threading.Lock()
 #: seconds between reloads of the live pages (campaigns, one campaign)
 REFRESH_S = 30
+#: rows of the hits table unless ``?limit=`` asks for more (most stable first)
+HITS_LIMIT = 1000
 
 
 def _stores() -> GenflowStores:
@@ -126,10 +128,14 @@ def hits_page() -> str:
         max_ed = campaign_hit_threshold(stores, campaign)  # one meaning of "hit" per campaign
     if max_ed is None:
         max_ed = get_settings().HIT_THRESHOLD
-    hits = [
-        h.as_dict()
-        for h in find_hits(stores, hull=hull, max_ed=max_ed, campaign=campaign, hide_gaps=hide_gaps)
-    ]
+    try:
+        limit = max(1, int(request.args.get("limit") or HITS_LIMIT))
+    except ValueError:
+        limit = HITS_LIMIT
+    found = find_hits(
+        stores, hull=hull, max_ed=max_ed, campaign=campaign, hide_gaps=hide_gaps, limit=limit
+    )
+    hits = [h.as_dict() for h in found]
     names = [r["campaign"] for r in campaign_summaries(stores)]
     return render_template(
         "hits.html",
@@ -140,6 +146,7 @@ def hits_page() -> str:
         max_ed=max_ed,
         hide_gaps=hide_gaps,
         error=error,
+        limit=limit,
     )
 
 

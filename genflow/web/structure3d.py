@@ -122,11 +122,15 @@ def structure_figure(structure: dict[str, Any]) -> dict[str, Any]:
     bx: list[float | None] = []
     by: list[float | None] = []
     bz: list[float | None] = []
-    for (p, rp), (q, rq) in itertools.combinations(drawn, 2):
-        if 0.1 < float(np.linalg.norm(p - q)) < _BOND_SCALE * (rp + rq):
-            bx += [float(p[0]), float(q[0]), None]
-            by += [float(p[1]), float(q[1]), None]
-            bz += [float(p[2]), float(q[2]), None]
+    xyz = np.array([p for p, _ in drawn]).reshape(-1, 3)
+    radii = np.array([r for _, r in drawn])
+    dist = np.linalg.norm(xyz[:, None, :] - xyz[None, :, :], axis=-1)
+    bonded = (dist > 0.1) & (dist < _BOND_SCALE * (radii[:, None] + radii[None, :]))
+    for i, j in zip(*np.nonzero(np.triu(bonded, k=1)), strict=True):
+        p, q = xyz[i], xyz[j]
+        bx += [float(p[0]), float(q[0]), None]
+        by += [float(p[1]), float(q[1]), None]
+        bz += [float(p[2]), float(q[2]), None]
     if bx:
         data.append(
             {

@@ -118,6 +118,30 @@ def test_pages_name_nothing_off_the_server(stores):
     assert client.get("/campaign/nope").status_code == 404
 
 
+def test_structure_scene_of_rock_salt():
+    from pymatgen.core import Lattice, Structure
+
+    from genflow.web.structure3d import lattice_summary, structure_figure
+
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.69), ["Na", "Cl"],
+                                     [[0, 0, 0], [0.5, 0.5, 0.5]])  # fmt: skip
+    fig = structure_figure(nacl.as_dict())
+    traces = {t["name"]: t for t in fig["data"]}
+    assert set(traces) == {"Cl", "Na", "bonds", "cell"}
+    # the conventional cell as drawn: 14 Na (corners + faces), 13 Cl (edges + centre)
+    assert len(traces["Na"]["x"]) == 14 and len(traces["Cl"]["x"]) == 13
+    assert traces["cell"]["x"].count(None) == 12  # 12 edges
+    # Na-Cl contacts of the 3x3x3 grid of drawn sites (Na-Na at a/sqrt(2) is no bond): 3 x 18
+    bonds = traces["bonds"]
+    assert bonds["x"].count(None) == 54
+    for k in range(0, len(bonds["x"]), 3):
+        p = [bonds[c][k] for c in "xyz"]
+        q = [bonds[c][k + 1] for c in "xyz"]
+        assert abs(sum((a - b) ** 2 for a, b in zip(p, q, strict=True)) ** 0.5 - 5.69 / 2) < 1e-6
+    summary = lattice_summary(nacl.as_dict())
+    assert summary["spacegroup"] == "Fm-3m (225)" and summary["nsites"] == 8
+
+
 # -- a real campaign in a real browser ---------------------------------------------------------
 
 FILES = ["NaCl.cif", "Si.cif", "NaCl_shifted.cif", "malformed.cif", "nan_coords.json",
