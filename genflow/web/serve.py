@@ -18,7 +18,15 @@ __all__ = ["serve", "url_for_user"]
 
 
 def url_for_user(host: str, port: int, token: str | None) -> str:
-    """The address to open (with ``?token=`` when one is required)."""
+    """The address to open (with ``?token=`` when one is required).
+
+    On a wildcard address (``0.0.0.0``, ``::``) the machine's host name stands in: that is
+    what a colleague types, not the wildcard.
+    """
+    if host in ("0.0.0.0", "::", ""):
+        import socket
+
+        host = socket.getfqdn()
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
 

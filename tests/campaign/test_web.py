@@ -79,6 +79,16 @@ def test_token_required_when_set(stores):
     assert client.get("/vendor/plotly.min.js").status_code == 200
 
 
+def test_wildcard_address_is_shown_as_the_host_name():
+    import socket
+
+    from genflow.web.serve import url_for_user
+
+    assert url_for_user("127.0.0.1", 8765, None) == "http://127.0.0.1:8765/"
+    assert url_for_user("::1", 80, "t") == "http://[::1]:80/?token=t"
+    assert url_for_user("0.0.0.0", 8765, "t") == f"http://{socket.getfqdn()}:8765/?token=t"
+
+
 def test_public_host_needs_a_token():
     from genflow.cli import app
     from genflow.web import WebConfigError, check_bind, is_loopback
@@ -107,6 +117,8 @@ def test_pages_name_nothing_off_the_server(stores):
         html = response.get_data(as_text=True)
         assert not EXTERNAL.search(html), (path, EXTERNAL.search(html))
         assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    listing = client.get("/").get_data(as_text=True)  # a campaign known only from candidates
+    assert "web-fast" in listing and "no record" in listing
     page = client.get(f"/candidate/{cand.candidate_id}").get_data(as_text=True)
     assert 'id="structure-figure"' in page and "/vendor/plotly.min.js" in page
     assert "Fm-3m (225)" in page and "abc123" in page  # lattice summary, checkpoint
