@@ -119,11 +119,12 @@ def hits_page() -> str:
     campaign = request.args.get("campaign") or None
     hide_gaps = request.args.get("hide_gaps") in ("1", "on", "true")
     raw_max = request.args.get("max_ed") or ""
-    error = None
+    errors = []
     try:
         max_ed = float(raw_max) if raw_max else None
     except ValueError:
-        error, max_ed = f"max E_d {raw_max!r} is not a number; using the default", None
+        errors.append(f"max E_d {raw_max!r} is not a number; using the default")
+        max_ed = None
     if max_ed is None and campaign is not None:
         max_ed = campaign_hit_threshold(stores, campaign)  # one meaning of "hit" per campaign
     if max_ed is None:
@@ -132,9 +133,13 @@ def hits_page() -> str:
         limit = max(1, int(request.args.get("limit") or HITS_LIMIT))
     except ValueError:
         limit = HITS_LIMIT
-    found = find_hits(
-        stores, hull=hull, max_ed=max_ed, campaign=campaign, hide_gaps=hide_gaps, limit=limit
-    )
+    try:
+        found = find_hits(
+            stores, hull=hull, max_ed=max_ed, campaign=campaign, hide_gaps=hide_gaps, limit=limit
+        )
+    except ValueError as exc:  # a hull name that keeps no letter or digit
+        errors.append(str(exc))
+        found = []
     hits = [h.as_dict() for h in found]
     names = [r["campaign"] for r in campaign_summaries(stores)]
     return render_template(
@@ -145,7 +150,7 @@ def hits_page() -> str:
         campaigns=names,
         max_ed=max_ed,
         hide_gaps=hide_gaps,
-        error=error,
+        errors=errors,
         limit=limit,
     )
 

@@ -126,6 +126,8 @@ def test_pages_name_nothing_off_the_server(stores):
     assert js.status_code == 200 and b"plotly.js" in js.data[:200]
     cif = client.get(f"/candidate/{cand.candidate_id}.cif")
     assert cif.status_code == 200 and b"_cell_length_a" in cif.data
+    bad = client.get("/hits?hull=%2F%2F&max_ed=x")  # a hull name with no letter, no number
+    assert bad.status_code == 200 and b"not a number" in bad.data and b"hull" in bad.data
     assert client.get("/candidate/nope").status_code == 404
     assert client.get("/campaign/nope").status_code == 404
 
