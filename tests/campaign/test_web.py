@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -292,6 +293,11 @@ def test_web_pages_in_chromium(campaign_env, structures_spec, tmp_path):
         images = driver.find_elements(By.CSS_SELECTOR, ".plots img")
         widths = [driver.execute_script("return arguments[0].naturalWidth", i) for i in images]
         assert len(widths) >= 3 and min(widths) > 100
+        for method in ("POST", "PUT", "DELETE"):  # the real server, not only the test client
+            request = urllib.request.Request(f"{base}/hits", data=b"x=1", method=method)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=10)
+            assert refused.value.code == 405
     finally:
         driver.quit()
         server.terminate()
