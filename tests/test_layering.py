@@ -3,7 +3,8 @@
 ``genflow.core`` imports no other part of genflow; ``genflow.model`` and ``genflow.hull`` import
 only the core (and themselves); ``genflow.workflows`` imports the core, model and hull; the
 campaign layer sits on those, the evaluation layer on the campaign layer, and only the CLI
-package (``genflow.cli``) sits on everything.
+package (``genflow.cli``) and the read-only web view beside it (``genflow.web``, which the CLI's
+``genflow web`` starts) sit on everything.
 
 Three run-time links are forbidden as well, because an import check alone does not see them:
 
@@ -34,6 +35,7 @@ ROOMS = {
     "model": "genflow.model",
     "hull": "genflow.hull",
     "workflows": "genflow.workflows",
+    "genflow/web": "genflow.web",
 }
 _BELOW_CLI = {
     "genflow.core",
@@ -53,7 +55,8 @@ ALLOWED = {
     },
     # the evaluation layer sits on the campaign layer (its report reads campaign status)
     "genflow.evaluation": _BELOW_CLI,
-    "genflow.cli": _BELOW_CLI | {"genflow.cli"},
+    "genflow.web": _BELOW_CLI | {"genflow.web"},
+    "genflow.cli": _BELOW_CLI | {"genflow.cli", "genflow.web"},
 }  # fmt: skip
 
 
@@ -260,7 +263,7 @@ def test_no_module_rebinds_another() -> None:
 def test_only_the_cli_imports_evaluation() -> None:
     """Below the evaluation layer nothing may import it; the CLI package does."""
     assert all("genflow.evaluation" not in allowed for room, allowed in ALLOWED.items()
-               if room not in {"genflow.evaluation", "genflow.cli"})  # fmt: skip
+               if room not in {"genflow.evaluation", "genflow.cli", "genflow.web"})  # fmt: skip
     graph = import_graph()
     assert any(t.startswith("genflow.evaluation") for m, ts in graph.items()
                if m.startswith("genflow.cli") for t in ts)  # fmt: skip

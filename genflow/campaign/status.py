@@ -21,7 +21,7 @@ from genflow.core.candidates import (
 if TYPE_CHECKING:
     from genflow.core.store import GenflowStores
 
-__all__ = ["campaign_report", "fireworks_status", "stage_counts"]
+__all__ = ["campaign_report", "campaign_summaries", "fireworks_status", "stage_counts"]
 
 S = CandidateState
 _CAMPAIGN, _STATE, _RELAX = K.CAMPAIGN.value, K.STATE.value, K.RELAX.value
@@ -38,6 +38,37 @@ def stage_counts(stores: GenflowStores, name: str) -> dict[str, int]:
         "relaxed": coll.count_documents({**q, _RELAX: {"$ne": None}}),
         "scored": coll.count_documents({**q, _STATE: str(S.SCORED)}),
     }
+
+
+def campaign_summaries(stores: GenflowStores) -> list[dict[str, Any]]:
+    """Every campaign with its state, mode, times and :func:`stage_counts`, newest first.
+
+    Campaigns come from the ``campaigns`` collection and from candidates whose campaign has no
+    document there (an import written by hand): those have state None.
+    """
+    docs = {
+        d["name"]: d
+        for d in stores.campaigns.find(
+            {}, {"_id": 0, "name": 1, "state": 1, "mode": 1, "created_at": 1, "updated_at": 1}
+        )
+    }
+    names = set(docs) | {str(n) for n in stores.candidates.distinct("campaign")}
+    rows = [
+        {
+            "campaign": name,
+            "known": name in docs,
+            "state": docs.get(name, {}).get("state"),
+            "mode": docs.get(name, {}).get("mode"),
+            "created_at": docs.get(name, {}).get("created_at"),
+            "updated_at": docs.get(name, {}).get("updated_at"),
+            "stages": stage_counts(stores, name),
+        }
+        for name in names
+    ]
+    # newest first; campaigns without a document (no created_at) last, by name
+    rows.sort(key=lambda r: (r["created_at"] is None, r["campaign"]))
+    rows.sort(key=lambda r: r["created_at"].timestamp() if r["created_at"] else 0, reverse=True)
+    return rows
 
 
 def _throughput(stores: GenflowStores, name: str) -> dict[str, Any]:

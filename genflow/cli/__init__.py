@@ -3,7 +3,8 @@
 The modules mirror the command tree (``genflow hull score`` lives in ``genflow/cli/hull.py``,
 ``genflow hits`` in ``genflow/cli/hits.py``). Each is a thin layer: it parses options, calls a
 library function of a room (``genflow.campaign``, ``genflow.evaluation``, ``genflow.hull``,
-``genflow.model``, ``genflow.core``), prints a table or ``--json`` and sets the exit code.
+``genflow.model``, ``genflow.core``, ``genflow.web``), prints a table or ``--json`` and sets the
+exit code.
 The CLI sits on top of every room, so it imports any of them; no room imports it. Heavy
 imports (JAX, torch, pandas) stay inside commands so ``genflow --help`` stays fast.
 """
@@ -28,6 +29,7 @@ from genflow.cli import (
     scan,
     trace,
     train,
+    web,
 )
 
 __all__ = ["app"]
@@ -49,6 +51,7 @@ app.command("hits")(hits.hits_cmd)
 app.command("report")(report.report_cmd)
 app.command("gate")(gate.gate_cmd)
 app.command("trace")(trace.trace_cmd)
+app.command("web")(web.web_cmd)
 
 app.add_typer(hull.app, name="hull", help="Score energies against convex hulls.")
 app.add_typer(campaign.app, name="campaign")
