@@ -4,13 +4,17 @@ Everything that moves an energy onto the MP2020-corrected, MP-POTCAR scale of th
 hulls lives here, and every other module calls it:
 
 - the MP U rule (:func:`mp_run_parameters`: run type and ``MPRelaxSet`` LDAUU values);
-- MP2020 compatibility processing of raw MP snapshot energies (:func:`mp2020_corrections`),
+- MP2020 compatibility processing of raw MP snapshot energies (:func:`mp2020_corrections`,
+  with :func:`oxide_type_guess` where a composition needs O-O bonds; :func:`scale_flag` names
+  the corrections a composition cannot settle),
   of raw-PBE force-field energies (:func:`mp2020_structure_energy`) and of VASP runs
   (:func:`vasp_energy_on_mp_scale`);
 - POTCAR offsets between MP's legacy PBE POTCARs and GNoME's PBE_54 ones (Eq. PP,
   :data:`GNOME_PP_CORRECTIONS`, :func:`pp_offsets`, :func:`pp_offset_per_atom`,
   :func:`to_potcar_scale`), and which POTCAR release a VASP run used
-  (:data:`NEWER_PAW_POTCARS`, :func:`pbe54_elements`).
+  (:data:`NEWER_PAW_POTCARS`, :func:`pbe54_elements`);
+- formation energies back onto a hull's total-energy scale (:func:`energy_from_formation`,
+  E = E_f + Σ_i x_i μ_i with the hull's own elemental references).
 
 MP2020 corrections for raw Materials Project GGA/GGA+U energies:
 
@@ -32,14 +36,18 @@ The snapshot has compositions and energies only, so each entry is rebuilt as a p
 - no structure, so pymatgen's composition fallbacks decide peroxide/superoxide/ozonide
   (known formulas) and the anion oxidation states (``Composition.oxi_state_guesses``).
   MP decides both from structures, which is why a few per cent of compounds differ (mostly
-  intermetallic Si/Sb/Te/N compounds; measured in the scheme test).
+  intermetallic Si/Sb/Te/N compounds; measured in the scheme test). Where charge balance
+  leaves no room for O²⁻ (LiO8, NdO2, K3NbO8: every other element at its highest common
+  oxidation state still cannot balance 2- per O), :func:`oxide_type_guess` gives the
+  peroxide/superoxide type MP's O-O bond analysis finds, instead of pymatgen's "oxide"
+  fallback, which sits up to 0.5 eV/atom too low.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -59,13 +67,17 @@ __all__ = [
     "NEWER_PAW_POTCARS",
     "POTCAR_SCALES",
     "NewerPaw",
+    "energy_from_formation",
     "mp2020_corrections",
     "mp2020_structure_energy",
     "mp_run_parameters",
+    "o_charge_bound",
+    "oxide_type_guess",
     "pbe54_elements",
     "pp_offset_per_atom",
     "pp_offsets",
     "raw_mp_entry",
+    "scale_flag",
     "to_potcar_scale",
     "vasp_energy_on_mp_scale",
 ]
@@ -226,13 +238,19 @@ def mp_run_parameters(composition: Composition) -> dict:
 
 
 def raw_mp_entry(
-    composition: str | Composition, energy: float, entry_id: str | None = None
+    composition: str | Composition,
+    energy: float,
+    entry_id: str | None = None,
+    oxide_type: str | None = None,
 ) -> ComputedEntry:
-    """A ``ComputedEntry`` for an uncorrected MP GGA/GGA+U total energy (eV per cell)."""
+    """A ``ComputedEntry`` for an uncorrected MP GGA/GGA+U total energy (eV per cell).
+
+    ``oxide_type`` ("peroxide", "superoxide", ...) replaces pymatgen's formula-list fallback.
+    """
     from pymatgen.entries.computed_entries import ComputedEntry
 
     comp = Composition(composition)
-    data = {}
+    data: dict[str, Any] = {"oxide_type": oxide_type} if oxide_type else {}
     if not MP2020_ANION_ELEMENTS.intersection(el.symbol for el in comp.elements):
         # No anion correction can apply, so skip pymatgen's (slow) oxidation-state guess.
         data["oxidation_states"] = {}
@@ -245,6 +263,7 @@ def mp2020_corrections(
     compositions: Sequence[str | Composition],
     energies: Sequence[float],
     *,
+    oxide_types: Sequence[str | None] | None = None,
     progress: bool = False,
 ) -> tuple[np.ndarray, list[str | None]]:
     """MP2020 energy corrections (eV per cell) for raw MP GGA/GGA+U total energies.
@@ -255,6 +274,8 @@ def mp2020_corrections(
         Cell compositions (formulas or ``Composition``).
     energies : sequence of float
         Uncorrected total energies (eV per cell).
+    oxide_types : sequence of str or None, optional
+        Oxide type per entry (:func:`oxide_type_guess`); None keeps pymatgen's fallback.
     progress : bool
         Show a rich progress bar (the oxidation-state guesses take ~3 ms per entry).
 
@@ -280,11 +301,98 @@ def mp2020_corrections(
         warnings.simplefilter("ignore")
         for i in rows:
             try:
-                entry = raw_mp_entry(compositions[i], float(energies[i]))
+                ox_type = oxide_types[i] if oxide_types is not None else None
+                entry = raw_mp_entry(compositions[i], float(energies[i]), oxide_type=ox_type)
                 corrections[i] = sum(adj.value for adj in compat.get_adjustments(entry))
             except CompatibilityError as exc:
                 errors[i] = str(exc)
     return corrections, errors
+
+
+@cache
+def _max_oxidation_state(symbol: str) -> float:
+    """Highest oxidation state pymatgen knows for an element (F: -1; none known: 0)."""
+    from pymatgen.core import Element
+
+    if symbol == "F":  # the one element more electronegative than O
+        return -1.0
+    return float(max(Element(symbol).oxidation_states, default=0))
+
+
+def o_charge_bound(composition: str) -> float | None:
+    """Most negative O charge per atom charge balance allows (None without O or if pure O).
+
+    q = -Σ n_i ox_i / n_O with every other element at its highest known oxidation state.
+    """
+    pairs = parse_composition(composition)
+    n_o = dict(pairs).get("O", 0.0)
+    if not n_o or len(pairs) == 1:
+        return None
+    return -sum(amt * _max_oxidation_state(el) for el, amt in pairs if el != "O") / n_o
+
+
+def oxide_type_guess(composition: str) -> str | None:
+    """Peroxide/superoxide type of an O compound that charge balance settles, else None.
+
+    With q from :func:`o_charge_bound`: q = -1 leaves exactly O2²⁻ ("peroxide", K3NbO8),
+    -1 < q < 0 only O2⁻ or O2 molecules ("superoxide", LiO8, BaO10): MP's structure
+    analysis (``oxide_type``) types such entries by their O-O bonds, where pymatgen's
+    composition fallback says "oxide" and sits up to 0.5 eV/atom too low. q <= -2 is an
+    oxide; -2 < q < -1 (NdO2, KCO3, PaO3) and q >= 0 are unsettled (measured against MP-20:
+    MP calls KCO3 and PaO3 oxides), left to pymatgen and flagged by :func:`scale_flag`.
+    """
+    q = o_charge_bound(composition)
+    if q is None or q <= -1 - 1e-6 or q >= 0:
+        return None
+    return "peroxide" if q <= -1 + 1e-6 else "superoxide"
+
+
+def scale_flag(composition: str, oxide_type: str | None = None) -> str:
+    """Why a composition-only MP2020 correction may differ from MP's structure-based one.
+
+    ``""`` when nothing structure-dependent applies. Otherwise ``;``-joined reasons:
+    ``oxide_type:<type>`` (from :func:`oxide_type_guess`, not a structure),
+    ``oxide_type:unsettled`` (charge balance needs O above -2 but does not fix the type) and
+    ``anion_guess:<El,...>`` (an MP2020 anion element that is not the most electronegative
+    element, so whether its anion correction applies rests on an oxidation-state guess MP
+    made from the structure: intermetallic Si/Sb/Te/N/H compounds).
+    """
+    from pymatgen.core import Element
+
+    pairs = parse_composition(composition)
+    reasons = [f"oxide_type:{oxide_type}"] if oxide_type else []
+    q = o_charge_bound(composition)
+    if not oxide_type and q is not None and q > -2 + 1e-6:
+        reasons.append("oxide_type:unsettled")
+    if len(pairs) > 1:
+        x = {el: Element(el).X for el, _ in pairs}
+        top = max(x, key=lambda el: -math.inf if math.isnan(x[el]) else x[el])
+        guessed = sorted(el for el in x if el in MP2020_ANION_ELEMENTS and el != top)
+        if guessed:
+            reasons.append("anion_guess:" + ",".join(guessed))
+    return ";".join(reasons)
+
+
+def energy_from_formation(
+    compositions: Sequence[str], formation_energies: Sequence[float], mu: Mapping[str, float]
+) -> np.ndarray:
+    r"""Energies per atom (eV/atom) on a hull's scale from formation energies per atom.
+
+    Inverts the hull's E_f with its own elemental references μ_i::
+
+        E = E_f + Σ_i x_i μ_i
+
+    MP-20's MP2020-corrected E_f with the ``mp2021`` μ_i (the μ that defined them; checked
+    in ``tests/hull/test_hull_scheme.py``) lands on that hull's MP2020 scale. NaN where an
+    element has no μ.
+    """
+    out = np.full(len(compositions), np.nan)
+    for i, (comp, e_form) in enumerate(zip(compositions, formation_energies, strict=True)):
+        pairs = parse_composition(comp)
+        if all(el in mu for el, _ in pairs):
+            total = sum(a for _, a in pairs)
+            out[i] = float(e_form) + sum(a / total * mu[el] for el, a in pairs)
+    return out
 
 
 def mp2020_structure_energy(structure: Structure, energy_per_atom: float) -> tuple[float, float]:

@@ -22,8 +22,11 @@ import pandas as pd
 import pytest
 
 from genflow.hull import ReferenceHull, load_hull
-from genflow.hull.paths import MP20_VERTICES_FILE, MP2021_FILE
+from genflow.hull.derived import HULL_POINT_SOURCE, is_hull_point
+from genflow.hull.paths import MP20_ROWS_FILE, MP2021_FILE
 from genflow.hull.supplement import SUPPLEMENT_SOURCE, SUPPLEMENT_TAG
+
+_SNAPSHOT_SOURCES = ("gnome_mp_snapshot", "mp_elemental_reference")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,7 @@ def table() -> pd.DataFrame:
 def _scored(mp20: pd.DataFrame, energies: np.ndarray, hull: ReferenceHull, table: pd.DataFrame):
     scores = hull.score(mp20["pretty_formula"].tolist(), energies)
     assert all(s.ok for s in scores), [s.error for s in scores if not s.ok][:3]
-    snapshot_ids = table.loc[table["source"] != SUPPLEMENT_SOURCE, "material_id"]
+    snapshot_ids = table.loc[table["source"].isin(_SNAPSHOT_SOURCES), "material_id"]
     return mp20.assign(
         e_d=[s.e_d for s in scores], in_snapshot=mp20["material_id"].isin(snapshot_ids)
     )
@@ -105,23 +108,27 @@ def test_supplement_removes_false_stability(
     assert full.decomposition == {formula: pytest.approx(1.0)}
 
 
-def test_mgo_ground_state_is_a_known_remaining_gap(
+def test_mgo_ground_state_comes_from_a_derived_hull_point(
     mp20: pd.DataFrame, mp20_energies: np.ndarray, mp2021: ReferenceHull
 ) -> None:
-    """Rocksalt MgO is in neither source: the bundled MP-20 rows hold only a metastable
-    polymorph (mp-549706, 74 meV/atom above MP's hull), so MgO stays too low here."""
+    """Rocksalt MgO is in neither source, but the bundled metastable polymorph mp-549706
+    (74 meV/atom above MP's hull) carries MP's hull energy at MgO: E_f − e_above_hull."""
     assert not ((mp20["pretty_formula"] == "MgO") & (mp20["e_above_hull"] == 0)).any()
     row = (mp20["material_id"] == "mp-549706").to_numpy()
-    [score] = mp2021.score(["MgO"], mp20_energies[row])
-    assert score.e_d < mp20.loc[row, "e_above_hull"].item() - 0.025
+    scores = mp2021.score(["MgO"], mp20_energies[row])
+    assert scores[0].e_d == pytest.approx(mp20.loc[row, "e_above_hull"].item(), abs=1e-6)
+    rows_amounts = zip(scores.vertex_rows[0], scores.amounts[0], strict=True)
+    [vertex] = [mp2021.ids[r] for r, amount in rows_amounts if r >= 0 and amount > 0]
+    assert is_hull_point(vertex) and vertex.startswith("mp-549706")
 
 
 def test_supplement_rows(table: pd.DataFrame, mp20: pd.DataFrame, mp2021: ReferenceHull) -> None:
     """Supplement = the MP-20 vertices absent from the snapshot, E = E_f + Σ x_i μ_i."""
-    vertices = pd.read_csv(MP20_VERTICES_FILE)
-    assert set(vertices["material_id"]) == set(mp20.loc[mp20["e_above_hull"] == 0, "material_id"])
+    rows = pd.read_csv(MP20_ROWS_FILE)
+    assert set(rows["material_id"]) == set(mp20["material_id"])
+    vertices = rows[rows["e_above_hull"] == 0]
     sup = table[table["source"] == SUPPLEMENT_SOURCE].merge(vertices, on="material_id")
-    snapshot_ids = set(table.loc[table["source"] != SUPPLEMENT_SOURCE, "material_id"])
+    snapshot_ids = set(table.loc[table["source"].isin(_SNAPSHOT_SOURCES), "material_id"])
     assert len(sup) == 590  # 591 missing vertices minus one elemental polymorph (C)
     assert not snapshot_ids & set(sup["material_id"])
     assert sup["energy"].isna().all() and sup["correction"].isna().all()
@@ -137,5 +144,7 @@ def test_hull_names_select_supplement(mp2021: ReferenceHull, table: pd.DataFrame
     assert load_hull("mp2021") is mp2021
     snapshot = load_hull("mp2021-snapshot")
     assert snapshot.name == "mp2021-snapshot"
-    assert len(mp2021) - len(snapshot) == 590 == (table["source"] == SUPPLEMENT_SOURCE).sum()
-    assert not any(i.endswith(SUPPLEMENT_TAG) for i in snapshot.ids)
+    assert (table["source"] == SUPPLEMENT_SOURCE).sum() == 590
+    extra = table["source"].isin([SUPPLEMENT_SOURCE, HULL_POINT_SOURCE]).sum()
+    assert len(mp2021) - len(snapshot) == extra
+    assert not any(i.endswith(SUPPLEMENT_TAG) or is_hull_point(i) for i in snapshot.ids)
