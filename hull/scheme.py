@@ -5,10 +5,8 @@ hulls lives here, and every other module calls it:
 
 - the MP U rule (:func:`mp_run_parameters`: run type and ``MPRelaxSet`` LDAUU values);
 - MP2020 compatibility processing of raw MP snapshot energies (:func:`mp2020_corrections`,
-  with :func:`oxide_type_guess` where a composition needs O-O bonds; :func:`scale_flag` names
-  the corrections a composition cannot settle),
-  of raw-PBE force-field energies (:func:`mp2020_structure_energy`) and of VASP runs
-  (:func:`vasp_energy_on_mp_scale`);
+  :func:`oxide_type_guess`, :func:`scale_flag`), of raw-PBE force-field energies
+  (:func:`mp2020_structure_energy`) and of VASP runs (:func:`vasp_energy_on_mp_scale`);
 - POTCAR offsets between MP's legacy PBE POTCARs and GNoME's PBE_54 ones (Eq. PP,
   :data:`GNOME_PP_CORRECTIONS`, :func:`pp_offsets`, :func:`pp_offset_per_atom`,
   :func:`to_potcar_scale`), and which POTCAR release a VASP run used
@@ -16,31 +14,21 @@ hulls lives here, and every other module calls it:
 - formation energies back onto a hull's total-energy scale (:func:`energy_from_formation`,
   E = E_f + Σ_i x_i μ_i with the hull's own elemental references).
 
-MP2020 corrections for raw Materials Project GGA/GGA+U energies:
+MP2020 corrections for raw MP energies. GNoME's MP snapshot stores *uncorrected* GGA/GGA+U
+total energies as "Corrected Energy" (``tests/hull/test_hull_scheme.py``, against MP-20's
+MP2020 formation energies; ``hull/data/README.md``), so the bundled reference is corrected
+here with pymatgen's compatibility class. With compositions and energies only, each entry is
+rebuilt as a ``ComputedEntry`` with MP's parameters:
 
-Candidates arrive MP2020-compatible (VASP runs processed by pymatgen's
-``MaterialsProject2020Compatibility``; CHGNet energies are trained in that scheme). GNoME's
-Materials Project snapshot stores *uncorrected* GGA/GGA+U total energies under the name
-"Corrected Energy" (established by ``tests/hull/test_scheme.py`` against MP-20's
-MP2020-corrected formation energies; see ``hull/data/README.md``), so the bundled reference
-is corrected here, with pymatgen's own compatibility class, before it is used.
-
-The snapshot has compositions and energies only, so each entry is rebuilt as a pymatgen
-``ComputedEntry`` with the parameters MP's calculations had:
-
-- ``run_type`` "GGA+U" and ``hubbards`` = ``MPRelaxSet`` LDAUU values when the most
-  electronegative element is O or F and a U element (Co, Cr, Fe, Mn, Mo, Ni, V, W) is present
-  (how MP input sets choose +U); "GGA" with no U otherwise;
-- no POTCAR record exists, so the POTCAR check is disabled (``check_potcar=False``): every MP
-  entry was computed with the ``MPRelaxSet`` POTCARs;
+- "GGA+U" with ``MPRelaxSet`` LDAUU values when the most electronegative element is O or F
+  and a U element (Co, Cr, Fe, Mn, Mo, Ni, V, W) is present, "GGA" otherwise;
+- POTCAR check off (no record; every MP entry used the ``MPRelaxSet`` POTCARs);
 - no structure, so pymatgen's composition fallbacks decide peroxide/superoxide/ozonide
   (known formulas) and the anion oxidation states (``Composition.oxi_state_guesses``).
   MP decides both from structures, which is why a few per cent of compounds differ (mostly
-  intermetallic Si/Sb/Te/N compounds; measured in the scheme test). Where charge balance
-  leaves no room for O²⁻ (LiO8, NdO2, K3NbO8: every other element at its highest common
-  oxidation state still cannot balance 2- per O), :func:`oxide_type_guess` gives the
-  peroxide/superoxide type MP's O-O bond analysis finds, instead of pymatgen's "oxide"
-  fallback, which sits up to 0.5 eV/atom too low.
+  intermetallic Si/Sb/Te/N compounds). Where charge balance settles a peroxide/superoxide
+  (LiO8, K3NbO8), :func:`oxide_type_guess` gives it instead of pymatgen's "oxide" fallback
+  (up to 0.5 eV/atom too low); :func:`scale_flag` names what a composition cannot settle.
 """
 
 from __future__ import annotations
@@ -52,7 +40,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-from pymatgen.core import Composition
+from pymatgen.core import Composition, Element
 
 from genflow.core.chem import CompositionError, parse_composition
 from genflow.core.progress import track
@@ -71,7 +59,6 @@ __all__ = [
     "mp2020_corrections",
     "mp2020_structure_energy",
     "mp_run_parameters",
-    "o_charge_bound",
     "oxide_type_guess",
     "pbe54_elements",
     "pp_offset_per_atom",
@@ -243,10 +230,8 @@ def raw_mp_entry(
     entry_id: str | None = None,
     oxide_type: str | None = None,
 ) -> ComputedEntry:
-    """A ``ComputedEntry`` for an uncorrected MP GGA/GGA+U total energy (eV per cell).
-
-    ``oxide_type`` ("peroxide", "superoxide", ...) replaces pymatgen's formula-list fallback.
-    """
+    """A ``ComputedEntry`` for an uncorrected MP GGA/GGA+U total energy (eV per cell);
+    ``oxide_type`` ("peroxide", ...) replaces pymatgen's formula-list fallback."""
     from pymatgen.entries.computed_entries import ComputedEntry
 
     comp = Composition(composition)
@@ -286,12 +271,10 @@ def mp2020_corrections(
     errors : list of str or None
         pymatgen's reason for each refused entry (``CompatibilityError``), else None.
     """
-    from pymatgen.entries.compatibility import (
-        CompatibilityError,
-        MaterialsProject2020Compatibility,
-    )
+    from pymatgen.entries.compatibility import CompatibilityError
+    from pymatgen.entries.compatibility import MaterialsProject2020Compatibility as MP2020
 
-    compat = MaterialsProject2020Compatibility(check_potcar=False)
+    compat = MP2020(check_potcar=False)
     corrections = np.full(len(compositions), np.nan)
     errors: list[str | None] = [None] * len(compositions)
     rows = track(range(len(compositions)), "MP2020 corrections", enabled=progress)
@@ -300,8 +283,8 @@ def mp2020_corrections(
         # "failed to guess oxidation states"; the fallbacks are documented above.
         warnings.simplefilter("ignore")
         for i in rows:
+            ox_type = oxide_types[i] if oxide_types is not None else None
             try:
-                ox_type = oxide_types[i] if oxide_types is not None else None
                 entry = raw_mp_entry(compositions[i], float(energies[i]), oxide_type=ox_type)
                 corrections[i] = sum(adj.value for adj in compat.get_adjustments(entry))
             except CompatibilityError as exc:
@@ -311,20 +294,12 @@ def mp2020_corrections(
 
 @cache
 def _max_oxidation_state(symbol: str) -> float:
-    """Highest oxidation state pymatgen knows for an element (F: -1; none known: 0)."""
-    from pymatgen.core import Element
-
-    if symbol == "F":  # the one element more electronegative than O
-        return -1.0
-    return float(max(Element(symbol).oxidation_states, default=0))
+    """Highest oxidation state pymatgen knows for an element (F, above O: -1; none: 0)."""
+    return -1.0 if symbol == "F" else float(max(Element(symbol).oxidation_states, default=0))
 
 
-def o_charge_bound(composition: str) -> float | None:
-    """Most negative O charge per atom charge balance allows (None without O or if pure O).
-
-    q = -Σ n_i ox_i / n_O with every other element at its highest known oxidation state.
-    """
-    pairs = parse_composition(composition)
+def _o_charge(pairs: Sequence[tuple[str, float]]) -> float | None:
+    """Most negative O charge per O atom charge balance allows: -Σ n_i ox_i,max / n_O."""
     n_o = dict(pairs).get("O", 0.0)
     if not n_o or len(pairs) == 1:
         return None
@@ -332,17 +307,16 @@ def o_charge_bound(composition: str) -> float | None:
 
 
 def oxide_type_guess(composition: str) -> str | None:
-    """Peroxide/superoxide type of an O compound that charge balance settles, else None.
+    """Peroxide/superoxide type of an O compound where charge balance settles it, else None.
 
-    With q from :func:`o_charge_bound`: q = -1 leaves exactly O2²⁻ ("peroxide", K3NbO8),
-    -1 < q < 0 only O2⁻ or O2 molecules ("superoxide", LiO8, BaO10): MP's structure
-    analysis (``oxide_type``) types such entries by their O-O bonds, where pymatgen's
-    composition fallback says "oxide" and sits up to 0.5 eV/atom too low. q <= -2 is an
-    oxide; -2 < q < -1 (NdO2, KCO3, PaO3) and q >= 0 are unsettled (measured against MP-20:
-    MP calls KCO3 and PaO3 oxides), left to pymatgen and flagged by :func:`scale_flag`.
+    With every other element at its highest oxidation state, q = -1 per O leaves exactly
+    O2²⁻ ("peroxide", K3NbO8) and -1 < q < 0 only O2⁻ or O2 ("superoxide", LiO8, BaO10):
+    MP's structure analysis (``oxide_type``) finds these O-O bonds. q <= -2 is an oxide;
+    -2 < q < -1 (NdO2, KCO3, PaO3: MP-20 shows MP calls the last two oxides) and q >= 0 are
+    unsettled, left to pymatgen and flagged by :func:`scale_flag`.
     """
-    q = o_charge_bound(composition)
-    if q is None or q <= -1 - 1e-6 or q >= 0:
+    q = _o_charge(parse_composition(composition))
+    if q is None or not -1 - 1e-6 < q < 0:
         return None
     return "peroxide" if q <= -1 + 1e-6 else "superoxide"
 
@@ -350,42 +324,31 @@ def oxide_type_guess(composition: str) -> str | None:
 def scale_flag(composition: str, oxide_type: str | None = None) -> str:
     """Why a composition-only MP2020 correction may differ from MP's structure-based one.
 
-    ``""`` when nothing structure-dependent applies. Otherwise ``;``-joined reasons:
-    ``oxide_type:<type>`` (from :func:`oxide_type_guess`, not a structure),
-    ``oxide_type:unsettled`` (charge balance needs O above -2 but does not fix the type) and
-    ``anion_guess:<El,...>`` (an MP2020 anion element that is not the most electronegative
-    element, so whether its anion correction applies rests on an oxidation-state guess MP
-    made from the structure: intermetallic Si/Sb/Te/N/H compounds).
+    ``""`` if nothing structure-dependent applies, else ``;``-joined reasons:
+    ``oxide_type:<type>`` (:func:`oxide_type_guess`), ``oxide_type:unsettled`` (O must sit
+    above -2, type unknown) and ``anion_guess:<El,...>`` (an MP2020 anion element that is not
+    the most electronegative one: whether its correction applies rests on the oxidation
+    states MP guessed from the structure; intermetallic Si/Sb/Te/N/H compounds).
     """
-    from pymatgen.core import Element
-
     pairs = parse_composition(composition)
+    q = _o_charge(pairs)
     reasons = [f"oxide_type:{oxide_type}"] if oxide_type else []
-    q = o_charge_bound(composition)
     if not oxide_type and q is not None and q > -2 + 1e-6:
         reasons.append("oxide_type:unsettled")
-    if len(pairs) > 1:
-        x = {el: Element(el).X for el, _ in pairs}
-        top = max(x, key=lambda el: -math.inf if math.isnan(x[el]) else x[el])
-        guessed = sorted(el for el in x if el in MP2020_ANION_ELEMENTS and el != top)
-        if guessed:
-            reasons.append("anion_guess:" + ",".join(guessed))
+    x = {el: Element(el).X for el, _ in pairs}
+    top = max(x, key=lambda el: -math.inf if math.isnan(x[el]) else x[el])
+    guessed = sorted(el for el in x if el in MP2020_ANION_ELEMENTS and el != top)
+    if guessed:
+        reasons.append("anion_guess:" + ",".join(guessed))
     return ";".join(reasons)
 
 
 def energy_from_formation(
     compositions: Sequence[str], formation_energies: Sequence[float], mu: Mapping[str, float]
 ) -> np.ndarray:
-    r"""Energies per atom (eV/atom) on a hull's scale from formation energies per atom.
-
-    Inverts the hull's E_f with its own elemental references μ_i::
-
-        E = E_f + Σ_i x_i μ_i
-
-    MP-20's MP2020-corrected E_f with the ``mp2021`` μ_i (the μ that defined them; checked
-    in ``tests/hull/test_hull_scheme.py``) lands on that hull's MP2020 scale. NaN where an
-    element has no μ.
-    """
+    """Energies per atom on a hull's scale from formation energies: E = E_f + Σ_i x_i μ_i
+    (eV/atom; μ_i: the hull's elemental references, which defined MP-20's MP2020 E_f for
+    ``mp2021``, ``tests/hull/test_hull_scheme.py``). NaN where a μ is missing."""
     out = np.full(len(compositions), np.nan)
     for i, (comp, e_form) in enumerate(zip(compositions, formation_energies, strict=True)):
         pairs = parse_composition(comp)
