@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--k", type=int, default=5, help="k-fold parts (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--top", type=int, default=15, help="rows per element/system table")
-    parser.add_argument("--min-n", type=int, default=5, help="smallest group listed")
+    parser.add_argument("--min-n", type=int, default=5, help="smallest element listed")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> dict:
         report["pooled_folds"] = summarize(pooled)
         for by in ("element", "chemsys"):
             groups = by_group(pooled, by)
-            top = groups[groups["n"] >= args.min_n].head(args.top)
+            if by == "element":
+                groups = groups[groups["n"] >= args.min_n]
+            top = groups.head(args.top)
             report[f"worst_{by}"] = top.round(4).reset_index().to_dict("records")
     check = point_check(table, rows, mu)
     diff = check["diff"].abs()
