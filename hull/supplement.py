@@ -93,25 +93,25 @@ def extract_mp20_rows(files: Iterable[str | Path]) -> pd.DataFrame:
     paths = sorted(map(Path, files))
     frames = [pd.read_csv(f).assign(_part=f.name.split(".")[0]) for f in paths]
     if not frames:
-        raise ValueError("extract_mp20_vertices: no MP-20 files given")
+        raise ValueError("extract_mp20_rows: no MP-20 files given")
     rows = pd.concat(frames, ignore_index=True)
     spread = rows.groupby("material_id")["formation_energy_per_atom"].nunique()
     if (spread > 1).any():
         raise ValueError(f"conflicting MP-20 energies for {list(spread[spread > 1].index)[:5]}")
     parts = rows.groupby("material_id")["_part"].agg(lambda p: ";".join(sorted(set(p))))
-    vertices = rows.drop_duplicates("material_id").copy()
-    vertices["parts"] = vertices["material_id"].map(parts)
-    vertices["composition"] = [
+    out = rows.drop_duplicates("material_id").copy()
+    out["parts"] = out["material_id"].map(parts)
+    out["composition"] = [
         _cell_composition(cif, mid)
-        for cif, mid in zip(vertices["cif"], vertices["material_id"], strict=True)
+        for cif, mid in zip(out["cif"], out["material_id"], strict=True)
     ]
-    vertices["n_sites"] = [
-        round(sum(a for _, a in parse_composition(c))) for c in vertices["composition"]
+    out["n_sites"] = [
+        round(sum(a for _, a in parse_composition(c))) for c in out["composition"]
     ]
     # Numeric id order (mp-2 before mp-10) keeps the extract stable across input orders.
-    order = vertices["material_id"].str.extract(r"(\d+)$", expand=False).astype(int)
-    vertices = vertices.assign(_order=order).sort_values(["_order", "material_id"])
-    return vertices[ROW_COLUMNS].reset_index(drop=True)
+    order = out["material_id"].str.extract(r"(\d+)$", expand=False).astype(int)
+    out = out.assign(_order=order).sort_values(["_order", "material_id"])
+    return out[ROW_COLUMNS].reset_index(drop=True)
 
 
 def mp20_supplement_rows(
