@@ -24,7 +24,8 @@ from the two raw files bundled next to it (see ``hull/data/README.md``). Steps:
    same material → MP-20's energy; an entry below MP's hull at its composition → raised);
 7. append derived MP hull points (E_f − e_above_hull of every MP-20 row, one per
    composition, ``source`` = ``mp20_hull_point``, ``kind`` = ``hull_point``) where they lower
-   the materials' hull by more than 1 meV/atom.
+   the materials' hull by more than 1 meV/atom; flag the snapshot entries that still hold the
+   hull more than 25 meV/atom below MP's at an MP-20 composition (``below_mp_hull:...``).
 
 ``--extract-mp20 DIR`` first regenerates the MP-20 row extract from MP-20 CSVs in ``DIR``
 (e.g. ``model/data/mp_20``).
@@ -48,6 +49,7 @@ from genflow.core.chem import parse_composition
 from genflow.core.structure_io import read_file_text
 from genflow.hull.derived import (
     KIND_MATERIAL,
+    flag_below_mp_hull,
     informative_points,
     mp_hull_points,
     reconcile_with_mp20,
@@ -198,7 +200,10 @@ def build_mp2021_table(
     log.info("MP-20 values replaced %d entries:\n%s", len(changes), changes.to_string())
     stored = informative_points(points, table)
     log.info("%d derived hull points, %d lower the hull and are stored", len(points), len(stored))
-    return pd.concat([table, stored[COLUMNS]], ignore_index=True)
+    table = pd.concat([table, stored[COLUMNS]], ignore_index=True)
+    table, low = flag_below_mp_hull(table, points)
+    log.info("hull > 25 meV/atom below MP's at %d MP-20 compositions: %s", len(low), low)
+    return table
 
 
 def write_csv_gz(table: pd.DataFrame, path: Path) -> None:

@@ -22,6 +22,10 @@ of which only the ``e_above_hull == 0`` vertices were used before (``genflow.hul
   raised to it. Both keep their composition-based ``energy``/``correction`` columns and say
   so in ``scale_flag`` (``mp20_energy:<id>`` / ``mp20_hull:<id>``), so the composition-based
   value stays recoverable as (energy + correction) / n_sites.
+- :func:`flag_below_mp_hull`: where the finished hull still lies more than
+  :data:`SCALE_TOL` below MP's at an MP-20 composition, the snapshot compounds that hold it
+  there and that no MP-20 row checks (newer MP data, or a scale no composition can settle)
+  get ``below_mp_hull:<formula>`` in ``scale_flag``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ __all__ = [
     "SAME_ID_TOL",
     "SCALE_TOL",
     "composition_keys",
+    "flag_below_mp_hull",
     "informative_points",
     "is_hull_point",
     "mp_hull_energies",
@@ -188,3 +193,47 @@ def reconcile_with_mp20(
         changes.append((mid, table.at[i, "formula"], rule, source, before, after))
     cols = ["material_id", "formula", "rule", "mp20_id", "before", "after"]
     return table, pd.DataFrame(changes, columns=cols)
+
+
+def flag_below_mp_hull(table: pd.DataFrame, points: pd.DataFrame) -> tuple[pd.DataFrame, list]:
+    """Flag snapshot entries that put the hull > ``SCALE_TOL`` below MP's at a point.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The finished ``mp2021`` table (``scale_flag`` column present).
+    points : pandas.DataFrame
+        ``mp_hull_points`` output (every point, stored or not).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        With ``below_mp_hull:<formula>`` appended to the ``scale_flag`` of each snapshot
+        compound in the decomposition at such a composition that no MP-20 row checks (its
+        own composition has no point; elemental references are never flagged).
+    low : list of str
+        Formulas of the compositions where the hull lies below MP's.
+    """
+    from genflow.hull.reference import ReferenceHull
+
+    table = table.copy()
+    hull = ReferenceHull(
+        table["composition"].tolist(),
+        table["energy_per_atom"].to_numpy(),
+        ids=[str(i) for i in range(len(table))],
+        name="mp2021",
+    )
+    energy = points["energy_per_atom"].to_numpy()
+    scores = hull.score(points["composition"].tolist(), energy)
+    low = np.flatnonzero(scores.e_hull < energy - SCALE_TOL).tolist()
+    checked = set(points["key"])  # compositions where MP-20 shows MP's value
+    for j in low:
+        rows_amounts = zip(scores.vertex_rows[j], scores.amounts[j], strict=True)
+        for r in [int(hull.ids[r]) for r, a in rows_amounts if r >= 0 and a > 0]:
+            flag = table.at[r, "scale_flag"]
+            [key] = composition_keys([table.at[r, "composition"]])
+            if table.at[r, "source"] != "gnome_mp_snapshot" or len(key) == 1 or key in checked:
+                continue
+            tag = f"below_mp_hull:{points['formula'].iat[j]}"
+            table.at[r, "scale_flag"] = ";".join(f for f in (flag, tag) if f)
+    return table, points["formula"].iloc[low].tolist()

@@ -126,6 +126,14 @@ def _load_mp2021_cached(supplement: bool) -> ReferenceHull:
     )
 
 
+def _tagged_ids(table: pd.DataFrame) -> pd.Series:
+    """Entry ids that say what a row is: ``(MP-20 supplement)`` / ``(MP-20 hull point)``."""
+    tags = table["source"].map(
+        {SUPPLEMENT_SOURCE: SUPPLEMENT_TAG, HULL_POINT_SOURCE: HULL_POINT_TAG}
+    )
+    return table["material_id"] + tags.fillna("")
+
+
 def _mp2021_table(supplement: bool = True) -> pd.DataFrame:
     """The cached ``mp2021`` table, with or without its MP-20 supplement and hull points."""
     table = pd.read_csv(MP2021_FILE)
@@ -239,6 +247,7 @@ def load_gnome(
         frames.append(_read_gnome(Path(external_path), scheme))
     if include_mp:
         mp = _mp2021_table(supplement=True)
+        mp = mp.assign(material_id=_tagged_ids(mp))
         frames.append(mp[["material_id", "composition", "formula", "energy_per_atom"]])
     table = pd.concat(frames, ignore_index=True)
     used = ", ".join(sorted({f.attrs.get("scheme", "mp2021") for f in frames}))

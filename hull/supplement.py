@@ -102,12 +102,9 @@ def extract_mp20_rows(files: Iterable[str | Path]) -> pd.DataFrame:
     out = rows.drop_duplicates("material_id").copy()
     out["parts"] = out["material_id"].map(parts)
     out["composition"] = [
-        _cell_composition(cif, mid)
-        for cif, mid in zip(out["cif"], out["material_id"], strict=True)
+        _cell_composition(cif, mid) for cif, mid in zip(out["cif"], out["material_id"], strict=True)
     ]
-    out["n_sites"] = [
-        round(sum(a for _, a in parse_composition(c))) for c in out["composition"]
-    ]
+    out["n_sites"] = [round(sum(a for _, a in parse_composition(c))) for c in out["composition"]]
     # Numeric id order (mp-2 before mp-10) keeps the extract stable across input orders.
     order = out["material_id"].str.extract(r"(\d+)$", expand=False).astype(int)
     out = out.assign(_order=order).sort_values(["_order", "material_id"])
