@@ -1,7 +1,9 @@
 """Convex-hull scoring of generated crystals (``genflow.hull``).
 
 Reference hulls (``load_hull``: bundled ``mp2021`` — GNoME's MP snapshot plus an MP-20
-supplement of MP hull vertices it lacks; ``mp2021-snapshot`` without it —, ``gnome``,
+supplement of MP hull vertices it lacks and MP hull points derived from MP-20 rows
+(``genflow.hull.derived``; completeness measured in ``genflow.hull.completeness``);
+``mp2021-snapshot`` without them —, ``gnome``,
 ``mp-api:<chemsys>``, user files) score candidates' MP2020-compatible energies per atom in
 batches: decomposition energy E_d (negative below the hull, GNoME convention), formation
 energy, decomposition products, stability flags, and the set metrics of Yang et al. 2023

@@ -13,12 +13,21 @@ from the two raw files bundled next to it (see ``hull/data/README.md``). Steps:
    (Yb and Xe, plus the noble gases He, Ne, Ar, Kr), so every element it knows has a terminal
    entry and each chemical system's hull can be built;
 4. apply pymatgen's ``MaterialsProject2020Compatibility`` (``genflow.hull.scheme``);
+   Where charge balance settles a peroxide/superoxide the composition-only fallback misses,
+   that oxide type is used (``scheme.oxide_type_guess``); every row says in ``scale_flag``
+   which structure-dependent corrections a composition cannot settle (``scheme.scale_flag``);
 5. append the MP-20 supplement (``genflow.hull.supplement``): MP-20 hull vertices that the
-   snapshot lacks, from ``hull/data/mp20_hull_vertices.csv.gz``, with energies rebuilt from
+   snapshot lacks, from ``hull/data/mp20_rows.csv.gz``, with energies rebuilt from
    MP2020-corrected formation energies and the elemental references of steps 1–4
-   (``source`` = ``mp20_supplement``; ``load_hull("mp2021-snapshot")`` leaves them out).
+   (``source`` = ``mp20_supplement``; ``load_hull("mp2021-snapshot")`` leaves them out);
+6. let MP-20's values win over composition-based corrections (``genflow.hull.derived``:
+   same material → MP-20's energy; an entry below MP's hull at its composition → raised);
+7. append derived MP hull points (E_f − e_above_hull of every MP-20 row, one per
+   composition, ``source`` = ``mp20_hull_point``, ``kind`` = ``hull_point``) where they lower
+   the materials' hull by more than 1 meV/atom; flag the snapshot entries that still hold the
+   hull more than 25 meV/atom below MP's at an MP-20 composition (``below_mp_hull:...``).
 
-``--extract-mp20 DIR`` first regenerates the vertex extract from MP-20 CSVs in ``DIR``
+``--extract-mp20 DIR`` first regenerates the MP-20 row extract from MP-20 CSVs in ``DIR``
 (e.g. ``model/data/mp_20``).
 
 Loading the cached result takes well under a second; rebuilding takes about two minutes.
@@ -38,9 +47,21 @@ from pymatgen.core import Composition
 
 from genflow.core.chem import parse_composition
 from genflow.core.structure_io import read_file_text
-from genflow.hull.paths import ELEMENTAL_FILE, MP20_VERTICES_FILE, MP2021_FILE, SNAPSHOT_FILE
-from genflow.hull.scheme import mp2020_corrections
-from genflow.hull.supplement import extract_mp20_vertices, mp20_supplement_rows
+from genflow.hull.derived import (
+    KIND_MATERIAL,
+    flag_below_mp_hull,
+    informative_points,
+    mp_hull_points,
+    reconcile_with_mp20,
+)
+from genflow.hull.paths import ELEMENTAL_FILE, MP20_ROWS_FILE, MP2021_FILE, SNAPSHOT_FILE
+from genflow.hull.scheme import (
+    energy_from_formation,
+    mp2020_corrections,
+    oxide_type_guess,
+    scale_flag,
+)
+from genflow.hull.supplement import extract_mp20_rows, mp20_supplement_rows
 
 __all__ = ["COLUMNS", "build_mp2021_table", "elemental_references", "main", "write_csv_gz"]
 
@@ -56,6 +77,8 @@ COLUMNS = [
     "correction",
     "energy_per_atom",
     "source",
+    "kind",
+    "scale_flag",
 ]
 
 
@@ -114,7 +137,7 @@ def elemental_references(table: pd.DataFrame) -> dict[str, float]:
 def build_mp2021_table(
     snapshot: Path = SNAPSHOT_FILE,
     elemental: Path = ELEMENTAL_FILE,
-    mp20_vertices: Path | None = MP20_VERTICES_FILE,
+    mp20_rows: Path | None = MP20_ROWS_FILE,
     *,
     progress: bool = False,
 ) -> pd.DataFrame:
@@ -124,8 +147,8 @@ def build_mp2021_table(
     ----------
     snapshot, elemental : Path
         GNoME's MP snapshot and MP's elemental reference entries.
-    mp20_vertices : Path or None
-        MP-20 hull-vertex extract (``genflow.hull.supplement``); None builds the snapshot only.
+    mp20_rows : Path or None
+        MP-20 row extract (``genflow.hull.supplement``); None builds the snapshot only.
     progress : bool
         Show a progress bar over the MP2020 corrections.
 
@@ -133,7 +156,8 @@ def build_mp2021_table(
     -------
     pandas.DataFrame
         Columns ``COLUMNS``; ``energy`` and ``correction`` are eV per cell (NaN for
-        supplement rows), ``energy_per_atom`` is the corrected energy in eV/atom.
+        supplement rows and hull points; composition-based where ``scale_flag`` starts with
+        ``mp20_``), ``energy_per_atom`` is the corrected energy in eV/atom.
     """
     snap = _snapshot_rows(snapshot)
     elemental_in_snapshot = {
@@ -143,9 +167,17 @@ def build_mp2021_table(
     }
     have = {Composition(f).elements[0].symbol for f in elemental_in_snapshot}
     table = pd.concat([snap, _elemental_rows(elemental, have)], ignore_index=True)
+    oxide_types = [oxide_type_guess(c) for c in table["composition"]]
     corrections, errors = mp2020_corrections(
-        list(table["composition"]), list(table["energy"]), progress=progress
+        list(table["composition"]),
+        list(table["energy"]),
+        oxide_types=oxide_types,
+        progress=progress,
     )
+    table["kind"] = KIND_MATERIAL
+    table["scale_flag"] = [
+        scale_flag(c, t) for c, t in zip(table["composition"], oxide_types, strict=True)
+    ]
     refused = [(mid, err) for mid, err in zip(table["material_id"], errors, strict=True) if err]
     if refused:
         log.warning("MP2020 refused %d entries (dropped), first: %s", len(refused), refused[0])
@@ -153,11 +185,25 @@ def build_mp2021_table(
     table = table[np.isfinite(table["correction"])].copy()
     table["energy_per_atom"] = (table["energy"] + table["correction"]) / table["n_sites"]
     table = table[COLUMNS].reset_index(drop=True)
-    if mp20_vertices is None:
+    if mp20_rows is None:
         return table
-    vertices = pd.read_csv(mp20_vertices)
-    extra = mp20_supplement_rows(vertices, table["material_id"], elemental_references(table))
-    return pd.concat([table, extra[COLUMNS]], ignore_index=True)
+    rows = pd.read_csv(mp20_rows)
+    mu = elemental_references(table)
+    extra = mp20_supplement_rows(rows, table["material_id"], mu)
+    extra = extra.assign(kind=KIND_MATERIAL, scale_flag="")
+    table = pd.concat([table, extra[COLUMNS]], ignore_index=True)
+    points = mp_hull_points(rows, mu)
+    rows["energy_per_atom"] = energy_from_formation(
+        rows["composition"].tolist(), rows["formation_energy_per_atom"].tolist(), mu
+    )
+    table, changes = reconcile_with_mp20(table, rows, points)
+    log.info("MP-20 values replaced %d entries:\n%s", len(changes), changes.to_string())
+    stored = informative_points(points, table)
+    log.info("%d derived hull points, %d lower the hull and are stored", len(points), len(stored))
+    table = pd.concat([table, stored[COLUMNS]], ignore_index=True)
+    table, low = flag_below_mp_hull(table, points)
+    log.info("hull > 25 meV/atom below MP's at %d MP-20 compositions: %s", len(low), low)
+    return table
 
 
 def write_csv_gz(table: pd.DataFrame, path: Path) -> None:
@@ -184,9 +230,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO)
     if args.extract_mp20 is not None:
         files = sorted(args.extract_mp20.glob("*.csv.gz"))
-        vertices = extract_mp20_vertices(files)
-        write_csv_gz(vertices, MP20_VERTICES_FILE)
-        log.info("wrote %d MP-20 hull vertices from %d files", len(vertices), len(files))
+        rows = extract_mp20_rows(files)
+        write_csv_gz(rows, MP20_ROWS_FILE)
+        log.info("wrote %d MP-20 rows from %d files", len(rows), len(files))
     table = build_mp2021_table(progress=True)
     write_csv_gz(table, args.out)
     log.info("wrote %d rows to %s", len(table), args.out)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from genflow.core.chem import CompositionError, parse_composition
+from genflow.hull.derived import HULL_POINT_SOURCE, HULL_POINT_TAG
 from genflow.hull.io import read_table
 from genflow.hull.keys import HullColumn
 from genflow.hull.paths import MP2021_FILE
@@ -28,9 +29,12 @@ log = logging.getLogger(__name__)
 
 MP2021_SCHEME = "MP2020-compatible (GNoME MP snapshot, corrected with pymatgen MP2020)"
 MP2021_SUPPLEMENT_SCHEME = (
-    "MP2020-compatible (GNoME MP snapshot, corrected with pymatgen MP2020; plus MP-20 hull "
-    "vertices missing from it, from MP2020-corrected formation energies)"
+    "MP2020-compatible (GNoME MP snapshot, corrected with pymatgen MP2020, MP-20's values "
+    "where they differ; plus MP-20 hull vertices missing from it and MP hull points derived "
+    "from MP-20 rows, from MP2020-corrected formation energies)"
 )
+#: ``source`` values of the pure snapshot hull (``mp2021-snapshot``).
+_SNAPSHOT_SOURCES = ("gnome_mp_snapshot", "mp_elemental_reference")
 #: ``load_hull`` name of the bundled MP hull without the MP-20 supplement.
 MP2021_SNAPSHOT = "mp2021-snapshot"
 #: Named hulls whose energies are in the MP2020-compatible scheme: engines whose energies are not
@@ -48,7 +52,8 @@ def load_hull(name_or_path: str | Path) -> ReferenceHull:
     ----------
     name_or_path : str or Path
         ``"mp2021"`` (bundled MP snapshot, MP2020-corrected, plus the MP-20 supplement of
-        MP hull vertices the snapshot lacks), ``"mp2021-snapshot"`` (the snapshot alone),
+        MP hull vertices the snapshot lacks and MP hull points derived from MP-20 rows),
+        ``"mp2021-snapshot"`` (the snapshot alone),
         ``"gnome"`` (GNoME summary
         CSVs from ``GENFLOW_GNOME_SUMMARY_PATH`` / ``GENFLOW_GNOME_EXTERNAL_SUMMARY_PATH``,
         merged with ``mp2021``), ``"mp-api:<chemsys>"`` (e.g. ``mp-api:Li-Fe-O``, needs
@@ -89,15 +94,17 @@ def load_mp2021(*, supplement: bool = True) -> ReferenceHull:
     """The bundled Materials Project hull (GNoME's MP snapshot), MP2020-corrected.
 
     Reads the cached table written by ``python -m genflow.hull.build_mp2021``: 31,835
-    snapshot vertices plus 11 MP elemental references, and the MP-20 supplement (590 MP-20
-    hull vertices the snapshot lacks; see ``hull/data/README.md``). Cached per process.
+    snapshot vertices plus 11 MP elemental references, the MP-20 supplement (590 MP-20
+    hull vertices the snapshot lacks) and derived MP hull points (``genflow.hull.derived``;
+    see ``hull/data/README.md``). Cached per process.
 
     Parameters
     ----------
     supplement : bool
-        Include the MP-20 supplement (hull name ``mp2021``, ids tagged
-        ``"mp-XXXX (MP-20 supplement)"``); False gives the pure snapshot
-        (``mp2021-snapshot``).
+        Include the MP-20 supplement and hull points (hull name ``mp2021``, ids tagged
+        ``"mp-XXXX (MP-20 supplement)"`` / ``"mp-XXXX (MP-20 hull point)"``: the latter are
+        MP hull energies at a composition, not materials); False gives the pure snapshot
+        (``mp2021-snapshot``; its MP2020 scale fixes from MP-20 are kept).
     """
     return _load_mp2021_cached(bool(supplement))
 
@@ -105,9 +112,10 @@ def load_mp2021(*, supplement: bool = True) -> ReferenceHull:
 @functools.lru_cache(maxsize=2)
 def _load_mp2021_cached(supplement: bool) -> ReferenceHull:
     table = _mp2021_table(supplement)
-    ids = table["material_id"].where(
-        table["source"] != SUPPLEMENT_SOURCE, table["material_id"] + SUPPLEMENT_TAG
+    tags = table["source"].map(
+        {SUPPLEMENT_SOURCE: SUPPLEMENT_TAG, HULL_POINT_SOURCE: HULL_POINT_TAG}
     )
+    ids = table["material_id"] + tags.fillna("")
     return ReferenceHull(
         table["composition"].tolist(),
         table["energy_per_atom"].to_numpy(),
@@ -118,11 +126,20 @@ def _load_mp2021_cached(supplement: bool) -> ReferenceHull:
     )
 
 
+def _tagged_ids(table: pd.DataFrame) -> pd.Series:
+    """Entry ids that say what a row is: ``(MP-20 supplement)`` / ``(MP-20 hull point)``."""
+    tags = table["source"].map(
+        {SUPPLEMENT_SOURCE: SUPPLEMENT_TAG, HULL_POINT_SOURCE: HULL_POINT_TAG}
+    )
+    return table["material_id"] + tags.fillna("")
+
+
 def _mp2021_table(supplement: bool = True) -> pd.DataFrame:
-    """The cached ``mp2021`` table, with or without its MP-20 supplement rows."""
+    """The cached ``mp2021`` table, with or without its MP-20 supplement and hull points."""
     table = pd.read_csv(MP2021_FILE)
+    table["scale_flag"] = table["scale_flag"].fillna("")
     if not supplement:
-        table = table[table["source"] != SUPPLEMENT_SOURCE].reset_index(drop=True)
+        table = table[table["source"].isin(_SNAPSHOT_SOURCES)].reset_index(drop=True)
     return table
 
 
@@ -230,6 +247,7 @@ def load_gnome(
         frames.append(_read_gnome(Path(external_path), scheme))
     if include_mp:
         mp = _mp2021_table(supplement=True)
+        mp = mp.assign(material_id=_tagged_ids(mp))
         frames.append(mp[["material_id", "composition", "formula", "energy_per_atom"]])
     table = pd.concat(frames, ignore_index=True)
     used = ", ".join(sorted({f.attrs.get("scheme", "mp2021") for f in frames}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DATA_DIR", "ELEMENTAL_FILE", "MP20_VERTICES_FILE", "MP2021_FILE", "SNAPSHOT_FILE"]
+__all__ = ["DATA_DIR", "ELEMENTAL_FILE", "MP20_ROWS_FILE", "MP2021_FILE", "SNAPSHOT_FILE"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 #: GNoME's Materials Project snapshot (raw GGA/GGA+U energies), gzipped byte-for-byte copy.
@@ -13,5 +13,6 @@ SNAPSHOT_FILE = DATA_DIR / "mp_materials_summary.csv.gz"
 ELEMENTAL_FILE = DATA_DIR / "2023-02-07-mp-elemental-reference-entries.json.gz"
 #: The cached, MP2020-corrected ``mp2021`` table written by ``genflow.hull.build_mp2021``.
 MP2021_FILE = DATA_DIR / "mp2021_mp2020.csv.gz"
-#: MP-20 hull vertices (``e_above_hull == 0``) of the bundled MP-20 rows, the supplement's input.
-MP20_VERTICES_FILE = DATA_DIR / "mp20_hull_vertices.csv.gz"
+#: Every bundled MP-20 row (ids, compositions, MP2020 E_f, e_above_hull, parts): supplement and
+#: derived hull points come from it.
+MP20_ROWS_FILE = DATA_DIR / "mp20_rows.csv.gz"

@@ -4,47 +4,43 @@ Everything that moves an energy onto the MP2020-corrected, MP-POTCAR scale of th
 hulls lives here, and every other module calls it:
 
 - the MP U rule (:func:`mp_run_parameters`: run type and ``MPRelaxSet`` LDAUU values);
-- MP2020 compatibility processing of raw MP snapshot energies (:func:`mp2020_corrections`),
-  of raw-PBE force-field energies (:func:`mp2020_structure_energy`) and of VASP runs
-  (:func:`vasp_energy_on_mp_scale`);
+- MP2020 compatibility processing of raw MP snapshot energies (:func:`mp2020_corrections`,
+  :func:`oxide_type_guess`, :func:`scale_flag`), of raw-PBE force-field energies
+  (:func:`mp2020_structure_energy`) and of VASP runs (:func:`vasp_energy_on_mp_scale`);
 - POTCAR offsets between MP's legacy PBE POTCARs and GNoME's PBE_54 ones (Eq. PP,
   :data:`GNOME_PP_CORRECTIONS`, :func:`pp_offsets`, :func:`pp_offset_per_atom`,
   :func:`to_potcar_scale`), and which POTCAR release a VASP run used
-  (:data:`NEWER_PAW_POTCARS`, :func:`pbe54_elements`).
+  (:data:`NEWER_PAW_POTCARS`, :func:`pbe54_elements`);
+- formation energies back onto a hull's total-energy scale (:func:`energy_from_formation`,
+  E = E_f + Σ_i x_i μ_i with the hull's own elemental references).
 
-MP2020 corrections for raw Materials Project GGA/GGA+U energies:
+MP2020 corrections for raw MP energies. GNoME's MP snapshot stores *uncorrected* GGA/GGA+U
+total energies as "Corrected Energy" (``tests/hull/test_hull_scheme.py``, against MP-20's
+MP2020 formation energies; ``hull/data/README.md``), so the bundled reference is corrected
+here with pymatgen's compatibility class. With compositions and energies only, each entry is
+rebuilt as a ``ComputedEntry`` with MP's parameters:
 
-Candidates arrive MP2020-compatible (VASP runs processed by pymatgen's
-``MaterialsProject2020Compatibility``; CHGNet energies are trained in that scheme). GNoME's
-Materials Project snapshot stores *uncorrected* GGA/GGA+U total energies under the name
-"Corrected Energy" (established by ``tests/hull/test_scheme.py`` against MP-20's
-MP2020-corrected formation energies; see ``hull/data/README.md``), so the bundled reference
-is corrected here, with pymatgen's own compatibility class, before it is used.
-
-The snapshot has compositions and energies only, so each entry is rebuilt as a pymatgen
-``ComputedEntry`` with the parameters MP's calculations had:
-
-- ``run_type`` "GGA+U" and ``hubbards`` = ``MPRelaxSet`` LDAUU values when the most
-  electronegative element is O or F and a U element (Co, Cr, Fe, Mn, Mo, Ni, V, W) is present
-  (how MP input sets choose +U); "GGA" with no U otherwise;
-- no POTCAR record exists, so the POTCAR check is disabled (``check_potcar=False``): every MP
-  entry was computed with the ``MPRelaxSet`` POTCARs;
+- "GGA+U" with ``MPRelaxSet`` LDAUU values when the most electronegative element is O or F
+  and a U element (Co, Cr, Fe, Mn, Mo, Ni, V, W) is present, "GGA" otherwise;
+- POTCAR check off (no record; every MP entry used the ``MPRelaxSet`` POTCARs);
 - no structure, so pymatgen's composition fallbacks decide peroxide/superoxide/ozonide
   (known formulas) and the anion oxidation states (``Composition.oxi_state_guesses``).
   MP decides both from structures, which is why a few per cent of compounds differ (mostly
-  intermetallic Si/Sb/Te/N compounds; measured in the scheme test).
+  intermetallic Si/Sb/Te/N compounds). Where charge balance settles a peroxide/superoxide
+  (LiO8, K3NbO8), :func:`oxide_type_guess` gives it instead of pymatgen's "oxide" fallback
+  (up to 0.5 eV/atom too low); :func:`scale_flag` names what a composition cannot settle.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-from pymatgen.core import Composition
+from pymatgen.core import Composition, Element
 
 from genflow.core.chem import CompositionError, parse_composition
 from genflow.core.progress import track
@@ -59,13 +55,16 @@ __all__ = [
     "NEWER_PAW_POTCARS",
     "POTCAR_SCALES",
     "NewerPaw",
+    "energy_from_formation",
     "mp2020_corrections",
     "mp2020_structure_energy",
     "mp_run_parameters",
+    "oxide_type_guess",
     "pbe54_elements",
     "pp_offset_per_atom",
     "pp_offsets",
     "raw_mp_entry",
+    "scale_flag",
     "to_potcar_scale",
     "vasp_energy_on_mp_scale",
 ]
@@ -226,13 +225,17 @@ def mp_run_parameters(composition: Composition) -> dict:
 
 
 def raw_mp_entry(
-    composition: str | Composition, energy: float, entry_id: str | None = None
+    composition: str | Composition,
+    energy: float,
+    entry_id: str | None = None,
+    oxide_type: str | None = None,
 ) -> ComputedEntry:
-    """A ``ComputedEntry`` for an uncorrected MP GGA/GGA+U total energy (eV per cell)."""
+    """A ``ComputedEntry`` for an uncorrected MP GGA/GGA+U total energy (eV per cell);
+    ``oxide_type`` ("peroxide", ...) replaces pymatgen's formula-list fallback."""
     from pymatgen.entries.computed_entries import ComputedEntry
 
     comp = Composition(composition)
-    data = {}
+    data: dict[str, Any] = {"oxide_type": oxide_type} if oxide_type else {}
     if not MP2020_ANION_ELEMENTS.intersection(el.symbol for el in comp.elements):
         # No anion correction can apply, so skip pymatgen's (slow) oxidation-state guess.
         data["oxidation_states"] = {}
@@ -245,6 +248,7 @@ def mp2020_corrections(
     compositions: Sequence[str | Composition],
     energies: Sequence[float],
     *,
+    oxide_types: Sequence[str | None] | None = None,
     progress: bool = False,
 ) -> tuple[np.ndarray, list[str | None]]:
     """MP2020 energy corrections (eV per cell) for raw MP GGA/GGA+U total energies.
@@ -255,6 +259,8 @@ def mp2020_corrections(
         Cell compositions (formulas or ``Composition``).
     energies : sequence of float
         Uncorrected total energies (eV per cell).
+    oxide_types : sequence of str or None, optional
+        Oxide type per entry (:func:`oxide_type_guess`); None keeps pymatgen's fallback.
     progress : bool
         Show a rich progress bar (the oxidation-state guesses take ~3 ms per entry).
 
@@ -265,12 +271,10 @@ def mp2020_corrections(
     errors : list of str or None
         pymatgen's reason for each refused entry (``CompatibilityError``), else None.
     """
-    from pymatgen.entries.compatibility import (
-        CompatibilityError,
-        MaterialsProject2020Compatibility,
-    )
+    from pymatgen.entries.compatibility import CompatibilityError
+    from pymatgen.entries.compatibility import MaterialsProject2020Compatibility as MP2020
 
-    compat = MaterialsProject2020Compatibility(check_potcar=False)
+    compat = MP2020(check_potcar=False)
     corrections = np.full(len(compositions), np.nan)
     errors: list[str | None] = [None] * len(compositions)
     rows = track(range(len(compositions)), "MP2020 corrections", enabled=progress)
@@ -279,12 +283,79 @@ def mp2020_corrections(
         # "failed to guess oxidation states"; the fallbacks are documented above.
         warnings.simplefilter("ignore")
         for i in rows:
+            ox_type = oxide_types[i] if oxide_types is not None else None
             try:
-                entry = raw_mp_entry(compositions[i], float(energies[i]))
+                entry = raw_mp_entry(compositions[i], float(energies[i]), oxide_type=ox_type)
                 corrections[i] = sum(adj.value for adj in compat.get_adjustments(entry))
             except CompatibilityError as exc:
                 errors[i] = str(exc)
     return corrections, errors
+
+
+@cache
+def _max_oxidation_state(symbol: str) -> float:
+    """Highest oxidation state pymatgen knows for an element (F, above O: -1; none: 0)."""
+    return -1.0 if symbol == "F" else float(max(Element(symbol).oxidation_states, default=0))
+
+
+def _o_charge(pairs: Sequence[tuple[str, float]]) -> float | None:
+    """Most negative O charge per O atom charge balance allows: -Σ n_i ox_i,max / n_O."""
+    n_o = dict(pairs).get("O", 0.0)
+    if not n_o or len(pairs) == 1:
+        return None
+    return -sum(amt * _max_oxidation_state(el) for el, amt in pairs if el != "O") / n_o
+
+
+def oxide_type_guess(composition: str) -> str | None:
+    """Peroxide/superoxide type of an O compound where charge balance settles it, else None.
+
+    With every other element at its highest oxidation state, q = -1 per O leaves exactly
+    O2²⁻ ("peroxide", K3NbO8) and -1 < q < 0 only O2⁻ or O2 ("superoxide", LiO8, BaO10):
+    MP's structure analysis (``oxide_type``) finds these O-O bonds. q <= -2 is an oxide;
+    -2 < q < -1 (NdO2, KCO3, PaO3: MP-20 shows MP calls the last two oxides) and q >= 0 are
+    unsettled, left to pymatgen and flagged by :func:`scale_flag`.
+    """
+    q = _o_charge(parse_composition(composition))
+    if q is None or not -1 - 1e-6 < q < 0:
+        return None
+    return "peroxide" if q <= -1 + 1e-6 else "superoxide"
+
+
+def scale_flag(composition: str, oxide_type: str | None = None) -> str:
+    """Why a composition-only MP2020 correction may differ from MP's structure-based one.
+
+    ``""`` if nothing structure-dependent applies, else ``;``-joined reasons:
+    ``oxide_type:<type>`` (:func:`oxide_type_guess`), ``oxide_type:unsettled`` (O must sit
+    above -2, type unknown) and ``anion_guess:<El,...>`` (an MP2020 anion element that is not
+    the most electronegative one: whether its correction applies rests on the oxidation
+    states MP guessed from the structure; intermetallic Si/Sb/Te/N/H compounds).
+    """
+    pairs = parse_composition(composition)
+    q = _o_charge(pairs)
+    reasons = [f"oxide_type:{oxide_type}"] if oxide_type else []
+    if not oxide_type and q is not None and q > -2 + 1e-6:
+        reasons.append("oxide_type:unsettled")
+    x = {el: Element(el).X for el, _ in pairs}
+    top = max(x, key=lambda el: -math.inf if math.isnan(x[el]) else x[el])
+    guessed = sorted(el for el in x if el in MP2020_ANION_ELEMENTS and el != top)
+    if guessed:
+        reasons.append("anion_guess:" + ",".join(guessed))
+    return ";".join(reasons)
+
+
+def energy_from_formation(
+    compositions: Sequence[str], formation_energies: Sequence[float], mu: Mapping[str, float]
+) -> np.ndarray:
+    """Energies per atom on a hull's scale from formation energies: E = E_f + Σ_i x_i μ_i
+    (eV/atom; μ_i: the hull's elemental references, which defined MP-20's MP2020 E_f for
+    ``mp2021``, ``tests/hull/test_hull_scheme.py``). NaN where a μ is missing."""
+    out = np.full(len(compositions), np.nan)
+    for i, (comp, e_form) in enumerate(zip(compositions, formation_energies, strict=True)):
+        pairs = parse_composition(comp)
+        if all(el in mu for el, _ in pairs):
+            total = sum(a for _, a in pairs)
+            out[i] = float(e_form) + sum(a / total * mu[el] for el, a in pairs)
+    return out
 
 
 def mp2020_structure_energy(structure: Structure, energy_per_atom: float) -> tuple[float, float]:

@@ -9,16 +9,19 @@ marked supplement.
 
 Two steps, both deterministic:
 
-1. ``extract_mp20_vertices`` reads MP-20 CSVs (``material_id``, ``pretty_formula``,
-   ``formation_energy_per_atom``, ``e_above_hull``, ``cif``) and keeps every hull vertex once,
-   with its cell composition from the CIF's ``_chemical_formula_sum`` — the bundled
-   ``hull/data/mp20_hull_vertices.csv.gz`` (``python -m genflow.hull.build_mp2021
-   --extract-mp20 model/data/mp_20`` regenerates it);
+1. ``extract_mp20_rows`` reads MP-20 CSVs (``material_id``, ``pretty_formula``,
+   ``formation_energy_per_atom``, ``e_above_hull``, ``cif``) and keeps every material once,
+   with its cell composition from the CIF's ``_chemical_formula_sum`` and the files (parts)
+   it appears in — the bundled ``hull/data/mp20_rows.csv.gz`` (``python -m
+   genflow.hull.build_mp2021 --extract-mp20 model/data/mp_20`` regenerates it). Its hull
+   vertices (``e_above_hull == 0``) feed this supplement; every row gives a derived hull
+   point (``genflow.hull.derived``);
 2. ``mp20_supplement_rows`` converts the vertices absent from the reference into rows of the
-   ``mp2021`` table with the hull's own corrected elemental references μ_i:
-   E = E_f + Σ_i x_i μ_i (eV/atom). Uncorrected energy and MP2020 correction are not known
-   separately for these rows (MP-20 publishes the corrected formation energy only), so the
-   ``energy`` and ``correction`` columns stay empty.
+   ``mp2021`` table with the hull's own corrected elemental references μ_i
+   (``scheme.energy_from_formation``: E = E_f + Σ_i x_i μ_i, eV/atom). Uncorrected energy
+   and MP2020 correction are not known separately for these rows (MP-20 publishes the
+   corrected formation energy only), so the ``energy`` and ``correction`` columns stay
+   empty.
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ import pandas as pd
 
 from genflow.core.chem import parse_composition
 from genflow.core.structure_io.formats import cif_formula_sum
+from genflow.hull.scheme import energy_from_formation
 
 __all__ = [
+    "ROW_COLUMNS",
     "SUPPLEMENT_SOURCE",
     "SUPPLEMENT_TAG",
-    "VERTEX_COLUMNS",
-    "extract_mp20_vertices",
+    "extract_mp20_rows",
     "mp20_supplement_rows",
 ]
 
@@ -47,14 +51,15 @@ log = logging.getLogger(__name__)
 SUPPLEMENT_SOURCE = "mp20_supplement"
 #: Suffix of supplement entry ids in a loaded hull, so provenance shows wherever ids do.
 SUPPLEMENT_TAG = " (MP-20 supplement)"
-#: Columns of ``hull/data/mp20_hull_vertices.csv.gz``.
-VERTEX_COLUMNS = [
+#: Columns of ``hull/data/mp20_rows.csv.gz`` (``parts``: ``;``-joined file stems).
+ROW_COLUMNS = [
     "material_id",
     "pretty_formula",
     "composition",
     "n_sites",
     "formation_energy_per_atom",
     "e_above_hull",
+    "parts",
 ]
 
 
@@ -66,8 +71,8 @@ def _cell_composition(cif: str, material_id: str) -> str:
     return formula_sum.replace(" ", "")
 
 
-def extract_mp20_vertices(files: Iterable[str | Path]) -> pd.DataFrame:
-    """Every MP-20 hull vertex (``e_above_hull == 0``) in ``files``, once, sorted by id.
+def extract_mp20_rows(files: Iterable[str | Path]) -> pd.DataFrame:
+    """Every MP-20 material in ``files``, once, sorted by id, with the parts it is in.
 
     Parameters
     ----------
@@ -77,36 +82,37 @@ def extract_mp20_vertices(files: Iterable[str | Path]) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``VERTEX_COLUMNS``; ``formation_energy_per_atom`` is MP2020-corrected (eV/atom).
+        Columns ``ROW_COLUMNS``; ``formation_energy_per_atom`` is MP2020-corrected (eV/atom),
+        ``parts`` the sorted file stems (``train;val``) the material appears in.
 
     Raises
     ------
     ValueError
         If one material id carries different formation energies in different files.
     """
-    frames = [pd.read_csv(f) for f in sorted(map(str, files))]
+    paths = sorted(map(Path, files))
+    frames = [pd.read_csv(f).assign(_part=f.name.split(".")[0]) for f in paths]
     if not frames:
-        raise ValueError("extract_mp20_vertices: no MP-20 files given")
+        raise ValueError("extract_mp20_rows: no MP-20 files given")
     rows = pd.concat(frames, ignore_index=True)
     spread = rows.groupby("material_id")["formation_energy_per_atom"].nunique()
     if (spread > 1).any():
         raise ValueError(f"conflicting MP-20 energies for {list(spread[spread > 1].index)[:5]}")
-    vertices = rows[rows["e_above_hull"] == 0].drop_duplicates("material_id").copy()
-    vertices["composition"] = [
-        _cell_composition(cif, mid)
-        for cif, mid in zip(vertices["cif"], vertices["material_id"], strict=True)
+    parts = rows.groupby("material_id")["_part"].agg(lambda p: ";".join(sorted(set(p))))
+    out = rows.drop_duplicates("material_id").copy()
+    out["parts"] = out["material_id"].map(parts)
+    out["composition"] = [
+        _cell_composition(cif, mid) for cif, mid in zip(out["cif"], out["material_id"], strict=True)
     ]
-    vertices["n_sites"] = [
-        round(sum(a for _, a in parse_composition(c))) for c in vertices["composition"]
-    ]
+    out["n_sites"] = [round(sum(a for _, a in parse_composition(c))) for c in out["composition"]]
     # Numeric id order (mp-2 before mp-10) keeps the extract stable across input orders.
-    order = vertices["material_id"].str.extract(r"(\d+)$", expand=False).astype(int)
-    vertices = vertices.assign(_order=order).sort_values(["_order", "material_id"])
-    return vertices[VERTEX_COLUMNS].reset_index(drop=True)
+    order = out["material_id"].str.extract(r"(\d+)$", expand=False).astype(int)
+    out = out.assign(_order=order).sort_values(["_order", "material_id"])
+    return out[ROW_COLUMNS].reset_index(drop=True)
 
 
 def mp20_supplement_rows(
-    vertices: pd.DataFrame, reference_ids: Iterable[str], mu: Mapping[str, float]
+    rows: pd.DataFrame, reference_ids: Iterable[str], mu: Mapping[str, float]
 ) -> pd.DataFrame:
     r"""``mp2021`` table rows for the MP-20 hull vertices missing from the reference.
 
@@ -117,8 +123,8 @@ def mp20_supplement_rows(
 
     Parameters
     ----------
-    vertices : pandas.DataFrame
-        ``extract_mp20_vertices`` output.
+    rows : pandas.DataFrame
+        ``extract_mp20_rows`` output (its ``e_above_hull == 0`` rows are the vertices).
     reference_ids : iterable of str
         Material ids already in the reference (those vertices are not added again).
     mu : mapping
@@ -132,9 +138,10 @@ def mp20_supplement_rows(
         separately). Elemental vertices are skipped: E_f = 0 makes them equal to μ by
         construction, so they add nothing and would only tie with the reference entry.
     """
+    vertices = rows[rows["e_above_hull"] == 0]
     have = set(reference_ids)
     missing = vertices[~vertices["material_id"].isin(have)]
-    rows, skipped_elemental, uncovered = [], [], []
+    out, skipped_elemental, uncovered = [], [], []
     for rec in missing.itertuples(index=False):
         pairs = parse_composition(rec.composition)
         if len(pairs) == 1:
@@ -143,9 +150,8 @@ def mp20_supplement_rows(
         if any(el not in mu for el, _ in pairs):
             uncovered.append(rec.material_id)
             continue
-        total = sum(a for _, a in pairs)
-        mu_term = sum(a / total * mu[el] for el, a in pairs)
-        rows.append(
+        [energy] = energy_from_formation([rec.composition], [rec.formation_energy_per_atom], mu)
+        out.append(
             {
                 "material_id": rec.material_id,
                 "composition": rec.composition,
@@ -153,7 +159,7 @@ def mp20_supplement_rows(
                 "n_sites": float(rec.n_sites),
                 "energy": np.nan,
                 "correction": np.nan,
-                "energy_per_atom": float(rec.formation_energy_per_atom) + mu_term,
+                "energy_per_atom": float(energy),
                 "source": SUPPLEMENT_SOURCE,
             }
         )
@@ -162,10 +168,10 @@ def mp20_supplement_rows(
         "%d elemental skipped %s, %d with uncovered elements %s",
         len(missing),
         len(vertices),
-        len(rows),
+        len(out),
         len(skipped_elemental),
         skipped_elemental,
         len(uncovered),
         uncovered,
     )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(out)

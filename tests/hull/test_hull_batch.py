@@ -33,7 +33,7 @@ def test_enumerated_facets_equal_qhull_on_mp20_systems(
 ) -> None:
     systems = sorted({tuple(sorted(literal_eval(s))) for s in mp20["elements"]})
     rng = np.random.default_rng(0)
-    checked = 0
+    checked = degenerate = 0
     for i in rng.permutation(len(systems))[:600]:
         system = systems[i]
         if len(system) not in (2, 3):
@@ -42,11 +42,15 @@ def test_enumerated_facets_equal_qhull_on_mp20_systems(
         if comb(len(q), len(system)) * len(q) > _ENUM_BUDGET:
             continue
         [found] = _enumerate(q[None], len(system))
-        assert found is not None, system  # real data is in general position
+        if found is None:
+            # Not a tiling: coplanar points. Derived MP hull points (genflow.hull.derived) all
+            # lie on MP's hull, so several on one MP facet are coplanar; qhull takes these.
+            degenerate += 1
+            continue
         expected = {tuple(sorted(f)) for f in _qhull_lower_facets(q).tolist()}
         assert {tuple(sorted(f)) for f in found.tolist()} == expected, system
         checked += 1
-    assert checked > 300
+    assert checked > 300 and degenerate < 0.05 * checked
 
 
 def _pymatgen_e_d(diagram: PhaseDiagram, comp: str, energy: float) -> float:

@@ -16,8 +16,7 @@ from pymatgen.core import Composition
 from genflow.hull import ReferenceHull
 from genflow.hull.build_mp2021 import COLUMNS
 from genflow.hull.paths import MP2021_FILE, SNAPSHOT_FILE
-from genflow.hull.scheme import mp2020_corrections, mp_run_parameters
-from genflow.hull.supplement import SUPPLEMENT_SOURCE
+from genflow.hull.scheme import mp2020_corrections, mp_run_parameters, oxide_type_guess
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +62,15 @@ def test_cached_table_is_current() -> None:
     """The bundled cache equals a fresh MP2020 run (sampled rows) and covers every element."""
     table = pd.read_csv(MP2021_FILE)
     assert list(table.columns) == COLUMNS
-    # MP-20 supplement rows carry corrected energies only (tests/hull/test_hull_mp20.py).
-    table = table[table["source"] != SUPPLEMENT_SOURCE]
-    sample = table.sample(60, random_state=3)
+    # MP-20 supplement rows and hull points carry corrected energies only
+    # (tests/hull/test_hull_mp20.py); rows fixed from MP-20 (scale_flag mp20_*) keep their
+    # composition-based correction (tests/hull/test_hull_completeness.py).
+    table = table[table["source"].isin(["gnome_mp_snapshot", "mp_elemental_reference"])]
+    flags = table["scale_flag"].fillna("")
+    sample = table[~flags.str.contains("mp20_")].sample(60, random_state=3)
+    oxide_types = [oxide_type_guess(c) for c in sample["composition"]]
     corrections, errors = mp2020_corrections(
-        sample["composition"].tolist(), sample["energy"].to_numpy()
+        sample["composition"].tolist(), sample["energy"].to_numpy(), oxide_types=oxide_types
     )
     assert errors == [None] * len(sample)
     np.testing.assert_allclose(corrections, sample["correction"].to_numpy(), atol=1e-6)
