@@ -20,6 +20,7 @@ from pymongo.errors import ConnectionFailure
 
 from genflow.campaign.flows import build_flows, expected_samples
 from genflow.campaign.ledger import claim_campaign, set_state
+from genflow.campaign.spec import check_campaign_name
 from genflow.campaign.status import campaign_report, stage_counts
 from genflow.core.retry import retry_call
 
@@ -69,7 +70,7 @@ def run_dir(name: str) -> Path:
     """Working directory (and log file home) of a local run: ``DATA_DIR/runs/<name>``."""
     from genflow.core.settings import get_settings
 
-    path = Path(get_settings().DATA_DIR) / "runs" / name
+    path = Path(get_settings().DATA_DIR) / "runs" / check_campaign_name(name)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -94,8 +95,8 @@ def run_campaign(
     """
     from genflow.core.store import connect
 
+    name = check_campaign_name(name or spec.name)
     stores = stores or connect()
-    name = name or spec.name
     doc, created = claim_campaign(stores, spec, name, "local")
     if not created and doc.get("state") == "completed":
         return CampaignRun(report=campaign_report(stores, name, spec.hulls), already_completed=True)

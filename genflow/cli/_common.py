@@ -30,6 +30,7 @@ __all__ = [
     "print_finite_json",
     "print_json",
     "print_metrics",
+    "name_or_exit",
     "taken_name_exits",
 ]
 
@@ -86,6 +87,17 @@ def load_spec_or_exit(spec_path: Path) -> CampaignSpec:
     except CampaignSpecError as err:
         # plain echo: one unwrapped line per bad field, easy to grep in cron logs
         typer.echo(f"invalid campaign spec:\n{err}", err=True)
+        raise typer.Exit(2) from None
+
+
+def name_or_exit(name: str | None, spec: CampaignSpec | None = None) -> str:
+    """``--name`` (default: the spec's name) if it is a safe campaign name, else exit code 2."""
+    from genflow.campaign.spec import CampaignSpecError, check_campaign_name
+
+    try:
+        return check_campaign_name(name or (spec.name if spec else ""), "--name")
+    except CampaignSpecError as err:
+        typer.echo(f"invalid campaign name: {err}", err=True)
         raise typer.Exit(2) from None
 
 

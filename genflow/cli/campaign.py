@@ -17,6 +17,7 @@ from genflow.cli._common import (
     console,
     err_console,
     load_spec_or_exit,
+    name_or_exit,
     print_json,
     taken_name_exits,
 )
@@ -48,7 +49,8 @@ def run_cmd(
     from genflow.campaign.view import print_run, stage_bars
 
     spec = load_spec_or_exit(spec_path)
-    log_path = run_dir(name or spec.name) / "genflow.log"
+    name = name_or_exit(name, spec)
+    log_path = run_dir(name) / "genflow.log"
     with taken_name_exits(), chatter_to_log(log_path, verbose=verbose) as stream:
         # The console draws on the terminal; stdout stays pure JSON with --json.
         screen = Console(file=stream, stderr=False) if not json_out else err_console
@@ -66,6 +68,7 @@ def submit_cmd(spec_path: SpecArg, name: NameOpt = None, json_out: JsonOpt = Fal
     from genflow.campaign.submit import submit_campaign
 
     spec = load_spec_or_exit(spec_path)
+    name = name_or_exit(name, spec)
     with taken_name_exits():
         report = submit_campaign(spec, name=name)
     if json_out:
