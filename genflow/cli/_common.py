@@ -27,10 +27,10 @@ __all__ = [
     "console",
     "err_console",
     "load_spec_or_exit",
+    "name_or_exit",
     "print_finite_json",
     "print_json",
     "print_metrics",
-    "name_or_exit",
     "taken_name_exits",
 ]
 

@@ -75,7 +75,7 @@ def _spec(tmp_path: Path, body: str) -> Path:
     [
         ("hulls: [nosuchhull]\n", "hulls: unknown hull 'nosuchhull'"),
         ("hulls: [mp2021, gnome]\n", "hulls: hull 'gnome' needs GENFLOW_GNOME_SUMMARY_PATH"),
-        ("hulls: ['mp-api:Li-Qq']\n", "hulls: hull 'mp-api:Li-Qq': chemical system 'Li-Qq': unknown element Qq"),
+        ("hulls: ['mp-api:Li-Qq']\n", "hulls: hull 'mp-api:Li-Qq': chemical system 'Li-Qq'"),
         ("hulls: ['mp-api:Li-O']\n", "hulls: hull 'mp-api:Li-O' needs GENFLOW_MP_API_KEY"),
         ("engine: cp2k\n", "engine: Input should be"),
         ("generator: {checkpoint: nosuchckpt}\n", "generator.checkpoint: unknown checkpoint"),
