@@ -39,6 +39,13 @@ class GenflowSettings(BaseSettings):
         Path(platformdirs.user_data_dir("genflow")),
         description="Per-user data directory: embedded database files, logs, run directories.",
     )
+    DB_TIMEOUT_S: float = Field(
+        8.0,
+        gt=0,
+        description="Seconds a command waits for an unreachable database before it fails with "
+        "one line naming the URI (pymongo serverSelectionTimeoutMS/connectTimeoutMS of the "
+        "first contact). Running campaign jobs retry outages with back-off instead.",
+    )
     EMBEDDED_PORT: int = Field(
         27417, description="Port of the embedded SecantusDB server on 127.0.0.1."
     )
