@@ -90,7 +90,7 @@ def test_connect_is_not_retried(dead_env, monkeypatch):
         calls.append(1)
         return connect(uri=dead_env["GENFLOW_DB_URI"])
 
-    with pytest.raises(DatabaseUnreachableError, match="within 0.5 s"):
+    with pytest.raises(DatabaseUnreachableError, match=r"within 0\.5 s"):
         retry_call(once, what="connect", budget_s=30)
     assert len(calls) == 1
 
