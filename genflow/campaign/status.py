@@ -72,6 +72,33 @@ def fireworks_status(stores: GenflowStores, name: str) -> dict[str, Any]:
     return {"states": states, "fizzled": fizzled}
 
 
+def _local_runner(stores: GenflowStores, name: str, state: str | None) -> dict[str, Any]:
+    """``state``/``runner``/``hint`` of a local campaign: "running" needs a live lease holder.
+
+    A run that was killed stops its lease's heartbeat; after the expiry the campaign is
+    ``interrupted`` and the hint says who ran it last and how to resume.
+    """
+    from genflow.campaign.lease import lease_info
+
+    lease = lease_info(stores, name)
+    out: dict[str, Any] = {"state": state, "runner": lease}
+    if state != "running" or (lease and lease["alive"]):
+        return out
+    holder = (lease or {}).get("holder") or (lease or {}).get("last_holder")
+    who = (
+        f"last run by host {holder['host']} pid {holder['pid']}, last heartbeat "
+        f"{lease['heartbeat_at']:%Y-%m-%d %H:%M:%S} UTC"
+        if holder and lease and lease.get("heartbeat_at")
+        else "no runner holds it"
+    )
+    out["state"] = "interrupted"
+    out["hint"] = (
+        f"{who}; `genflow campaign run SPEC --name {name}` resumes it (candidates already "
+        "scored are kept, nothing runs twice)"
+    )
+    return out
+
+
 def campaign_report(
     stores: GenflowStores, name: str, hulls: list[str] | tuple[str, ...] | None = None
 ) -> dict[str, Any]:
@@ -112,4 +139,6 @@ def campaign_report(
     }
     if (doc or {}).get("mode") == "fireworks":
         report["fireworks"] = fireworks_status(stores, name)
+    elif doc is not None:
+        report.update(_local_runner(stores, name, report["state"]))
     return report

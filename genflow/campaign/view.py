@@ -116,6 +116,14 @@ def print_run(console: Console, run: dict, log_path: str | None = None) -> None:
 def print_status(console: Console, report: dict) -> None:
     """``genflow campaign status``: the report plus throughput, FireWorks states, failures."""
     print_report(console, report)
+    state, runner = report.get("state"), report.get("runner") or {}
+    line = f"state: {state}"
+    if state == "running" and runner.get("holder"):
+        h = runner["holder"]
+        line += f" (host {h['host']} pid {h['pid']}, heartbeat {runner['heartbeat_age_s']} s ago)"
+    console.print(f"[yellow]{line}[/yellow]" if state == "interrupted" else line, highlight=False)
+    if report.get("hint"):
+        console.print(f"  {report['hint']}", highlight=False)
     tp = report["throughput"]
     if tp["scored_per_hour"] is not None:
         console.print(f"throughput: {tp['scored_per_hour']} scored/h over {tp['wall_hours']} h")

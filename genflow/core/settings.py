@@ -46,6 +46,19 @@ class GenflowSettings(BaseSettings):
         "one line naming the URI (pymongo serverSelectionTimeoutMS/connectTimeoutMS of the "
         "first contact). Running campaign jobs retry outages with back-off instead.",
     )
+    LEASE_HEARTBEAT_S: float = Field(
+        15.0,
+        gt=0,
+        description="Seconds between heartbeats of a local campaign run's lease (one runner "
+        "per campaign: genflow.campaign.lease).",
+    )
+    LEASE_MISSED_BEATS: int = Field(
+        4,
+        ge=2,
+        description="Heartbeats a lease may miss before it counts as interrupted and the next "
+        "`campaign run` takes it over (expiry = LEASE_HEARTBEAT_S x this; keep it longer "
+        "than a database outage or clock skew between hosts).",
+    )
     EMBEDDED_PORT: int = Field(
         27417, description="Port of the embedded SecantusDB server on 127.0.0.1."
     )
