@@ -75,6 +75,13 @@ class GenflowSettings(BaseSettings):
         0.0, description="E_d (eV/atom) below which a scored candidate is recorded as a hit."
     )
 
+    IMPLAUSIBLE_E_D: float = Field(
+        -1.0,
+        description="E_d (eV/atom) below which a score is implausible (a unit or sign slip, a "
+        "broken calculation): `genflow hull score` scores it, marks it `implausible` and never "
+        "counts it as stable or metastable.",
+    )
+
     model_config = SettingsConfigDict(env_prefix="GENFLOW_", extra="ignore")
 
     @model_validator(mode="before")
