@@ -58,6 +58,20 @@ class CampaignRun:
     run_dir: str | None = None
     failed_jobs: list[FailedJob] = field(default_factory=list)
 
+    def problems(self) -> list[str]:
+        """What an operator must look at: failed jobs, inputs that could not be read.
+
+        Gate rejections (validity, duplicates, novelty) are results, not problems; a record
+        rejected at ``parse`` is an input the campaign could not read. ``campaign run`` exits
+        5 when this list is not empty.
+        """
+        out = []
+        if self.failed_jobs:
+            out.append(f"{len(self.failed_jobs)} job(s) failed")
+        if n := (self.report.get("failure_counts") or {}).get("parse", 0):
+            out.append(f"{n} input record(s) could not be read (rejected at parse)")
+        return out
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (the report's keys plus ``elapsed_s``, ``failed_jobs``, ...)."""
         return {
@@ -66,6 +80,7 @@ class CampaignRun:
             "elapsed_s": self.elapsed_s,
             "run_dir": self.run_dir,
             "failed_jobs": [vars(j) for j in self.failed_jobs],
+            "problems": self.problems(),
         }
 
 

@@ -54,7 +54,9 @@ def run_cmd(
     One runner per campaign: while another live run holds it, this one names it (host, pid,
     since, last heartbeat) and exits 4, or waits with --wait; a killed run's campaign is
     resumed. Exit codes: 0 completed; 1 name taken by another spec or mode; 2 bad spec or
-    name; 3 database unreachable; 4 another run holds the campaign.
+    name; 3 database unreachable; 4 another run holds the campaign; 5 completed, but some
+    jobs failed or some inputs could not be read (each a row with its reason; every readable
+    input was still run). Gate rejections (validity, duplicates, known) are results: exit 0.
     """
     from genflow.campaign.chatter import chatter_to_log
     from genflow.campaign.lease import LeaseHeldError
@@ -83,8 +85,10 @@ def run_cmd(
         raise typer.Exit(4) from None
     if json_out:
         print_json(run.as_dict())
-        return
-    print_run(console, run.as_dict(), log_path=str(log_path))
+    else:
+        print_run(console, run.as_dict(), log_path=str(log_path))
+    if run.problems():  # completed, but jobs failed or inputs could not be read: exit 5
+        raise typer.Exit(5)
 
 
 @app.command("submit")

@@ -75,6 +75,12 @@ class GenflowSettings(BaseSettings):
         0.0, description="E_d (eV/atom) below which a scored candidate is recorded as a hit."
     )
 
+    MAX_INPUT_MB: float = Field(
+        512.0,
+        gt=0,
+        description="Largest input file (MiB) genflow reads as structures; a larger one is a "
+        "row `unreadable file: ... over the limit`, never a crash or a swapped-out node.",
+    )
     IMPLAUSIBLE_E_D: float = Field(
         -1.0,
         description="E_d (eV/atom) below which a score is implausible (a unit or sign slip, a "
