@@ -72,6 +72,36 @@ def fireworks_status(stores: GenflowStores, name: str) -> dict[str, Any]:
     return {"states": states, "fizzled": fizzled}
 
 
+#: FireWorks states of fireworks that still run or will run without anyone's intervention.
+_FW_ACTIVE = ("READY", "RESERVED", "RUNNING", "WAITING")
+
+
+def _fireworks_state(state: str | None, fws: dict[str, Any]) -> dict[str, Any]:
+    """``state``/``hint`` of a submitted campaign, followed from its fireworks' states.
+
+    No local runner finishes a FireWorks campaign, so its state is read from the LaunchPad:
+    ``completed`` when every firework completed, ``failed`` when none can run any more and
+    some fizzled, ``running`` while any ran or runs, else the ledger's ``submitted``.
+    """
+    states = fws["states"]
+    if state not in ("submitted", "running", "completed", "failed") or not states:
+        return {"state": state}  # still being submitted, or nothing on the LaunchPad yet
+    total, done = sum(states.values()), states.get("COMPLETED", 0)
+    if any(states.get(s) for s in _FW_ACTIVE):
+        started = done or states.get("RUNNING") or states.get("FIZZLED")
+        return {"state": "running" if started else "submitted"}
+    if done == total:
+        return {"state": "completed"}
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+    if states.get("FIZZLED"):
+        return {
+            "state": "failed",
+            "hint": f"fireworks: {counts}; see the FIZZLED reasons below, fix and rerun them "
+            "(`lpad rerun_fws -s FIZZLED`)",
+        }
+    return {"state": "stopped", "hint": f"fireworks: {counts} (paused or defused)"}
+
+
 def _local_runner(stores: GenflowStores, name: str, state: str | None) -> dict[str, Any]:
     """``state``/``runner``/``hint`` of a local campaign: "running" needs a live lease holder.
 
@@ -139,6 +169,7 @@ def campaign_report(
     }
     if (doc or {}).get("mode") == "fireworks":
         report["fireworks"] = fireworks_status(stores, name)
+        report.update(_fireworks_state(report["state"], report["fireworks"]))
     elif doc is not None:
         report.update(_local_runner(stores, name, report["state"]))
     return report
