@@ -7,10 +7,12 @@ an ``error`` so the output has one row per input row, in input order.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,12 +72,51 @@ def read_table(path: Path) -> pd.DataFrame:
             return pd.DataFrame([_entry_row(d) for d in data])
         return pd.DataFrame(data)
     if ".csv" in suffixes:
-        # pandas reads the formula "NaN" (sodium nitride) as a missing value: formula
-        # columns keep their text, every other column pandas' usual missing-value markers.
-        header = pd.read_csv(path, nrows=0).columns
-        na = {c: _NA_VALUES for c in header if c not in _FORMULA_COLUMNS}
-        return pd.read_csv(path, keep_default_na=False, na_values=na)
+        return _read_csv(path)
     raise ValueError(f"{path}: unsupported file type (expected .csv or .json, optionally .gz)")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A CSV table; a ragged line (a field count unlike the header's) is a row with an error.
+
+    pandas rejects a whole file for one ragged line, so the lines are split by the csv module
+    first: the good ones go to pandas, each ragged one keeps its place as a row whose
+    ``error`` quotes the line back.
+    """
+    text = read_file_text(path)
+    lines = text.splitlines()
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header:
+        raise ValueError(f"{path}: empty CSV file")
+    good, bad, kept = io.StringIO(), {}, 0
+    writer = csv.writer(good)
+    writer.writerow(header)
+    order: list[int | None] = []  # per data row: its index among the good rows, or None
+    for fields in reader:
+        if not fields:  # a blank line
+            continue
+        if len(fields) != len(header):
+            line = lines[reader.line_num - 1] if reader.line_num <= len(lines) else ",".join(fields)
+            bad[len(order)] = (
+                f"line {reader.line_num}: {len(fields)} fields, header has {len(header)}: "
+                f"{line[:200]!r}"
+            )
+            order.append(None)
+            continue
+        writer.writerow(fields)
+        order.append(kept)
+        kept += 1
+    # pandas reads the formula "NaN" (sodium nitride) as a missing value: formula columns
+    # keep their text, every other column pandas' usual missing-value markers.
+    na = {c: _NA_VALUES for c in header if c not in _FORMULA_COLUMNS}
+    table = pd.read_csv(io.StringIO(good.getvalue()), keep_default_na=False, na_values=na)
+    if not bad:
+        return table
+    records = table.to_dict("records")
+    error = str(HullColumn.error)
+    rows = [{error: bad[i]} if at is None else records[at] for i, at in enumerate(order)]
+    return pd.DataFrame(rows, columns=[*table.columns, *([error] if error not in table else [])])
 
 
 def _entry_row(d: dict) -> dict:
@@ -140,6 +181,10 @@ def read_candidates(path: str | Path) -> tuple[list[CandidateRow], pd.DataFrame]
             rows.append(CandidateRow(comp, math.nan, err))
             continue
         e = _to_float(energy)
+        if math.isnan(e) and isinstance(energy, str) and energy.strip().lower() != "nan":
+            # text that is no number is the user's typo: quote it back, never call it "nan"
+            rows.append(CandidateRow(comp, e, f"{energy_col}: not a number: {energy[:80]!r}"))
+            continue
         if not per_atom and math.isfinite(e):
             # A malformed composition is reported when the row is scored.
             with contextlib.suppress(CompositionError):
@@ -169,14 +214,24 @@ def _read_extxyz(path: Path) -> tuple[list[CandidateRow], pd.DataFrame]:
 
 
 def score_candidates(
-    rows: Sequence[CandidateRow], reference: ReferenceHull, *, progress: bool = False
+    rows: Sequence[CandidateRow],
+    reference: ReferenceHull,
+    *,
+    progress: bool = False,
+    implausible_below: float | None = None,
 ) -> list[HullScore]:
     """One score per row of :func:`read_candidates`, in input order.
 
     Readable rows are scored on ``reference`` in one batch; a row with an ``error`` keeps its
     place as a failed score carrying that reason. ``progress`` shows a bar only for inputs
-    longer than :data:`PROGRESS_ROWS`.
+    longer than :data:`PROGRESS_ROWS`. A score with E_d below ``implausible_below``
+    (eV/atom; default the ``IMPLAUSIBLE_E_D`` setting) is kept but marked ``implausible``,
+    with ``is_stable``/``is_metastable`` None: -1e9 eV/atom is a slip, not a discovery.
     """
+    if implausible_below is None:
+        from genflow.core.settings import get_settings
+
+        implausible_below = get_settings().IMPLAUSIBLE_E_D
     good = [i for i, r in enumerate(rows) if r.error is None]
     scored = reference.score(
         [rows[i].composition for i in good],
@@ -185,6 +240,10 @@ def score_candidates(
     )
     scores: list[HullScore] = [HullScore.failed(r.error or "") for r in rows]
     for i, s in zip(good, scored, strict=True):
+        if s.ok:
+            bad = bool(s.e_d < implausible_below)  # type: ignore[operator]
+            stable = (None, None) if bad else (s.is_stable, s.is_metastable)
+            s = replace(s, implausible=bad, is_stable=stable[0], is_metastable=stable[1])
         scores[i] = s
     return scores
 

@@ -36,6 +36,7 @@ class HullColumn(StrEnum):
     is_metastable = "is_metastable"
     error = "error"
     novelty = "novelty"
+    implausible = "implausible"
     # set summaries (Eq. 5)
     n_rows = "n_rows"
     n_scored = "n_scored"
@@ -43,6 +44,7 @@ class HullColumn(StrEnum):
     n_stable = "n_stable"
     n_metastable = "n_metastable"
     median_e_d = "median_e_d"
+    n_implausible = "n_implausible"
     # set comparisons (Eq. 3, Eq. 4)
     delta_e_form = "delta_e_form"
     e_form_reduction_rate = "e_form_reduction_rate"

@@ -23,7 +23,7 @@ from genflow.hull.reference import ReferenceHull
 from genflow.hull.scheme import pp_offset_per_atom
 from genflow.hull.supplement import SUPPLEMENT_SOURCE, SUPPLEMENT_TAG
 
-__all__ = ["load_gnome", "load_hull", "load_mp2021", "load_reference_file"]
+__all__ = ["hull_name_error", "load_gnome", "load_hull", "load_mp2021", "load_reference_file"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,44 @@ def load_hull(name_or_path: str | Path) -> ReferenceHull:
     if path.is_file():
         return load_reference_file(path)
     raise FileNotFoundError(
+        f"unknown hull {name!r}: expected 'mp2021', '{MP2021_SNAPSHOT}', 'gnome', "
+        "'mp-api:<chemsys>' or an existing CSV/JSON file of reference entries"
+    )
+
+
+def hull_name_error(name: str) -> str | None:
+    """Why :func:`load_hull` cannot load ``name`` here (None: it resolves), without loading it.
+
+    Checks what can be checked cheaply and offline: the name is known, a ``gnome`` hull has
+    its summary file configured and present, an ``mp-api:`` hull has a key and a valid
+    chemical system, a file exists. A spec names its hulls once; this runs at load so a typo
+    fails before any candidate is written.
+    """
+    from genflow.core.settings import get_settings
+
+    name = str(name)
+    if name in ("mp2021", MP2021_SNAPSHOT):
+        return None
+    if name == "gnome":
+        path = get_settings().GNOME_SUMMARY_PATH
+        if path is None:
+            return "hull 'gnome' needs GENFLOW_GNOME_SUMMARY_PATH (GNoME's summary CSV)"
+        if not Path(path).expanduser().is_file():
+            return f"hull 'gnome': GENFLOW_GNOME_SUMMARY_PATH {str(path)!r} does not exist"
+        return None
+    if name.startswith("mp-api:"):
+        from genflow.core.chem import chemsys_string
+
+        try:
+            chemsys_string(name.split(":", 1)[1])
+        except ValueError as exc:
+            return f"hull {name!r}: {exc}"
+        if not get_settings().MP_API_KEY:
+            return f"hull {name!r} needs GENFLOW_MP_API_KEY (a Materials Project API key)"
+        return None
+    if Path(name).expanduser().is_file():
+        return None
+    return (
         f"unknown hull {name!r}: expected 'mp2021', '{MP2021_SNAPSHOT}', 'gnome', "
         "'mp-api:<chemsys>' or an existing CSV/JSON file of reference entries"
     )

@@ -60,17 +60,20 @@ def summarize_scores(scores: Sequence[HullScore]) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``n_rows``, ``n_scored``, ``n_failed``, ``n_stable``, ``n_metastable`` and
-        ``median_e_d`` (eV/atom; NaN when nothing was scored).
+        ``n_rows``, ``n_scored``, ``n_failed``, ``n_stable``, ``n_metastable``,
+        ``median_e_d`` (eV/atom; NaN when nothing was scored) and ``n_implausible``: scored
+        rows outside the physical window, left out of the counts and the median.
     """
-    e_d = [s.e_d for s in scores if s.ok]
+    n_ok = sum(s.ok for s in scores)
+    e_d = [s.e_d for s in scores if s.ok and not s.implausible]
     return {
         HullColumn.n_rows.value: len(scores),
-        HullColumn.n_scored.value: len(e_d),
-        HullColumn.n_failed.value: len(scores) - len(e_d),
+        HullColumn.n_scored.value: n_ok,
+        HullColumn.n_failed.value: len(scores) - n_ok,
         HullColumn.n_stable.value: count_below(e_d, STABLE_THRESHOLD),
         HullColumn.n_metastable.value: count_below(e_d, METASTABLE_THRESHOLD),
         HullColumn.median_e_d.value: float(np.median(e_d)) if e_d else math.nan,
+        HullColumn.n_implausible.value: n_ok - len(e_d),
     }
 
 

@@ -39,6 +39,10 @@ class HullScore:
         ``"A-B"`` → whether the reference has any entry of that binary sub-system.
     novelty : str or None
         ``"new polymorph"`` (composition known) or ``"new composition"``; None if failed.
+    implausible : bool or None
+        E_d below the physical window (``IMPLAUSIBLE_E_D``, :func:`genflow.hull.io.
+        score_candidates`): scored, but a unit slip or broken calculation, never a hit
+        (``is_stable``/``is_metastable`` are None then). None: not checked or failed.
     """
 
     formula: str | None = None
@@ -51,6 +55,7 @@ class HullScore:
     composition_known: bool | None = None
     binaries_known: dict[str, bool] = field(default_factory=dict)
     novelty: str | None = None
+    implausible: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -68,6 +73,7 @@ class HullScore:
             HullColumn.decomposition: dict(self.decomposition),
             HullColumn.error: self.error,
             HullColumn.novelty: self.novelty,
+            HullColumn.implausible: self.implausible,
         }
 
     @classmethod

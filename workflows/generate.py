@@ -96,6 +96,16 @@ def import_structures(stores: GenflowStores, campaign: str, sources: list[dict])
     candidates = []
     for src in sources:
         name = src["name"]
+        if "error" in src:  # not sent (too large): still a row, with its reason
+            digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+            prov = {
+                "model_name": "import",
+                "checkpoint_hash": digest,
+                "conditioning": {"source": name},
+            }
+            reason = f"parse: {name}: {src['error']}"
+            candidates.append(Candidate.from_invalid_input(name, campaign, prov, 0, 0, reason))
+            continue
         content = base64.b64decode(src["base64"]) if "base64" in src else src["text"]
         data = content if isinstance(content, bytes) else content.encode()
         prov = {

@@ -94,9 +94,11 @@ def structure_sources(paths: list[Path]) -> list[dict]:
     """The import job's inputs: one ``{"name", "text" | "base64"}`` per file.
 
     A directory contributes every file of a format genflow reads. Text formats travel as
-    text (readable in the LaunchPad); binary ones (zip, gzip, ``eval_gen.pt``) as base64.
+    text (readable in the LaunchPad); binary ones (zip, gzip, ``eval_gen.pt``) as base64. A
+    file over ``MAX_INPUT_MB`` travels as ``{"name", "error"}`` only (the import job makes it
+    a rejected row with that reason; it would not fit a MongoDB document anyway).
     """
-    from genflow.core.structure_io import format_of
+    from genflow.core.structure_io import format_of, too_large
 
     sources = []
     for path in paths:
@@ -106,6 +108,9 @@ def structure_sources(paths: list[Path]) -> list[dict]:
         else:
             files, names = [path], [path.name]
         for file, name in zip(files, names, strict=True):
+            if reason := too_large(file):
+                sources.append({"name": name, "error": f"unreadable file: {reason}"})
+                continue
             data = file.read_bytes()
             try:
                 sources.append({"name": name, "text": data.decode("utf-8")})

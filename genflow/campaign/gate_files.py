@@ -8,8 +8,10 @@ runs against the DB's ``references`` collection when a database is configured
 (``GENFLOW_DB_URI``), else against the bundled reference set in memory. Nothing is written.
 
 An input that cannot be read at all (a missing path, a folder without structure files, a file
-that cannot be opened or has no known format) is a row too, flagged ``unreadable``; the command
-exits non-zero only for those.
+that cannot be opened, is binary where text was expected, is nested too deeply, is over
+``MAX_INPUT_MB``) is a row too, flagged ``unreadable``; the command exits non-zero only for
+those. A file whose name says no structure format (``notes.txt``, ``README``) is a row with
+verdict ``skipped`` and its reason, never silently left out; it does not change the exit status.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from genflow.core.structure_io import StructureRow, read_structures
+from genflow.core.structure_io import StructureRow, format_of, read_structures
 from genflow.core.structure_io.rows import error_row
 
 __all__ = ["gate_inputs"]
@@ -27,13 +29,31 @@ __all__ = ["gate_inputs"]
 _UNREADABLE = ("unreadable file", "unknown structure format")
 
 
+_SKIPPED = "skipped"
+
+
+def _skipped_row(file: Path, key: str) -> StructureRow:
+    suffix = file.suffix or "(none)"
+    reason = (
+        f"skipped: no structure format for extension {suffix!r} (want .cif, .json, .extxyz, "
+        "POSCAR, .csv, .parquet, .pt, .zip or .gz of them)"
+    )
+    return error_row(key, reason, source=str(file), stage=_SKIPPED)
+
+
 def _read(paths: Iterable[str | Path], column: str | None = None) -> list[StructureRow]:
     rows: list[StructureRow] = []
-    for path in paths:
+    for path in map(Path, paths):
+        if path.is_file() and format_of(path.name) is None:
+            rows.append(_skipped_row(path, path.name))
+            continue
         try:
             rows.extend(read_structures(path, column=column))
         except (OSError, ValueError) as exc:
             rows.append(error_row(str(path), f"unreadable file: {exc}", source=str(path)))
+        if path.is_dir():  # the folder's other files: each a skipped row, with why
+            others = sorted(p for p in path.rglob("*") if p.is_file() and not format_of(p.name))
+            rows.extend(_skipped_row(p, p.relative_to(path).as_posix()) for p in others)
     return rows
 
 
@@ -43,6 +63,8 @@ def _unreadable(row: StructureRow) -> bool:
 
 def _row(rec: Any, raw: StructureRow) -> dict[str, Any]:
     verdict = "pass" if rec.passed else "reject"
+    if raw.stage == _SKIPPED:
+        verdict = _SKIPPED
     if rec.passed and rec.novel is False:
         verdict = "known"  # novelty "flag": kept, but it is a known material
     return {
@@ -123,6 +145,8 @@ def gate_inputs(
     for r in raw:
         if r.ok:
             rec = next(gated)
+        elif r.stage == _SKIPPED:
+            rec = GateRecord(key=r.key, passed=False, reason=r.reason)
         else:
             stage = GateStage.ELEMENTS if r.stage == "elements" else GateStage.PARSE
             rec = GateRecord(key=r.key).reject(stage, r.reason or "unreadable")
@@ -130,10 +154,11 @@ def gate_inputs(
     by_stage = Counter(row["stage"] for row in rows if row["verdict"] == "reject")
     summary = {
         "n_in": len(rows),
-        "n_pass": sum(row["verdict"] != "reject" for row in rows),
+        "n_pass": sum(row["verdict"] in ("pass", "known") for row in rows),
         "n_known": sum(row["verdict"] == "known" for row in rows),
         "n_rejected": sum(by_stage.values()),
         "rejected_by_stage": dict(sorted(by_stage.items())),
         "n_unreadable": sum(row["unreadable"] for row in rows),
+        "n_skipped": sum(row["verdict"] == _SKIPPED for row in rows),
     }
     return {"rows": rows, "summary": summary, "references": where}

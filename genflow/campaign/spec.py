@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 from pydantic import (
@@ -36,14 +37,46 @@ from genflow.campaign.spec_blocks import (
     ScoreSettings,
     _Frozen,
 )
-from genflow.hull.loaders import MP_COMPATIBLE_HULLS
+from genflow.hull.loaders import MP_COMPATIBLE_HULLS, hull_name_error
 
 # The blocks (GeneratorSettings, GateSettings, ...) live in genflow.campaign.spec_blocks.
-__all__ = ["CampaignSpec", "CampaignSpecError", "load_spec"]
+__all__ = [
+    "CAMPAIGN_NAME_MAX",
+    "CampaignSpec",
+    "CampaignSpecError",
+    "check_campaign_name",
+    "load_spec",
+]
+
+#: Longest campaign name: a spec name (<= 100) plus a nightly ``-YYYY-MM-DD`` suffix fits.
+CAMPAIGN_NAME_MAX = 128
+# A campaign name becomes a directory name (DATA_DIR/runs/<name>) and a database key: letters,
+# digits and ``._-`` only, never a path (no ``/``, no leading dot: ``..`` cannot escape).
+_NAME_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{CAMPAIGN_NAME_MAX - 1}}}")
 
 
 class CampaignSpecError(ValueError):
     """A campaign spec that cannot be used; the message names the file and the field."""
+
+
+def check_campaign_name(name: str, field: str = "name") -> str:
+    """Return ``name`` if it is a safe campaign name, else raise naming ``field``.
+
+    A safe name is 1 to :data:`CAMPAIGN_NAME_MAX` letters, digits, ``.``, ``_`` or ``-``,
+    starting with a letter or digit: it can never name a path outside the run directory.
+
+    Raises
+    ------
+    CampaignSpecError
+        ``"<field>: '<name>' is not a campaign name: ..."`` (long names are shortened).
+    """
+    if isinstance(name, str) and _NAME_RE.fullmatch(name):
+        return name
+    shown = repr(name) if len(str(name)) <= 60 else f"{str(name)[:40]!r}... ({len(name)} chars)"
+    raise CampaignSpecError(
+        f"{field}: {shown} is not a campaign name: use 1-{CAMPAIGN_NAME_MAX} letters, digits, "
+        "'.', '_' or '-', starting with a letter or digit (a name, never a path)"
+    )
 
 
 class CampaignSpec(_Frozen):
@@ -67,6 +100,11 @@ class CampaignSpec(_Frozen):
     def _no_duplicate_hulls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if len(set(value)) != len(value):
             raise ValueError(f"duplicate hull names in {list(value)}")
+        # every hull resolved now: a typo must fail before a candidate is written, not leave
+        # the candidates unscored in a campaign that says "completed"
+        errors = [err for name in value if (err := hull_name_error(name))]
+        if errors:
+            raise ValueError("; ".join(errors))
         return value
 
     @model_validator(mode="after")

@@ -127,13 +127,20 @@ class GeneratorSettings(_Frozen):
     @classmethod
     def _checkpoint_fits_kind(cls, value: str | None, info: ValidationInfo) -> str | None:
         """A checkpoint only for checkpoint kinds, and of the same model as the kind."""
-        from genflow.model.kinds import checkpoint_kind_error
+        from pathlib import Path
+
+        from genflow.model.kinds import CHECKPOINTS, checkpoint_kind_error
 
         kind = info.data.get("kind", "unimat")
         if value is None:
             return value
         if kind not in _CHECKPOINT_KINDS:
             raise ValueError(f"kind {kind!r} takes no checkpoint")
+        if value not in CHECKPOINTS and not Path(value).expanduser().is_dir():
+            raise ValueError(
+                f"unknown checkpoint {value!r}: not a bundled name ({', '.join(CHECKPOINTS)}) "
+                "and no such directory"
+            )
         if err := checkpoint_kind_error(kind, value):
             raise ValueError(f"{err} (generator.kind is {kind!r})")
         return value
@@ -311,6 +318,8 @@ class ScoreSettings(_Frozen):
         "hull_gap_suspected hits.",
     )
     force_field: str = Field("CHGNet", description="MLIP the hit audit relaxes with.")
+
+    _check_model = field_validator("force_field")(classmethod(lambda cls, v: _known_mlip(v)))
 
 
 class HullSettings(_Frozen):

@@ -114,6 +114,63 @@ def fireworks_status(stores: GenflowStores, name: str) -> dict[str, Any]:
     return {"states": states, "fizzled": fizzled}
 
 
+#: FireWorks states of fireworks that still run or will run without anyone's intervention.
+_FW_ACTIVE = ("READY", "RESERVED", "RUNNING", "WAITING")
+
+
+def _fireworks_state(state: str | None, fws: dict[str, Any]) -> dict[str, Any]:
+    """``state``/``hint`` of a submitted campaign, followed from its fireworks' states.
+
+    No local runner finishes a FireWorks campaign, so its state is read from the LaunchPad:
+    ``completed`` when every firework completed, ``failed`` when none can run any more and
+    some fizzled, ``running`` while any ran or runs, else the ledger's ``submitted``.
+    """
+    states = fws["states"]
+    if state not in ("submitted", "running", "completed", "failed") or not states:
+        return {"state": state}  # still being submitted, or nothing on the LaunchPad yet
+    total, done = sum(states.values()), states.get("COMPLETED", 0)
+    if any(states.get(s) for s in _FW_ACTIVE):
+        started = done or states.get("RUNNING") or states.get("FIZZLED")
+        return {"state": "running" if started else "submitted"}
+    if done == total:
+        return {"state": "completed"}
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+    if states.get("FIZZLED"):
+        return {
+            "state": "failed",
+            "hint": f"fireworks: {counts}; see the FIZZLED reasons below, fix and rerun them "
+            "(`lpad rerun_fws -s FIZZLED`)",
+        }
+    return {"state": "stopped", "hint": f"fireworks: {counts} (paused or defused)"}
+
+
+def _local_runner(stores: GenflowStores, name: str, state: str | None) -> dict[str, Any]:
+    """``state``/``runner``/``hint`` of a local campaign: "running" needs a live lease holder.
+
+    A run that was killed stops its lease's heartbeat; after the expiry the campaign is
+    ``interrupted`` and the hint says who ran it last and how to resume.
+    """
+    from genflow.campaign.lease import lease_info
+
+    lease = lease_info(stores, name)
+    out: dict[str, Any] = {"state": state, "runner": lease}
+    if state != "running" or (lease and lease["alive"]):
+        return out
+    holder = (lease or {}).get("holder") or (lease or {}).get("last_holder")
+    who = (
+        f"last run by host {holder['host']} pid {holder['pid']}, last heartbeat "
+        f"{lease['heartbeat_at']:%Y-%m-%d %H:%M:%S} UTC"
+        if holder and lease and lease.get("heartbeat_at")
+        else "no runner holds it"
+    )
+    out["state"] = "interrupted"
+    out["hint"] = (
+        f"{who}; `genflow campaign run SPEC --name {name}` resumes it (candidates already "
+        "scored are kept, nothing runs twice)"
+    )
+    return out
+
+
 def campaign_report(
     stores: GenflowStores, name: str, hulls: list[str] | tuple[str, ...] | None = None
 ) -> dict[str, Any]:
@@ -155,4 +212,7 @@ def campaign_report(
     }
     if (doc or {}).get("mode") == "fireworks":
         report["fireworks"] = fireworks_status(stores, name)
+        report.update(_fireworks_state(report["state"], report["fireworks"]))
+    elif doc is not None:
+        report.update(_local_runner(stores, name, report["state"]))
     return report

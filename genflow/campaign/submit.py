@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from genflow.campaign.flows import build_flows
 from genflow.campaign.ledger import claim_batch, claim_campaign, mark_batch, set_state
+from genflow.campaign.spec import check_campaign_name
 from genflow.core.retry import retry_call
 
 if TYPE_CHECKING:
@@ -64,8 +65,8 @@ def submit_campaign(
 
     from genflow.core.store import connect
 
+    name = check_campaign_name(name or spec.name)
     stores = stores or connect()
-    name = name or spec.name
     claim_campaign(stores, spec, name, "fireworks")
     existing: list[str] = []
     lpad = stores.launchpad

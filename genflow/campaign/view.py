@@ -111,6 +111,12 @@ def print_run(console: Console, run: dict, log_path: str | None = None) -> None:
         names = ", ".join(j["name"] for j in failed[:5]) + (" …" if len(failed) > 5 else "")
         where = f"; tracebacks in {log_path}" if log_path else ""
         console.print(f"[red]{len(failed)} job(s) failed[/red]: {names}{where}")
+    unreadable = [r for r in run.get("failures") or [] if r["reason"].startswith("parse:")]
+    if unreadable:
+        n = (run.get("failure_counts") or {}).get("parse", len(unreadable))
+        console.print(f"[red]{n} input record(s) could not be read[/red]:", highlight=False)
+        for row in unreadable[:5]:
+            console.print(f"  {row['reason']}", highlight=False)
     if run.get("elapsed_s") is not None:
         console.print(f"finished in {run['elapsed_s']} s", highlight=False)
 
@@ -118,6 +124,14 @@ def print_run(console: Console, run: dict, log_path: str | None = None) -> None:
 def print_status(console: Console, report: dict) -> None:
     """``genflow campaign status``: the report plus throughput, FireWorks states, failures."""
     print_report(console, report)
+    state, runner = report.get("state"), report.get("runner") or {}
+    line = f"state: {state}"
+    if state == "running" and runner.get("holder"):
+        h = runner["holder"]
+        line += f" (host {h['host']} pid {h['pid']}, heartbeat {runner['heartbeat_age_s']} s ago)"
+    console.print(f"[yellow]{line}[/yellow]" if state == "interrupted" else line, highlight=False)
+    if report.get("hint"):
+        console.print(f"  {report['hint']}", highlight=False)
     tp = report["throughput"]
     if tp["scored_per_hour"] is not None:
         console.print(f"throughput: {tp['scored_per_hour']} scored/h over {tp['wall_hours']} h")
@@ -150,7 +164,7 @@ def print_gate(console: Console, result: dict) -> None:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("input", "formula", "verdict", "stage", "reason"):
         table.add_column(col, overflow="fold")
-    colour = {"pass": "green", "known": "yellow", "reject": "red"}
+    colour = {"pass": "green", "known": "yellow", "reject": "red", "skipped": "dim"}
     for row in result["rows"]:
         verdict = f"[{colour[row['verdict']]}]{row['verdict']}[/]"
         reason = row["reason"] or ""
@@ -162,7 +176,8 @@ def print_gate(console: Console, result: dict) -> None:
     stages = ", ".join(f"{k} {v}" for k, v in s["rejected_by_stage"].items()) or "none"
     console.print(
         f"{s['n_in']} records: {s['n_pass']} pass ({s['n_known']} known), "
-        f"{s['n_rejected']} rejected ({stages}); references: {result['references'] or 'not used'}",
+        f"{s['n_rejected']} rejected ({stages}), {s.get('n_skipped', 0)} skipped, "
+        f"{s['n_unreadable']} unreadable; references: {result['references'] or 'not used'}",
         highlight=False,
     )
 

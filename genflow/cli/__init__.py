@@ -31,11 +31,13 @@ from genflow.cli import (
     train,
     web,
 )
+from genflow.cli._common import GenflowGroup
 
 __all__ = ["app"]
 
 app = typer.Typer(
     name="genflow",
+    cls=GenflowGroup,  # an unreachable database: one line (or a JSON error), exit code 3
     help="DFT validation of generated crystal structures: generate, gate, relax, score.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,

@@ -16,17 +16,21 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     from genflow.campaign.spec import CampaignSpec
 
 __all__ = [
+    "DB_UNREACHABLE_EXIT",
     "ColumnOpt",
+    "GenflowGroup",
     "JsonOpt",
     "SpecArg",
     "console",
     "err_console",
     "load_spec_or_exit",
+    "name_or_exit",
     "print_finite_json",
     "print_json",
     "print_metrics",
@@ -44,6 +48,36 @@ ColumnOpt = Annotated[
     str | None,
     typer.Option("--column", help="Structure column of CSV/parquet tables (default: by content)."),
 ]
+
+
+#: Exit code of any command whose database did not answer within ``DB_TIMEOUT_S``.
+DB_UNREACHABLE_EXIT = 3
+
+
+class GenflowGroup(TyperGroup):
+    """The root command group: turns an unreachable database into one line and exit code 3.
+
+    Every command reaches the database through ``genflow.core.store.connect``, which fails
+    within ``GENFLOW_DB_TIMEOUT_S`` with :class:`~genflow.core.store.DatabaseUnreachableError`;
+    here, at the one place every command passes, it becomes one line on stderr (with
+    ``--json``: a JSON error object on stdout) instead of a traceback.
+    """
+
+    def make_context(self, info_name: str | None, args: list[str], *a: Any, **kw: Any) -> Any:
+        self._args = list(args)  # the command line, to see whether --json was asked for
+        return super().make_context(info_name, args, *a, **kw)
+
+    def invoke(self, ctx: Any) -> Any:
+        from genflow.core.store import DatabaseUnreachableError
+
+        try:
+            return super().invoke(ctx)
+        except DatabaseUnreachableError as err:
+            if "--json" in getattr(self, "_args", ()):
+                typer.echo(json.dumps(err.as_dict()))
+            else:
+                typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(DB_UNREACHABLE_EXIT) from None
 
 
 def print_json(data: Any) -> None:
@@ -86,6 +120,17 @@ def load_spec_or_exit(spec_path: Path) -> CampaignSpec:
     except CampaignSpecError as err:
         # plain echo: one unwrapped line per bad field, easy to grep in cron logs
         typer.echo(f"invalid campaign spec:\n{err}", err=True)
+        raise typer.Exit(2) from None
+
+
+def name_or_exit(name: str | None, spec: CampaignSpec | None = None) -> str:
+    """``--name`` (default: the spec's name) if it is a safe campaign name, else exit code 2."""
+    from genflow.campaign.spec import CampaignSpecError, check_campaign_name
+
+    try:
+        return check_campaign_name(name or (spec.name if spec else ""), "--name")
+    except CampaignSpecError as err:
+        typer.echo(f"invalid campaign name: {err}", err=True)
         raise typer.Exit(2) from None
 
 

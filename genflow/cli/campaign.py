@@ -17,6 +17,7 @@ from genflow.cli._common import (
     console,
     err_console,
     load_spec_or_exit,
+    name_or_exit,
     print_json,
     taken_name_exits,
 )
@@ -41,23 +42,53 @@ def run_cmd(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show library warnings and logs too.")
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait", help="If another run holds the campaign, wait for it instead of exit 4."
+        ),
+    ] = False,
 ) -> None:
-    """Run the whole campaign here against the (embedded) store; ends with the hits table."""
+    """Run the whole campaign here against the (embedded) store; ends with the hits table.
+
+    One runner per campaign: while another live run holds it, this one names it (host, pid,
+    since, last heartbeat) and exits 4, or waits with --wait; a killed run's campaign is
+    resumed. Exit codes: 0 completed; 1 name taken by another spec or mode; 2 bad spec or
+    name; 3 database unreachable; 4 another run holds the campaign; 5 completed, but some
+    jobs failed or some inputs could not be read (each a row with its reason; every readable
+    input was still run). Gate rejections (validity, duplicates, known) are results: exit 0.
+    """
     from genflow.campaign.chatter import chatter_to_log
+    from genflow.campaign.lease import LeaseHeldError
     from genflow.campaign.runner import run_campaign, run_dir
     from genflow.campaign.view import print_run, stage_bars
 
     spec = load_spec_or_exit(spec_path)
-    log_path = run_dir(name or spec.name) / "genflow.log"
-    with taken_name_exits(), chatter_to_log(log_path, verbose=verbose) as stream:
-        # The console draws on the terminal; stdout stays pure JSON with --json.
-        screen = Console(file=stream, stderr=False) if not json_out else err_console
-        with stage_bars(screen, enabled=not json_out) as on_progress:
-            run = run_campaign(spec, name=name, on_progress=on_progress)
+    name = name_or_exit(name, spec)
+    log_path = run_dir(name) / "genflow.log"
+
+    def waiting(err: LeaseHeldError) -> None:
+        err_console.print(f"[yellow]{err}[/yellow]\nwaiting for it to finish (--wait) ...")
+
+    try:
+        with taken_name_exits(), chatter_to_log(log_path, verbose=verbose) as stream:
+            # The console draws on the terminal; stdout stays pure JSON with --json.
+            screen = Console(file=stream, stderr=False) if not json_out else err_console
+            with stage_bars(screen, enabled=not json_out) as on_progress:
+                run = run_campaign(
+                    spec, name=name, on_progress=on_progress, wait=wait, on_wait=waiting
+                )
+    except LeaseHeldError as err:
+        if json_out:
+            print_json(err.as_dict())
+        typer.echo(str(err), err=True)
+        raise typer.Exit(4) from None
     if json_out:
         print_json(run.as_dict())
-        return
-    print_run(console, run.as_dict(), log_path=str(log_path))
+    else:
+        print_run(console, run.as_dict(), log_path=str(log_path))
+    if run.problems():  # completed, but jobs failed or inputs could not be read: exit 5
+        raise typer.Exit(5)
 
 
 @app.command("submit")
@@ -66,6 +97,7 @@ def submit_cmd(spec_path: SpecArg, name: NameOpt = None, json_out: JsonOpt = Fal
     from genflow.campaign.submit import submit_campaign
 
     spec = load_spec_or_exit(spec_path)
+    name = name_or_exit(name, spec)
     with taken_name_exits():
         report = submit_campaign(spec, name=name)
     if json_out:

@@ -27,7 +27,13 @@ def gate_cmd(
     column: ColumnOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Gate any generator's output (no database writes); exits 1 only on unreadable input."""
+    """Gate any generator's output (no database writes); one row per record, good or bad.
+
+    Exit 0 when every input could be read; 1 when some input is unreadable (missing, corrupt,
+    binary, nested too deeply, over MAX_INPUT_MB: each a row with its reason, the other
+    inputs gated all the same). A file of no structure format is a `skipped` row and does
+    not change the exit status.
+    """
     from genflow.campaign.gate_files import gate_inputs
     from genflow.campaign.view import print_gate
 

@@ -6,8 +6,10 @@
 ``genflow hull fold CAMPAIGN [--hull ...] [--json]``
 
 Reading and scoring are :mod:`genflow.hull.io` calls. Exit codes: 0 all rows scored; 1 unusable
-input or hull; 2 some rows failed (the others are scored and written, each failed row carries
-its reason in ``error``).
+input or hull; 2 some rows failed or are implausible (the others are scored and written; each
+failed row carries its reason in ``error``: a ragged CSV line quoted back, text that is no
+number, a non-finite energy, ...; an implausible row, E_d below ``--implausible-below``, is
+scored but marked ``implausible`` and never counted stable or metastable).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def _load(hull: str) -> ReferenceHull:
 
 
 def _score_rows(
-    path: Path, reference: ReferenceHull, progress: bool
+    path: Path, reference: ReferenceHull, progress: bool, implausible_below: float | None
 ) -> tuple[list[HullScore], Any]:
     from genflow.hull.io import read_candidates, score_candidates
 
@@ -64,7 +66,10 @@ def _score_rows(
         rows, table = read_candidates(path)
     except (FileNotFoundError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from exc
-    return score_candidates(rows, reference, progress=progress), table
+    scores = score_candidates(
+        rows, reference, progress=progress, implausible_below=implausible_below
+    )
+    return scores, table
 
 
 def _print_metrics(title: str, metrics: dict) -> None:
@@ -89,15 +94,27 @@ def score(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print summary and rows as JSON.")
     ] = False,
+    implausible_below: Annotated[
+        float | None,
+        typer.Option(
+            "--implausible-below",
+            help="E_d (eV/atom) below which a row is marked implausible, never stable "
+            "(default: setting IMPLAUSIBLE_E_D, -1).",
+        ),
+    ] = None,
 ) -> None:
-    """Score each row: E_d, E_f, decomposition, stability; print # stable / # metastable."""
+    """Score each row: E_d, E_f, decomposition, stability; print # stable / # metastable.
+
+    Exit 0 when every row is scored and plausible; 2 when some rows failed (each with its
+    reason) or are implausible; 1 for an unusable file or hull.
+    """
     from genflow.core.jsonsafe import finite_or_none
     from genflow.hull.io import write_scores
     from genflow.hull.keys import HullColumn
     from genflow.hull.metrics import summarize_scores
 
     reference = _load(hull)
-    scores, table = _score_rows(input_file, reference, progress=not json_output)
+    scores, table = _score_rows(input_file, reference, not json_output, implausible_below)
     if out is not None:
         write_scores(out, scores, table)
     summary = {
@@ -106,6 +123,12 @@ def score(
         **summarize_scores(scores),
     }
     failed = [(i, s.error) for i, s in enumerate(scores) if not s.ok]
+    failed += [
+        (i, f"implausible: E_d {s.e_d:.4g} eV/atom, below the physical window; not a hit")
+        for i, s in enumerate(scores)
+        if s.implausible
+    ]
+    failed.sort()
     if json_output:
         rows = [finite_or_none(s.as_row()) for s in scores]
         typer.echo(json.dumps({"summary": finite_or_none(summary), "rows": rows}, indent=1))

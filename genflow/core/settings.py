@@ -39,6 +39,26 @@ class GenflowSettings(BaseSettings):
         Path(platformdirs.user_data_dir("genflow")),
         description="Per-user data directory: embedded database files, logs, run directories.",
     )
+    DB_TIMEOUT_S: float = Field(
+        8.0,
+        gt=0,
+        description="Seconds a command waits for an unreachable database before it fails with "
+        "one line naming the URI (pymongo serverSelectionTimeoutMS/connectTimeoutMS of the "
+        "first contact). Running campaign jobs retry outages with back-off instead.",
+    )
+    LEASE_HEARTBEAT_S: float = Field(
+        15.0,
+        gt=0,
+        description="Seconds between heartbeats of a local campaign run's lease (one runner "
+        "per campaign: genflow.campaign.lease).",
+    )
+    LEASE_MISSED_BEATS: int = Field(
+        4,
+        ge=2,
+        description="Heartbeats a lease may miss before it counts as interrupted and the next "
+        "`campaign run` takes it over (expiry = LEASE_HEARTBEAT_S x this; keep it longer "
+        "than a database outage or clock skew between hosts).",
+    )
     EMBEDDED_PORT: int = Field(
         27417, description="Port of the embedded SecantusDB server on 127.0.0.1."
     )
@@ -53,6 +73,19 @@ class GenflowSettings(BaseSettings):
     MP_API_KEY: str | None = Field(None, description="Materials Project API key for mp-api hulls.")
     HIT_THRESHOLD: float = Field(
         0.0, description="E_d (eV/atom) below which a scored candidate is recorded as a hit."
+    )
+
+    MAX_INPUT_MB: float = Field(
+        512.0,
+        gt=0,
+        description="Largest input file (MiB) genflow reads as structures; a larger one is a "
+        "row `unreadable file: ... over the limit`, never a crash or a swapped-out node.",
+    )
+    IMPLAUSIBLE_E_D: float = Field(
+        -1.0,
+        description="E_d (eV/atom) below which a score is implausible (a unit or sign slip, a "
+        "broken calculation): `genflow hull score` scores it, marks it `implausible` and never "
+        "counts it as stable or metastable.",
     )
 
     model_config = SettingsConfigDict(env_prefix="GENFLOW_", extra="ignore")

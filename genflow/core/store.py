@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
-from pymongo.errors import OperationFailure
+from pymongo.errors import OperationFailure, PyMongoError
 
 from genflow.core.candidates.keys import CandidateKey as K
 from genflow.core.candidates.keys import score_path, state_at_path
@@ -52,12 +52,15 @@ __all__ = [
     "DEFAULT_SCORE_HULLS",
     "JOB_BLOBS",
     "JOB_DOCS",
+    "DatabaseUnreachableError",
     "GenflowStores",
+    "check_reachable",
     "connect",
     "database_status",
     "ensure_index",
     "ensure_indexes",
     "ensure_score_index",
+    "redact_uri",
     "resolve_uri",
 ]
 
@@ -104,6 +107,59 @@ _INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
     (f"{JOB_BLOBS}.files", [("metadata.blob_uuid", ASCENDING)], {}),
     (f"{JOB_BLOBS}.files", [("metadata.job_uuid", ASCENDING)], {}),
 ]
+
+
+class DatabaseUnreachableError(RuntimeError):
+    """The database did not answer within ``DB_TIMEOUT_S`` when a command first contacted it.
+
+    Not a ``ConnectionFailure``: :func:`genflow.core.retry.retry_call` must not wait it out.
+    The message is one line naming the URI (password masked) and what to check.
+    """
+
+    def __init__(self, uri: str, timeout_s: float, cause: BaseException) -> None:
+        self.uri = redact_uri(uri)
+        self.timeout_s = timeout_s
+        # pymongo appends its timeouts and the whole topology: the first reason is enough
+        text = str(cause).splitlines()[0] if str(cause) else ""
+        text = text.split(" (configured timeouts")[0].split(", Timeout:")[0]
+        self.cause = f"{type(cause).__name__}: {text[:200]}"
+        self.check = (
+            "check that the server runs and its host/port are reachable from here, or set "
+            "GENFLOW_DB_URI (the wait: GENFLOW_DB_TIMEOUT_S)"
+        )
+        super().__init__(
+            f"database unreachable: {self.uri} did not answer within {timeout_s:g} s "
+            f"({self.cause}); {self.check}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON error object a ``--json`` command prints."""
+        return {
+            "error": "database_unreachable",
+            "message": str(self),
+            "uri": self.uri,
+            "timeout_s": self.timeout_s,
+            "cause": self.cause,
+            "check": self.check,
+        }
+
+
+def check_reachable(uri: str, timeout_s: float) -> None:
+    """Ping ``uri`` once, waiting at most ``timeout_s``; raise :class:`DatabaseUnreachableError`.
+
+    A separate short-lived client: the stores' own client keeps the short selection timeout
+    that :func:`genflow.core.retry.retry_call` loops over during an outage of a running job.
+    """
+    ms = max(1, int(timeout_s * 1000))
+    client: MongoClient = MongoClient(
+        uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms
+    )
+    try:
+        client.admin.command("ping")
+    except PyMongoError as exc:
+        raise DatabaseUnreachableError(uri, timeout_s, exc) from exc
+    finally:
+        client.close()
 
 
 def ensure_index(collection: Collection, keys: list[tuple[str, int]], **options: Any) -> bool:
@@ -240,7 +296,7 @@ class GenflowStores:
         return cls(uri, store.database, create_indexes=False)
 
     def __repr__(self) -> str:
-        return f"GenflowStores(uri={_redact(self.uri)!r}, db_name={self.db_name!r})"
+        return f"GenflowStores(uri={redact_uri(self.uri)!r}, db_name={self.db_name!r})"
 
     def __enter__(self) -> GenflowStores:
         return self
@@ -312,12 +368,18 @@ class GenflowStores:
         self.client.close()
 
 
-def _redact(uri: str) -> str:
-    """Hide the password of a URI for logs and reprs."""
-    if "@" not in uri:
+def redact_uri(uri: str) -> str:
+    """The URI with its password masked, for logs, reprs and error lines.
+
+    >>> redact_uri("mongodb://ann:s3cret@db.example:27017/genflow")
+    'mongodb://ann:***@db.example:27017/genflow'
+    """
+    if "@" not in uri or "://" not in uri:
         return uri
     scheme, rest = uri.split("://", 1)
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    userinfo, host = rest.split("@", 1)
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in userinfo else f"{scheme}://{user}@{host}"
 
 
 def _uri_database(uri: str) -> str | None:
@@ -356,5 +418,7 @@ def connect(
     uri = uri or resolve_uri(settings)
     if db_name is None:
         db_name = _uri_database(uri) or settings.DB_NAME
-    logger.debug("connecting to %s / %s", _redact(uri), db_name)
+    logger.debug("connecting to %s / %s", redact_uri(uri), db_name)
+    # A command fails within DB_TIMEOUT_S, not after the retry budget of running jobs.
+    check_reachable(uri, settings.DB_TIMEOUT_S)
     return GenflowStores(uri, db_name, create_indexes=create_indexes)

@@ -84,6 +84,7 @@ def test_submit_then_rlaunch_per_category_gives_hits(campaign_env, structures_sp
     _assert_scored_once(stores, "fw-full", 3)
     status = campaign_report(stores, "fw-full")
     assert status["fireworks"] == {"states": {"COMPLETED": 10}, "fizzled": []}
+    assert status["state"] == "completed"  # followed from the fireworks, no local runner
     assert status["counts"]["scored"] == 3 and status["throughput"]["scored_per_hour"] > 0
     hits = find_hits(stores, hull="mp2021", max_ed=0.1, campaign="fw-full")
     assert [h["candidate_id"] for h in status["hits"]] == [h.candidate_id for h in hits]

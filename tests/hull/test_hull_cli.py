@@ -152,3 +152,50 @@ def test_score_candidates_keeps_every_row_in_place(candidates, mp2021) -> None:
     assert [s.ok for s in scores] == [True, True, False, False, False, True, False]
     assert "malformed composition" in scores[4].error and scores[4].formula is None
     assert scores[1].e_d == pytest.approx(mp2021.score(["Fe2O3"], [-6.0])[0].e_d)
+
+
+def test_ragged_line_costs_only_its_row(tmp_path, mp2021) -> None:
+    """Issue 22: one ragged CSV line used to reject the whole file; "abc" was reported "nan"."""
+    path = tmp_path / "ragged.csv"
+    path.write_text(
+        "composition,energy_per_atom\nNaCl,-3.6\nFe2O3,-6.0,oops\nLiFeO2,-1e9\nMgO,abc\n"
+        "Li2O,nan\nLiFePO4,-6.3\n"
+    )
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(app, ["score", str(path), "--json", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    payload = json.loads(result.stdout)
+    rows = payload["rows"]
+    assert len(rows) == 6
+    assert rows[1]["error"] == "line 3: 3 fields, header has 2: 'Fe2O3,-6.0,oops'"
+    assert rows[3]["error"] == "energy_per_atom: not a number: 'abc'"
+    assert "non-finite energy" in rows[4]["error"]
+    assert rows[0]["error"] is None and rows[5]["error"] is None  # the others are scored
+    assert rows[0]["e_d"] == pytest.approx(mp2021.score(["NaCl"], [-3.6])[0].e_d)
+    # -1e9 eV/atom: scored, marked implausible, never stable (a slip, not a discovery)
+    assert rows[2]["e_d"] < -1e8 and rows[2]["implausible"] is True
+    assert rows[2]["is_stable"] is None and rows[2]["is_metastable"] is None
+    assert rows[0]["implausible"] is False
+    summary = payload["summary"]
+    assert summary["n_implausible"] == 1 and summary["n_scored"] == 3
+    plausible = [r["e_d"] for r in (rows[0], rows[5])]
+    assert summary["n_stable"] == sum(e < 0 for e in plausible)
+    assert summary["median_e_d"] == pytest.approx(
+        sorted(plausible)[0] / 2 + sorted(plausible)[1] / 2
+    )
+    table = pd.read_csv(out)
+    assert len(table) == 6 and table["composition"].tolist()[0] == "NaCl"
+    text = runner.invoke(app, ["score", str(path)]).output
+    assert "row 1: line 3: 3 fields" in text and "row 2: implausible" in text
+
+
+def test_implausible_window_is_configurable(tmp_path, monkeypatch, mp2021) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("composition,energy_per_atom\nNaCl,-5.0\n")  # E_d about -1.3 eV/atom
+    default = json.loads(runner.invoke(app, ["score", str(path), "--json"]).stdout)["rows"][0]
+    assert default["implausible"] is True
+    flag = ["score", str(path), "--json", "--implausible-below", "-5"]
+    assert json.loads(runner.invoke(app, flag).stdout)["rows"][0]["implausible"] is False
+    monkeypatch.setenv("GENFLOW_IMPLAUSIBLE_E_D", "-10")
+    row = json.loads(runner.invoke(app, ["score", str(path), "--json"]).stdout)["rows"][0]
+    assert row["implausible"] is False and row["is_stable"] is True

@@ -154,6 +154,6 @@ def test_connect_uri_database_and_redaction(mongo_uri: str) -> None:
     with connect(uri=f"{base}/fromuri?directConnection=true") as stores:
         assert stores.db_name == "fromuri"
         stores.client.drop_database("fromuri")
-    from genflow.core.store import _redact
+    from genflow.core.store import redact_uri
 
-    assert _redact("mongodb://u:secret@h:1/db") == "mongodb://***@h:1/db"
+    assert redact_uri("mongodb://u:secret@h:1/db") == "mongodb://u:***@h:1/db"

@@ -20,7 +20,10 @@ a directory                   every file of the formats above, recursively, sort
 Every reader yields :class:`StructureRow` rows: one per record, in input order. A record that
 cannot be used — malformed, a symbol that is not an element (pymatgen would read ``Xx`` as a
 ``DummySpecies``), a partially occupied site — is a row with ``error`` = ``"<key>: <reason>"``
-and the other records go on. NaN coordinates are kept for the gate's validity stage.
+and the other records go on. A file that breaks its reader in any way (JSON nested too deeply
+for Python's parser, a file over ``MAX_INPUT_MB``, bytes no reader expected) is one error row
+``unreadable file: ...`` after the rows it did give, and the other files go on. NaN
+coordinates are kept for the gate's validity stage.
 
 Keys: ``file.cif`` for a file's only record, ``file.cif#2`` for the second of several
 (1-based), ``archive.zip/dir/x.cif`` inside an archive, ``dir/x.cif`` relative to a folder
@@ -72,6 +75,7 @@ __all__ = [
     "read_text",
     "rows_from_table",
     "summarize_unreadable",
+    "too_large",
     "write_structures",
 ]
 
@@ -107,7 +111,24 @@ def _rows(
     name: str, key: str, data: bytes | str, source: str, column: str | None = None
 ) -> Iterator[StructureRow]:
     """Rows of one file's content; ``name`` picks the reader, ``key`` names the records,
-    ``column`` is a table's structure column (None: found by content)."""
+    ``column`` is a table's structure column (None: found by content).
+
+    The file is where one bad input stops: whatever its reader raises (``RecursionError``
+    on deeply nested JSON, a parser bug on odd bytes) becomes one error row, never an
+    exception that would cost the other files their rows.
+    """
+    try:
+        yield from _read_rows(name, key, data, source, column)
+    except RecursionError:
+        yield error_row(key, "unreadable file: nested too deeply to parse", source=source)
+    except Exception as exc:  # the file boundary: see the docstring
+        text = str(exc).splitlines()[0][:200] if str(exc) else ""
+        yield error_row(key, f"unreadable file: {type(exc).__name__}: {text}", source=source)
+
+
+def _read_rows(
+    name: str, key: str, data: bytes | str, source: str, column: str | None = None
+) -> Iterator[StructureRow]:
     fmt = format_of(name)
     if fmt is None:
         yield error_row(key, "unknown structure format (want .cif, .json, .extxyz, POSCAR, "
@@ -185,12 +206,29 @@ def read_structures(path: str | Path, *, column: str | None = None) -> Iterator[
 
 
 def _read_path(path: Path, key: str, column: str | None = None) -> Iterator[StructureRow]:
+    if reason := too_large(path):
+        yield error_row(key, f"unreadable file: {reason}", source=str(path))
+        return
     try:
         data = path.read_bytes()
     except OSError as exc:
         yield error_row(key, f"unreadable file: {exc}", source=str(path))
         return
     yield from _rows(path.name, key, data, str(path), column)
+
+
+def too_large(path: Path) -> str | None:
+    """Why ``path`` is too large to read (over the ``MAX_INPUT_MB`` setting), or None."""
+    from genflow.core.settings import get_settings
+
+    limit_mb = get_settings().MAX_INPUT_MB
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None  # reading it reports the problem
+    if size > limit_mb * 2**20:
+        return f"{size / 2**20:.1f} MiB, over the {limit_mb:g} MiB limit (MAX_INPUT_MB)"
+    return None
 
 
 def parse_one(raw: object, key: str = "input") -> StructureRow:
