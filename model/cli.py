@@ -38,7 +38,8 @@ def sample_structures(
     FileNotFoundError
         No checkpoint there.
     """
-    from genflow.model.kinds import checkpoint_kind_error, make_generator
+    from genflow.model.kinds import make_generator
+    from genflow.model.registry import checkpoint_kind_error
 
     if generator in (None, "unimat", "structrepdiff"):
         from genflow.model import load_generator

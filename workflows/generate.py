@@ -8,7 +8,6 @@ writes idempotently (a rerun inserts nothing twice).
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from genflow.core.candidate import Candidate
 from genflow.core.candidates_repo import insert_candidates
 from genflow.core.chem import formula
-from genflow.model.kinds import SampleRow
+from genflow.model.registry import checkpoint_hash
+from genflow.model.rows import SampleRow
 
 if TYPE_CHECKING:
     from genflow.core.store import GenflowStores
@@ -101,7 +101,7 @@ def import_structures(stores: GenflowStores, campaign: str, sources: list[dict])
         data = content if isinstance(content, bytes) else content.encode()
         prov = {
             "model_name": "import",
-            "checkpoint_hash": hashlib.sha256(data).hexdigest()[:16],
+            "checkpoint_hash": checkpoint_hash(data, short=True),
             "conditioning": {"source": name},
         }
         for i, row in enumerate(read_text(name, content)):

@@ -127,7 +127,7 @@ class GeneratorSettings(_Frozen):
     @classmethod
     def _checkpoint_fits_kind(cls, value: str | None, info: ValidationInfo) -> str | None:
         """A checkpoint only for checkpoint kinds, and of the same model as the kind."""
-        from genflow.model.kinds import checkpoint_kind_error
+        from genflow.model.registry import checkpoint_kind_error
 
         kind = info.data.get("kind", "unimat")
         if value is None:

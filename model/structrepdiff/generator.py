@@ -1,6 +1,6 @@
 """Sample crystals from a StructRepDiff checkpoint: DDPM in R-space, then reconstruction.
 
-:class:`StructRepDiffGenerator` has :class:`genflow.model.generator.Generator`'s ``sample``
+:class:`StructRepDiffGenerator` has :class:`genflow.model.unimat.generator.Generator`'s ``sample``
 signature and provenance, so ``load_generator`` returns it for a checkpoint whose
 ``meta.json`` says ``"model_name": "structrepdiff"`` and campaigns can use either model.
 
@@ -24,26 +24,13 @@ import ml_collections
 import numpy as np
 from pymatgen.core import Composition, Structure
 
-from genflow.model import diffusion
-from genflow.model.kinds import SampleRow, structures_or_raise
+import genflow.model.diffusion as diffusion
+from genflow.model.rows import SampleRow, structures_or_raise
 from genflow.model.structrepdiff.reconstruct import ReconSettings, reconstruct
 from genflow.model.structrepdiff.representation import RepNorm, RepSpec
 from genflow.model.structrepdiff.train import build_model
 
-__all__ = ["StructRepDiffGenerator", "load_structrepdiff"]
-
-
-def load_structrepdiff(checkpoint: str | Path | None = None) -> StructRepDiffGenerator:
-    """Load a StructRepDiff checkpoint (exported dir or training workdir, or a bundled name).
-
-    ``None`` means the bundled ``structrepdiff-perov5`` checkpoint.
-    """
-    from genflow.model.generator import load_generator
-
-    gen = load_generator(checkpoint or "structrepdiff-perov5")
-    if not isinstance(gen, StructRepDiffGenerator):
-        raise ValueError(f"checkpoint {checkpoint} is not a StructRepDiff checkpoint")
-    return gen
+__all__ = ["StructRepDiffGenerator"]
 
 
 class StructRepDiffGenerator:
@@ -195,7 +182,7 @@ class StructRepDiffGenerator:
         reconstruct positions (``recon``: settings, or a dict of fields replacing the config's
         basin-hopping defaults, e.g. ``{"trials": 2, "hops": 1, "iters": 50}``).
 
-        One :class:`~genflow.model.kinds.SampleRow` per sample; a representation that
+        One :class:`~genflow.model.rows.SampleRow` per sample; a representation that
         describes no cell is a row with its reason. ``structure.properties`` records
         generator, checkpoint_hash, seed, index, conditioning and the reconstruction loss.
         """

@@ -7,7 +7,7 @@ from pymatgen.core import Lattice, Structure
 
 from genflow.core.candidate import CandidateState
 from genflow.core.candidate_queries import get_candidate
-from genflow.model.kinds import SampleRow
+from genflow.model.rows import SampleRow
 from genflow.workflows import generate
 from genflow.workflows.gate.decisions import gate_candidates
 
