@@ -22,14 +22,14 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
-from pymatgen.core import Composition, Structure
+from pymatgen.core import Composition
 
 from genflow.core.chem import formula, parse_chemsys, to_composition
 from genflow.core.progress import progress_bar
+from genflow.model.checkpoint_generator import CheckpointGenerator
 from genflow.model.diffusion import get_schedule
-from genflow.model.rows import SampleRow, structures_or_raise
+from genflow.model.rows import SampleRow
 from genflow.model.unimat.network import LatticeNorm, build_model, empty_condition
 from genflow.model.unimat.representation import ElementTable, decode_many
 from genflow.model.unimat.sampler import make_sampler
@@ -37,21 +37,18 @@ from genflow.model.unimat.sampler import make_sampler
 __all__ = ["Generator"]
 
 
-class Generator:
+class Generator(CheckpointGenerator):
     """A trained UniMat model ready to sample (see the module docstring for the modes)."""
 
     def __init__(
         self, params: Any, meta: dict, *, path: Path, checkpoint_hash: str, step: int
     ) -> None:
-        self.params = jax.tree.map(jnp.asarray, params)
-        self.meta = meta
-        self.config = ml_collections.ConfigDict(meta["config"])
+        super().__init__(params, meta, path=path, checkpoint_hash=checkpoint_hash, step=step)
         self.table = ElementTable.from_dict(meta["table"])
         self.max_atoms = int(meta["max_atoms"])
         self.lattice_norm = LatticeNorm.from_dict(meta["lattice_norm"])
         self.aux_names = list(meta["aux"]["names"])
         self.model = build_model(self.config.model, self.table.shape, len(self.aux_names))
-        self.path, self.checkpoint_hash, self.step = path, checkpoint_hash, step
         self._samplers: dict[tuple, Any] = {}
 
     @property
@@ -65,19 +62,9 @@ class Generator:
         return (self.max_atoms, *self.table.shape)
 
     @property
-    def provenance(self) -> dict[str, Any]:
-        """What produced the samples: model name, checkpoint path, sha256, step, config."""
-        return {
-            "model_name": self.meta.get("model_name", "unimat"),
-            "checkpoint": str(self.path),
-            "checkpoint_hash": self.checkpoint_hash,
-            "step": self.step,
-            "config": self.meta["config"],
-            "config_name": self.meta["config"].get("config_name"),
-            "elements": list(self.table.symbols),
-            "max_atoms": self.max_atoms,
-            "jax_version": jax.__version__,
-        }
+    def elements(self) -> list[str]:
+        """The element table's symbols."""
+        return list(self.table.symbols)
 
     # ------------------------------------------------------------------ conditioning
     def _exact_grid(self, composition: Composition) -> np.ndarray:
@@ -171,11 +158,6 @@ class Generator:
             )
         return self._samplers[key]
 
-    def sample(self, n: int, **kwargs: Any) -> list[Structure]:
-        """Draw ``n`` crystals (:meth:`sample_rows`'s keywords); a sample that does not decode
-        raises. ``structure.properties`` records seed, index, conditioning."""
-        return structures_or_raise(self.sample_rows(n, **kwargs))
-
     def sample_rows(
         self,
         n: int,
@@ -251,14 +233,7 @@ class Generator:
                 if s is None:
                     out.append(SampleRow(start + j, None, f"did not decode: {err}", label))
                     continue
-                s.properties.update(
-                    generator=self.provenance["model_name"],
-                    checkpoint_hash=self.checkpoint_hash,
-                    seed=seed,
-                    index=start + j,
-                    conditioning=label,
-                )
-                out.append(SampleRow(start + j, s, None, label))
+                out.append(self.stamped_row(s, seed=seed, index=start + j, label=label))
             bar.update(completed=len(out))
         bar.close()
         return out
