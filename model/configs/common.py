@@ -17,6 +17,7 @@ __all__ = [
     "parse_run_options",
     "tiny_schedule",
     "train_block",
+    "unimat_config",
     "unimat_runlocal",
     "unimat_tiny",
 ]
@@ -98,6 +99,23 @@ def tiny_schedule(c: ml_collections.ConfigDict, *, total_steps: int) -> None:
     c.train.log_every = 1
     c.train.ckpt_every = 2
     c.diffusion.num_steps = 8
+
+
+def unimat_config(
+    arg: str | None,
+    *,
+    source: str,
+    max_atoms: int,
+    table_layout: str,
+    aux_properties: tuple[str, ...],
+) -> tuple[ml_collections.ConfigDict, ml_collections.ConfigDict]:
+    """A UniMat dataset config's start: (:func:`base_config` on ``source``, parsed options)."""
+    c = base_config()
+    c.data.source = source
+    c.data.max_atoms = max_atoms
+    c.data.table_layout = table_layout
+    c.data.aux_properties = aux_properties
+    return c, parse_run_options(arg)
 
 
 def unimat_runlocal(

@@ -13,8 +13,7 @@ import ml_collections
 
 from genflow.model.configs.common import (
     apply_overrides,
-    base_config,
-    parse_run_options,
+    unimat_config,
     unimat_runlocal,
     unimat_tiny,
 )
@@ -22,12 +21,9 @@ from genflow.model.configs.common import (
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """Carbon-24 config (paper defaults unless an option shrinks it)."""
-    a = parse_run_options(arg)
-    c = base_config()
-    c.data.source = "carbon_24"
-    c.data.max_atoms = 24
-    c.data.table_layout = "cropped"
-    c.data.aux_properties = ()
+    c, a = unimat_config(
+        arg, source="carbon_24", max_atoms=24, table_layout="cropped", aux_properties=()
+    )
     c.train.batch_size = 128
     c.train.total_steps = 200_000
     c.cond.p_uncond = 0.5  # one element: "types" says nothing, the atom count is the condition

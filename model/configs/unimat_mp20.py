@@ -11,8 +11,7 @@ import ml_collections
 
 from genflow.model.configs.common import (
     apply_overrides,
-    base_config,
-    parse_run_options,
+    unimat_config,
     unimat_runlocal,
     unimat_tiny,
 )
@@ -20,12 +19,13 @@ from genflow.model.configs.common import (
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """MP-20 config (paper defaults unless an option shrinks it)."""
-    a = parse_run_options(arg)
-    c = base_config()
-    c.data.source = "mp_20"
-    c.data.max_atoms = 8
-    c.data.table_layout = "periodic"
-    c.data.aux_properties = ("formation_energy_per_atom", "band_gap")
+    c, a = unimat_config(
+        arg,
+        source="mp_20",
+        max_atoms=8,
+        table_layout="periodic",
+        aux_properties=("formation_energy_per_atom", "band_gap"),
+    )
 
     if a.runlocal:  # CPU: the Perov-5 CPU net on the full table; checkpoints often (slow steps)
         unimat_runlocal(c, total_steps=5000, log_every=10, ckpt_every=50)

@@ -12,8 +12,7 @@ import ml_collections
 
 from genflow.model.configs.common import (
     apply_overrides,
-    base_config,
-    parse_run_options,
+    unimat_config,
     unimat_runlocal,
     unimat_tiny,
 )
@@ -21,12 +20,13 @@ from genflow.model.configs.common import (
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """Perov-5 config; ``arg`` options: ``runlocal``, ``tiny``, ``steps=N``, ``batch=N``."""
-    a = parse_run_options(arg)
-    c = base_config()
-    c.data.source = "perov_5"
-    c.data.max_atoms = 3
-    c.data.table_layout = "cropped"
-    c.data.aux_properties = ("heat_ref",)  # formation energy target (eV/atom)
+    c, a = unimat_config(
+        arg,
+        source="perov_5",
+        max_atoms=3,
+        table_layout="cropped",
+        aux_properties=("heat_ref",),  # formation energy target (eV/atom)
+    )
     c.train.batch_size = 128
     c.train.total_steps = 200_000
 
