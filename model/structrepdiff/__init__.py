@@ -26,7 +26,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from genflow.model.kinds import load_structrepdiff
     from genflow.model.structrepdiff.ead import EADParams, pooled_ead
     from genflow.model.structrepdiff.evaluate import reconstruct_many, summarize
     from genflow.model.structrepdiff.generator import StructRepDiffGenerator
@@ -43,7 +42,8 @@ _WHERE = {
     "reconstruct_many": "evaluate",
     "summarize": "evaluate",
     "StructRepDiffGenerator": "generator",
-    "load_structrepdiff": "genflow.model.kinds",  # loading is the kind dispatch's
+    # loading is the kind dispatch's; no TYPE_CHECKING import of it: kinds imports .generator
+    "load_structrepdiff": "genflow.model.kinds",
     "ReconSettings": "reconstruct",
     "match_and_rmse": "reconstruct",
     "reconstruct": "reconstruct",
