@@ -10,7 +10,7 @@ For every checkpoint name given (default: every bundled one) this prints:
   as a fraction of a float32 ``jnp.dot`` peak measured in the same run;
 * one denoiser call with ``flax.linen.Conv`` (XLA:CPU's 3D convolution, what the landed code
   used) against ``unet.Conv`` (the same convolution computed as a 2D one), on the same
-  parameters: the profile finding behind the ~6 % of peak (see ``model/unet.py``).
+  parameters: the profile finding behind the ~6 % of peak (see ``model/unimat/unet.py``).
 
 Usage: ``python benchmarks/bench_sampler.py [perov5 ...] [--batch 32] [--steps 256] [--json]``.
 """
@@ -25,9 +25,9 @@ import jax
 import jax.numpy as jnp
 
 from genflow.model import diffusion, load_generator
-from genflow.model.generator import bundled_names
-from genflow.model.sampler import make_sampler
-from genflow.model.unimat import build_model, empty_condition
+from genflow.model.registry import bundled_names
+from genflow.model.unimat.network import build_model, empty_condition
+from genflow.model.unimat.sampler import make_sampler
 
 
 def _time(fn, repeat: int) -> float:
@@ -61,7 +61,7 @@ def bench_one(name: str, *, batch: int, steps: int, repeat: int, peak: float) ->
     """All numbers for one checkpoint."""
     import flax.linen as nn
 
-    from genflow.model import unet
+    from genflow.model.unimat import unet
 
     gen = load_generator(name)
     steps = steps or int(gen.config.diffusion.num_steps)

@@ -1,4 +1,4 @@
-"""UniMat crystal generator (Yang et al. 2023) in JAX/Flax: ``load_generator`` and friends.
+"""Crystal generators in JAX/Flax (UniMat, StructRepDiff) and a random search: ``load_generator``.
 
 Heavy modules (JAX, Flax) load lazily, so ``import genflow.model`` stays cheap for the CLI.
 
@@ -12,14 +12,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from genflow.model.generator import BUNDLED_CHECKPOINT, Generator, load_generator
+    from genflow.model.kinds import load_generator
+    from genflow.model.registry import BUNDLED_CHECKPOINT
 
-__all__ = ["BUNDLED_CHECKPOINT", "Generator", "load_generator"]
+__all__ = ["BUNDLED_CHECKPOINT", "load_generator"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from genflow.model import generator
+    if name == "load_generator":
+        from genflow.model.kinds import load_generator
 
-        return getattr(generator, name)
+        return load_generator
+    if name == "BUNDLED_CHECKPOINT":
+        from genflow.model.registry import BUNDLED_CHECKPOINT
+
+        return BUNDLED_CHECKPOINT
     raise AttributeError(f"module 'genflow.model' has no attribute {name!r}")

@@ -25,27 +25,20 @@ from pymatgen.core import Structure
 
 from genflow.core.structure_io import StructureRow, read_structures, rows_from_table
 from genflow.core.structure_io.formats import read_cif
-from genflow.model.representation import (
-    ElementTable,
-    Layout,
-    encode_many,
-    max_atoms_per_element,
-)
 
 __all__ = [
     "BUNDLED",
     "DATA_DIR",
     "Dataset",
-    "EncodedDataset",
     "FailedRow",
     "bundled_paths",
     "concat",
-    "encode_dataset",
     "load_cif_dir",
     "load_csv",
     "load_dataset",
     "load_extxyz",
     "parse_cif",
+    "portable_path",
 ]
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -320,61 +313,13 @@ def load_dataset(name_or_path: str | Path, *, limit: int | None = None) -> Datas
     raise ValueError(f"{path}: unknown dataset format (want .csv[.gz], .extxyz, .cif or a folder)")
 
 
-@dataclass(frozen=True)
-class EncodedDataset:
-    """A dataset as UniMat tensors, ready for training.
+def portable_path(path: str | Path) -> str:
+    """Record bundled data as ``genflow.model:data/...`` so checkpoints carry no local paths.
 
-    Only rows that encoded are in the arrays; the rest are ``failures`` (e.g. too many atoms
-    of one element for ``max_atoms``). ``table.to_dict()`` and ``max_atoms`` go in checkpoints.
+    Both models' training data records (``meta["data"]["sources"]``) go through this.
     """
-
-    coords: np.ndarray  # (N, L, H, W, 3) float32
-    lattice: np.ndarray  # (N, 6) float32, a b c (Å) α β γ (degrees)
-    table: ElementTable
-    max_atoms: int
-    ids: tuple[str, ...]
-    properties: dict[str, np.ndarray]
-    failures: tuple[FailedRow, ...]
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-def encode_dataset(
-    dataset: Dataset,
-    *,
-    table: ElementTable | None = None,
-    layout: Layout = "cropped",
-    max_atoms: int | None = None,
-) -> EncodedDataset:
-    """Encode every structure of ``dataset``.
-
-    Parameters
-    ----------
-    dataset
-        Loaded structures.
-    table
-        Element layout; by default a ``layout`` table over the dataset's elements.
-    layout
-        Used only when ``table`` is None (``"periodic"`` gives the full 9×18 table).
-    max_atoms
-        Depth ``L``; by default the largest per-element count in the dataset, so every row fits.
-    """
-    table = table or ElementTable.from_structures(dataset.structures, layout=layout)
-    max_atoms = max_atoms or max_atoms_per_element(dataset.structures)
-    batch = encode_many(dataset.structures, table, max_atoms)
-    ok = batch.ok
-    failures = list(dataset.failures)
-    src = dataset.sources[0] if len(dataset.sources) == 1 else dataset.name
-    for i, err in enumerate(batch.errors):
-        if err is not None:
-            failures.append(FailedRow(src, i, err, dataset.ids[i]))
-    return EncodedDataset(
-        batch.coords[ok],
-        batch.lattice[ok],
-        table,
-        max_atoms,
-        tuple(i for i, good in zip(dataset.ids, ok, strict=True) if good),
-        {k: v[ok] for k, v in dataset.properties.items()},
-        tuple(failures),
-    )
+    bundled = Path(__file__).resolve().parent / "data"
+    try:
+        return "genflow.model:data/" + Path(path).resolve().relative_to(bundled).as_posix()
+    except ValueError:
+        return str(path)

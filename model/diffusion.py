@@ -45,6 +45,7 @@ __all__ = [
     "predict_x0",
     "read_output",
     "sample_loop",
+    "timestep_embedding",
 ]
 
 PyTree = Any
@@ -406,3 +407,19 @@ def sample_step(
         x_hat=x_hat,
     )
     return z_s, x_hat
+
+
+def timestep_embedding(logsnr: jax.Array, dim: int, max_period: float = 10_000.0) -> jax.Array:
+    """Sinusoidal embedding of log-SNR, rescaled from [−20, 20] to [0, 1000] like DDPM steps.
+
+    The noise-level input of both denoisers (UniMat's 3D U-Net, StructRepDiff's 1D U-Net).
+    """
+    assert logsnr.ndim == 1, logsnr.shape
+    t = (logsnr + 20.0) / 40.0 * 1000.0
+    half = dim // 2
+    freqs = jnp.exp(-math.log(max_period) * jnp.arange(half, dtype=jnp.float32) / half)
+    args = t[:, None] * freqs[None]
+    emb = jnp.concatenate([jnp.sin(args), jnp.cos(args)], axis=-1)
+    if dim % 2:
+        emb = jnp.pad(emb, ((0, 0), (0, 1)))
+    return emb

@@ -1,7 +1,7 @@
 """The periodic-table grid of the UniMat tensor: which element sits in which ``(row, col)`` cell.
 
 The layout decisions (f-block placement, sub-tables) are documented once, in
-:mod:`genflow.model.representation`; this module holds the grid itself so the encoder/decoder
+:mod:`genflow.model.unimat.representation`; this module holds the grid itself so the encoder/decoder
 file stays about the tensor.
 """
 

@@ -3,156 +3,111 @@
 A campaign (``generator.kind`` in a spec) and ``genflow sample --generator`` pick a generator
 by kind:
 
-* ``unimat`` / ``structrepdiff``: a checkpoint (bundled name from :data:`CHECKPOINTS` or a
-  directory); :func:`genflow.model.load_generator` dispatches on its ``meta.json``.
+* ``unimat`` / ``structrepdiff``: a checkpoint (bundled name from
+  :data:`~genflow.model.registry.CHECKPOINTS` or a directory); :func:`load_generator`
+  dispatches on its ``meta.json`` to :mod:`genflow.model.unimat` or
+  :mod:`genflow.model.structrepdiff`.
 * ``random``: the AIRSS-style random structure search (:mod:`genflow.model.random_search`).
 
 Every generator answers ``sample_rows(n, composition=…, seed=…, **options)`` with ``n``
-:class:`SampleRow` s: a structure, or the reason the sample failed (it did not decode,
-reconstruct or place), so one failed sample never hides the rest. This module imports no JAX:
-the spec loader checks checkpoints with :func:`checkpoint_model_name`.
+:class:`~genflow.model.rows.SampleRow` s: a structure, or the reason the sample failed (it did
+not decode, reconstruct or place), so one failed sample never hides the rest.
 
->>> checkpoint_model_name("structrepdiff-perov5")
-'structrepdiff'
->>> checkpoint_kind_error("unimat", "structrepdiff-perov5")
-"checkpoint 'structrepdiff-perov5' is a structrepdiff checkpoint, not unimat"
+Dispatch goes one way: this module imports the generators (lazily: this module imports no
+JAX at import time) and no generator imports it.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from pymatgen.core import Structure
+from genflow.model.registry import (
+    CHECKPOINT_KINDS,
+    CHECKPOINTS,
+    PARAMS_FILE,
+    checkpoint_files_hash,
+    checkpoint_kind_error,
+    resolve_checkpoint,
+    restore_ema,
+)
+from genflow.model.rows import SampleRow
 
 __all__ = [
-    "BUNDLED_CHECKPOINT",
-    "CHECKPOINTS",
-    "CHECKPOINT_DIR",
-    "CHECKPOINT_KINDS",
-    "DEFAULT_CHECKPOINT",
     "GENERATOR_KINDS",
-    "TRAIN_CONFIGS",
-    "SampleRow",
-    "bundled_names",
-    "checkpoint_kind_error",
-    "checkpoint_model_name",
+    "load_generator",
+    "load_structrepdiff",
     "make_generator",
-    "resolve_checkpoint",
     "sample_structures",
-    "structures_or_raise",
 ]
 
-CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
-#: Checkpoint names (``--checkpoint NAME``, a spec's ``generator.checkpoint``) → directory under
-#: ``model/checkpoints/``. A registered name whose directory is absent was not trained for this
-#: release; its config is ready (:data:`TRAIN_CONFIGS`).
-CHECKPOINTS: dict[str, str] = {
-    "perov5": "perov5_runlocal",
-    "unimat-perov5": "perov5_runlocal",
-    "carbon24": "carbon24_runlocal",
-    "mp20": "mp20_runlocal",
-    "structrepdiff-perov5": "structrepdiff_perov5_runlocal",
-}
-#: The ``genflow train`` config that produces each registered checkpoint.
-TRAIN_CONFIGS = {
-    "perov5": "perov5:runlocal",
-    "unimat-perov5": "perov5:runlocal",
-    "carbon24": "carbon24:runlocal",
-    "mp20": "mp20:runlocal",
-    "structrepdiff-perov5": "structrepdiff-perov5:runlocal",
-}
-DEFAULT_CHECKPOINT = "perov5"
-BUNDLED_CHECKPOINT = CHECKPOINT_DIR / CHECKPOINTS[DEFAULT_CHECKPOINT]
-#: Kinds that sample a checkpoint, and the default checkpoint of each.
-CHECKPOINT_KINDS = {"unimat": DEFAULT_CHECKPOINT, "structrepdiff": "structrepdiff-perov5"}
 #: Every generator kind (``structures`` imports files instead: genflow.workflows.generate).
 GENERATOR_KINDS = (*CHECKPOINT_KINDS, "random")
+#: Loaded checkpoints by (directory, content hash): compiled samplers are reused in a process.
+_CACHE: dict[tuple[Path, str], Any] = {}
 
 
-@dataclass(frozen=True)
-class SampleRow:
-    """One sample: its structure, or ``error`` saying why there is none."""
-
-    index: int
-    structure: Structure | None = None
-    error: str | None = None
-    label: str | None = field(default=None, compare=False)
-
-
-def structures_or_raise(rows: list[SampleRow]) -> list[Structure]:
-    """The structures of ``rows``; the first failed sample raises ``RuntimeError`` with its reason.
-
-    ``sample()`` of every generator is ``structures_or_raise(sample_rows(...))``: callers that
-    must not lose a batch to one bad sample call ``sample_rows`` instead.
-    """
-    for row in rows:
-        if row.structure is None:
-            raise RuntimeError(f"sample {row.index} {row.error}")
-    return [row.structure for row in rows]
-
-
-def resolve_checkpoint(checkpoint: str | Path | None = None) -> Path:
-    """Directory of a checkpoint given by bundled name, by path, or ``None`` (the default).
-
-    A registered name wins over a relative directory of the same name; write ``./perov5``
-    for the directory.
+def load_generator(checkpoint: str | Path | None = None) -> Any:
+    """Load a generator by bundled name (:data:`genflow.model.registry.CHECKPOINTS`: ``perov5``,
+    ``structrepdiff-perov5``, ...), by path (exported generator or training workdir), or
+    ``None`` for the default (``perov5``). The model is picked by ``meta.json``'s
+    ``model_name``: ``"structrepdiff"`` gives a
+    :class:`genflow.model.structrepdiff.generator.StructRepDiffGenerator` (same ``sample``
+    signature and provenance), anything else a UniMat
+    :class:`genflow.model.unimat.generator.Generator`. ``checkpoint_hash`` is
+    :func:`~genflow.model.registry.checkpoint_files_hash` of the files loaded.
 
     Raises
     ------
     ValueError
-        Neither a registered name nor an existing path (the message lists the names).
+        An unknown name that is not a path either (the message lists the known names).
     FileNotFoundError
-        A registered name whose checkpoint is not bundled in this install.
+        No ``meta.json`` (not a checkpoint), no parameters next to it, or a registered name
+        that is not bundled.
     """
-    text = DEFAULT_CHECKPOINT if checkpoint is None else str(checkpoint)
-    if text in CHECKPOINTS:
-        root = CHECKPOINT_DIR / CHECKPOINTS[text]
-        if not (root / "meta.json").is_file():
-            config = TRAIN_CONFIGS.get(text, f"{text}:runlocal")
-            raise FileNotFoundError(
-                f"checkpoint {text!r} is registered but not bundled in this install "
-                f"(bundled: {', '.join(bundled_names()) or 'none'}); train it with "
-                f"`genflow train {config} --workdir runs/{text}` and pass --checkpoint runs/{text}"
-            )
-        return root
-    path = Path(text).expanduser()
-    if not path.exists():
-        raise ValueError(
-            f"unknown checkpoint {text!r}: not a bundled name ({', '.join(CHECKPOINTS)}) "
-            "and no such directory"
+    root = resolve_checkpoint(checkpoint)
+    meta_path = root / "meta.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(
+            f"checkpoint {root}: no meta.json (not a genflow checkpoint; bundled names: "
+            f"{', '.join(CHECKPOINTS)})"
         )
-    return path
+    meta = json.loads(meta_path.read_text())
+    if meta.get("model_name") == "structrepdiff":
+        from genflow.model.structrepdiff.generator import StructRepDiffGenerator as cls
+    else:
+        from genflow.model.unimat.generator import Generator as cls
+    if (root / PARAMS_FILE).is_file():
+        files = [meta_path, root / PARAMS_FILE]
+        digest = checkpoint_files_hash(root, files)
+        if (root.resolve(), digest) not in _CACHE:  # reuse compiled samplers in one process
+            from flax import serialization
+
+            params = serialization.msgpack_restore((root / PARAMS_FILE).read_bytes())
+            step = int(meta.get("step", -1))
+            _CACHE[(root.resolve(), digest)] = cls(
+                params, meta, path=root, checkpoint_hash=digest, step=step
+            )
+        return _CACHE[(root.resolve(), digest)]
+    params, step, files = restore_ema(root)
+    files = [meta_path, *files]
+    return cls(
+        params, meta, path=root, checkpoint_hash=checkpoint_files_hash(root, files), step=step
+    )
 
 
-def bundled_names() -> list[str]:
-    """Registered checkpoint names whose directory ships with this install."""
-    return [k for k, v in CHECKPOINTS.items() if (CHECKPOINT_DIR / v / "meta.json").is_file()]
+def load_structrepdiff(checkpoint: str | Path | None = None) -> Any:
+    """Load a StructRepDiff checkpoint (exported dir or training workdir, or a bundled name).
 
+    ``None`` means the bundled ``structrepdiff-perov5`` checkpoint.
+    """
+    from genflow.model.structrepdiff.generator import StructRepDiffGenerator
 
-def checkpoint_model_name(checkpoint: str | Path | None) -> str | None:
-    """``meta.json``'s ``model_name`` (``"unimat"`` when unset); None: no readable meta.json."""
-    try:
-        meta = resolve_checkpoint(checkpoint) / "meta.json"
-        return json.loads(meta.read_text()).get("model_name", "unimat")
-    except (OSError, ValueError):
-        return None
-
-
-def checkpoint_kind_error(kind: str, checkpoint: str | Path | None) -> str | None:
-    """Why ``checkpoint`` cannot serve ``kind`` (None: it can, or it cannot be read yet)."""
-    if checkpoint is None:
-        return None
-    model = checkpoint_model_name(checkpoint)
-    name = str(checkpoint)
-    if model is None and name in CHECKPOINTS:  # registered, not bundled: the name says
-        model = "structrepdiff" if name.startswith("structrepdiff-") else "unimat"
-    if model is not None and model != kind:
-        return f"checkpoint {name!r} is a {model} checkpoint, not {kind}"
-    return None
+    gen = load_generator(checkpoint or "structrepdiff-perov5")
+    if not isinstance(gen, StructRepDiffGenerator):
+        raise ValueError(f"checkpoint {checkpoint} is not a StructRepDiff checkpoint")
+    return gen
 
 
 class _WithOptions:
@@ -205,8 +160,6 @@ def make_generator(
     checkpoint = checkpoint if checkpoint is not None else CHECKPOINT_KINDS[kind]
     if err := checkpoint_kind_error(kind, checkpoint):
         raise ValueError(err)
-    from genflow.model.generator import load_generator
-
     return _WithOptions(load_generator(checkpoint), options)
 
 
@@ -234,8 +187,6 @@ def sample_structures(
         No checkpoint there.
     """
     if generator in (None, "unimat", "structrepdiff"):
-        from genflow.model import load_generator
-
         if generator is not None and (err := checkpoint_kind_error(generator, checkpoint)):
             raise ValueError(err)
         if generator == "structrepdiff" and checkpoint is None:

@@ -32,6 +32,9 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Composition, Element, Structure
 
+from genflow.model.registry import checkpoint_hash
+from genflow.model.rows import SampleRow, structures_or_raise
+
 __all__ = [
     "MODEL_NAME",
     "RandomSearchGenerator",
@@ -195,21 +198,20 @@ class RandomSearchGenerator:
     @property
     def provenance(self) -> dict[str, Any]:
         """``model_name: random-search``, a hash of the parameters, the parameters, pyxtal."""
-        import hashlib
         import json
         from importlib.metadata import version
 
         text = json.dumps(self.parameters, sort_keys=True)
         return {
             "model_name": MODEL_NAME,
-            "checkpoint_hash": hashlib.sha256(text.encode()).hexdigest()[:16],
+            "checkpoint_hash": checkpoint_hash(text.encode(), short=True),
             "parameters": self.parameters,
             "pyxtal_version": version("pyxtal"),
         }
 
     def sample_rows(
         self, n: int, *, composition: Composition | str | None = None, seed: int = 0, **_: Any
-    ) -> list:
+    ) -> list[SampleRow]:
         """``n`` structures of ``composition`` (:func:`random_structures`'s seeding), as rows.
 
         Raises
@@ -217,8 +219,6 @@ class RandomSearchGenerator:
         ValueError
             No composition: random search needs one (there is no unconditional mode).
         """
-        from genflow.model.kinds import SampleRow
-
         if composition is None:
             raise ValueError("random search needs a composition (conditioning.compositions)")
         comp = Composition(composition)
@@ -239,6 +239,4 @@ class RandomSearchGenerator:
 
     def sample(self, n: int, **kwargs: Any) -> list[Structure]:
         """:meth:`sample_rows` as structures; a failed sample raises (its reason)."""
-        from genflow.model.kinds import structures_or_raise
-
         return structures_or_raise(self.sample_rows(n, **kwargs))

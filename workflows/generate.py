@@ -8,14 +8,14 @@ writes idempotently (a rerun inserts nothing twice).
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from genflow.core.candidates import Candidate, insert_candidates
 from genflow.core.chem import formula
-from genflow.model.kinds import SampleRow
+from genflow.model.registry import checkpoint_hash
+from genflow.model.rows import SampleRow
 
 if TYPE_CHECKING:
     from genflow.core.store import GenflowStores
@@ -97,10 +97,9 @@ def import_structures(stores: GenflowStores, campaign: str, sources: list[dict])
     for src in sources:
         name = src["name"]
         if "error" in src:  # not sent (too large): still a row, with its reason
-            digest = hashlib.sha256(name.encode()).hexdigest()[:16]
             prov = {
                 "model_name": "import",
-                "checkpoint_hash": digest,
+                "checkpoint_hash": checkpoint_hash(name.encode(), short=True),
                 "conditioning": {"source": name},
             }
             reason = f"parse: {name}: {src['error']}"
@@ -110,7 +109,7 @@ def import_structures(stores: GenflowStores, campaign: str, sources: list[dict])
         data = content if isinstance(content, bytes) else content.encode()
         prov = {
             "model_name": "import",
-            "checkpoint_hash": hashlib.sha256(data).hexdigest()[:16],
+            "checkpoint_hash": checkpoint_hash(data, short=True),
             "conditioning": {"source": name},
         }
         for i, row in enumerate(read_text(name, content)):

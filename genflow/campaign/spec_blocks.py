@@ -129,7 +129,7 @@ class GeneratorSettings(_Frozen):
         """A checkpoint only for checkpoint kinds, and of the same model as the kind."""
         from pathlib import Path
 
-        from genflow.model.kinds import CHECKPOINTS, checkpoint_kind_error
+        from genflow.model.registry import CHECKPOINTS, checkpoint_kind_error
 
         kind = info.data.get("kind", "unimat")
         if value is None:

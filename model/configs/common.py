@@ -1,4 +1,5 @@
-"""Pieces shared by the model configs: option parsing and the paper's default hyperparameters."""
+"""Pieces shared by the model configs: option parsing, the blocks both models set the same way,
+UniMat's paper defaults and its CPU (``runlocal``) and test (``tiny``) sizes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,23 @@ from typing import Any
 
 import ml_collections
 
-__all__ = ["base_config", "parse_arg"]
+__all__ = [
+    "RUN_OPTIONS",
+    "apply_overrides",
+    "base_config",
+    "cpu_optim",
+    "optim_block",
+    "parse_arg",
+    "parse_run_options",
+    "tiny_schedule",
+    "train_block",
+    "unimat_config",
+    "unimat_runlocal",
+    "unimat_tiny",
+]
+
+#: The options every model config takes (``NAME:runlocal``, ``NAME:tiny,steps=N,batch=N``).
+RUN_OPTIONS: dict[str, Any] = {"runlocal": False, "tiny": False, "steps": 0, "batch": 0}
 
 
 def parse_arg(arg: str | None, **defaults: Any) -> ml_collections.ConfigDict:
@@ -32,6 +49,106 @@ def parse_arg(arg: str | None, **defaults: Any) -> ml_collections.ConfigDict:
         else:
             out[key] = type(defaults[key])(value)
     return out
+
+
+def parse_run_options(arg: str | None) -> ml_collections.ConfigDict:
+    """:func:`parse_arg` over :data:`RUN_OPTIONS`."""
+    return parse_arg(arg, **RUN_OPTIONS)
+
+
+def apply_overrides(c: ml_collections.ConfigDict, a: ml_collections.ConfigDict) -> None:
+    """``steps=N`` and ``batch=N`` win over everything a config set."""
+    if a.steps:
+        c.train.total_steps = a.steps
+    if a.batch:
+        c.train.batch_size = a.batch
+
+
+def optim_block(*, ema_decay: float) -> ml_collections.ConfigDict:
+    """Plain Adam (lr 1e-4, β = 0.9, 0.99, no clipping) with an EMA of ``ema_decay``."""
+    o = ml_collections.ConfigDict()
+    o.lr = 1e-4
+    o.b1 = 0.9
+    o.b2 = 0.99
+    o.grad_clip = 0.0  # off: the papers use plain Adam
+    o.ema_decay = ema_decay
+    return o
+
+
+def train_block(*, batch_size: int, total_steps: int) -> ml_collections.ConfigDict:
+    """Batch size and length of a run; logs every 100 steps, keeps 3 checkpoints 5,000 apart."""
+    t = ml_collections.ConfigDict()
+    t.batch_size = batch_size
+    t.total_steps = total_steps
+    t.log_every = 100
+    t.ckpt_every = 5_000
+    t.keep_ckpts = 3
+    return t
+
+
+def cpu_optim(c: ml_collections.ConfigDict) -> None:
+    """CPU runs are short: a 10x larger step, kept stable by clipping."""
+    c.optim.lr = 1e-3
+    c.optim.grad_clip = 1.0
+
+
+def tiny_schedule(c: ml_collections.ConfigDict, *, total_steps: int) -> None:
+    """Tests: batches of 8, a log line every step, a checkpoint every 2, 8 sampling steps."""
+    c.train.batch_size = 8
+    c.train.total_steps = total_steps
+    c.train.log_every = 1
+    c.train.ckpt_every = 2
+    c.diffusion.num_steps = 8
+
+
+def unimat_config(
+    arg: str | None,
+    *,
+    source: str,
+    max_atoms: int,
+    table_layout: str,
+    aux_properties: tuple[str, ...],
+) -> tuple[ml_collections.ConfigDict, ml_collections.ConfigDict]:
+    """A UniMat dataset config's start: (:func:`base_config` on ``source``, parsed options)."""
+    c = base_config()
+    c.data.source = source
+    c.data.max_atoms = max_atoms
+    c.data.table_layout = table_layout
+    c.data.aux_properties = aux_properties
+    return c, parse_run_options(arg)
+
+
+def unimat_runlocal(
+    c: ml_collections.ConfigDict, *, total_steps: int, log_every: int, ckpt_every: int
+) -> None:
+    """UniMat's CPU net (the bundled checkpoints'): 16 channels, two levels, batches of 32."""
+    c.model.base_channels = 16
+    c.model.channel_mults = (1, 2)
+    c.model.num_blocks = 1
+    c.model.attn_levels = (1,)
+    c.model.head_dim = 16
+    c.model.dropout = 0.0
+    cpu_optim(c)
+    c.train.batch_size = 32
+    c.train.total_steps = total_steps
+    c.train.log_every = log_every
+    c.train.ckpt_every = ckpt_every
+
+
+def unimat_tiny(
+    c: ml_collections.ConfigDict,
+    *,
+    channel_mults: tuple[int, ...] = (1,),
+    attn_levels: tuple[int, ...] = (),
+) -> None:
+    """UniMat at test size: 8 channels, 32 rows per split file, 10 steps."""
+    c.data.limit = 32
+    c.model.base_channels = 8
+    c.model.channel_mults = channel_mults
+    c.model.num_blocks = 1
+    c.model.attn_levels = attn_levels
+    c.model.head_dim = 8
+    tiny_schedule(c, total_steps=10)
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -73,18 +190,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.cond.p_types = 0.3  # keep only the element types
     c.cond.p_aux_drop = 0.1  # property dropout for classifier-free guidance
 
-    c.optim = ml_collections.ConfigDict()
-    c.optim.lr = 1e-4
-    c.optim.b1 = 0.9
-    c.optim.b2 = 0.99
-    c.optim.grad_clip = 0.0  # off: the paper uses plain Adam
-    c.optim.ema_decay = 0.9999
-
-    c.train = ml_collections.ConfigDict()
-    c.train.batch_size = 256
-    c.train.total_steps = 500_000
-    c.train.log_every = 100
-    c.train.ckpt_every = 5_000
-    c.train.keep_ckpts = 3
+    c.optim = optim_block(ema_decay=0.9999)
+    c.train = train_block(batch_size=256, total_steps=500_000)
     c.train.augment = True  # random atom order along L + random periodic translation
     return c

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import ml_collections
 
-from genflow.model.configs.common import parse_arg
+from genflow.model.configs.common import (
+    apply_overrides,
+    cpu_optim,
+    optim_block,
+    parse_run_options,
+    tiny_schedule,
+    train_block,
+)
 
 __all__ = ["structrepdiff_config"]
 
 
 def structrepdiff_config(source: str, arg: str | None) -> ml_collections.ConfigDict:
     """Config for ``source``; ``arg`` options: ``runlocal``, ``tiny``, ``steps=N``, ``batch=N``."""
-    a = parse_arg(arg, runlocal=False, tiny=False, steps=0, batch=0)
+    a = parse_run_options(arg)
     c = ml_collections.ConfigDict()
     c.model_name = "structrepdiff"
     c.seed = 0
@@ -42,19 +49,8 @@ def structrepdiff_config(source: str, arg: str | None) -> ml_collections.ConfigD
     c.diffusion.gamma = 0.1
     c.diffusion.clip = 10.0  # clip x̂ (standardised R) to ±clip while sampling
 
-    c.optim = ml_collections.ConfigDict()
-    c.optim.lr = 1e-4
-    c.optim.b1 = 0.9
-    c.optim.b2 = 0.99
-    c.optim.grad_clip = 0.0
-    c.optim.ema_decay = 0.995
-
-    c.train = ml_collections.ConfigDict()
-    c.train.batch_size = 64
-    c.train.total_steps = 100_000
-    c.train.log_every = 100
-    c.train.ckpt_every = 5_000
-    c.train.keep_ckpts = 3
+    c.optim = optim_block(ema_decay=0.995)
+    c.train = train_block(batch_size=64, total_steps=100_000)
 
     c.recon = ml_collections.ConfigDict()  # basin hopping (model/structrepdiff/reconstruct.py)
     c.recon.trials = 6
@@ -68,8 +64,7 @@ def structrepdiff_config(source: str, arg: str | None) -> ml_collections.ConfigD
         c.model.dim_mults = (1, 2, 4)
         c.model.heads = 2
         c.model.dim_head = 16
-        c.optim.lr = 1e-3
-        c.optim.grad_clip = 1.0
+        cpu_optim(c)
         c.train.batch_size = 64
         c.train.total_steps = 4000
         c.train.log_every = 50
@@ -81,16 +76,9 @@ def structrepdiff_config(source: str, arg: str | None) -> ml_collections.ConfigD
         c.model.heads = 1
         c.model.dim_head = 8
         c.model.groups = 4
-        c.train.batch_size = 8
-        c.train.total_steps = 4
-        c.train.log_every = 1
-        c.train.ckpt_every = 2
-        c.diffusion.num_steps = 8
+        tiny_schedule(c, total_steps=4)
         c.recon.trials = 2
         c.recon.hops = 2
         c.recon.iters = 20
-    if a.steps:
-        c.train.total_steps = a.steps
-    if a.batch:
-        c.train.batch_size = a.batch
+    apply_overrides(c, a)
     return c

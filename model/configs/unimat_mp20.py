@@ -9,45 +9,27 @@ from __future__ import annotations
 
 import ml_collections
 
-from genflow.model.configs.common import base_config, parse_arg
+from genflow.model.configs.common import (
+    apply_overrides,
+    unimat_config,
+    unimat_runlocal,
+    unimat_tiny,
+)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """MP-20 config (paper defaults unless an option shrinks it)."""
-    a = parse_arg(arg, runlocal=False, tiny=False, steps=0, batch=0)
-    c = base_config()
-    c.data.source = "mp_20"
-    c.data.max_atoms = 8
-    c.data.table_layout = "periodic"
-    c.data.aux_properties = ("formation_energy_per_atom", "band_gap")
+    c, a = unimat_config(
+        arg,
+        source="mp_20",
+        max_atoms=8,
+        table_layout="periodic",
+        aux_properties=("formation_energy_per_atom", "band_gap"),
+    )
 
     if a.runlocal:  # CPU: the Perov-5 CPU net on the full table; checkpoints often (slow steps)
-        c.model.base_channels = 16
-        c.model.channel_mults = (1, 2)
-        c.model.num_blocks = 1
-        c.model.attn_levels = (1,)
-        c.model.head_dim = 16
-        c.model.dropout = 0.0
-        c.optim.lr = 1e-3
-        c.optim.grad_clip = 1.0
-        c.train.batch_size = 32
-        c.train.total_steps = 5000
-        c.train.log_every = 10
-        c.train.ckpt_every = 50
+        unimat_runlocal(c, total_steps=5000, log_every=10, ckpt_every=50)
     if a.tiny:
-        c.data.limit = 32
-        c.model.base_channels = 8
-        c.model.channel_mults = (1, 2)
-        c.model.num_blocks = 1
-        c.model.attn_levels = (1,)
-        c.model.head_dim = 8
-        c.train.batch_size = 8
-        c.train.total_steps = 10
-        c.train.log_every = 1
-        c.train.ckpt_every = 2
-        c.diffusion.num_steps = 8
-    if a.steps:
-        c.train.total_steps = a.steps
-    if a.batch:
-        c.train.batch_size = a.batch
+        unimat_tiny(c, channel_mults=(1, 2), attn_levels=(1,))
+    apply_overrides(c, a)
     return c

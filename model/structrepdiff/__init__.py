@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from genflow.model.structrepdiff.ead import EADParams, pooled_ead
     from genflow.model.structrepdiff.evaluate import reconstruct_many, summarize
-    from genflow.model.structrepdiff.generator import StructRepDiffGenerator, load_structrepdiff
+    from genflow.model.structrepdiff.generator import StructRepDiffGenerator
     from genflow.model.structrepdiff.reconstruct import (
         ReconSettings,
         match_and_rmse,
@@ -42,7 +42,8 @@ _WHERE = {
     "reconstruct_many": "evaluate",
     "summarize": "evaluate",
     "StructRepDiffGenerator": "generator",
-    "load_structrepdiff": "generator",
+    # loading is the kind dispatch's; no TYPE_CHECKING import of it: kinds imports .generator
+    "load_structrepdiff": "genflow.model.kinds",
     "ReconSettings": "reconstruct",
     "match_and_rmse": "reconstruct",
     "reconstruct": "reconstruct",
@@ -68,6 +69,9 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
-        module = importlib.import_module(f"genflow.model.structrepdiff.{_WHERE[name]}")
+        where = _WHERE[name]
+        module = importlib.import_module(
+            where if where.startswith("genflow.") else f"genflow.model.structrepdiff.{where}"
+        )
         return getattr(module, name)
     raise AttributeError(f"module 'genflow.model.structrepdiff' has no attribute {name!r}")

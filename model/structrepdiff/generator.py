@@ -1,6 +1,6 @@
 """Sample crystals from a StructRepDiff checkpoint: DDPM in R-space, then reconstruction.
 
-:class:`StructRepDiffGenerator` has :class:`genflow.model.generator.Generator`'s ``sample``
+:class:`StructRepDiffGenerator` has :class:`genflow.model.unimat.generator.Generator`'s ``sample``
 signature and provenance, so ``load_generator`` returns it for a checkpoint whose
 ``meta.json`` says ``"model_name": "structrepdiff"`` and campaigns can use either model.
 
@@ -20,63 +20,42 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
-from pymatgen.core import Composition, Structure
+from pymatgen.core import Composition
 
-from genflow.model import diffusion
-from genflow.model.kinds import SampleRow, structures_or_raise
+import genflow.model.diffusion as diffusion
+from genflow.model.checkpoint_generator import CheckpointGenerator
+from genflow.model.rows import SampleRow
 from genflow.model.structrepdiff.reconstruct import ReconSettings, reconstruct
 from genflow.model.structrepdiff.representation import RepNorm, RepSpec
 from genflow.model.structrepdiff.train import build_model
 
-__all__ = ["StructRepDiffGenerator", "load_structrepdiff"]
+__all__ = ["StructRepDiffGenerator"]
 
 
-def load_structrepdiff(checkpoint: str | Path | None = None) -> StructRepDiffGenerator:
-    """Load a StructRepDiff checkpoint (exported dir or training workdir, or a bundled name).
-
-    ``None`` means the bundled ``structrepdiff-perov5`` checkpoint.
-    """
-    from genflow.model.generator import load_generator
-
-    gen = load_generator(checkpoint or "structrepdiff-perov5")
-    if not isinstance(gen, StructRepDiffGenerator):
-        raise ValueError(f"checkpoint {checkpoint} is not a StructRepDiff checkpoint")
-    return gen
-
-
-class StructRepDiffGenerator:
+class StructRepDiffGenerator(CheckpointGenerator):
     """A trained StructRepDiff model ready to sample."""
 
     def __init__(
         self, params: Any, meta: dict, *, path: Path, checkpoint_hash: str, step: int
     ) -> None:
-        self.params = jax.tree.map(jnp.asarray, params)
-        self.meta = meta
-        self.config = ml_collections.ConfigDict(meta["config"])
+        super().__init__(params, meta, path=path, checkpoint_hash=checkpoint_hash, step=step)
         self.spec = RepSpec.from_dict(meta["spec"])
         self.norm = RepNorm.from_dict(meta["norm"])
         self.model = build_model(self.config.model)
-        self.path, self.checkpoint_hash, self.step = path, checkpoint_hash, step
         r = self.config.recon
         self.recon = ReconSettings(int(r.trials), int(r.hops), int(r.iters), r.lr, r.hop)
         self.max_atoms = self.spec.max_atoms
 
     @property
-    def provenance(self) -> dict[str, Any]:
-        """Model name, checkpoint path, sha256, step, config, elements (as UniMat's)."""
-        return {
-            "model_name": "structrepdiff",
-            "checkpoint": str(self.path),
-            "checkpoint_hash": self.checkpoint_hash,
-            "step": self.step,
-            "config": self.meta["config"],
-            "config_name": self.meta["config"].get("config_name"),
-            "elements": list(self.spec.elements),
-            "max_atoms": self.max_atoms,
-            "jax_version": jax.__version__,
-        }
+    def model_name(self) -> str:
+        """Always ``"structrepdiff"`` (what :func:`~genflow.model.kinds.load_generator` read)."""
+        return "structrepdiff"
+
+    @property
+    def elements(self) -> list[str]:
+        """The representation's element list."""
+        return list(self.spec.elements)
 
     # ------------------------------------------------------------------ conditioning
     def _known(self, comps: Sequence[Composition]) -> tuple[np.ndarray, np.ndarray]:
@@ -171,11 +150,6 @@ class StructRepDiffGenerator:
             out.append(np.asarray(z)[: min(bs, n - start)])
         return self.norm.denormalize(np.concatenate(out).astype(np.float64)), labels
 
-    def sample(self, n: int, **kwargs: Any) -> list[Structure]:
-        """Draw ``n`` crystals (:meth:`sample_rows`; a sample that does not reconstruct raises)."""
-        rows = self.sample_rows(n, **kwargs)
-        return structures_or_raise(rows)
-
     def sample_rows(
         self,
         n: int,
@@ -195,7 +169,7 @@ class StructRepDiffGenerator:
         reconstruct positions (``recon``: settings, or a dict of fields replacing the config's
         basin-hopping defaults, e.g. ``{"trials": 2, "hops": 1, "iters": 50}``).
 
-        One :class:`~genflow.model.kinds.SampleRow` per sample; a representation that
+        One :class:`~genflow.model.rows.SampleRow` per sample; a representation that
         describes no cell is a row with its reason. ``structure.properties`` records
         generator, checkpoint_hash, seed, index, conditioning and the reconstruction loss.
         """
@@ -216,15 +190,10 @@ class StructRepDiffGenerator:
             if res.structure is None:
                 out.append(SampleRow(i, None, f"did not reconstruct: {res.error}", labels[i]))
                 continue
-            res.structure.properties.update(
-                generator="structrepdiff",
-                checkpoint_hash=self.checkpoint_hash,
-                seed=seed,
-                index=i,
-                conditioning=labels[i],
-                recon_loss=res.loss,
+            row = self.stamped_row(
+                res.structure, seed=seed, index=i, label=labels[i], recon_loss=res.loss
             )
-            out.append(SampleRow(i, res.structure, None, labels[i]))
+            out.append(row)
             if progress:
                 print(f"reconstructed {i + 1}/{n}", flush=True)
         return out

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from genflow.model import diffusion
+import genflow.model.diffusion as diffusion
 from genflow.model.structrepdiff.ead import EADParams
 from genflow.model.structrepdiff.representation import RepNorm, RepSpec, encode
 from genflow.model.structrepdiff.unet1d import UNet1D
@@ -48,8 +48,7 @@ def load_training_data(config: ml_collections.ConfigDict) -> tuple[dict[str, np.
 
     Rows that cannot be encoded are skipped and counted in ``meta["data"]``.
     """
-    from genflow.model.data import load_dataset
-    from genflow.model.train import _portable_path
+    from genflow.model.data import load_dataset, portable_path
 
     limit = int(config.data.get("limit", 0)) or None
     ds = load_dataset(config.data.source, limit=limit)
@@ -66,7 +65,7 @@ def load_training_data(config: ml_collections.ConfigDict) -> tuple[dict[str, np.
         "norm": RepNorm.fit(reps.astype(np.float64)).to_dict(),
         "data": {
             "source": str(config.data.source),
-            "sources": [_portable_path(s) for s in ds.sources],
+            "sources": [portable_path(s) for s in ds.sources],
             "rows_encoded": int(ok.sum()),
             "skipped": int((~ok).sum()) + len(ds.failures),
             "skipped_examples": [e for e in errors if e][:5],

@@ -23,7 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from genflow.model.unet import timestep_embedding
+from genflow.model.unimat.unet import timestep_embedding
 
 __all__ = ["LinearAttention", "ResnetBlock", "UNet1D", "WSConv1D"]
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from genflow.campaign.spec import CampaignSpecError, load_spec
-from genflow.model.kinds import SampleRow
+from genflow.model.rows import SampleRow
 
 REPO = Path(__file__).resolve().parents[2]
 

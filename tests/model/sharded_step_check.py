@@ -7,15 +7,11 @@ assert "--xla_force_host_platform_device_count=8" in os.environ.get("XLA_FLAGS",
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from genflow.model import sharding as shd  # noqa: E402
+import genflow.model.sharding as shd  # noqa: E402
 from genflow.model.configs import get_config  # noqa: E402
-from genflow.model.train import (  # noqa: E402
-    batch_indices,
-    load_training_data,
-    make_train_step,
-    shard_train,
-)
-from genflow.model.unimat import LatticeNorm  # noqa: E402
+from genflow.model.train import batch_indices, shard_train  # noqa: E402
+from genflow.model.unimat.network import LatticeNorm  # noqa: E402
+from genflow.model.unimat.train import load_training_data, make_train_step  # noqa: E402
 
 assert jax.device_count() == 8, jax.devices()
 config = get_config("perov5:tiny")

@@ -6,15 +6,15 @@ import pytest
 from typer.testing import CliRunner
 
 from genflow.cli import app
-from genflow.model import generator
-from genflow.model.generator import (
+from genflow.model import registry
+from genflow.model.kinds import load_generator
+from genflow.model.registry import (
     BUNDLED_CHECKPOINT,
     CHECKPOINTS,
     bundled_names,
-    load_generator,
+    checkpoint_model_name,
     resolve_checkpoint,
 )
-from genflow.model.kinds import checkpoint_model_name
 
 
 def test_default_is_perov5_and_it_is_bundled():
@@ -46,7 +46,7 @@ def test_unknown_name_lists_the_known_ones():
 def test_registered_but_unbundled_name_says_how_to_train(monkeypatch):
     monkeypatch.setitem(CHECKPOINTS, "toy", "toy_not_shipped")
     with pytest.raises(FileNotFoundError, match="'toy' is registered but not bundled"):
-        generator.resolve_checkpoint("toy")
+        registry.resolve_checkpoint("toy")
 
 
 def test_cli_sample_unknown_checkpoint_is_a_clear_error():

@@ -16,13 +16,12 @@ from genflow.model.data import (
     DATA_DIR,
     bundled_paths,
     concat,
-    encode_dataset,
     load_cif_dir,
     load_csv,
     load_dataset,
     load_extxyz,
 )
-from genflow.model.representation import decode
+from genflow.model.unimat.representation import decode, encode_dataset
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 TEST_DATA = Path(__file__).parents[1] / "data" / "model"

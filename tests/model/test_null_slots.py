@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from genflow.model.configs import get_config
-from genflow.model.generator import Generator
-from genflow.model.train import load_training_data, make_train_step
-from genflow.model.unimat import LatticeNorm
+from genflow.model.unimat.generator import Generator
+from genflow.model.unimat.network import LatticeNorm
+from genflow.model.unimat.train import load_training_data, make_train_step
 
 
 def _overfit(steps: int):

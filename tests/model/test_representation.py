@@ -13,9 +13,9 @@ import pytest
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
 
-from genflow.model.augment import augment, is_atom, permute_atoms, translate
 from genflow.model.data import load_dataset
-from genflow.model.representation import (
+from genflow.model.unimat.augment import augment, is_atom, permute_atoms, translate
+from genflow.model.unimat.representation import (
     ElementTable,
     TooManyAtomsError,
     decode,

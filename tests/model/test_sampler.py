@@ -11,8 +11,8 @@ import pytest
 from pymatgen.core import Composition
 
 from genflow.model import BUNDLED_CHECKPOINT, diffusion, load_generator
-from genflow.model.sampler import make_denoiser
-from genflow.model.unimat import empty_condition
+from genflow.model.unimat.network import empty_condition
+from genflow.model.unimat.sampler import make_denoiser
 
 STEPS = 12  # the config default is 256; conditioning is enforced at any step count
 N = 4  # one batch shape for every test, so the sampler compiles once
@@ -120,7 +120,7 @@ def test_guided_sampling_with_target_property(gen):
 
 
 def test_an_undecodable_sample_is_a_failure_row_and_the_rest_go_on(gen, monkeypatch):
-    import genflow.model.generator as generator_module
+    import genflow.model.unimat.generator as generator_module
 
     real = generator_module.decode_many
 

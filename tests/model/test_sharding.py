@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genflow.model import sharding as shd
+import genflow.model.sharding as shd
 
 
 def test_reshard_is_noop_when_already_sharded():

@@ -7,8 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genflow.model.unet import UNet3D, timestep_embedding
-from genflow.model.unimat import condition_from_coords, drop_conditioning, empty_condition
+from genflow.model.diffusion import timestep_embedding
+from genflow.model.unimat.network import condition_from_coords, drop_conditioning, empty_condition
+from genflow.model.unimat.unet import UNet3D
 
 GRID = (3, 5, 7)  # odd everywhere: exercises padding and cropping
 
@@ -130,7 +131,7 @@ def test_conv_as_2d_equals_flax_3d_conv(shape, kernel, strides):
     """unet.Conv (3D conv computed as a 2D one) = flax.linen.Conv with the same parameters."""
     import flax.linen as nn
 
-    from genflow.model.unet import Conv
+    from genflow.model.unimat.unet import Conv
 
     x = jax.random.normal(jax.random.key(0), shape)
     ref = nn.Conv(7, kernel, strides=strides)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pymatgen.core import Lattice, Structure
 
 from genflow.core.candidates import CandidateState, get_candidate
-from genflow.model.kinds import SampleRow
+from genflow.model.rows import SampleRow
 from genflow.workflows import generate
 from genflow.workflows.gate.decisions import gate_candidates
 

@@ -1,7 +1,7 @@
 """UniMat glue shared by training and sampling: network, normalisation and conditioning.
 
 vdm splits a frozen model config and output struct from the experiment; this module is that
-middle layer. It builds the :class:`~genflow.model.unet.UNet3D` from a config, maps raw
+middle layer. It builds the :class:`~genflow.model.unimat.unet.UNet3D` from a config, maps raw
 lattice parameters to the unit-scale numbers that are diffused, and turns coordinates or a
 requested composition into the conditioning channels (see ``unet.py`` for their meaning).
 """
@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genflow.model.augment import is_atom
-from genflow.model.unet import UNet3D
+from genflow.model.unimat.augment import is_atom
+from genflow.model.unimat.unet import UNet3D
 
 __all__ = [
     "LatticeNorm",

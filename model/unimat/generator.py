@@ -1,9 +1,7 @@
-"""``load_generator`` and :class:`Generator`: sample pymatgen Structures from a checkpoint.
+"""UniMat's :class:`Generator`: sample pymatgen Structures from a loaded UniMat checkpoint.
 
-A checkpoint is either an *exported generator* directory (``meta.json`` + ``params.msgpack``:
-the EMA parameters only, as bundled in ``model/checkpoints/``) or a *training workdir*
-(``meta.json`` + orbax ``checkpoints/<step>/``; the latest step's EMA parameters are used).
-``checkpoint_hash`` is the sha256 over the relative paths and bytes of the files loaded.
+:func:`genflow.model.kinds.load_generator` reads the checkpoint (:mod:`genflow.model.registry`)
+and builds this class for a UniMat ``meta.json``.
 
 Conditioning modes of :meth:`Generator.sample`:
 
@@ -17,150 +15,40 @@ Conditioning modes of :meth:`Generator.sample`:
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
-from flax import serialization
-from pymatgen.core import Composition, Structure
+from pymatgen.core import Composition
 
 from genflow.core.chem import formula, parse_chemsys, to_composition
 from genflow.core.progress import progress_bar
-from genflow.model import diffusion
-from genflow.model.kinds import (
-    BUNDLED_CHECKPOINT,
-    CHECKPOINTS,
-    SampleRow,
-    bundled_names,
-    resolve_checkpoint,
-    structures_or_raise,
-)
-from genflow.model.representation import ElementTable, decode_many
-from genflow.model.sampler import make_sampler
-from genflow.model.unimat import LatticeNorm, build_model, empty_condition
+from genflow.model.checkpoint_generator import CheckpointGenerator
+from genflow.model.diffusion import get_schedule
+from genflow.model.rows import SampleRow
+from genflow.model.unimat.network import LatticeNorm, build_model, empty_condition
+from genflow.model.unimat.representation import ElementTable, decode_many
+from genflow.model.unimat.sampler import make_sampler
 
-__all__ = [
-    "BUNDLED_CHECKPOINT",
-    "CHECKPOINTS",
-    "Generator",
-    "bundled_names",
-    "export_checkpoint",
-    "load_generator",
-    "resolve_checkpoint",
-]
-
-PARAMS_FILE = "params.msgpack"
+__all__ = ["Generator"]
 
 
-def _hash_files(root: Path, files: Sequence[Path]) -> str:
-    h = hashlib.sha256()
-    for f in sorted(files):
-        h.update(str(f.relative_to(root)).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
-
-
-def _restore_ema(workdir: Path) -> tuple[Any, int, list[Path]]:
-    """EMA params of the latest orbax step in a training workdir."""
-    import orbax.checkpoint as ocp
-
-    workdir = workdir.resolve()  # orbax refuses relative paths
-    mngr = ocp.CheckpointManager(workdir / "checkpoints")
-    step = mngr.latest_step()
-    if step is None:
-        raise FileNotFoundError(f"{workdir}: no orbax checkpoint under checkpoints/")
-    restored = mngr.restore(step, args=ocp.args.StandardRestore())
-    mngr.close()
-    files = [p for p in (workdir / "checkpoints" / str(step)).rglob("*") if p.is_file()]
-    return restored["ema_params"], int(step), files
-
-
-def export_checkpoint(workdir: str | Path, out: str | Path, *, extra: dict | None = None) -> Path:
-    """Write the latest EMA parameters of a training workdir as a small exported generator.
-
-    ``extra`` is merged into ``meta.json`` (e.g. training time, final loss, validity numbers).
-    """
-    workdir, out = Path(workdir), Path(out)
-    meta = json.loads((workdir / "meta.json").read_text())
-    params, step, _ = _restore_ema(workdir)
-    out.mkdir(parents=True, exist_ok=True)
-    params = jax.tree.map(np.asarray, params)
-    (out / PARAMS_FILE).write_bytes(serialization.msgpack_serialize(params))
-    meta["step"] = step
-    meta.update(extra or {})
-    (out / "meta.json").write_text(json.dumps(meta, indent=1))
-    return out
-
-
-def load_generator(checkpoint: str | Path | None = None) -> Generator:
-    """Load a generator by bundled name (:data:`genflow.model.kinds.CHECKPOINTS`: ``perov5``,
-    ``structrepdiff-perov5``, ...), by path (exported generator or training workdir), or
-    ``None`` for the default (``perov5``). The model is picked by ``meta.json``'s
-    ``model_name``: ``"structrepdiff"`` gives a
-    :class:`genflow.model.structrepdiff.generator.StructRepDiffGenerator` (same ``sample``
-    signature and provenance), anything else a UniMat :class:`Generator`.
-
-    Raises
-    ------
-    ValueError
-        An unknown name that is not a path either (the message lists the known names).
-    FileNotFoundError
-        No ``meta.json`` (not a checkpoint), no parameters next to it, or a registered name
-        that is not bundled.
-    """
-    root = resolve_checkpoint(checkpoint)
-    meta_path = root / "meta.json"
-    if not meta_path.is_file():
-        raise FileNotFoundError(
-            f"checkpoint {root}: no meta.json (not a genflow checkpoint; bundled names: "
-            f"{', '.join(CHECKPOINTS)})"
-        )
-    meta = json.loads(meta_path.read_text())
-    cls: Any = Generator
-    if meta.get("model_name") == "structrepdiff":
-        from genflow.model.structrepdiff.generator import StructRepDiffGenerator
-
-        cls = StructRepDiffGenerator
-    if (root / PARAMS_FILE).is_file():
-        files = [meta_path, root / PARAMS_FILE]
-        digest = _hash_files(root, files)
-        if (root.resolve(), digest) not in _CACHE:  # reuse compiled samplers in one process
-            params = serialization.msgpack_restore((root / PARAMS_FILE).read_bytes())
-            step = int(meta.get("step", -1))
-            _CACHE[(root.resolve(), digest)] = cls(
-                params, meta, path=root, checkpoint_hash=digest, step=step
-            )
-        return _CACHE[(root.resolve(), digest)]
-    params, step, files = _restore_ema(root)
-    files = [meta_path, *files]
-    return cls(params, meta, path=root, checkpoint_hash=_hash_files(root, files), step=step)
-
-
-_CACHE: dict[tuple[Path, str], Generator] = {}
-
-
-class Generator:
+class Generator(CheckpointGenerator):
     """A trained UniMat model ready to sample (see the module docstring for the modes)."""
 
     def __init__(
         self, params: Any, meta: dict, *, path: Path, checkpoint_hash: str, step: int
     ) -> None:
-        self.params = jax.tree.map(jnp.asarray, params)
-        self.meta = meta
-        self.config = ml_collections.ConfigDict(meta["config"])
+        super().__init__(params, meta, path=path, checkpoint_hash=checkpoint_hash, step=step)
         self.table = ElementTable.from_dict(meta["table"])
         self.max_atoms = int(meta["max_atoms"])
         self.lattice_norm = LatticeNorm.from_dict(meta["lattice_norm"])
         self.aux_names = list(meta["aux"]["names"])
         self.model = build_model(self.config.model, self.table.shape, len(self.aux_names))
-        self.path, self.checkpoint_hash, self.step = path, checkpoint_hash, step
         self._samplers: dict[tuple, Any] = {}
 
     @property
@@ -174,19 +62,9 @@ class Generator:
         return (self.max_atoms, *self.table.shape)
 
     @property
-    def provenance(self) -> dict[str, Any]:
-        """What produced the samples: model name, checkpoint path, sha256, step, config."""
-        return {
-            "model_name": self.meta.get("model_name", "unimat"),
-            "checkpoint": str(self.path),
-            "checkpoint_hash": self.checkpoint_hash,
-            "step": self.step,
-            "config": self.meta["config"],
-            "config_name": self.meta["config"].get("config_name"),
-            "elements": list(self.table.symbols),
-            "max_atoms": self.max_atoms,
-            "jax_version": jax.__version__,
-        }
+    def elements(self) -> list[str]:
+        """The element table's symbols."""
+        return list(self.table.symbols)
 
     # ------------------------------------------------------------------ conditioning
     def _exact_grid(self, composition: Composition) -> np.ndarray:
@@ -269,9 +147,7 @@ class Generator:
         key = (num_steps, guidance)
         if key not in self._samplers:
             d = self.config.diffusion
-            schedule = diffusion.get_schedule(
-                d.schedule, logsnr_min=d.logsnr_min, logsnr_max=d.logsnr_max
-            )
+            schedule = get_schedule(d.schedule, logsnr_min=d.logsnr_min, logsnr_max=d.logsnr_max)
             self._samplers[key] = make_sampler(
                 self.model,
                 schedule=schedule,
@@ -281,11 +157,6 @@ class Generator:
                 parameterization=self.parameterization,
             )
         return self._samplers[key]
-
-    def sample(self, n: int, **kwargs: Any) -> list[Structure]:
-        """Draw ``n`` crystals (:meth:`sample_rows`'s keywords); a sample that does not decode
-        raises. ``structure.properties`` records seed, index, conditioning."""
-        return structures_or_raise(self.sample_rows(n, **kwargs))
 
     def sample_rows(
         self,
@@ -301,7 +172,7 @@ class Generator:
         properties: dict[str, float] | None = None,
         guidance: float | None = None,
     ) -> list[SampleRow]:
-        """Draw ``n`` crystals, one :class:`~genflow.model.kinds.SampleRow` per sample: a sample
+        """Draw ``n`` crystals, one :class:`~genflow.model.rows.SampleRow` per sample: a sample
         that does not decode is a row with its reason, the others go on.
 
         Parameters
@@ -362,14 +233,7 @@ class Generator:
                 if s is None:
                     out.append(SampleRow(start + j, None, f"did not decode: {err}", label))
                     continue
-                s.properties.update(
-                    generator=self.provenance["model_name"],
-                    checkpoint_hash=self.checkpoint_hash,
-                    seed=seed,
-                    index=start + j,
-                    conditioning=label,
-                )
-                out.append(SampleRow(start + j, s, None, label))
+                out.append(self.stamped_row(s, seed=seed, index=start + j, label=label))
             bar.update(completed=len(out))
         bar.close()
         return out

@@ -21,8 +21,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from genflow.model import diffusion
-from genflow.model.representation import NULL_COORD
+import genflow.model.diffusion as diffusion
+from genflow.model.unimat.representation import NULL_COORD
 
 __all__ = ["make_denoiser", "make_sampler", "null_mask"]
 

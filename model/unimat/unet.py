@@ -33,27 +33,15 @@ Design decisions (stated once, here):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["UNet3D", "timestep_embedding"]
+from genflow.model.diffusion import timestep_embedding
 
-
-def timestep_embedding(logsnr: jax.Array, dim: int, max_period: float = 10_000.0) -> jax.Array:
-    """Sinusoidal embedding of log-SNR, rescaled from [−20, 20] to [0, 1000] like DDPM steps."""
-    assert logsnr.ndim == 1, logsnr.shape
-    t = (logsnr + 20.0) / 40.0 * 1000.0
-    half = dim // 2
-    freqs = jnp.exp(-math.log(max_period) * jnp.arange(half, dtype=jnp.float32) / half)
-    args = t[:, None] * freqs[None]
-    emb = jnp.concatenate([jnp.sin(args), jnp.cos(args)], axis=-1)
-    if dim % 2:
-        emb = jnp.pad(emb, ((0, 0), (0, 1)))
-    return emb
+__all__ = ["UNet3D"]
 
 
 class Conv(nn.Module):

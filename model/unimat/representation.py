@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
+from genflow.model.data import Dataset, FailedRow
 from genflow.model.element_table import (
     FULL_SHAPE,
     ElementTable,
@@ -50,11 +51,13 @@ __all__ = [
     "NULL_COORD",
     "ElementTable",
     "EncodedBatch",
+    "EncodedDataset",
     "Layout",
     "TooManyAtomsError",
     "decode",
     "decode_many",
     "encode",
+    "encode_dataset",
     "encode_many",
     "max_atoms_per_element",
     "periodic_position",
@@ -237,3 +240,63 @@ def decode_many(
             out.append(None)
             errors.append(f"{type(exc).__name__}: {exc}")
     return out, errors
+
+
+@dataclass(frozen=True)
+class EncodedDataset:
+    """A dataset as UniMat tensors, ready for training.
+
+    Only rows that encoded are in the arrays; the rest are ``failures`` (e.g. too many atoms
+    of one element for ``max_atoms``). ``table.to_dict()`` and ``max_atoms`` go in checkpoints.
+    """
+
+    coords: np.ndarray  # (N, L, H, W, 3) float32
+    lattice: np.ndarray  # (N, 6) float32, a b c (Å) α β γ (degrees)
+    table: ElementTable
+    max_atoms: int
+    ids: tuple[str, ...]
+    properties: dict[str, np.ndarray]
+    failures: tuple[FailedRow, ...]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def encode_dataset(
+    dataset: Dataset,
+    *,
+    table: ElementTable | None = None,
+    layout: Layout = "cropped",
+    max_atoms: int | None = None,
+) -> EncodedDataset:
+    """Encode every structure of ``dataset``.
+
+    Parameters
+    ----------
+    dataset
+        Loaded structures.
+    table
+        Element layout; by default a ``layout`` table over the dataset's elements.
+    layout
+        Used only when ``table`` is None (``"periodic"`` gives the full 9×18 table).
+    max_atoms
+        Depth ``L``; by default the largest per-element count in the dataset, so every row fits.
+    """
+    table = table or ElementTable.from_structures(dataset.structures, layout=layout)
+    max_atoms = max_atoms or max_atoms_per_element(dataset.structures)
+    batch = encode_many(dataset.structures, table, max_atoms)
+    ok = batch.ok
+    failures = list(dataset.failures)
+    src = dataset.sources[0] if len(dataset.sources) == 1 else dataset.name
+    for i, err in enumerate(batch.errors):
+        if err is not None:
+            failures.append(FailedRow(src, i, err, dataset.ids[i]))
+    return EncodedDataset(
+        batch.coords[ok],
+        batch.lattice[ok],
+        table,
+        max_atoms,
+        tuple(i for i, good in zip(dataset.ids, ok, strict=True) if good),
+        {k: v[ok] for k, v in dataset.properties.items()},
+        tuple(failures),
+    )
