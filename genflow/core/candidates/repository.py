@@ -50,6 +50,7 @@ from genflow.core.candidates.subdocs import (
     HullScoreDoc,
     PrerelaxDoc,
     RelaxDoc,
+    VerdictDoc,
     utcnow,
 )
 from genflow.core.jsonsafe import finite_or_none
@@ -68,6 +69,7 @@ __all__ = [
     "record_audit",
     "record_rescores",
     "record_scores",
+    "record_verdicts",
     "transition",
     "update_states",
 ]
@@ -405,3 +407,32 @@ def record_audit(
     """Store a hit audit's verdict as ``scores.<hull>.audit`` (``workflows.hit_audit``)."""
     update = {"$set": {score_path(hull, K.AUDIT): dict(audit)}}
     retry_call(lambda: collection.update_one(by_id(candidate_id), update), what="record hit audit")
+
+
+def record_verdicts(
+    collection: Collection,
+    verdicts: Mapping[str, VerdictDoc | Mapping[str, Any]],
+    *,
+    hulls: Iterable[str] = (),
+) -> int:
+    """Store each candidate's verdicts on its relaxed cell at ``verdict`` (state unchanged).
+
+    A candidate that relaxed into an earlier one's crystal (``duplicate_of``) is no hit: its
+    ``is_hit.<hull>`` of each of ``hulls`` becomes False and ``hit_hulls`` loses them, as
+    :func:`~genflow.core.candidates.hits.is_hit` says. Returns the number written.
+    """
+    keys = [score_key(h) for h in hulls]
+    ops: list[UpdateOne] = []
+    for cid, verdict in verdicts.items():
+        doc = VerdictDoc.model_validate(
+            verdict.model_dump() if isinstance(verdict, BaseModel) else dict(verdict)
+        )
+        fields: dict[str, Any] = {K.VERDICT.value: doc.model_dump()}
+        if doc.duplicate_of is not None:
+            fields.update({hit_path(k): False for k in keys})
+        ops.append(UpdateOne(by_id(cid), {"$set": fields}))
+        if doc.duplicate_of is not None and keys:
+            ops += _hit_hulls_ops(cid, [], keys)
+    if ops:
+        retry_call(lambda: collection.bulk_write(ops, ordered=True), what="record verdicts")
+    return len(verdicts)
