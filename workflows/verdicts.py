@@ -19,9 +19,9 @@ Novelty is one of three verdicts (:func:`novelty_verdict`):
                 composition that was not compared looks like the same crystal;
 ``unverified``  no structure of the composition was compared but the hull holds the
                 composition (``novelty_ref_id`` names its lowest entry) or no hull was
-                asked, or the relaxed
-                energy lies within :data:`REDISCOVERY_EV` of that entry in a primitive cell of
-                the entry's size ("probable rediscovery of mp-…").
+                asked; or the hull's entry was not among the structures compared and the
+                energy lies within :data:`REDISCOVERY_EV` of it in a primitive cell of the
+                entry's size ("probable rediscovery of mp-…"), or there is no energy.
 
 A hull-vertex composition with no structure compared is never ``novel``. Space groups (before
 and after relaxation) and the AFLOW prototype label are computed for hits only
@@ -86,6 +86,7 @@ def novelty_verdict(
     hull: str | None = None,
     energy_per_atom: float | None = None,
     n_sites: int | None = None,
+    geometry: str = "relaxed",
 ) -> dict[str, Any]:
     """The novelty verdict of one structure (see the module docstring) as ``VerdictDoc`` fields.
 
@@ -103,8 +104,11 @@ def novelty_verdict(
         The hull's lowest entry of the composition (``hull.coverage.composition_entry``;
         None: the hull holds none) and the hull's name.
     energy_per_atom, n_sites
-        Relaxed energy (eV/atom, on the hull's scale) and primitive-cell site count, for the
-        probable-rediscovery test; None skips it.
+        Energy (eV/atom, on the hull's scale) and primitive-cell site count of the judged
+        cell, for the probable-rediscovery test. Without an energy, a hull entry whose
+        structure was not compared leaves the verdict ``unverified``.
+    geometry
+        Which cell was matched (``relaxed``, ``prerelaxed``, ``as given``), for the reason.
     """
     base = {"novelty_compared": int(compared), "novelty_sources": list(sources),
             "novelty_hull": hull}  # fmt: skip
@@ -112,18 +116,20 @@ def novelty_verdict(
     if match is not None:
         source, ref_id = split_reference_key(match)
         return {**base, "novelty": "known", "novelty_ref_id": ref_id, "novelty_source": source,
-                "novelty_reason": f"matches {ref_id} ({source}) after relaxation"}  # fmt: skip
+                "novelty_reason": f"matches {ref_id} ({source}), {geometry} cell"}  # fmt: skip
     rediscovery = None
     if entry is not None and energy_per_atom is not None:
         close = abs(energy_per_atom - entry.energy_per_atom) <= REDISCOVERY_EV
         if close and (n_sites is None or n_sites == entry.n_sites):
             rediscovery = entry.ref_id
-    entry_compared = entry is not None and entry.ref_id in set(compared_ids)
-    if entry is not None and (compared == 0 or (rediscovery and not entry_compared)):
+    unchecked = entry is not None and entry.ref_id not in set(compared_ids)
+    if unchecked and (compared == 0 or rediscovery or energy_per_atom is None):
         what = "its vertex" if entry.on_hull else "an entry above the hull"
-        why = (f"probable rediscovery of {entry.ref_id}: relaxed energy within "
+        why = (f"probable rediscovery of {entry.ref_id}: energy within "
                f"{REDISCOVERY_EV * 1000:.0f} meV/atom of it, same cell size; "
                if rediscovery else "")  # fmt: skip
+        if compared and energy_per_atom is None:
+            why = f"no energy to compare with {entry.ref_id}; "
         return {**base, "novelty": "unverified", "novelty_ref_id": entry.ref_id,
                 "novelty_source": hull, "rediscovery_of": rediscovery,
                 "novelty_reason": f"{why}{formula} is on hull {hull} as {entry.ref_id} "

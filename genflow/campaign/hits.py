@@ -35,6 +35,7 @@ from genflow.core.candidates import (
     score_path,
     scored_hits_filter,
     state_at_path,
+    sun_counts,
     sun_filter,
     sun_flags,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "Hit",
     "HitTrace",
     "campaign_hit_threshold",
+    "campaign_sun",
     "campaign_threshold",
     "find_hits",
     "hits_filter",
@@ -240,6 +242,36 @@ def find_hits(
             )
         )
     return hits
+
+
+def campaign_sun(stores: GenflowStores, name: str, hull: str = "mp2021") -> dict[str, Any]:
+    """S.U.N. and M.S.U.N. counts and rates of campaign ``name`` on ``hull`` over every
+    candidate it generated (``genflow.core.candidates.sun_counts``), with the hull and the
+    reference set novelty was judged against (source → number of structures)."""
+    from genflow.workflows.references import reference_set_sizes
+
+    key = score_key(hull)
+    fields = [score_path(key, K.E_D), score_path(key, K.SCORE_ERROR), K.DUPLICATE_OF.value,
+              K.VERDICT_NOVELTY.value]  # fmt: skip
+    docs = list(stores.candidates.find({K.CAMPAIGN.value: name}, fields))
+    rows = [
+        (
+            None
+            if get_path(d, score_path(key, K.SCORE_ERROR))
+            else get_path(d, score_path(key, K.E_D)),
+            get_path(d, K.DUPLICATE_OF),
+            get_path(d, K.VERDICT_NOVELTY),
+        )
+        for d in docs
+    ]
+    sizes = reference_set_sizes(stores.references)
+    return {
+        **sun_counts(rows, len(docs)),
+        "hull": key,
+        "n_judged": sum(r[2] is not None for r in rows),
+        "references": sizes,
+        "n_references": sum(sizes.values()),
+    }
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Verdicts on the relaxed cell (``workflows.verdicts``) on real data: the bundled MP-20/Perov-5
-references, the bundled ``mp2021`` hull, and MP-type fixture structures of the demo's two
-rediscoveries (``tests/test_data/structures/mp_refs``).
+references, the bundled ``mp2021`` hull, the demo's two hits as its CHGNet relax left them
+(``tests/test_data/structures/demo_relaxed``) and MP-type structures of the two crystals they
+rediscover (``tests/test_data/structures/mp_refs``).
 
 No MLIP here: relaxed structures are given. The CHGNet runs (a perturbed reference put through
 a campaign, two perturbed copies of one crystal) are in ``tests/campaign/test_sun.py``.
@@ -8,6 +9,7 @@ a campaign, two perturbed copies of one crystal) are in ``tests/campaign/test_su
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -23,9 +25,15 @@ from genflow.workflows.references import (
     reference_docs,
     reference_set_sizes,
 )
-from genflow.workflows.verdicts import REDISCOVERY_EV, novelty_verdict, relaxed_verdicts
+from genflow.workflows.verdicts import (
+    REDISCOVERY_EV,
+    novelty_verdict,
+    relaxed_verdicts,
+    structure_type,
+)
 
-MP_REFS = Path(__file__).resolve().parents[1] / "test_data" / "structures" / "mp_refs"
+STRUCTURES = Path(__file__).resolve().parents[1] / "test_data" / "structures"
+MP_REFS, DEMO = STRUCTURES / "mp_refs", STRUCTURES / "demo_relaxed"
 NEW_WORD = re.compile(r"\bnew\b", re.IGNORECASE)
 
 
@@ -35,20 +43,21 @@ def mp2021():
 
 
 @pytest.fixture(scope="module")
-def demo_cells():
-    """P4mm BaTiO3 and Amm2 KNbO3 (5 sites), the cells the demo relaxes into."""
-    return {
-        "BaTiO3": Structure.from_file(MP_REFS / "mp-5986.cif"),
-        "KNbO3": Structure.from_file(MP_REFS / "mp-7375.cif"),
-    }
+def demo():
+    """The demo's two hits as ``scripts/dev demo`` relaxes them (CHGNet): BaTiO3 P1 → P4mm,
+    KNbO3 P1 → Amm2 (5 sites), with their relaxed energies (eV/atom)."""
+    rows = [json.loads((DEMO / f"{f}.json").read_text()) for f in ("BaTiO3", "KNbO3")]
+    return {r["reduced_formula"]: r for r in rows}
 
 
-def _judge(cells, mp2021, extra_refs=(), offsets=None):
-    """Relaxed energies at the demo's E_d above each composition's mp2021 entry."""
-    offsets = offsets or {"BaTiO3": 0.009, "KNbO3": 0.012}  # the demo's E_d (issue 20)
-    items = list(cells.items())
-    energies = {f: composition_entry(mp2021, f).energy_per_atom + offsets[f] for f in cells}
-    refs = reference_docs(list(cells)) + list(extra_refs)
+def _judge(demo, mp2021, extra_refs=(), offsets=None):
+    """Verdicts of the demo's relaxed cells (``offsets``: energies moved to that E_d above
+    the composition's mp2021 entry instead of the demo's own)."""
+    items = [(f, Structure.from_dict(r["relaxed"])) for f, r in demo.items()]
+    energies = {f: r["relax_energy_per_atom"] for f, r in demo.items()}
+    for f, off in (offsets or {}).items():
+        energies[f] = composition_entry(mp2021, f).energy_per_atom + off
+    refs = reference_docs(list(demo)) + list(extra_refs)
     sources = sorted({*reference_set_sizes(), *(d["source"] for d in extra_refs)})
     return relaxed_verdicts(items, references=refs, sources=sources, hull=mp2021,
                             hull_name="mp2021", energies=energies)  # fmt: skip
@@ -61,8 +70,8 @@ def test_hull_entry_of_a_composition(mp2021):
     assert composition_entry(mp2021, "Xe2Rn") is None
 
 
-def test_hull_vertex_compositions_are_never_novel_without_their_structure(mp2021, demo_cells):
-    verdicts = _judge(demo_cells, mp2021)
+def test_hull_vertex_compositions_are_never_novel_without_their_structure(mp2021, demo):
+    verdicts = _judge(demo, mp2021)
     bto, kno = verdicts["BaTiO3"], verdicts["KNbO3"]
     # no BaTiO3 structure in the bundled set: unverified, naming the hull's vertex
     assert (bto.novelty, bto.novelty_ref_id, bto.novelty_compared) == ("unverified", "mp-5020", 0)
@@ -75,17 +84,30 @@ def test_hull_vertex_compositions_are_never_novel_without_their_structure(mp2021
     assert not any(NEW_WORD.search(v.novelty_reason) for v in verdicts.values())
 
 
-def test_far_from_the_vertex_with_structures_compared_is_novel(mp2021, demo_cells):
+def test_demo_hits_structure_type(demo):
+    got = {
+        f: structure_type(Structure.from_dict(r["generated"]), Structure.from_dict(r["relaxed"]))
+        for f, r in demo.items()
+    }
+    assert {f: (t["spacegroup_generated"], t["spacegroup_relaxed"]) for f, t in got.items()} == {
+        "BaTiO3": ("P1 (1)", "P4mm (99)"),
+        "KNbO3": ("P1 (1)", "Amm2 (38)"),
+    }
+    # AFLOW's library: both are (distorted) perovskites
+    assert {t["prototype"] for t in got.values()} == {"AB3C_cP5_221_a_c_b"}
+
+
+def test_far_from_the_vertex_with_structures_compared_is_novel(mp2021, demo):
     # 0.2 eV/atom above mp-7375, one KNbO3 structure compared, none matches: novel
-    kno = _judge({"KNbO3": demo_cells["KNbO3"]}, mp2021, offsets={"KNbO3": 0.2})["KNbO3"]
+    kno = _judge({"KNbO3": demo["KNbO3"]}, mp2021, offsets={"KNbO3": 0.2})["KNbO3"]
     assert kno.novelty == "novel" and kno.novelty_compared == 1 and kno.rediscovery_of is None
     assert kno.novelty_reason.startswith("new: 1 reference structure(s) of KNbO3")
 
 
-def test_matching_mp_structures_make_the_demo_hits_known(mp2021, demo_cells):
+def test_matching_mp_structures_make_the_demo_hits_known(mp2021, demo):
     mp_docs, bad = file_reference_docs(MP_REFS, "mp")
     assert not bad and sorted(d["ref_id"] for d in mp_docs) == ["mp-5986", "mp-7375"]
-    verdicts = _judge(demo_cells, mp2021, extra_refs=mp_docs)
+    verdicts = _judge(demo, mp2021, extra_refs=mp_docs)
     found = {f: (v.novelty, v.novelty_ref_id, v.novelty_source) for f, v in verdicts.items()}
     assert found == {"BaTiO3": ("known", "mp-5986", "mp"), "KNbO3": ("known", "mp-7375", "mp")}
 
@@ -102,6 +124,9 @@ def test_novelty_verdict_rules():
     near = {"compared": 1, "compared_ids": ["x"], "energy_per_atom": e0 + REDISCOVERY_EV / 2}
     assert novelty_verdict("KNbO3", n_sites=5, **near, **common)["novelty"] == "unverified"
     assert novelty_verdict("KNbO3", n_sites=10, **near, **common)["novelty"] == "novel"
+    # no energy: an uncompared hull entry leaves it unverified
+    bare = {**near, "energy_per_atom": None}
+    assert novelty_verdict("KNbO3", n_sites=5, **bare, **common)["novelty"] == "unverified"
     # the vertex itself compared (and not matched): novel
     compared = {**near, "compared_ids": ["mp-7375"]}
     assert novelty_verdict("KNbO3", n_sites=5, **compared, **common)["novelty"] == "novel"
@@ -179,3 +204,32 @@ def test_nothing_compared_and_no_hull_asked_is_unverified():
     s = Structure(Lattice.cubic(3.0), ["Si"], [[0, 0, 0]])
     out = relaxed_verdicts([("a", s)], references=[], sources=[])
     assert out["a"].novelty == "unverified" and out["a"].novelty_compared == 0
+
+
+def test_gate_json_rows_carry_the_three_valued_novelty(tmp_path, monkeypatch):
+    """``genflow gate --json`` rows: the same verdicts, judged on the cell as given."""
+    from genflow.campaign.gate_files import gate_inputs
+
+    monkeypatch.delenv("GENFLOW_DB_URI", raising=False)
+    d = tmp_path / "in"
+    d.mkdir()
+    for name in ("mp-5986.cif", "mp-7375.cif"):
+        (d / name).write_text((MP_REFS / name).read_text())
+    rocksalt("Zn", "S", 5.06).to(filename=str(d / "zns.cif"))
+    rocksalt("Na", "Xe", 6.4).to(filename=str(d / "naxe.cif"))  # no NaXe on the hull
+    out = gate_inputs([d], novelty="flag", smact=False)
+    rows = {r["key"]: r for r in out["rows"]}
+    assert rows["mp-5986.cif"]["novelty"] == "unverified"  # no BaTiO3 structure compared
+    assert rows["mp-5986.cif"]["novelty_ref_id"] == "mp-5020"
+    kno = rows["mp-7375.cif"]  # Perov-5's cubic KNbO3 compared; mp-7375 itself was not
+    assert (kno["novelty"], kno["novelty_compared"]) == ("unverified", 1)
+    assert "no energy to compare with mp-7375" in kno["novelty_reason"]
+    # ZnS structures compared, none matches, but mp2021's ZnS entry was not among them and
+    # there is no energy: unverified. NaXe: nothing to compare and absent from the hull: novel
+    zns, naxe = rows["zns.cif"], rows["naxe.cif"]
+    assert zns["novelty"] == "unverified" and zns["novelty_compared"] >= 1
+    assert (naxe["novelty"], naxe["novelty_compared"]) == ("novel", 0)
+    assert "composition absent from hull mp2021" in naxe["novelty_reason"]
+    assert naxe["novelty_geometry"] == "as given"
+    assert out["summary"]["novelty"] == {"unverified": 3, "novel": 1}
+    assert out["summary"]["reference_sources"] == ["carbon_24", "mp_20", "perov_5"]

@@ -365,13 +365,15 @@ def _hit_hulls_ops(candidate_id: str, hits: list[str], misses: list[str]) -> lis
 class Rescore:
     """A candidate's score on a later hull round (``genflow.hull.rounds``), eV/atom.
 
-    ``previous`` is the stored score it replaces, kept under ``score_rounds.<hull>.<round>``.
+    ``previous`` is the stored score it replaces, kept under ``score_rounds.<hull>.<round>``;
+    ``duplicate_of`` the candidate's ``verdict.duplicate_of`` (a duplicate stays no hit).
     """
 
     candidate_id: str
     hull: str
     score: HullScoreDoc
     previous: Mapping[str, Any]
+    duplicate_of: str | None = None
 
 
 def record_rescores(
@@ -387,7 +389,7 @@ def record_rescores(
     n = 0
     for r in rescores:
         key = score_key(r.hull)
-        hit = is_hit(r.score, hit_threshold)
+        hit = is_hit(r.score, hit_threshold, duplicate_of=r.duplicate_of)
         fields = {
             score_round_path(key, r.previous.get(K.ROUND, 0)): dict(r.previous),
             score_path(key): r.score.model_dump(),
