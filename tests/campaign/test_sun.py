@@ -10,8 +10,11 @@ campaign report say the same, and ``eval proxy --json`` / ``report`` carry SUN a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 from pymatgen.core import Structure
 
 from genflow.campaign.runner import run_campaign
@@ -44,6 +47,12 @@ def _perturbed(structure: Structure, seed: int) -> Structure:
     return out
 
 
+def _spec(tmp_path: Path, spec: dict):
+    path = tmp_path / f"{spec['name']}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return load_spec(path)
+
+
 def test_perturbed_copies_of_a_reference_are_one_known_hit(campaign_env, tmp_path):
     from genflow.campaign.hits import find_hits
 
@@ -56,7 +65,8 @@ def test_perturbed_copies_of_a_reference_are_one_known_hit(campaign_env, tmp_pat
         path = tmp_path / f"NaCl_{name}.json"
         path.write_text(_perturbed(cell, seed).to_json())
         files.append(str(path))
-    spec = load_spec(
+    spec = _spec(
+        tmp_path,
         {
             "name": "sun-nacl",
             "generator": {"kind": "structures", "batch_size": 16, "structures": files},
@@ -66,7 +76,7 @@ def test_perturbed_copies_of_a_reference_are_one_known_hit(campaign_env, tmp_pat
             "relax": {"fmax": 0.05, "steps": 300, "force_field": "CHGNet"},
             "score": {"hit_threshold": 0.5},
             "categories": {"generate": "cpu", "gate": "cpu", "relax": "cpu", "score": "cpu"},
-        }
+        },
     )
     report = run_campaign(spec, stores=stores, root_dir=str(tmp_path / "runs")).as_dict()
     assert not report["failed_jobs"] and report["counts"]["scored"] == 2, report
@@ -91,3 +101,35 @@ def test_perturbed_copies_of_a_reference_are_one_known_hit(campaign_env, tmp_pat
     )
     assert hit["prototype"] and not hit["novel"] and not hit["sun"]
     assert [h["candidate_id"] for h in report["hits"]] == [hit["candidate_id"]]
+
+
+QUICK = Path(__file__).resolve().parents[2] / "examples" / "quick.yaml"
+MP_REFS = Path(__file__).resolve().parents[1] / "test_data" / "structures" / "mp_refs"
+
+
+def test_demo_hits_are_known_once_the_mp_structures_are_references(campaign_env, tmp_path):
+    """``examples/quick.yaml`` as the demo runs it, after ``refs add`` of the two MP
+    structures: BaTiO3 (P4mm) and KNbO3 (Amm2, 5 sites) come out ``known`` with their ids."""
+    from typer.testing import CliRunner
+
+    from genflow.cli import app
+
+    stores = campaign_env.stores
+    added = CliRunner().invoke(app, ["refs", "add", str(MP_REFS), "--source", "mp"])
+    assert added.exit_code == 0, added.output
+    spec = yaml.safe_load(QUICK.read_text())
+    spec["name"] = "quick-refs"  # same seed and compositions: the demo's own samples
+    report = run_campaign(_spec(tmp_path, spec), stores=stores,
+                          root_dir=str(tmp_path / "runs")).as_dict()  # fmt: skip
+    assert not report["failed_jobs"], report
+    hits = {h["reduced_formula"]: h for h in report["hits"]}
+    assert {
+        f: (h["novelty"], h["novelty_ref_id"], h["novelty_source"]) for f, h in hits.items()
+    } == {
+        "BaTiO3": ("known", "mp-5986", "mp"),
+        "KNbO3": ("known", "mp-7375", "mp"),
+    }
+    assert {f: h["spacegroup_relaxed"] for f, h in hits.items()} == {
+        "BaTiO3": "P4mm (99)", "KNbO3": "Amm2 (38)",
+    }  # fmt: skip
+    assert not any(h["novel"] or h["sun"] or h["msun"] for h in hits.values())
