@@ -183,7 +183,7 @@ def print_refs_status(console: Console, status: dict) -> None:
 def print_gate(console: Console, result: dict) -> None:
     """``genflow gate``: one line per input record, then counts per stage."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("input", "formula", "verdict", "stage", "reason"):
+    for col in ("input", "formula", "verdict", "novelty", "stage", "reason"):
         table.add_column(col, overflow="fold")
     colour = {"pass": "green", "known": "yellow", "reject": "red"}
     for row in result["rows"]:
@@ -191,7 +191,10 @@ def print_gate(console: Console, result: dict) -> None:
         reason = row["reason"] or ""
         if row["verdict"] == "known":
             reason = f"matches reference {row['reference_id']} ({row['reference_source']})"
-        table.add_row(row["key"], row["formula"] or "", verdict, row["stage"] or "", reason)
+        elif row.get("novelty_reason"):
+            reason = row["novelty_reason"]
+        table.add_row(row["key"], row["formula"] or "", verdict, row.get("novelty") or "",
+                      row["stage"] or "", reason)  # fmt: skip
     console.print(table)
     s = result["summary"]
     stages = ", ".join(f"{k} {v}" for k, v in s["rejected_by_stage"].items()) or "none"
