@@ -152,7 +152,7 @@ def _score(stores, cands, energies):
     return record_and_score(stores, results, hulls=["mp2021"], engine="mlip", hit_threshold=0.1)
 
 
-def test_relaxed_duplicates_across_campaigns_are_one_hit(stores, mp2021):
+def test_relaxed_duplicates_across_campaigns_are_one_hit(stores, mp2021, monkeypatch):
     """A candidate of a later campaign relaxing into an earlier one's crystal is no hit; hits
     carry S, U, N, the verdict and the space groups; --sun keeps the novel, stable ones."""
     from genflow.campaign.hits import find_hits
@@ -198,6 +198,40 @@ def test_relaxed_duplicates_across_campaigns_are_one_hit(stores, mp2021):
     assert [x.candidate_id for x in find_hits(stores, "mp2021", max_ed=0.1, sun="sun")] == [
         new.candidate_id
     ]
+    _check_cli(stores, monkeypatch, first.candidate_id, new.candidate_id)
+
+
+def _check_cli(stores, monkeypatch, known_id: str, novel_id: str) -> None:
+    """``genflow hits`` (--json, --sun, --msun, the table) and ``trace`` show the verdicts."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from genflow.cli import app
+
+    monkeypatch.setenv("GENFLOW_DB_URI", stores.uri)
+    monkeypatch.setenv("GENFLOW_DB_NAME", stores.db_name)
+    runner = CliRunner(env={"COLUMNS": "200"})
+
+    def run(*args: str) -> str:
+        res = runner.invoke(app, list(args))
+        assert res.exit_code == 0, res.output
+        return res.stdout
+
+    rows = json.loads(run("hits", "--max-ed", "0.1", "--json"))
+    assert {r["candidate_id"]: r["novelty"] for r in rows} == {known_id: "known",
+                                                               novel_id: "novel"}  # fmt: skip
+    assert all({"stable", "unique", "novel", "sun", "msun", "novelty_reason"} <= set(r)
+               for r in rows)  # fmt: skip
+    for flag in ("--sun", "--msun"):
+        only = json.loads(run("hits", "--max-ed", "0.1", flag, "--json"))
+        assert [r["candidate_id"] for r in only] == [novel_id]
+    text = run("hits", "--max-ed", "0.1")
+    assert "S U N" in text and "known mp-22862" in text and "P1→Fm-3m" in text
+    assert f"{known_id[:11]} known: matches mp-22862 (mp_20), relaxed cell" in text
+    chain = json.loads(run("trace", known_id, "--json"))
+    assert chain["verdict"]["novelty"] == "known" and chain["verdict"]["duplicate_of"] is None
+    assert "verdict    : known" in run("trace", known_id)
 
 
 def test_nothing_compared_and_no_hull_asked_is_unverified():
