@@ -44,6 +44,7 @@ from genflow.core.candidates import (
     by_ids,
     get_path,
     record_verdicts,
+    state_at_path,
 )
 from genflow.core.references import reference_key, split_reference_key
 from genflow.core.retry import retry_call
@@ -56,6 +57,7 @@ __all__ = [
     "ANGLE_TOLERANCE",
     "REDISCOVERY_EV",
     "SYMPREC",
+    "judge_campaign",
     "judge_relaxed",
     "novelty_verdict",
     "relaxed_verdicts",
@@ -262,12 +264,15 @@ def judge_relaxed(
     *,
     hulls: Sequence[str] = ("mp2021",),
     hit_threshold: float | None = None,
+    relaxed_before: Any = None,
 ) -> dict[str, VerdictDoc]:
-    """Judge the relaxed candidates ``candidate_ids`` and store their verdicts.
+    """Judge the relaxed candidates ``candidate_ids`` (in this order) and store their verdicts.
 
     Novelty asks the first of ``hulls`` whether a composition is known; hits on any of them
-    (E_d below ``hit_threshold``, unique) also get their space groups and prototype.
-    Returns candidate_id → stored :class:`VerdictDoc`.
+    (E_d below ``hit_threshold``, unique) also get their space groups and prototype. Earlier
+    candidates are every other relaxed one that is no duplicate itself (with
+    ``relaxed_before``, a datetime: only those relaxed before it). Returns candidate_id →
+    stored :class:`VerdictDoc`.
     """
     from genflow.core.candidates import hit_threshold as resolve_threshold
     from genflow.workflows.references import reference_docs, reference_set_sizes
@@ -288,6 +293,8 @@ def judge_relaxed(
         K.CANDIDATE_ID.value: {"$nin": [cid for cid, _ in items]},
         K.DUPLICATE_OF.value: None,
     }
+    if relaxed_before is not None:
+        earlier[state_at_path(CandidateState.RELAXED)] = {"$lt": relaxed_before}
     fields = [K.CANDIDATE_ID.value, K.RELAX_STRUCTURE.value, K.VERDICT_FINGERPRINT.value]
     stored = [
         (d[K.CANDIDATE_ID], get_path(d, K.RELAX_STRUCTURE), get_path(d, K.VERDICT_FINGERPRINT))
@@ -332,3 +339,45 @@ def _is_hit_doc(doc: dict, threshold: float) -> bool:
     from genflow.core.candidates import is_hit
 
     return any(is_hit(score, threshold) for score in (doc.get(K.SCORES) or {}).values())
+
+
+def judge_campaign(
+    stores: GenflowStores,
+    name: str,
+    *,
+    hulls: Sequence[str] | None = None,
+    hit_threshold: float | None = None,
+) -> dict[str, Any]:
+    """(Re-)judge every relaxed candidate of campaign ``name`` in the order they relaxed, e.g.
+    after ``genflow refs add`` or for candidates scored before verdicts existed.
+
+    Uniqueness is against candidates relaxed before the campaign's first and earlier ones of
+    the campaign. ``hulls`` and ``hit_threshold`` default to the campaign's spec. Returns the
+    number judged and the count per novelty verdict and of duplicates.
+    """
+    spec = (stores.campaigns.find_one({"name": name}, {"_id": 0, "spec": 1}) or {}).get("spec")
+    spec = spec or {}
+    hulls = list(hulls or spec.get("hulls") or ["mp2021"])
+    if hit_threshold is None:
+        hit_threshold = (spec.get("score") or {}).get("hit_threshold")
+    relaxed_at = state_at_path(CandidateState.RELAXED)
+    query = {K.CAMPAIGN.value: name, K.STATE.value: {"$in": _RELAXED_STATES}}
+    docs = retry_call(
+        lambda: list(stores.candidates.find(query, [K.CANDIDATE_ID.value, relaxed_at])),
+        what="read the campaign's relaxed candidates",
+    )
+    docs.sort(key=lambda d: (get_path(d, relaxed_at) is None, get_path(d, relaxed_at) or 0,
+                             d[K.CANDIDATE_ID]))  # fmt: skip
+    times = [t for d in docs if (t := get_path(d, relaxed_at)) is not None]
+    verdicts = judge_relaxed(stores, [d[K.CANDIDATE_ID] for d in docs], hulls=hulls,
+                             hit_threshold=hit_threshold,
+                             relaxed_before=min(times) if times else None)  # fmt: skip
+    counts: dict[str, int] = {}
+    for v in verdicts.values():
+        counts[str(v.novelty)] = counts.get(str(v.novelty), 0) + 1
+    return {
+        "campaign": name,
+        "judged": len(verdicts),
+        "novelty": counts,
+        "duplicates": sum(v.duplicate_of is not None for v in verdicts.values()),
+    }

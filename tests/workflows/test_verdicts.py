@@ -267,3 +267,48 @@ def test_gate_json_rows_carry_the_three_valued_novelty(tmp_path, monkeypatch):
     assert naxe["novelty_geometry"] == "as given"
     assert out["summary"]["novelty"] == {"unverified": 3, "novel": 1}
     assert out["summary"]["reference_sources"] == ["carbon_24", "mp_20", "perov_5"]
+
+
+def test_demo_hits_rejudged_after_refs_add(stores, demo, monkeypatch):
+    """The demo's relaxed cells scored as a campaign: ``unverified``; after ``refs add`` of the
+    MP structures, ``genflow campaign judge`` makes them ``known`` with their ids."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from genflow.campaign.hits import find_hits
+    from genflow.cli import app
+
+    stores.campaigns.insert_one(
+        {"name": "demo", "spec": {"hulls": ["mp2021"], "score": {"hit_threshold": 0.1}}}
+    )
+    cands = [
+        (gated(stores, Structure.from_dict(r["generated"]), f, campaign="demo"),
+         Structure.from_dict(r["relaxed"]))
+        for f, r in demo.items()
+    ]  # fmt: skip
+    out = _score(stores, cands, [r["relax_energy_per_atom"] for r in demo.values()])
+    assert out["novelty"] == {"unverified": 2}
+    hits = find_hits(stores, "mp2021", max_ed=0.1, campaign="demo")
+    assert {h.reduced_formula: round(h.e_d, 3) for h in hits} == {"BaTiO3": 0.009, "KNbO3": 0.012}
+
+    monkeypatch.setenv("GENFLOW_DB_URI", stores.uri)
+    monkeypatch.setenv("GENFLOW_DB_NAME", stores.db_name)
+    runner = CliRunner(env={"COLUMNS": "200"})
+    added = runner.invoke(app, ["refs", "add", str(MP_REFS), "--source", "mp"])
+    assert added.exit_code == 0, added.output
+    res = runner.invoke(app, ["campaign", "judge", "demo", "--json"])
+    assert res.exit_code == 0, res.output
+    judged = json.loads(res.stdout)
+    assert judged["novelty"] == {"known": 2} and judged["duplicates"] == 0
+    (sun,) = judged["sun"]
+    assert (sun["n_sun"], sun["n_msun"], sun["n_total"]) == (0, 0, 2)
+    assert sun["references"]["mp"] == 2 and sun["n_references"] > 20_000
+    hits = find_hits(stores, "mp2021", max_ed=0.1, campaign="demo")
+    assert {h.reduced_formula: (h.novelty, h.novelty_ref_id) for h in hits} == {
+        "BaTiO3": ("known", "mp-5986"),
+        "KNbO3": ("known", "mp-7375"),
+    }
+    assert {h.reduced_formula: h.spacegroup_relaxed for h in hits} == {
+        "BaTiO3": "P4mm (99)", "KNbO3": "Amm2 (38)",
+    }  # fmt: skip
