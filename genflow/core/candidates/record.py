@@ -305,7 +305,8 @@ class Candidate(BaseModel):
             **self.scores,
             **{score_key(k): HullScoreDoc.from_score(v) for k, v in scores.items()},
         }
-        hits = {k: is_hit(v, threshold) for k, v in merged.items()}
+        dup = self.verdict.duplicate_of if self.verdict is not None else None
+        hits = {k: is_hit(v, threshold, duplicate_of=dup) for k, v in merged.items()}
         return self.transition(
             S.SCORED, scores=merged, is_hit=hits, hit_hulls=sorted(k for k, v in hits.items() if v)
         )
