@@ -142,8 +142,8 @@ class HullScoreDoc(_Doc):
     )
     novelty: str | None = Field(
         None,
-        description="Hull coverage of the composition: 'composition on hull' or 'composition "
-        "not on hull' (genflow.hull.coverage); the novelty verdict is `verdict.novelty`.",
+        description="Hull coverage of the composition: 'known composition' or 'composition "
+        "absent from hull' (genflow.hull.coverage); the novelty verdict is `verdict.novelty`.",
     )
     audit: dict | None = Field(
         None,
