@@ -1,16 +1,19 @@
 """Hull coverage: does the reference hold the candidate's composition and its binary systems?
 
-A candidate below a hull that has *no* entry of its reduced composition is a "new composition"
-claim; one whose composition the hull already holds is a "new polymorph" claim. A binary
-sub-system with no entry at all (no A_xB_y of any stoichiometry) is a hull gap waiting to be
-mistaken for a discovery, so every score names the binaries the reference covers.
+A score's ``novelty`` says only what the hull knows: ``"known composition"`` (the hull holds an
+entry of the reduced composition) or ``"composition absent from hull"``. Neither says the
+crystal is new: that verdict compares structures (``genflow.workflows.verdicts``), and a
+composition the hull holds is at most ``unverified`` until a structure of it was compared
+(:func:`composition_entry` names the entry). A binary sub-system with no entry at all (no
+A_xB_y of any stoichiometry) is a hull gap waiting to be mistaken for a discovery, so every
+score names the binaries the reference covers.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -19,11 +22,52 @@ if TYPE_CHECKING:
     # genflow.hull.reference imports this module (importing it back would close a cycle).
     from genflow.hull.table import ReferenceTable
 
-__all__ = ["NEW_COMPOSITION", "NEW_POLYMORPH", "Coverage", "composition_key"]
+__all__ = [
+    "ABSENT_COMPOSITION",
+    "KNOWN_COMPOSITION",
+    "Coverage",
+    "HullEntry",
+    "composition_entry",
+    "composition_key",
+]
 
-#: ``novelty`` labels of a score.
-NEW_POLYMORPH = "new polymorph"
-NEW_COMPOSITION = "new composition"
+#: ``novelty`` labels of a score: hull coverage of the composition, never a novelty claim.
+KNOWN_COMPOSITION = "known composition"
+ABSENT_COMPOSITION = "composition absent from hull"
+
+
+class HullEntry(NamedTuple):
+    """The lowest-energy entry of one reduced composition in a hull table (eV/atom)."""
+
+    ref_id: str
+    energy_per_atom: float
+    n_sites: int
+    on_hull: bool
+
+
+def composition_entry(table: ReferenceTable, formula: str) -> HullEntry | None:
+    """The lowest-energy entry of ``formula``'s reduced composition in ``table`` (None if the
+    table holds none). ``n_sites`` is the entry's cell as the table lists it (``K1Nb1O3``: 5);
+    ``on_hull``: it is the hull's vertex at that composition (formation energy below zero or
+    an elemental reference)."""
+    from genflow.core.chem import parse_composition
+
+    key = composition_key(parse_composition(formula))
+    system = tuple(el for el, _ in key)
+    best = None
+    for row, cs in enumerate(table.chemsys):
+        same = cs == system and composition_key(table._pairs[row]) == key
+        if same and (best is None or table.energies[row] < table.energies[best]):
+            best = row
+    if best is None:
+        return None
+    hull_rows = table.rows_in(system, hull_only=True)
+    return HullEntry(
+        ref_id=table.ids[best],
+        energy_per_atom=float(table.energies[best]),
+        n_sites=round(sum(a for _, a in table._pairs[best])),
+        on_hull=bool(np.isin(best, hull_rows)),
+    )
 
 
 def composition_key(pairs: Iterable[tuple[str, float]]) -> tuple:
@@ -92,5 +136,5 @@ class Coverage:
         return {
             "composition_known": known,
             "binaries_known": dict(binaries),
-            "novelty": NEW_POLYMORPH if known else NEW_COMPOSITION,
+            "novelty": KNOWN_COMPOSITION if known else ABSENT_COMPOSITION,
         }

@@ -38,7 +38,8 @@ class HullScore:
     binaries_known : dict
         ``"A-B"`` → whether the reference has any entry of that binary sub-system.
     novelty : str or None
-        ``"new polymorph"`` (composition known) or ``"new composition"``; None if failed.
+        ``"known composition"`` or ``"composition absent from hull"`` (hull coverage, not a
+        novelty verdict); None if failed.
     implausible : bool or None
         E_d below the physical window (``IMPLAUSIBLE_E_D``, :func:`genflow.hull.io.
         score_candidates`): scored, but a unit slip or broken calculation, never a hit

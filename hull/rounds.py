@@ -153,7 +153,7 @@ def _rescore(
     """Score every candidate whose system contains a changed one on round ``new_round``."""
     coll = stores.candidates
     folded = folded_entries(stores, key, new_round)
-    proj = [*_ENTRY_FIELDS, score_path(key)]
+    proj = [*_ENTRY_FIELDS, score_path(key), K.DUPLICATE_OF.value]
     docs = retry_call(
         lambda: list(coll.find(scored_on_filter(key), proj)), what="read scored candidates"
     )
@@ -175,7 +175,7 @@ def _rescore(
         new = HullScoreDoc.from_score(score).model_copy(update={K.ROUND.value: new_round})
         if old.get(K.AUDIT) is not None:  # the audit's verdict stays with the hit
             new = new.model_copy(update={K.AUDIT.value: old[K.AUDIT]})
-        rescores.append(Rescore(d[K.CANDIDATE_ID], key, new, old))
+        rescores.append(Rescore(d[K.CANDIDATE_ID], key, new, old, get_path(d, K.DUPLICATE_OF)))
     return rescores
 
 

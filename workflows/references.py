@@ -43,9 +43,12 @@ __all__ = [
     "BundledReferences",
     "bundled_reference_docs",
     "file_reference_docs",
+    "index_references",
     "load_bundled",
     "mp_api_reference_docs",
+    "reference_docs",
     "reference_index",
+    "reference_set_sizes",
     "store_fingerprints",
 ]
 
@@ -165,6 +168,14 @@ class BundledReferences:
         for doc in bundled_reference_docs() if docs is None else docs:
             self.by_formula[doc["reduced_formula"]].append(doc)
 
+    def by_source(self) -> dict[str, list[dict]]:
+        """Documents per source."""
+        out: dict[str, list[dict]] = defaultdict(list)
+        for docs in self.by_formula.values():
+            for doc in docs:
+                out[doc["source"]].append(doc)
+        return out
+
     def for_formulas(self, formulas: Iterable[str]) -> list[dict]:
         """Documents of these reduced formulas."""
         return [d for f in sorted(set(formulas)) for d in self.by_formula.get(f, ())]
@@ -183,20 +194,20 @@ def _structure_of(doc: dict) -> Any:
     return row.structure  # None if the stored CIF does not parse
 
 
-def reference_index(
-    formulas: Iterable[str], collection: Collection | None = None
-) -> StructureIndex:
-    """A :class:`StructureIndex` of the references of ``formulas``, keyed by ``source/ref_id``.
-
-    The bundled set (read from the package, so every worker of a campaign has the same one)
-    plus, with a ``collection``, every reference stored there (``genflow refs add``; a
-    bundled source loaded there with ``refs add --bundled`` replaces the in-memory copy).
-    After the novelty check, :func:`store_fingerprints` keeps the fingerprints it computed.
-    """
+def reference_docs(formulas: Iterable[str], collection: Collection | None = None) -> list[dict]:
+    """Reference documents of ``formulas``: the bundled set plus, with a ``collection``, every
+    reference stored there (a bundled source loaded there with ``refs add --bundled``
+    replaces the in-memory copy). Each has ``ref_id``, ``source``, ``reduced_formula`` and a
+    ``structure`` or ``cif``."""
     formulas = [f for f in formulas if f]
     docs = references_for_formulas(collection, formulas) if collection is not None else []
     in_db = {d["source"] for d in docs}  # a bundled source stored there: the same rows
     docs += [d for d in bundled_in_memory().for_formulas(formulas) if d["source"] not in in_db]
+    return docs
+
+
+def index_references(docs: Iterable[dict]) -> StructureIndex:
+    """A :class:`StructureIndex` of reference documents, keyed by ``source/ref_id``."""
     index = StructureIndex()
     for doc in docs:
         structure = _structure_of(doc)
@@ -204,6 +215,26 @@ def reference_index(
             key = reference_key(doc["source"], doc["ref_id"])
             index.add(key, structure, doc.get("fingerprint"))
     return index
+
+
+def reference_index(
+    formulas: Iterable[str], collection: Collection | None = None
+) -> StructureIndex:
+    """A :class:`StructureIndex` of the references of ``formulas`` (:func:`reference_docs`),
+    keyed by ``source/ref_id``, so every worker of a campaign has the same set. After the
+    novelty check, :func:`store_fingerprints` keeps the fingerprints it computed."""
+    return index_references(reference_docs(formulas, collection))
+
+
+def reference_set_sizes(collection: Collection | None = None) -> dict[str, int]:
+    """The named reference set novelty compares against: source → number of structures
+    (the bundled sources, replaced by the same source stored in ``collection``)."""
+    from genflow.core.references import reference_sources
+
+    sizes = {src: len(docs) for src, docs in bundled_in_memory().by_source().items()}
+    if collection is not None:
+        sizes.update({src: row["n"] for src, row in reference_sources(collection).items()})
+    return dict(sorted(sizes.items()))
 
 
 def store_fingerprints(collection: Collection, index: StructureIndex) -> int:

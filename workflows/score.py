@@ -1,4 +1,5 @@
-"""What the score job does: record each relax result on its candidate, then score on the hulls.
+"""What the score job does: record each relax result on its candidate, score on the hulls, then
+judge the relaxed cells (novelty, uniqueness, structure type: ``workflows.verdicts``).
 
 A relax+static flow's final task document becomes a :class:`~genflow.core.candidates.RelaxDoc`
 (energy on the MP2020 scale where the engine allows it); failures are rejected rows with the
@@ -146,7 +147,9 @@ def record_and_score(
         ``scored``/``failed`` counts, ``failures`` (id → reason), ``hits`` (hull → ids),
         ``refused`` hulls (GPAW energies on MP-compatible hulls without ``force``),
         ``audits`` (hull → ``hit_audit.audit_hits`` summary) and ``rounds`` (hull →
-        ``hull.rounds.fold`` summary) when asked for.
+        ``hull.rounds.fold`` summary) when asked for, ``novelty`` (verdict → count) and
+        ``duplicates`` (id → the earlier candidate it relaxed into) of the relaxed cells
+        (``workflows.verdicts``).
     """
     from genflow.hull.rounds import load_latest
     from genflow.hull.scheme import to_potcar_scale
@@ -194,6 +197,11 @@ def record_and_score(
             scores[cid][key] = {**dataclasses.asdict(score), "round": round_no}
     if hulls:  # no hulls: record the relax results only (candidates stay `relaxed`)
         record_scores(coll, scores, hit_threshold=threshold)
+    # novelty and uniqueness of the relaxed cells (hits also get their structure type); a
+    # candidate that relaxed into an earlier one's crystal loses its hit flags here
+    from genflow.workflows.verdicts import judge_relaxed
+
+    verdicts = judge_relaxed(stores, ok, hulls=hulls, hit_threshold=threshold)
     audits, folds = {}, {}
     for name in hulls if audit else []:
         from genflow.workflows.hit_audit import audit_hits
@@ -219,7 +227,16 @@ def record_and_score(
         "refused": refused,
         "audits": audits,
         "rounds": folds,
+        "novelty": _tally(v.novelty for v in verdicts.values()),
+        "duplicates": {cid: v.duplicate_of for cid, v in verdicts.items() if v.duplicate_of},
     }
+
+
+def _tally(values: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[str(v)] = out.get(str(v), 0) + 1
+    return out
 
 
 def fold_round(

@@ -83,18 +83,49 @@ def _row(rec: Any, raw: StructureRow) -> dict[str, Any]:
     }
 
 
-def _references(formulas: set[str], use_db: bool | None) -> Any:
+def _references(formulas: set[str], use_db: bool | None) -> tuple[list[dict], list[str], str]:
+    """Reference documents of ``formulas``, the sources searched, and where they came from."""
     from genflow.core.settings import get_settings
-    from genflow.workflows.references import reference_index
+    from genflow.workflows.references import reference_docs, reference_set_sizes
 
     if use_db is None:
         use_db = bool(get_settings().DB_URI)
     if not use_db:
-        return reference_index(formulas), "bundled (in memory)"
+        return reference_docs(formulas), list(reference_set_sizes()), "bundled (in memory)"
     from genflow.core.store import connect
 
     with connect() as stores:
-        return reference_index(formulas, stores.references), f"database {stores.db_name}"
+        docs = reference_docs(formulas, stores.references)
+        return docs, list(reference_set_sizes(stores.references)), f"database {stores.db_name}"
+
+
+def _novelty_fields(
+    rec: Any, structure: Any, docs: list[dict], sources: list[str], hull: Any
+) -> dict[str, Any]:
+    """The three-valued novelty verdict of a passed row (``workflows.verdicts``), judged on
+    the pre-relaxed cell when there is one, else on the input cell."""
+    from genflow.hull.coverage import composition_entry
+    from genflow.workflows.verdicts import novelty_verdict
+
+    if rec.prerelax is not None and rec.prerelax.structure is not None:
+        structure, geometry = rec.prerelax.structure, "prerelaxed"
+    else:
+        geometry = "as given"
+    formula = structure.composition.reduced_formula
+    compared = [d["ref_id"] for d in docs if d["reduced_formula"] == formula]
+    fields = novelty_verdict(
+        formula,
+        match=rec.novelty_match,
+        compared=len(compared),
+        compared_ids=compared,
+        sources=sources,
+        entry=composition_entry(hull, formula),
+        hull=hull.name,
+        energy_per_atom=rec.prerelax.energy_per_atom if rec.prerelax else None,
+        n_sites=len(structure.get_primitive_structure()),
+        geometry=geometry,
+    )
+    return {**fields, "novelty_geometry": geometry}
 
 
 def gate_inputs(
@@ -106,6 +137,7 @@ def gate_inputs(
     min_distance: float = 0.5,
     use_db: bool | None = None,
     column: str | None = None,
+    novelty_hull: str = "mp2021",
 ) -> dict[str, Any]:
     """Gate every record of ``paths``; return ``{"rows", "summary", "references"}``.
 
@@ -121,16 +153,23 @@ def gate_inputs(
         References from the configured database (default: when ``GENFLOW_DB_URI`` is set).
     column
         The structure column of CSV / parquet tables (None: found by its content).
+    novelty_hull
+        Hull asked whether a composition is known: each passed row carries ``novelty``
+        ``novel`` / ``known`` / ``unverified`` with its reason (``workflows.verdicts``).
     """
     from genflow.workflows.gate.records import GateRecord, GateStage
     from genflow.workflows.gate.run import run_gate
+    from genflow.workflows.references import index_references
 
     raw = _read(paths, column)
     good = [(r.key, r.structure) for r in raw if r.ok]
-    refs, where = (None, None)
+    refs, where, docs, sources, hull = None, None, [], [], None
     if novelty != "off" and good:
+        from genflow.hull.loaders import load_hull
+
         formulas = {s.composition.reduced_formula for _, s in good}
-        refs, where = _references(formulas, use_db)
+        docs, sources, where = _references(formulas, use_db)
+        refs, hull = index_references(docs), load_hull(novelty_hull)
     gated = iter(
         run_gate(
             good,
@@ -150,12 +189,17 @@ def gate_inputs(
         else:
             stage = GateStage.ELEMENTS if r.stage == "elements" else GateStage.PARSE
             rec = GateRecord(key=r.key).reject(stage, r.reason or "unreadable")
-        rows.append(_row(rec, r))
+        row = _row(rec, r)
+        if hull is not None and rec.passed:
+            row.update(_novelty_fields(rec, r.structure, docs, sources, hull))
+        rows.append(row)
     by_stage = Counter(row["stage"] for row in rows if row["verdict"] == "reject")
     summary = {
         "n_in": len(rows),
         "n_pass": sum(row["verdict"] in ("pass", "known") for row in rows),
         "n_known": sum(row["verdict"] == "known" for row in rows),
+        "novelty": dict(Counter(row["novelty"] for row in rows if row.get("novelty"))),
+        "reference_sources": sources,
         "n_rejected": sum(by_stage.values()),
         "rejected_by_stage": dict(sorted(by_stage.items())),
         "n_unreadable": sum(row["unreadable"] for row in rows),

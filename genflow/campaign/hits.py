@@ -25,6 +25,7 @@ from genflow.core.candidates import (
     HIT_ROW_PROJECTION,
     Candidate,
     CandidateState,
+    SunFlags,
     by_ids,
     e_d_sort,
     get_candidate,
@@ -34,6 +35,9 @@ from genflow.core.candidates import (
     score_path,
     scored_hits_filter,
     state_at_path,
+    sun_counts,
+    sun_filter,
+    sun_flags,
 )
 from genflow.core.candidates import CandidateKey as K
 
@@ -45,6 +49,7 @@ __all__ = [
     "Hit",
     "HitTrace",
     "campaign_hit_threshold",
+    "campaign_sun",
     "campaign_threshold",
     "find_hits",
     "hits_filter",
@@ -118,15 +123,33 @@ class Hit:
     seed: int | None = None
     sample_index: int | None = None
     conditioning: dict[str, Any] = field(default_factory=dict)
-    novelty: str | None = None
+    coverage: str | None = None
     audit: str | None = None
     beaten_by: str | None = None
     round: int = 0
+    # verdicts on the relaxed cell (workflows.verdicts; None: scored before they existed)
+    novelty: str | None = None
+    novelty_reason: str | None = None
+    novelty_ref_id: str | None = None
+    novelty_source: str | None = None
+    novelty_compared: int | None = None
+    novelty_sources: list[str] = field(default_factory=list)
+    duplicate_of: str | None = None
+    spacegroup_generated: str | None = None
+    spacegroup_relaxed: str | None = None
+    prototype: str | None = None
+    prototype_name: str | None = None
+
+    @property
+    def sun(self) -> SunFlags:
+        """S, U, N on this hit's hull (``genflow.core.candidates.sun_flags``)."""
+        return sun_flags(self.e_d, self.duplicate_of, self.novelty)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (``scored_at`` as ISO text) for ``--json``."""
+        """JSON-ready dict (``scored_at`` as ISO text, S.U.N. flags) for ``--json``."""
         data = dict(self.__dict__)
         data["scored_at"] = self.scored_at.isoformat() if self.scored_at else None
+        data.update(self.sun._asdict())
         return data
 
 
@@ -182,15 +205,21 @@ def find_hits(
     *,
     limit: int = 0,
     hide_gaps: bool = False,
+    sun: str | None = None,
 ) -> list[Hit]:
     """Return hits sorted by E_d (most stable first); see :func:`hits_filter`.
 
     ``max_ed`` None uses ``settings.HIT_THRESHOLD``. Scores are the latest hull round's
     (``hull.rounds``). ``hide_gaps`` leaves out hits the audit labelled
-    ``hull_gap_suspected`` (``workflows.hit_audit``).
+    ``hull_gap_suspected`` (``workflows.hit_audit``). ``sun="sun"`` / ``"msun"`` keeps only
+    S.U.N. / M.S.U.N. candidates (``genflow.core.candidates.sun_filter``).
     """
     hull = score_key(hull)
     query = hits_filter(hull, hit_threshold(max_ed), campaign, since, hide_gaps=hide_gaps)
+    if sun is not None:
+        if sun not in ("sun", "msun"):
+            raise ValueError(f"sun={sun!r}: want 'sun' or 'msun'")
+        query = {"$and": [query, sun_filter(hull, metastable=sun == "msun")]}
     proj = [*HIT_ROW_PROJECTION, score_path(hull)]
     cursor = stores.candidates.find(query, proj).sort(e_d_sort(hull)).limit(limit)
     hits = []
@@ -198,6 +227,7 @@ def find_hits(
         score = get_path(doc, score_path(hull))
         row = {_leaf(k): get_path(doc, k) for k in HIT_ROW_FIELDS}
         row[_leaf(K.CONDITIONING)] = row[_leaf(K.CONDITIONING)] or {}
+        row[_leaf(K.NOVELTY_SOURCES)] = row[_leaf(K.NOVELTY_SOURCES)] or []
         hits.append(
             Hit(
                 **row,
@@ -205,13 +235,43 @@ def find_hits(
                 e_d=score[K.E_D],
                 e_form=score.get(K.E_FORM),
                 scored_at=get_path(doc, state_at_path(CandidateState.SCORED)),
-                novelty=score.get(K.NOVELTY),
+                coverage=score.get(K.NOVELTY),
                 audit=get_path(score, K.AUDIT_VERDICT),
                 beaten_by=get_path(score, f"{K.AUDIT}.beaten_by"),
                 round=score.get(K.ROUND) or 0,
             )
         )
     return hits
+
+
+def campaign_sun(stores: GenflowStores, name: str, hull: str = "mp2021") -> dict[str, Any]:
+    """S.U.N. and M.S.U.N. counts and rates of campaign ``name`` on ``hull`` over every
+    candidate it generated (``genflow.core.candidates.sun_counts``), with the hull and the
+    reference set novelty was judged against (source → number of structures)."""
+    from genflow.workflows.references import reference_set_sizes
+
+    key = score_key(hull)
+    fields = [score_path(key, K.E_D), score_path(key, K.SCORE_ERROR), K.DUPLICATE_OF.value,
+              K.VERDICT_NOVELTY.value]  # fmt: skip
+    docs = list(stores.candidates.find({K.CAMPAIGN.value: name}, fields))
+    rows = [
+        (
+            None
+            if get_path(d, score_path(key, K.SCORE_ERROR))
+            else get_path(d, score_path(key, K.E_D)),
+            get_path(d, K.DUPLICATE_OF),
+            get_path(d, K.VERDICT_NOVELTY),
+        )
+        for d in docs
+    ]
+    sizes = reference_set_sizes(stores.references)
+    return {
+        **sun_counts(rows, len(docs)),
+        "hull": key,
+        "n_judged": sum(r[2] is not None for r in rows),
+        "references": sizes,
+        "n_references": sum(sizes.values()),
+    }
 
 
 @dataclass(frozen=True)
@@ -243,8 +303,8 @@ class HitTrace:
     problems: list[str] = field(default_factory=list)
 
     def chain(self) -> dict[str, Any]:
-        """The chain hit → score round → relax task → gate record → candidate → generator,
-        JSON-ready (``genflow trace``); eV/atom throughout."""
+        """The chain hit → score round → verdict on the relaxed cell → relax task → gate
+        record → candidate → generator, JSON-ready (``genflow trace``); eV/atom throughout."""
         c = self.candidate
         when = {k: v.isoformat() for k, v in c.state_at.items()}
         relax = c.relax.model_dump(exclude={"structure"}) if c.relax else None
@@ -264,6 +324,7 @@ class HitTrace:
                 "scored_at": when.get("scored"),
                 "scores": {h: s.model_dump() for h, s in c.scores.items()},
             },
+            "verdict": c.verdict.model_dump(exclude={"fingerprint"}) if c.verdict else None,
             "relax": relax,
             "prerelax": prerelax,
             "gate": {**gate, "gated_at": when.get("gated")},

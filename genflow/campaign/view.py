@@ -18,6 +18,7 @@ from rich.table import Table
 from genflow.core.candidates import CandidateKey as K
 
 __all__ = [
+    "hit_reasons",
     "hits_table",
     "print_gate",
     "print_refs_status",
@@ -53,29 +54,31 @@ def stage_bars(console: Console, *, enabled: bool = True) -> Iterator[Any]:
 
 
 def hits_table(hits: list[dict], title: str = "hits") -> Table:
-    """The hits table (short ids so it fits 80 columns; ``--json`` carries full ids)."""
+    """The hits table (short ids; ``--json`` carries full ids, E_f and the S.U.N. flags)."""
     table = Table(
         title=f"{title} ({len(hits)})",
-        caption="E_d, E_f in eV/atom (latest hull round); GAP? = hull_gap_suspected "
-        "(--hide-gaps); --json gives full ids and checkpoints",
+        caption="E_d in eV/atom (latest hull round); S U N: E_d ≤ 0, unique after "
+        "relaxation, novel (verdict on the relaxed cell, reasons below); space group: "
+        "generated→relaxed; GAP? = hull_gap_suspected (--hide-gaps); --json gives full ids, "
+        "E_f and checkpoints",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
     )
-    columns = ("candidate", "formula", "hull", "E_d", "E_f", "claim", "audit", "engine", "task")
+    columns = ("candidate", "formula", "hull", "E_d", "S U N", "novelty", "space group",
+               "prototype", "audit", "engine")  # fmt: skip
     rows = [
         (
             h[K.CANDIDATE_ID][:11],
             str(h.get(K.REDUCED_FORMULA) or h.get(K.FORMULA)).replace(" ", ""),
             h["hull"],
             f"{h['e_d']:+.4f}",
-            "" if h.get("e_form") is None else f"{h['e_form']:+.4f}",
-            {"new polymorph": "polymorph", "new composition": "new comp"}.get(
-                h.get("novelty") or "", ""
-            ),
+            _sun_cell(h),
+            _novelty_cell(h),
+            _spacegroup_cell(h),
+            str(h.get("prototype_name") or h.get("prototype") or "-")[:20],
             {"hull_gap_suspected": "GAP?", "confirmed": "ok"}.get(h.get("audit") or "", "-"),
             str(h.get("engine")),
-            str(h.get("task_uuid"))[:8],
         )
         for h in hits
     ]
@@ -86,6 +89,38 @@ def hits_table(hits: list[dict], title: str = "hits") -> Table:
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def _sun_cell(hit: dict) -> str:
+    """``S U N`` flags of a hit row (``Hit.as_dict``): ✓, ✗, or ? where unjudged."""
+    if hit.get("novelty") is None:  # scored before verdicts on the relaxed cell existed
+        return ("✓" if hit.get("stable") else "✗") + " ? ?"
+    return " ".join("✓" if hit.get(k) else "✗" for k in ("stable", "unique", "novel"))
+
+
+def _novelty_cell(hit: dict) -> str:
+    novelty = hit.get("novelty")
+    if novelty is None:
+        return "unjudged"
+    ref = hit.get("novelty_ref_id")
+    return f"{novelty} {ref}" if ref else f"{novelty} (vs {hit.get('novelty_compared') or 0})"
+
+
+def _spacegroup_cell(hit: dict) -> str:
+    before, after = hit.get("spacegroup_generated"), hit.get("spacegroup_relaxed")
+    if not (before or after):
+        return "-"
+    short = [str(x).split(" ")[0] if x else "?" for x in (before, after)]
+    return f"{short[0]}→{short[1]}"
+
+
+def hit_reasons(hits: list[dict]) -> list[str]:
+    """One line per hit: its novelty verdict's reason (``verdict.novelty_reason``)."""
+    return [
+        f"{h[K.CANDIDATE_ID][:11]} {h.get('novelty')}: {h['novelty_reason']}"
+        for h in hits
+        if h.get("novelty_reason")
+    ]
 
 
 def print_report(console: Console, report: dict) -> None:
@@ -162,7 +197,7 @@ def print_refs_status(console: Console, status: dict) -> None:
 def print_gate(console: Console, result: dict) -> None:
     """``genflow gate``: one line per input record, then counts per stage."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("input", "formula", "verdict", "stage", "reason"):
+    for col in ("input", "formula", "verdict", "novelty", "stage", "reason"):
         table.add_column(col, overflow="fold")
     colour = {"pass": "green", "known": "yellow", "reject": "red", "skipped": "dim"}
     for row in result["rows"]:
@@ -170,7 +205,10 @@ def print_gate(console: Console, result: dict) -> None:
         reason = row["reason"] or ""
         if row["verdict"] == "known":
             reason = f"matches reference {row['reference_id']} ({row['reference_source']})"
-        table.add_row(row["key"], row["formula"] or "", verdict, row["stage"] or "", reason)
+        elif row.get("novelty_reason"):
+            reason = row["novelty_reason"]
+        table.add_row(row["key"], row["formula"] or "", verdict, row.get("novelty") or "",
+                      row["stage"] or "", reason)  # fmt: skip
     console.print(table)
     s = result["summary"]
     stages = ", ".join(f"{k} {v}" for k, v in s["rejected_by_stage"].items()) or "none"
@@ -203,11 +241,24 @@ def print_trace(console: Console, chain: dict) -> None:
         f"  relax task : {relax.get('engine', '-')} {relax.get('task_uuid', '-')} "
         f"{relax.get('task_name') or ''} E {relax.get('energy_per_atom')} eV/atom"
     )
+    verdict = chain.get("verdict") or {}
+    if verdict:
+        dup = verdict.get("duplicate_of")
+        console.print(
+            f"  verdict    : {verdict.get('novelty')} ({verdict.get('novelty_reason')}); "
+            + (f"duplicate of {dup}" if dup else "unique")
+            + f"; space group {verdict.get('spacegroup_generated') or '?'} → "
+            f"{verdict.get('spacegroup_relaxed') or '?'}"
+            + (f", prototype {verdict['prototype']}" if verdict.get("prototype") else ""),
+            highlight=False,
+        )
+    else:
+        console.print("  verdict    : not judged on the relaxed cell")
     gate = chain["gate"] or {}
     known = f", matches {gate.get('novelty_match')}" if gate.get("novel") is False else ""
     console.print(
         f"  gate record: {gate.get('gated_at')} valid {gate.get('valid')} smact "
-        f"{gate.get('smact_valid')} novel {gate.get('novel')}{known}"
+        f"{gate.get('smact_valid')} novel (pre-relax) {gate.get('novel')}{known}"
     )
     console.print(
         f"  candidate  : campaign {chain['candidate']['campaign']}, "

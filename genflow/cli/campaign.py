@@ -1,4 +1,4 @@
-"""``genflow campaign run|submit|status|audit``: a campaign from its spec to its hits.
+"""``genflow campaign run|submit|status|audit|judge``: a campaign from its spec to its hits.
 
 Every command that prints results takes ``--json``; bad specs exit with code 2 and one line
 per bad field naming the spec file.
@@ -151,3 +151,36 @@ def audit_cmd(
         f"{name}: audited {result['audited']} hit(s) on {hull}: {result['flagged']} "
         f"hull_gap_suspected, {result['confirmed']} confirmed"
     )
+
+
+@app.command("judge")
+def judge_cmd(
+    name: Annotated[str, typer.Argument(help="Campaign whose relaxed candidates are judged.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Judge the relaxed cells again (novelty, uniqueness, space groups), e.g. after refs add;
+    print the S.U.N. counts on each of the campaign's hulls."""
+    from genflow.campaign.hits import campaign_sun
+    from genflow.core.store import connect
+    from genflow.workflows.verdicts import judge_campaign
+
+    stores = connect()
+    if stores.campaigns.find_one({"name": name}, {"_id": 1}) is None:
+        err_console.print(f"[red]no campaign named {name!r}[/red]")
+        raise typer.Exit(1)
+    result = judge_campaign(stores, name)
+    spec = (stores.campaigns.find_one({"name": name}, {"spec.hulls": 1}) or {}).get("spec") or {}
+    result["sun"] = [campaign_sun(stores, name, h) for h in spec.get("hulls") or ["mp2021"]]
+    if json_out:
+        print_json(result)
+        return
+    verdicts = ", ".join(f"{k} {v}" for k, v in result["novelty"].items()) or "none"
+    console.print(f"{name}: judged {result['judged']} relaxed candidate(s): {verdicts}; "
+                  f"{result['duplicates']} duplicate(s)", highlight=False)  # fmt: skip
+    for row in result["sun"]:
+        console.print(
+            f"  {row['hull']}: SUN {row['n_sun']} ({row['sun_rate']:.3f}), MSUN {row['n_msun']} "
+            f"({row['msun_rate']:.3f}) of {row['n_total']}; novel against "
+            f"{row['n_references']:,} reference structures",
+            highlight=False,
+        )

@@ -35,22 +35,33 @@ def hits_cmd(
     hide_gaps: Annotated[
         bool, typer.Option("--hide-gaps", help="Leave out hits labelled hull_gap_suspected.")
     ] = False,
+    sun: Annotated[
+        bool, typer.Option("--sun", help="Only S.U.N.: E_d ≤ 0 on --hull, unique, novel.")
+    ] = False,
+    msun: Annotated[
+        bool, typer.Option("--msun", help="Only M.S.U.N.: E_d ≤ 0.1 eV/atom, unique, novel.")
+    ] = False,
 ) -> None:
-    """List hits (scored candidates with E_d below the threshold), most stable first."""
+    """List hits (scored candidates with E_d below the threshold), most stable first, with
+    S (E_d ≤ 0), U (unique after relaxation) and N (novel) and the novelty verdict's reason."""
     from genflow.campaign.hits import campaign_hit_threshold, find_hits, write_cifs
-    from genflow.campaign.view import hits_table
+    from genflow.campaign.view import hit_reasons, hits_table
     from genflow.core.store import connect
 
     if json_out and cif_dir is not None:
         err_console.print("[red]--json and --cif are exclusive[/red]")
+        raise typer.Exit(2)
+    if sun and msun:
+        err_console.print("[red]--sun and --msun are exclusive[/red]")
         raise typer.Exit(2)
     stores = connect()
     if max_ed is None and campaign is not None:
         max_ed = campaign_hit_threshold(stores, campaign)  # one meaning of "hit" per campaign
     try:
         hits = find_hits(
-            stores, hull=hull, max_ed=max_ed, campaign=campaign, since=since, hide_gaps=hide_gaps
-        )
+            stores, hull=hull, max_ed=max_ed, campaign=campaign, since=since,
+            hide_gaps=hide_gaps, sun="sun" if sun else "msun" if msun else None,
+        )  # fmt: skip
     except ValueError as err:
         err_console.print(f"[red]{err}[/red]")
         raise typer.Exit(2) from None
@@ -61,6 +72,9 @@ def hits_cmd(
         paths = write_cifs(stores, hits, cif_dir)
         console.print(f"wrote {len(paths)} CIF(s) to {cif_dir}")
         return
-    console.print(hits_table([h.as_dict() for h in hits]))
+    rows = [h.as_dict() for h in hits]
+    console.print(hits_table(rows))
+    for line in hit_reasons(rows):
+        console.print(line, highlight=False, soft_wrap=True)
     if flagged := sum(h.audit == "hull_gap_suspected" for h in hits):
         console.print(f"{flagged} of {len(hits)} hit(s) flagged hull_gap_suspected by the audit")

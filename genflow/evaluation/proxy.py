@@ -17,8 +17,9 @@ Every definition follows the code that produced the published tables:
   :class:`~genflow.workflows.gate.dedupe.StructureIndex`): ``uniqueness`` = unique valid
   samples / valid samples (a sample is unique if it matches no earlier valid sample);
   ``novelty`` = unique samples matching no reference structure / unique samples;
-* S.U.N. (MatterGen, Zeni et al. 2025): stable (E_d below ``sun_threshold``; MatterGen
-  uses 0.1 eV/atom above its hull) and unique and novel, over all generated rows.
+* S.U.N. and M.S.U.N. (MatterGen, Zeni et al. 2025; the one rule,
+  :func:`genflow.core.candidates.sun_flags`): E_d ≤ 0 (≤ 0.1) eV/atom on the named hull,
+  unique and novel against the named reference set of stated size, over all generated rows.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 from scipy.spatial.distance import cdist
 from scipy.stats import wasserstein_distance
 
+from genflow.core.candidates import MSUN_MAX_ED, SUN_MAX_ED, sun_counts
 from genflow.evaluation.features import Fingerprints, featurise, standardise_composition
 from genflow.evaluation.sets import StructureSet, dataset_of
 from genflow.model.validity import cdvae_structure_validity, smact_validity
@@ -128,7 +130,6 @@ def proxy_metrics(
     *,
     dataset: str | None = None,
     e_d: Sequence[float | None] | None = None,
-    sun_threshold: float = 0.1,
     energy_source: str | None = None,
     sun_hull: str | None = None,
     processes: int | None = None,
@@ -146,8 +147,6 @@ def proxy_metrics(
         from the reference's bundled name, else ``mp20``.
     e_d
         Decomposition energies (eV/atom) aligned with ``samples`` for S.U.N.; None skips it.
-    sun_threshold
-        E_d below which a sample counts as stable for S.U.N. (eV/atom).
     energy_source
         Where the sets' energies come from, for the output's note (e.g. ``"MLIP CHGNet,
         single point"``); None: the energies the input files carry.
@@ -235,18 +234,21 @@ def proxy_metrics(
     if e_d is not None:
         if len(e_d) != n:
             raise ValueError(f"e_d has {len(e_d)} values for {n} samples")
-        sun = [
-            i for i in novel
-            if e_d[i] is not None and math.isfinite(e_d[i]) and e_d[i] < sun_threshold
+        # the one S.U.N. rule (genflow.core.candidates.sun_flags): a row that is no unique
+        # valid sample counts as a duplicate, one matching a reference as known
+        unique_set, novel_set = set(unique), set(novel)
+        rows = [
+            (e_d[i], None if i in unique_set else "not unique",
+             "novel" if i in novel_set else "known")
+            for i in range(n)
         ]  # fmt: skip
-        out["n_stable"] = sum(
-            e is not None and math.isfinite(e) and e < sun_threshold for e in e_d
-        )  # fmt: skip
-        out["n_sun"], out["sun_rate"], out["sun_threshold"] = len(sun), len(sun) / n, sun_threshold
+        out.update(sun_counts(rows, n))
         out["sun_hull"] = sun_hull
+        out["sun_reference"] = {"name": reference.name, "n": len(reference.ok)}
         out["sun_note"] = (
-            f"MatterGen S.U.N.: E_d < {sun_threshold} eV/atom on {sun_hull or 'the given hull'}"
-            f"{' from ' + energy_source if energy_source else ''}, unique and novel, over all "
-            f"{n} rows"
+            f"S.U.N.: E_d ≤ {SUN_MAX_ED} eV/atom (M.S.U.N.: ≤ {MSUN_MAX_ED}) on "
+            f"{sun_hull or 'the given hull'}{' from ' + energy_source if energy_source else ''}, "
+            f"unique among the samples and matching none of the {len(reference.ok)} structures "
+            f"of {reference.name}, over all {n} rows"
         )
     return out

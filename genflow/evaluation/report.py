@@ -2,13 +2,15 @@
 one self-contained HTML file and PNG plots.
 
 Built on :func:`genflow.campaign.status.campaign_report` (counts per stage, rejection reasons,
-hits with provenance, throughput); adds Table 3 (# stable / # metastable per set per hull)
-and Table 2 (ΔE_f and E_f reduction rate for every pair of sets) of Yang et al. 2023 over the
-campaign and any other sets (:mod:`genflow.evaluation.report_sets`), the per-composition
-best of N of conditional generation, and plots: the funnel, rejection reasons, E_d
-histograms of every set per hull (Fig. 6), sorted per-composition E_f differences of every
-pair (Figs. 5 and 8) and hits on a periodic table. ``report.md`` links the PNGs beside it;
-``report.html`` embeds them (:mod:`genflow.evaluation.report_render`).
+hits with provenance, novelty verdict and space groups, throughput); adds S.U.N. / M.S.U.N.
+counts and rates per hull (:func:`genflow.campaign.hits.campaign_sun`), Table 3 (# stable /
+# metastable per set per hull) and Table 2 (ΔE_f and E_f reduction rate for every pair of
+sets) of Yang et al. 2023 over the campaign and any other sets
+(:mod:`genflow.evaluation.report_sets`), the per-composition best of N of conditional
+generation, and plots: the funnel, rejection reasons, E_d histograms of every set per hull
+(Fig. 6), sorted per-composition E_f differences of every pair (Figs. 5 and 8) and hits on a
+periodic table. ``report.md`` links the PNGs beside it; ``report.html`` embeds them
+(:mod:`genflow.evaluation.report_render`).
 """
 
 from __future__ import annotations
@@ -172,6 +174,7 @@ def build_report(
     compositions + energies, MP-20 splits) as a dict; with ``out``, also ``report.md``,
     ``report.html`` and the PNGs there. ``strata`` (composition → (stratum, N_s)) adds the
     stratified convergence rate of App. 8."""
+    from genflow.campaign.hits import campaign_sun
     from genflow.campaign.status import campaign_report
 
     report = campaign_report(stores, name)
@@ -182,6 +185,7 @@ def build_report(
     report["sets"] = set_table(sets, hulls)
     report["pairs"], deltas = pair_tables(sets, hulls)
     report["rounds"] = round_table(stores, name, hulls)
+    report["sun"] = [campaign_sun(stores, name, h) for h in hulls]
     report["conditional"] = conditional_table(stores, name, hulls[0])
     if strata:
         report["conditional"]["stratified"] = stratified(report["conditional"], strata)

@@ -45,10 +45,16 @@ def sections(report: dict[str, Any]) -> list[Section]:
                 f"throughput: {tp.get('scored_per_hour')} scored/h over {tp.get('wall_hours')} h"),
         Section("Rejections and failures", ["reason", "n"],
                 [[k, str(v)] for k, v in (report.get("failure_counts") or {}).items()]),
-        Section("Hits", ["formula", "hull", "E_d (eV/atom)", "engine", "checkpoint", "id"],
-                [[h["formula"], h["hull"], f"{h['e_d']:.4f}", str(h["engine"]),
+        Section("Hits", ["formula", "hull", "E_d (eV/atom)", "S U N", "verdict",
+                         "space group (generated → relaxed)", "prototype", "engine",
+                         "checkpoint", "id"],
+                [[h["formula"], h["hull"], f"{h['e_d']:.4f}", _sun_cell(h), _verdict_cell(h),
+                  f"{h.get('spacegroup_generated') or '?'} → {h.get('spacegroup_relaxed') or '?'}",
+                  str(h.get("prototype_name") or h.get("prototype") or "–"), str(h["engine"]),
                   str(h["checkpoint_hash"]), h[K.CANDIDATE_ID]] for h in report["hits"]]),
     ]  # fmt: skip
+    if report.get("sun"):
+        out.append(_sun_section(report["sun"]))
     if report.get("sets"):
         out.append(Section(
             "Sets on each hull (Table 3 style)",
@@ -90,6 +96,35 @@ def sections(report: dict[str, Any]) -> list[Section]:
             f"{_num(cond['convergence_rate'], '.3f')}" + _strata_text(cond.get("stratified")),
         ))  # fmt: skip
     return out
+
+
+def _sun_cell(hit: dict[str, Any]) -> str:
+    if hit.get("novelty") is None:
+        return "unjudged"
+    return " ".join(f"{k[0].upper()}{'✓' if hit.get(k) else '✗'}"
+                    for k in ("stable", "unique", "novel"))  # fmt: skip
+
+
+def _verdict_cell(hit: dict[str, Any]) -> str:
+    if hit.get("novelty") is None:
+        return "–"
+    return f"{hit['novelty']}: {hit.get('novelty_reason') or ''}"
+
+
+def _sun_section(rows: list[dict[str, Any]]) -> Section:
+    """S.U.N. / M.S.U.N. per hull (``genflow.core.candidates.sun_flags``)."""
+    refs = rows[0]["references"]
+    named = ", ".join(f"{k} {v:,}" for k, v in refs.items())
+    return Section(
+        "S.U.N.", ["hull", "candidates", "judged", "# SUN", "SUN rate", "# MSUN", "MSUN rate"],
+        [[r["hull"], str(r["n_total"]), str(r["n_judged"]), str(r["n_sun"]),
+          _num(r["sun_rate"], ".3f"), str(r["n_msun"]), _num(r["msun_rate"], ".3f")]
+         for r in rows],
+        f"stable: E_d ≤ {rows[0]['sun_max_ed']} eV/atom on the hull (M.S.U.N.: ≤ "
+        f"{rows[0]['msun_max_ed']}); unique after relaxation; novel against "
+        f"{rows[0]['n_references']:,} reference structures ({named}); rates over every "
+        "candidate generated.",
+    )  # fmt: skip
 
 
 def _strata_text(st: dict[str, Any] | None) -> str:

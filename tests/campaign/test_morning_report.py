@@ -50,9 +50,11 @@ def test_report_of_a_finished_campaign(campaign_env, structures_spec, tmp_path, 
         source = doc["provenance"]["conditioning"]["source"]
         digest = hashlib.sha256((DATA / source).read_bytes()).hexdigest()[:16]
         assert h["checkpoint_hash"] == digest and h["model_name"] == "import"
-        row = (f"| {h['formula']} | mp2021 | {h['e_d']:.4f} | {h['engine']} | "
-               f"{h['checkpoint_hash']} | {h['candidate_id']} |")  # fmt: skip
+        row = (f"| {h['formula']} | mp2021 | {h['e_d']:.4f} | S{'✓' if h['stable'] else '✗'} U✓ "
+               f"N{'✓' if h['novel'] else '✗'} | {h['novelty']}: {h['novelty_reason']} | "
+               f"{h['spacegroup_generated']} → {h['spacegroup_relaxed']} | ")  # fmt: skip
         assert row in md
+        assert f"| {h['engine']} | {h['checkpoint_hash']} | {h['candidate_id']} |" in md
         assert h["engine"] and h["engine"].startswith("mlip")
     assert set(report["plots"]) == {"funnel", "rejections", "e_d_mp2021", "hits_periodic_table",
                                     "delta_e_form_0_mp2021"}  # fmt: skip
@@ -62,6 +64,10 @@ def test_report_of_a_finished_campaign(campaign_env, structures_spec, tmp_path, 
             assert im.format == "PNG" and im.size[0] > 100 and im.size[1] > 100
             im.verify()
     assert len(report["e_d"]["mp2021"]) == 2
+    (sun,) = report["sun"]  # SUN / MSUN with the reference set named and sized
+    assert sun["hull"] == "mp2021" and sun["n_total"] == 4 and sun["n_judged"] == 2
+    assert sun["n_references"] == sum(sun["references"].values()) > 10_000
+    assert f"| mp2021 | 4 | 2 | {sun['n_sun']} | " in md and "reference structures (" in md
     _check_tables(report, md, stores, imported)
     _check_html(report, out)
     _check_rounds_and_strata(stores, tmp_path)
@@ -181,7 +187,7 @@ def _check_html(report, out) -> None:
     text = re.sub(r"base64,[^\"]+", "base64,", page)  # the markup without the image bytes
     assert len(re.findall(r"(?:src|href|url)\s*[=(]", text)) == len(embedded)  # data URIs only
     assert "http" not in text and "<script" not in text and "<link" not in text
-    for title in ("Stages", "Rejections and failures", "Hits", "Sets on each hull",
+    for title in ("Stages", "Rejections and failures", "Hits", "S.U.N.", "Sets on each hull",
                   "Pairs of sets", "Per hull round", "Conditional generation"):  # fmt: skip
         table = page.split(f"<h2>{title}", 1)[1].split("</table>", 1)[0]
         assert table.count("<tr>") >= 2 and ">none<" not in table, title

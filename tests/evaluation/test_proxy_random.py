@@ -42,6 +42,7 @@ def test_proxy_reference_against_itself_and_bad_rows(tmp_path, require_module) -
     assert m2["valid"] == pytest.approx(6 / 9)
     assert m2["cov_precision"] <= 6 / 9
     assert m2["novelty"] == 1.0 and m2["sun_rate"] == pytest.approx(6 / 9)
+    assert m2["msun_rate"] == pytest.approx(6 / 9) and m2["sun_reference"]["n"] == 4
     assert m2["amsd_recall"] > 0  # different structures, nonzero distances
     assert len(list(tmp_path.rglob("*.npz"))) == 6 + 1 + 4  # cached per distinct structure
 

@@ -102,10 +102,11 @@ def test_hits_show_labels_and_hide_gaps(stores):
         stores.candidates, "mp2021", gap, {"verdict": HULL_GAP_SUSPECTED, "beaten_by": "X"}
     )
     (hit,) = find_hits(stores, "mp2021")
-    assert (hit.audit, hit.beaten_by, hit.novelty, hit.round) == (
-        "hull_gap_suspected", "X", "new polymorph", 0,
+    assert (hit.audit, hit.beaten_by, hit.coverage, hit.round) == (
+        "hull_gap_suspected", "X", "known composition", 0,
     )  # fmt: skip
     assert find_hits(stores, "mp2021", hide_gaps=True) == []
     table = hits_table([hit.as_dict()])
-    assert [c.header for c in table.columns][5:7] == ["claim", "audit"]
-    assert list(table.columns[6].cells) == ["GAP?"]
+    assert [c.header for c in table.columns][4:6] == ["S U N", "novelty"]
+    assert list(table.columns[8].cells) == ["GAP?"]
+    assert list(table.columns[5].cells) == ["unjudged"]  # scored without a relaxed verdict

@@ -108,3 +108,19 @@ def test_score_doc_mirrors_the_hull_score():
 
     engine = {f.name for f in dataclasses.fields(HullScore)} - {"formula"}  # on the candidate
     assert engine <= set(HullScoreDoc.model_fields)
+
+
+def test_a_relaxed_duplicate_is_no_hit_in_either_form(stores):
+    """Two candidates that relax into one crystal are one hit: ``verdict.duplicate_of``."""
+    coll = stores.db["hit_rule_dup"]
+    coll.insert_many(
+        [
+            {"i": 0, "scores": {"mp2021": {"e_d": -0.1}}},
+            {"i": 1, "scores": {"mp2021": {"e_d": -0.1}}, "verdict": {"duplicate_of": None}},
+            {"i": 2, "scores": {"mp2021": {"e_d": -0.1}}, "verdict": {"duplicate_of": "gf-0"}},
+        ]
+    )
+    assert {d["i"] for d in coll.find(hit_filter("mp2021", THRESHOLD))} == {0, 1}
+    assert is_hit({"e_d": -0.1}, THRESHOLD) and not is_hit(
+        {"e_d": -0.1}, THRESHOLD, duplicate_of="gf-0"
+    )

@@ -6,7 +6,7 @@ module                  holds
 ``record``              :class:`Candidate` (pydantic), its states and legal transitions
 ``subdocs``             the sub-documents: provenance, gate, pre-relax, relax, hull scores
 ``keys``                :class:`CandidateKey`, every stored field path, and the path builders
-``hits``                the one hit rule: :func:`is_hit`, :func:`hit_filter`, :func:`hit_threshold`
+``hits``                hit rule (:func:`is_hit`, :func:`hit_filter`), S.U.N. (:func:`sun_flags`)
 ``queries``             MongoDB filters, projections and sorts over the ``candidates`` collection
 ``reads``               reads of the collection (one candidate, pages, counts, failures)
 ``repository``          writes (inserts, state changes, scores, hit flags, audits)
@@ -16,7 +16,17 @@ module                  holds
 Import from the package (``from genflow.core.candidates import Candidate, CandidateKey``).
 """
 
-from genflow.core.candidates.hits import hit_filter, hit_threshold, is_hit
+from genflow.core.candidates.hits import (
+    MSUN_MAX_ED,
+    SUN_MAX_ED,
+    SunFlags,
+    hit_filter,
+    hit_threshold,
+    is_hit,
+    sun_counts,
+    sun_filter,
+    sun_flags,
+)
 from genflow.core.candidates.ids import ID_PREFIX, canonical_structure, make_candidate_id
 from genflow.core.candidates.keys import (
     HULL_GAP_SUSPECTED,
@@ -63,6 +73,7 @@ from genflow.core.candidates.repository import (
     record_audit,
     record_rescores,
     record_scores,
+    record_verdicts,
     transition,
     update_states,
 )
@@ -72,6 +83,7 @@ from genflow.core.candidates.subdocs import (
     HullScoreDoc,
     PrerelaxDoc,
     RelaxDoc,
+    VerdictDoc,
     utcnow,
 )
 
@@ -81,6 +93,8 @@ __all__ = [
     "HIT_ROW_PROJECTION",
     "HULL_GAP_SUSPECTED",
     "ID_PREFIX",
+    "MSUN_MAX_ED",
+    "SUN_MAX_ED",
     "Candidate",
     "CandidateKey",
     "CandidateState",
@@ -93,7 +107,9 @@ __all__ = [
     "Rescore",
     "StateChange",
     "StateUpdate",
+    "SunFlags",
     "TransitionSummary",
+    "VerdictDoc",
     "allowed_sources",
     "by_id",
     "by_ids",
@@ -116,12 +132,16 @@ __all__ = [
     "record_audit",
     "record_rescores",
     "record_scores",
+    "record_verdicts",
     "score_key",
     "score_path",
     "score_round_path",
     "scored_hits_filter",
     "scored_on_filter",
     "state_at_path",
+    "sun_counts",
+    "sun_filter",
+    "sun_flags",
     "throughput",
     "transition",
     "update_states",

@@ -39,6 +39,7 @@ from genflow.core.candidates.subdocs import (
     HullScoreDoc,
     PrerelaxDoc,
     RelaxDoc,
+    VerdictDoc,
     _aware,
     utcnow,
 )
@@ -56,7 +57,7 @@ __all__ = [
     "check_transition",
 ]
 
-_SUBDOCS = (K.GATE, K.PRERELAX, K.RELAX)
+_SUBDOCS = (K.GATE, K.PRERELAX, K.RELAX, K.VERDICT)
 
 
 class CandidateState(StrEnum):
@@ -135,6 +136,9 @@ class Candidate(BaseModel):
     gate: GateResult | None = None
     prerelax: PrerelaxDoc | None = None
     relax: RelaxDoc | None = None
+    verdict: VerdictDoc | None = Field(
+        None, description="Novelty, uniqueness, symmetry of the relaxed cell (workflows.verdicts)."
+    )
     scores: dict[str, HullScoreDoc] = Field(default_factory=dict)
     is_hit: dict[str, bool] = Field(default_factory=dict)
     hit_hulls: list[str] = Field(default_factory=list)
@@ -301,7 +305,8 @@ class Candidate(BaseModel):
             **self.scores,
             **{score_key(k): HullScoreDoc.from_score(v) for k, v in scores.items()},
         }
-        hits = {k: is_hit(v, threshold) for k, v in merged.items()}
+        dup = self.verdict.duplicate_of if self.verdict is not None else None
+        hits = {k: is_hit(v, threshold, duplicate_of=dup) for k, v in merged.items()}
         return self.transition(
             S.SCORED, scores=merged, is_hit=hits, hit_hulls=sorted(k for k, v in hits.items() if v)
         )

@@ -50,6 +50,7 @@ from genflow.core.candidates.subdocs import (
     HullScoreDoc,
     PrerelaxDoc,
     RelaxDoc,
+    VerdictDoc,
     utcnow,
 )
 from genflow.core.jsonsafe import finite_or_none
@@ -68,6 +69,7 @@ __all__ = [
     "record_audit",
     "record_rescores",
     "record_scores",
+    "record_verdicts",
     "transition",
     "update_states",
 ]
@@ -363,13 +365,15 @@ def _hit_hulls_ops(candidate_id: str, hits: list[str], misses: list[str]) -> lis
 class Rescore:
     """A candidate's score on a later hull round (``genflow.hull.rounds``), eV/atom.
 
-    ``previous`` is the stored score it replaces, kept under ``score_rounds.<hull>.<round>``.
+    ``previous`` is the stored score it replaces, kept under ``score_rounds.<hull>.<round>``;
+    ``duplicate_of`` the candidate's ``verdict.duplicate_of`` (a duplicate stays no hit).
     """
 
     candidate_id: str
     hull: str
     score: HullScoreDoc
     previous: Mapping[str, Any]
+    duplicate_of: str | None = None
 
 
 def record_rescores(
@@ -385,7 +389,7 @@ def record_rescores(
     n = 0
     for r in rescores:
         key = score_key(r.hull)
-        hit = is_hit(r.score, hit_threshold)
+        hit = is_hit(r.score, hit_threshold, duplicate_of=r.duplicate_of)
         fields = {
             score_round_path(key, r.previous.get(K.ROUND, 0)): dict(r.previous),
             score_path(key): r.score.model_dump(),
@@ -405,3 +409,32 @@ def record_audit(
     """Store a hit audit's verdict as ``scores.<hull>.audit`` (``workflows.hit_audit``)."""
     update = {"$set": {score_path(hull, K.AUDIT): dict(audit)}}
     retry_call(lambda: collection.update_one(by_id(candidate_id), update), what="record hit audit")
+
+
+def record_verdicts(
+    collection: Collection,
+    verdicts: Mapping[str, VerdictDoc | Mapping[str, Any]],
+    *,
+    hulls: Iterable[str] = (),
+) -> int:
+    """Store each candidate's verdicts on its relaxed cell at ``verdict`` (state unchanged).
+
+    A candidate that relaxed into an earlier one's crystal (``duplicate_of``) is no hit: its
+    ``is_hit.<hull>`` of each of ``hulls`` becomes False and ``hit_hulls`` loses them, as
+    :func:`~genflow.core.candidates.hits.is_hit` says. Returns the number written.
+    """
+    keys = [score_key(h) for h in hulls]
+    ops: list[UpdateOne] = []
+    for cid, verdict in verdicts.items():
+        doc = VerdictDoc.model_validate(
+            verdict.model_dump() if isinstance(verdict, BaseModel) else dict(verdict)
+        )
+        fields: dict[str, Any] = {K.VERDICT.value: doc.model_dump()}
+        if doc.duplicate_of is not None:
+            fields.update({hit_path(k): False for k in keys})
+        ops.append(UpdateOne(by_id(cid), {"$set": fields}))
+        if doc.duplicate_of is not None and keys:
+            ops += _hit_hulls_ops(cid, [], keys)
+    if ops:
+        retry_call(lambda: collection.bulk_write(ops, ordered=True), what="record verdicts")
+    return len(verdicts)

@@ -19,8 +19,12 @@ __all__ = [
     "HullScoreDoc",
     "PrerelaxDoc",
     "RelaxDoc",
+    "VerdictDoc",
     "utcnow",
 ]
+
+#: The three novelty verdicts of a relaxed candidate (:class:`VerdictDoc`).
+NOVELTY_VERDICTS = ("novel", "known", "unverified")
 
 
 def utcnow() -> datetime:
@@ -136,7 +140,11 @@ class HullScoreDoc(_Doc):
     binaries_known: dict[str, bool] = Field(
         default_factory=dict, description="'A-B' → the reference has an entry of that binary."
     )
-    novelty: str | None = Field(None, description="'new polymorph' or 'new composition'.")
+    novelty: str | None = Field(
+        None,
+        description="Hull coverage of the composition: 'known composition' or 'composition "
+        "absent from hull' (genflow.hull.coverage); the novelty verdict is `verdict.novelty`.",
+    )
     audit: dict | None = Field(
         None,
         description="Hit audit (workflows.hit_audit): verdict 'hull_gap_suspected' or "
@@ -152,3 +160,52 @@ class HullScoreDoc(_Doc):
         if isinstance(score, dict):
             return cls.model_validate(score)
         return cls.model_validate(dataclasses.asdict(score))
+
+
+class VerdictDoc(_Doc):
+    """Novelty, uniqueness and structure type of the *relaxed* candidate (``workflows.verdicts``).
+
+    The gate's ``novel``/``duplicate_of`` judge the generated cell (a cheap filter); these
+    judge the relaxed one, against the references and every earlier relaxed candidate, and
+    are the verdicts a hit shows.
+    """
+
+    novelty: str | None = Field(
+        None,
+        description="'novel' (none of `novelty_compared` references of its reduced formula "
+        "from `novelty_sources` matches), 'known' (`novelty_ref_id` matches) or 'unverified' "
+        "(no structure compared but the composition is known: `novelty_ref_id` names the "
+        "hull entry).",
+    )
+    novelty_reason: str | None = Field(None, description="The verdict in one sentence.")
+    novelty_ref_id: str | None = Field(
+        None, description="Matching reference ('known') or hull entry ('unverified')."
+    )
+    novelty_source: str | None = Field(
+        None, description="Reference source of the match, or the hull of the entry."
+    )
+    novelty_compared: int = Field(0, description="Reference structures of its formula compared.")
+    novelty_sources: list[str] = Field(
+        default_factory=list, description="Reference sources searched (the named set)."
+    )
+    novelty_hull: str | None = Field(
+        None, description="Hull asked whether the composition is known."
+    )
+    rediscovery_of: str | None = Field(
+        None,
+        description="Hull entry whose energy (within REDISCOVERY_EV) and cell size it repeats.",
+    )
+    duplicate_of: str | None = Field(
+        None, description="Earlier candidate it relaxed into the same crystal as (not unique)."
+    )
+    geometry: str = Field("relaxed", description="Which cell was matched: 'relaxed'.")
+    fingerprint: dict | None = Field(None, description="Dedupe fingerprint of the relaxed cell.")
+    spacegroup_generated: str | None = Field(None, description="e.g. 'P1 (1)', as generated.")
+    spacegroup_relaxed: str | None = Field(None, description="e.g. 'P4mm (99)', relaxed.")
+    prototype: str | None = Field(None, description="AFLOW prototype label of the relaxed cell.")
+    prototype_name: str | None = Field(None, description="Its mineral / common name.")
+
+    @property
+    def unique(self) -> bool:
+        """True unless it relaxed into an earlier candidate's crystal."""
+        return self.duplicate_of is None
