@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from genflow.core.progress import stage
+
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
@@ -240,8 +242,10 @@ def sample_structures(
             raise ValueError(err)
         if generator == "structrepdiff" and checkpoint is None:
             checkpoint = "structrepdiff-perov5"
+        stage(f"loading checkpoint {checkpoint or 'perov5'}")
         gen = load_generator(checkpoint)
         sample = gen.sample
+        stage("compiling the sampler (first batch)")
     else:
         if checkpoint is not None:
             raise ValueError(f"generator {generator!r} takes no --checkpoint")

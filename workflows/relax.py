@@ -85,6 +85,10 @@ def shared_calculator(maker: ForceFieldRelaxMaker | ForceFieldStaticMaker) -> Ca
     kwargs = dict(maker.calculator_kwargs)
     key = (str(maker.force_field_name), json.dumps(kwargs, sort_keys=True, default=str))
     if key not in _CALCULATORS:
+        from genflow.core.progress import quiet_batch_chatter, stage
+
+        quiet_batch_chatter()  # under rlaunch: torch's warnings to the launch dir's log
+        stage(f"loading MLIP {maker.force_field_name}")
         threads = getattr(maker, "torch_threads", None)
         _limit_torch_threads(threads)
         if maker.mlff.name == "CHGNet" and "model" not in kwargs:

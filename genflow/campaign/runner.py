@@ -92,13 +92,16 @@ def run_campaign(
     genflow.campaign.ledger.CampaignExistsError
         ``name`` exists with another spec, or as a FireWorks campaign.
     """
+    from genflow.core.progress import stage
     from genflow.core.store import connect
 
+    stage("connecting to the database")
     stores = stores or connect()
     name = name or spec.name
     doc, created = claim_campaign(stores, spec, name, "local")
     if not created and doc.get("state") == "completed":
         return CampaignRun(report=campaign_report(stores, name, spec.hulls), already_completed=True)
+    stage("building the workflows")
     flows = [flow for _, flow in build_flows(spec, name)]
     root = Path(root_dir) if root_dir is not None else run_dir(name)
     start = time.monotonic()

@@ -6,6 +6,7 @@ per bad field naming the spec file.
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -43,17 +44,23 @@ def run_cmd(
     ] = False,
 ) -> None:
     """Run the whole campaign here against the (embedded) store; ends with the hits table."""
-    from genflow.campaign.chatter import chatter_to_log
-    from genflow.campaign.runner import run_campaign, run_dir
-    from genflow.campaign.view import print_run, stage_bars
+    from genflow.core.progress import interactive, stage, stage_lines
 
-    spec = load_spec_or_exit(spec_path)
-    log_path = run_dir(name or spec.name) / "genflow.log"
-    with taken_name_exits(), chatter_to_log(log_path, verbose=verbose) as stream:
-        # The console draws on the terminal; stdout stays pure JSON with --json.
-        screen = Console(file=stream, stderr=False) if not json_out else err_console
-        with stage_bars(screen, enabled=not json_out) as on_progress:
-            run = run_campaign(spec, name=name, on_progress=on_progress)
+    with stage_lines(sys.stderr):  # the first line at once: imports and the spec take seconds
+        stage(f"reading {spec_path}")
+        from genflow.campaign.chatter import chatter_to_log
+        from genflow.campaign.runner import run_campaign, run_dir
+        from genflow.campaign.view import print_run, stage_bars
+
+        spec = load_spec_or_exit(spec_path)
+        log_path = run_dir(name or spec.name) / "genflow.log"
+        stage(f"campaign {name or spec.name}: library output goes to {log_path}")
+        bars = not json_out and interactive()  # the one switch: no bars for cron or a pipe
+        with taken_name_exits(), chatter_to_log(log_path, verbose=verbose) as stream:
+            # The console draws on the terminal; stdout stays pure JSON with --json.
+            screen = Console(file=stream, stderr=False) if not json_out else err_console
+            with stage_bars(screen, enabled=bars) as on_progress:
+                run = run_campaign(spec, name=name, on_progress=on_progress)
     if json_out:
         print_json(run.as_dict())
         return
@@ -63,10 +70,14 @@ def run_cmd(
 @app.command("submit")
 def submit_cmd(spec_path: SpecArg, name: NameOpt = None, json_out: JsonOpt = False) -> None:
     """Add the campaign's workflows to the FireWorks LaunchPad (once; re-submitting is a no-op)."""
+    from genflow.campaign.chatter import batch_chatter_to_log
+    from genflow.campaign.runner import run_dir
     from genflow.campaign.submit import submit_campaign
 
     spec = load_spec_or_exit(spec_path)
-    with taken_name_exits():
+    log_path = run_dir(name or spec.name) / "genflow.log"
+    # unattended (cron, a script): FireWorks' tqdm bar and warnings go to the log
+    with taken_name_exits(), batch_chatter_to_log(log_path):
         report = submit_campaign(spec, name=name)
     if json_out:
         print_json(report.as_dict())
