@@ -93,6 +93,11 @@ def print_report(console: Console, report: dict) -> None:
     if report.get("failure_counts"):
         reasons = ", ".join(f"{k} ×{v}" for k, v in report["failure_counts"].items())
         console.print(f"rejected: {reasons}")
+    if why := report.get("no_physics"):
+        # nothing was relaxed: say why, and which spec field changes it
+        console.print(f"[yellow]{why['summary']}[/yellow]", highlight=False)
+        for flag in why["flags"]:
+            console.print(f"  to change it: {flag}", highlight=False)
     console.print(hits_table(report["hits"]))
 
 
