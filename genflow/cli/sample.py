@@ -30,7 +30,9 @@ def sample_command(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", help=".extxyz, .json (list of Structure.as_dict()), .cif or a directory."
+            "--out",
+            help=".extxyz, .json (list of Structure.as_dict()), .cif or a directory "
+            "(without it, --json carries the structures as Structure.as_dict()).",
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
@@ -113,6 +115,8 @@ def _sample(
         "provenance": {k: v for k, v in provenance.items() if k != "config"},
     }
     if json_out:
+        if out is None:  # nowhere else to go: the structures ride in the JSON
+            summary["structures"] = [json.loads(s.to_json()) for s in structures]
         typer.echo(json.dumps(summary))
         return
     from rich.console import Console
