@@ -115,15 +115,22 @@ def stage_lines(stream: TextIO | None = None) -> Iterator[None]:
 def quiet_batch_chatter(log_path: str | Path = "genflow.log") -> bool:
     """Off a terminal, send Python warnings to ``log_path`` instead of stderr, for good.
 
-    For work that runs inside someone else's process (a FireWorks ``rlaunch``): the MLIP's
+    For jobs that run inside someone else's process (a FireWorks ``rlaunch``): the MLIP's
     torch warnings would land in the launcher's stderr (cron mail, FireWorks logs). Called
-    where genflow loads a library that warns (MLIPs, generators). A no-op when
-    :func:`interactive` (a person sees everything) and when warnings are already captured
-    (by an earlier call, or by ``genflow campaign run``, which routes everything to its log).
+    where genflow loads a library that warns (MLIPs, generators). A no-op outside a running
+    jobflow job, when :func:`interactive` (a person sees everything) and when warnings are
+    already captured (by an earlier call, or by ``genflow campaign run``, which routes
+    everything to its log).
     Returns whether it routed anything.
     """
     # logging.captureWarnings keeps the original showwarning here while capturing is on
     if interactive() or getattr(logging, "_warnings_showwarning", None) is not None:
+        return False
+    try:
+        from jobflow import CURRENT_JOB
+    except ImportError:  # pragma: no cover - jobflow is a dependency
+        return False
+    if CURRENT_JOB.job is None:  # a command in a pipe (eval proxy > out.json): not a worker
         return False
     handler = logging.FileHandler(Path(log_path).resolve(), encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -86,7 +86,10 @@ def test_stage_lines_reach_the_stream_only_while_asked(tmp_path, caplog):
 def test_worker_process_warnings_go_to_the_launch_log(tmp_path):
     """What a genflow job does under rlaunch: warnings to ./genflow.log, none on stderr."""
     code = (
-        "import warnings; from genflow.core.progress import quiet_batch_chatter\n"
+        "import warnings; from jobflow import CURRENT_JOB\n"
+        "from genflow.core.progress import quiet_batch_chatter\n"
+        "assert not quiet_batch_chatter()  # not in a job: a command's stderr is the user's\n"
+        "CURRENT_JOB.job = object()  # what jobflow sets while a job runs\n"
         "assert quiet_batch_chatter()\n"
         "warnings.warn('Converting a tensor with requires_grad=True', UserWarning)\n"
     )
