@@ -32,13 +32,17 @@ _STAGES = ("generate", "gate", "relax", "score")
 @contextmanager
 def stage_bars(console: Console, *, enabled: bool = True) -> Iterator[Any]:
     """Bars per stage; yields the ``on_progress(counts, expected)`` callback for the runner."""
-    from genflow.core.progress import ProgressDisplay
+    from contextlib import ExitStack
 
-    with ProgressDisplay(enabled=enabled, console=console) as display:
+    from genflow.core.progress import ProgressDisplay, stage_lines
+
+    with ExitStack() as stack, ProgressDisplay(enabled=enabled, console=console) as display:
         if not display.enabled:
             yield None
             return
         bars = {stage: display.add(stage) for stage in _STAGES}
+        # stage lines ("loading MLIP CHGNet…") print above the live bars, not through them
+        stack.enter_context(stage_lines(_ConsoleLines(console)))  # type: ignore[arg-type]
 
         def update(c: dict[str, int], expected: int | None) -> None:
             survivors = c["generated"] - c["rejected_at_gate"]
@@ -48,6 +52,20 @@ def stage_bars(console: Console, *, enabled: bool = True) -> Iterator[Any]:
             bars["score"].update(completed=c["scored"], total=c["relaxed"] or None)
 
         yield update
+
+
+class _ConsoleLines:
+    """A text stream that prints each line through a rich Console (above its live display)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def write(self, text: str) -> int:
+        self.console.print(text.rstrip("\n"), highlight=False, markup=False)
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing to flush: the console writes at once."""
 
 
 def hits_table(hits: list[dict], title: str = "hits") -> Table:
