@@ -23,6 +23,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from genflow.core.progress import stage
 from genflow.model.registry import (
     CHECKPOINT_KINDS,
     CHECKPOINTS,
@@ -191,8 +192,10 @@ def sample_structures(
             raise ValueError(err)
         if generator == "structrepdiff" and checkpoint is None:
             checkpoint = "structrepdiff-perov5"
+        stage(f"loading checkpoint {checkpoint or 'perov5'}")
         gen = load_generator(checkpoint)
         sample = gen.sample
+        stage("compiling the sampler (first batch)")
     else:
         if checkpoint is not None:
             raise ValueError(f"generator {generator!r} takes no --checkpoint")

@@ -25,7 +25,7 @@ from pymatgen.core import Composition
 
 from genflow.core.chem import formula, parse_chemsys
 from genflow.core.progress import track
-from genflow.model.validity import smact_validity
+from genflow.model.validity import smact_oxidation_states, smact_validity, uncommon_states
 
 __all__ = ["ScanResult", "enumerate_compositions", "sample_compositions"]
 
@@ -49,6 +49,12 @@ class ScanResult:
     compositions
         Charge-neutral (SMACT-valid) distinct reduced compositions, sorted by atoms per formula
         unit then formula.
+    oxidation_states
+        Per composition, the states that made it neutral
+        (:func:`~genflow.model.validity.smact_oxidation_states`: common ones preferred).
+    oxidation_states_set
+        The SMACT list the states came from (``smact14``: CDVAE's; ``icsd24``: SMACT's
+        default, states seen in ICSD crystals).
     """
 
     chemsys: tuple[str, ...]
@@ -57,6 +63,8 @@ class ScanResult:
     enumerated: int
     distinct: int
     compositions: tuple[Composition, ...]
+    oxidation_states: tuple[dict[str, int], ...] = ()
+    oxidation_states_set: str = "smact14"
 
     @property
     def charge_neutral(self) -> int:
@@ -75,8 +83,19 @@ class ScanResult:
     def __len__(self) -> int:
         return len(self.compositions)
 
+    @property
+    def uncommon(self) -> dict[str, list[str]]:
+        """{formula: elements} of survivors neutral only with a state outside SMACT's ICSD-24
+        list (BaTiO needs Ti−1 in CDVAE's ``smact14`` list)."""
+        out = {}
+        for name, states in zip(self.formulas, self.oxidation_states, strict=True):
+            if rare := uncommon_states(states):
+                out[name] = rare
+        return out
+
     def as_dict(self) -> dict:
-        """JSON-ready summary (``enumerated``, ``charge_neutral``, ``compositions``, ...)."""
+        """JSON-ready summary (``enumerated``, ``charge_neutral``, ``compositions``, the
+        ``oxidation_states`` of each, ...)."""
         return {
             "chemsys": "-".join(self.chemsys),
             "max_coefficient": self.max_coefficient,
@@ -85,6 +104,9 @@ class ScanResult:
             "distinct_reduced": self.distinct,
             "charge_neutral": self.charge_neutral,
             "compositions": self.formulas,
+            "oxidation_states_set": self.oxidation_states_set,
+            "oxidation_states": dict(zip(self.formulas, self.oxidation_states, strict=True)),
+            "uncommon_states": self.uncommon,
         }
 
 
@@ -131,9 +153,14 @@ def enumerate_compositions(
         c for c in reduced.values() if smact_validity(c, oxidation_states_set=oxidation_states_set)
     ]
     valid.sort(key=lambda c: (c.num_atoms, formula(c)))
-    return ScanResult(
-        elements, max_coefficient, require_all, enumerated, len(reduced), tuple(valid)
+    # which states made each survivor neutral (searched only for the survivors)
+    states = tuple(
+        smact_oxidation_states(c, oxidation_states_set=oxidation_states_set) or {} for c in valid
     )
+    return ScanResult(
+        elements, max_coefficient, require_all, enumerated, len(reduced), tuple(valid), states,
+        oxidation_states_set,
+    )  # fmt: skip
 
 
 def sample_compositions(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,8 +32,10 @@ __all__ = [
     "ValidityRecord",
     "ValidityReport",
     "cdvae_structure_validity",
+    "smact_oxidation_states",
     "smact_validity",
     "structure_validity",
+    "uncommon_states",
     "validity_report",
 ]
 
@@ -193,6 +195,60 @@ def smact_validity(
     bool
         False also for elements SMACT has no oxidation states for (e.g. He, Ne, Ar).
     """
+    combos = _neutral_combinations(
+        composition, use_pauling_test, include_alloys, oxidation_states_set, max_combinations
+    )
+    return next(combos, None) is not None
+
+
+def smact_oxidation_states(
+    composition: Composition | str | dict,
+    *,
+    use_pauling_test: bool = True,
+    include_alloys: bool = True,
+    oxidation_states_set: str = "smact14",
+    max_combinations: int = 1_000_000,
+) -> dict[str, int] | None:
+    """Oxidation states that make ``composition`` pass :func:`smact_validity`, or None.
+
+    Of the charge-neutral combinations that pass the electronegativity test, the one with the
+    fewest states outside SMACT's ICSD-24 list (the states seen in real crystals), first in
+    SMACT's order among equals. BaTiO passes CDVAE's ``smact14`` list only as Ba+2 Ti−1 O−1
+    (Ti−1, O−1 are in ``smact14``, not in ICSD-24). ``{}``: valid without charges (a single
+    element, or an all-metal alloy with ``include_alloys``). Parameters as
+    :func:`smact_validity`.
+
+    >>> smact_oxidation_states("BaTiO3")
+    {'Ba': 2, 'Ti': 4, 'O': -2}
+    >>> smact_oxidation_states("BaTiO")
+    {'Ba': 2, 'Ti': -1, 'O': -1}
+    >>> smact_oxidation_states("BaTiO", oxidation_states_set="icsd24") is None
+    True
+    """
+    combos = _neutral_combinations(
+        composition, use_pauling_test, include_alloys, oxidation_states_set, max_combinations
+    )
+    return min(combos, key=lambda states: len(uncommon_states(states)), default=None)
+
+
+def uncommon_states(states: dict[str, int]) -> list[str]:
+    """The elements of ``states`` whose state is not in SMACT's ICSD-24 list (e.g. Ti−1)."""
+    out = []
+    for symbol, ox in states.items():
+        data = _smact_data(symbol, "icsd24")
+        if data is None or ox not in data[0]:
+            out.append(symbol)
+    return out
+
+
+def _neutral_combinations(
+    composition: Composition | str | dict,
+    use_pauling_test: bool,
+    include_alloys: bool,
+    oxidation_states_set: str,
+    max_combinations: int,
+) -> Iterator[dict[str, int]]:
+    """Every passing oxidation-state combination, in SMACT's order (:func:`smact_validity`)."""
     import smact
     from smact import neutral_ratios
 
@@ -206,15 +262,14 @@ def smact_validity(
             raise ValueError(f"smact_validity: {comp.formula} has non-integer amount {amt} of {el}")
         counts.append(round(amt))
     symbols = tuple(amounts)
-    if len(symbols) == 1:
-        return True
-    if include_alloys and all(s in smact.metals for s in symbols):
-        return True
+    if len(symbols) == 1 or (include_alloys and all(s in smact.metals for s in symbols)):
+        yield {}
+        return
     data = [_smact_data(s, oxidation_states_set) for s in symbols]
     if any(d is None or not d[0] for d in data):
-        return False
+        return
     if math.prod(len(d[0]) for d in data) > max_combinations:
-        return False
+        return
     g = math.gcd(*counts)
     stoichs = [(c // g,) for c in counts]
     threshold = max(c // g for c in counts)
@@ -223,8 +278,7 @@ def smact_validity(
         if neutral_ratios(ox_states, stoichs=stoichs, threshold=threshold) and (
             not use_pauling_test or _pauling_ok_cdvae(ox_states, enegs)
         ):
-            return True
-    return False
+            yield dict(zip(symbols, ox_states, strict=True))
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,10 @@ class GateMaker(Maker):
     @campaign_job
     def make(self, campaign: str, candidate_ids: list[str]) -> dict:
         """Write every decision; return counts and the survivors (id → structure dict)."""
+        from genflow.core.progress import stage
+
+        checks = "validity, SMACT, duplicates, novelty" + (", pre-relax" if self.prescreen else "")
+        stage(f"gating {len(candidate_ids)} candidates ({checks})")
         with candidate_stores() as stores:
             return gate_candidates(
                 stores,

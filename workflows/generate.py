@@ -26,9 +26,16 @@ __all__ = ["import_structures", "sample_candidates"]
 @cache
 def _generator(kind: str, checkpoint: str | None, options_json: str) -> Any:
     """The generator of a kind and options, built once per process (every batch reuses it)."""
-    from genflow.model.kinds import make_generator
+    from genflow.core.progress import quiet_batch_chatter, stage
+    from genflow.model.kinds import CHECKPOINT_KINDS, make_generator
 
-    return make_generator(kind, checkpoint, json.loads(options_json))
+    quiet_batch_chatter()  # under rlaunch: the generator's warnings to the launch dir's log
+    if kind in CHECKPOINT_KINDS:
+        stage(f"loading checkpoint {checkpoint or CHECKPOINT_KINDS[kind]} ({kind})")
+    generator = make_generator(kind, checkpoint, json.loads(options_json))
+    if kind in CHECKPOINT_KINDS:
+        stage("compiling the sampler (first batch)")
+    return generator
 
 
 def sample_candidates(

@@ -152,6 +152,10 @@ def load_chgnet(torch_threads: int | None = 1) -> Any:
     import torch
     from chgnet.model import CHGNet
 
+    from genflow.core.progress import quiet_batch_chatter, stage
+
+    quiet_batch_chatter()  # under rlaunch: torch's warnings to the launch dir's log
+    stage("loading MLIP CHGNet")
     if torch_threads is not None:
         torch.set_num_threads(torch_threads)  # one thread: 8x faster than two on 2 cores
     model = CHGNet.load(verbose=False, use_device="cpu")

@@ -85,9 +85,13 @@ def shared_calculator(maker: ForceFieldRelaxMaker | ForceFieldStaticMaker) -> Ca
     kwargs = dict(maker.calculator_kwargs)
     key = (str(maker.force_field_name), json.dumps(kwargs, sort_keys=True, default=str))
     if key not in _CALCULATORS:
+        from genflow.core.progress import quiet_batch_chatter, stage
+
+        quiet_batch_chatter()  # under rlaunch: torch's warnings to the launch dir's log
         threads = getattr(maker, "torch_threads", None)
         _limit_torch_threads(threads)
         if maker.mlff.name == "CHGNet" and "model" not in kwargs:
+            stage("relaxing with CHGNet")  # load_chgnet says when it loads the model
             from chgnet.model.dynamics import CHGNetCalculator
 
             from genflow.workflows.mlips import load_chgnet
@@ -96,6 +100,7 @@ def shared_calculator(maker: ForceFieldRelaxMaker | ForceFieldStaticMaker) -> Ca
             # calculator ignores): testing for empty kwargs loaded CHGNet a second time
             _CALCULATORS[key] = CHGNetCalculator(model=load_chgnet(threads), **kwargs)
         else:
+            stage(f"loading MLIP {maker.mlff.name}")
             try:
                 _CALCULATORS[key] = ForceFieldRelaxMaker._get_calculator(maker)
             except Exception as exc:  # weights downloaded at run time, package missing, ...

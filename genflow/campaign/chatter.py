@@ -5,6 +5,12 @@ torch UserWarnings, FireWorks' logger, C extensions writing straight to file des
 :func:`chatter_to_log` sends all of it (Python warnings and log records, ``print`` output
 and, on a real terminal, whatever C code writes to fds 1 and 2) to a log file and yields the
 stream the console should draw on. ``verbose=True`` changes nothing: everything shows.
+Stage lines (:func:`genflow.core.progress.stage`: "loading MLIP CHGNet…") keep going to the
+terminal's stderr, so a run is never silent while it loads.
+
+:func:`batch_chatter_to_log` applies the one switch (:func:`genflow.core.progress.interactive`)
+for commands that may run unattended (``campaign submit``, ``nightly``): off a terminal,
+their library chatter (FireWorks' tqdm bar, warnings) goes to the log; on one, nothing moves.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-__all__ = ["chatter_to_log"]
+from genflow.core.progress import interactive, stage_lines
+
+__all__ = ["batch_chatter_to_log", "chatter_to_log"]
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -55,7 +63,8 @@ def chatter_to_log(log_path: str | Path, *, verbose: bool = False) -> Iterator[T
     logging.captureWarnings(True)
     try:
         if verbose:
-            yield sys.stdout
+            with stage_lines(sys.stderr):
+                yield sys.stdout
             return
         out_fd, err_fd = _fd(sys.stdout), _fd(sys.stderr)
         with contextlib.ExitStack() as stack:
@@ -64,6 +73,7 @@ def chatter_to_log(log_path: str | Path, *, verbose: bool = False) -> Iterator[T
                 sys.stderr.flush()
                 # Keep a handle on the terminal, then point fds 1 and 2 at the log file.
                 console = os.fdopen(os.dup(out_fd), "w", buffering=1, encoding="utf-8")
+                stages = os.fdopen(os.dup(err_fd), "w", buffering=1, encoding="utf-8")
                 saved = (os.dup(out_fd), os.dup(err_fd))
                 os.dup2(log.fileno(), out_fd)
                 os.dup2(log.fileno(), err_fd)
@@ -76,10 +86,12 @@ def chatter_to_log(log_path: str | Path, *, verbose: bool = False) -> Iterator[T
                     os.close(saved[0])
                     os.close(saved[1])
                     console.close()
+                    stages.close()
 
                 stack.callback(restore)
             else:
-                console = sys.stdout
+                console, stages = sys.stdout, sys.stderr
+            stack.enter_context(stage_lines(stages))
             stack.enter_context(contextlib.redirect_stdout(log))
             stack.enter_context(contextlib.redirect_stderr(log))
             yield console
@@ -89,3 +101,14 @@ def chatter_to_log(log_path: str | Path, *, verbose: bool = False) -> Iterator[T
         root.handlers = old_handlers if not verbose else root.handlers
         root.setLevel(old_level)
         log.close()
+
+
+@contextlib.contextmanager
+def batch_chatter_to_log(log_path: str | Path) -> Iterator[None]:
+    """Off a terminal, :func:`chatter_to_log` (print what matters after the context);
+    on a terminal, nothing changes."""
+    if interactive():
+        yield
+        return
+    with chatter_to_log(log_path):
+        yield

@@ -25,6 +25,7 @@ from genflow.campaign.lease import LeaseHeldError, acquire_lease
 from genflow.campaign.ledger import claim_campaign, set_state
 from genflow.campaign.spec import check_campaign_name
 from genflow.campaign.status import campaign_report, stage_counts
+from genflow.core.progress import stage
 from genflow.core.retry import retry_call
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ def run_campaign(
     from genflow.core.store import connect
 
     name = check_campaign_name(name or spec.name)
+    stage("connecting to the database")
     stores = stores or connect()
     # One runner per campaign: a second run stops here (or waits), naming the holder.
     with acquire_lease(stores, name, wait=wait, on_wait=on_wait):
@@ -140,6 +142,7 @@ def _run_claimed(
         return CampaignRun(report=campaign_report(stores, name, spec.hulls), already_completed=True)
     if not created:  # resumed (the last runner stopped or was killed): running again
         set_state(stores, name, "running")
+    stage("building the workflows")
     flows = [flow for _, flow in build_flows(spec, name)]
     root = Path(root_dir) if root_dir is not None else run_dir(name)
     start = time.monotonic()

@@ -21,7 +21,13 @@ from genflow.core.candidates import (
 if TYPE_CHECKING:
     from genflow.core.store import GenflowStores
 
-__all__ = ["campaign_report", "campaign_summaries", "fireworks_status", "stage_counts"]
+__all__ = [
+    "campaign_report",
+    "campaign_summaries",
+    "fireworks_status",
+    "no_physics",
+    "stage_counts",
+]
 
 S = CandidateState
 _CAMPAIGN, _STATE, _RELAX = K.CAMPAIGN.value, K.STATE.value, K.RELAX.value
@@ -171,6 +177,83 @@ def _local_runner(stores: GenflowStores, name: str, state: str | None) -> dict[s
     return out
 
 
+#: what to change in the spec, per gate stage that filtered everything
+_FLAGS = {
+    "duplicate": "generator.seed (or the conditioning) to draw samples no earlier campaign "
+    "drew, or gate.dedupe: false to relax duplicates anyway",
+    "novelty": "gate.novelty: flag (keep known materials, marked) or off",
+    "prescreen": "gate.prescreen_max_ed (higher, or unset to keep all)",
+    "validity": "gate.min_distance",
+    "smact": "gate.smact: false",
+}
+
+
+def no_physics(stores: GenflowStores, name: str, stages: dict[str, int]) -> dict[str, Any] | None:
+    """Why a campaign ran no relaxation: every candidate was filtered at the gate.
+
+    None while anything reached the relax stage, or nothing was generated yet. Otherwise a
+    JSON-ready dict: ``summary`` (one sentence), ``duplicates_of`` ({earlier campaign: n};
+    this campaign's own name for duplicates within its batches), ``known_references``
+    ({reference source: n}), ``other`` ({reject code: n}) and ``flags``: the spec fields that
+    change the outcome.
+    """
+    if (
+        not stages["generated"]
+        or stages["relaxed"]
+        or stages["rejected_at_gate"] < stages["generated"]
+    ):
+        return None
+    coll = stores.candidates
+    proj = {"_id": 0, K.REJECT_REASON: 1, K.GATE_DUPLICATE_OF: 1, K.GATE_NOVELTY_SOURCE: 1}
+    docs = list(coll.find({_CAMPAIGN: name, _STATE: str(S.REJECTED)}, proj))
+    partners: dict[str, int] = {}
+    known: dict[str, int] = {}
+    other: dict[str, int] = {}
+    for doc in docs:
+        code = str(get_path(doc, K.REJECT_REASON) or "rejected").split(":", 1)[0].strip()
+        partner = get_path(doc, K.GATE_DUPLICATE_OF)
+        if code == "duplicate" and partner:
+            partners[partner] = partners.get(partner, 0) + 1
+        elif code == "novelty":
+            source = get_path(doc, K.GATE_NOVELTY_SOURCE) or "references"
+            known[source] = known.get(source, 0) + 1
+        else:
+            other[code] = other.get(code, 0) + 1
+    owner = {
+        d[K.CANDIDATE_ID]: d[_CAMPAIGN]
+        for d in coll.find(
+            {K.CANDIDATE_ID.value: {"$in": sorted(partners)}},
+            {"_id": 0, K.CANDIDATE_ID: 1, _CAMPAIGN: 1},
+        )
+    }
+    duplicates_of: dict[str, int] = {}
+    for partner, n in partners.items():
+        campaign = owner.get(partner, name)  # not stored: an earlier row of the same batch
+        duplicates_of[campaign] = duplicates_of.get(campaign, 0) + n
+    parts = []
+    if duplicates_of:
+        where = ", ".join(f"{c!r}: {n}" for c, n in sorted(duplicates_of.items()))
+        parts.append(f"{sum(duplicates_of.values())} duplicate(s) of earlier candidates ({where})")
+    if known:
+        where = ", ".join(f"{s} ×{n}" for s, n in sorted(known.items()))
+        parts.append(f"{sum(known.values())} known reference structure(s) ({where})")
+    if other:
+        parts.append(", ".join(f"{n} {c}" for c, n in sorted(other.items())))
+    codes = ["duplicate"] * bool(duplicates_of) + ["novelty"] * bool(known) + sorted(other)
+    flags = [_FLAGS[code] for code in codes if code in _FLAGS]
+    summary = (
+        f"no physics ran: all {stages['generated']} candidate(s) were filtered at the gate: "
+        + "; ".join(parts)
+    )
+    return {
+        "summary": summary,
+        "duplicates_of": duplicates_of,
+        "known_references": known,
+        "other": other,
+        "flags": flags,
+    }
+
+
 def campaign_report(
     stores: GenflowStores, name: str, hulls: list[str] | tuple[str, ...] | None = None
 ) -> dict[str, Any]:
@@ -198,13 +281,15 @@ def campaign_report(
     for row in fail_rows:
         when = row.get(K.UPDATED_AT)
         row[K.UPDATED_AT.value] = when.isoformat() if when else None
+    stages = stage_counts(stores, name)
     report = {
         "campaign": name,
         "known": doc is not None,
         "state": (doc or {}).get("state"),
         "mode": (doc or {}).get("mode"),
         "counts": count_states(stores.candidates, name),
-        "stages": stage_counts(stores, name),
+        "stages": stages,
+        "no_physics": no_physics(stores, name, stages),
         "throughput": _throughput(stores, name),
         "failure_counts": failure_counts(stores.candidates, name),
         "failures": fail_rows,

@@ -35,13 +35,17 @@ _STAGES = ("generate", "gate", "relax", "score")
 @contextmanager
 def stage_bars(console: Console, *, enabled: bool = True) -> Iterator[Any]:
     """Bars per stage; yields the ``on_progress(counts, expected)`` callback for the runner."""
-    from genflow.core.progress import ProgressDisplay
+    from contextlib import ExitStack
 
-    with ProgressDisplay(enabled=enabled, console=console) as display:
+    from genflow.core.progress import ProgressDisplay, stage_lines
+
+    with ExitStack() as stack, ProgressDisplay(enabled=enabled, console=console) as display:
         if not display.enabled:
             yield None
             return
         bars = {stage: display.add(stage) for stage in _STAGES}
+        # stage lines ("loading MLIP CHGNet…") print above the live bars, not through them
+        stack.enter_context(stage_lines(_ConsoleLines(console)))  # type: ignore[arg-type]
 
         def update(c: dict[str, int], expected: int | None) -> None:
             survivors = c["generated"] - c["rejected_at_gate"]
@@ -51,6 +55,20 @@ def stage_bars(console: Console, *, enabled: bool = True) -> Iterator[Any]:
             bars["score"].update(completed=c["scored"], total=c["relaxed"] or None)
 
         yield update
+
+
+class _ConsoleLines:
+    """A text stream that prints each line through a rich Console (above its live display)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def write(self, text: str) -> int:
+        self.console.print(text.rstrip("\n"), highlight=False, markup=False)
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing to flush: the console writes at once."""
 
 
 def hits_table(hits: list[dict], title: str = "hits") -> Table:
@@ -130,6 +148,11 @@ def print_report(console: Console, report: dict) -> None:
     if report.get("failure_counts"):
         reasons = ", ".join(f"{k} ×{v}" for k, v in report["failure_counts"].items())
         console.print(f"rejected: {reasons}")
+    if why := report.get("no_physics"):
+        # nothing was relaxed: say why, and which spec field changes it
+        console.print(f"[yellow]{why['summary']}[/yellow]", highlight=False)
+        for flag in why["flags"]:
+            console.print(f"  to change it: {flag}", highlight=False)
     console.print(hits_table(report["hits"]))
 
 

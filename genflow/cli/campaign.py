@@ -6,6 +6,7 @@ per bad field naming the spec file.
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -58,31 +59,37 @@ def run_cmd(
     jobs failed or some inputs could not be read (each a row with its reason; every readable
     input was still run). Gate rejections (validity, duplicates, known) are results: exit 0.
     """
-    from genflow.campaign.chatter import chatter_to_log
-    from genflow.campaign.lease import LeaseHeldError
-    from genflow.campaign.runner import run_campaign, run_dir
-    from genflow.campaign.view import print_run, stage_bars
+    from genflow.core.progress import interactive, stage, stage_lines
 
-    spec = load_spec_or_exit(spec_path)
-    name = name_or_exit(name, spec)
-    log_path = run_dir(name) / "genflow.log"
+    with stage_lines(sys.stderr):  # the first line at once: imports and the spec take seconds
+        stage(f"reading {spec_path}")
+        from genflow.campaign.chatter import chatter_to_log
+        from genflow.campaign.lease import LeaseHeldError
+        from genflow.campaign.runner import run_campaign, run_dir
+        from genflow.campaign.view import print_run, stage_bars
 
-    def waiting(err: LeaseHeldError) -> None:
-        err_console.print(f"[yellow]{err}[/yellow]\nwaiting for it to finish (--wait) ...")
+        spec = load_spec_or_exit(spec_path)
+        name = name_or_exit(name, spec)
+        log_path = run_dir(name) / "genflow.log"
+        stage(f"campaign {name}: library output goes to {log_path}")
+        bars = not json_out and interactive()  # the one switch: no bars for cron or a pipe
 
-    try:
-        with taken_name_exits(), chatter_to_log(log_path, verbose=verbose) as stream:
-            # The console draws on the terminal; stdout stays pure JSON with --json.
-            screen = Console(file=stream, stderr=False) if not json_out else err_console
-            with stage_bars(screen, enabled=not json_out) as on_progress:
-                run = run_campaign(
-                    spec, name=name, on_progress=on_progress, wait=wait, on_wait=waiting
-                )
-    except LeaseHeldError as err:
-        if json_out:
-            print_json(err.as_dict())
-        typer.echo(str(err), err=True)
-        raise typer.Exit(4) from None
+        def waiting(err: LeaseHeldError) -> None:
+            err_console.print(f"[yellow]{err}[/yellow]\nwaiting for it to finish (--wait) ...")
+
+        try:
+            with taken_name_exits(), chatter_to_log(log_path, verbose=verbose) as stream:
+                # The console draws on the terminal; stdout stays pure JSON with --json.
+                screen = Console(file=stream, stderr=False) if not json_out else err_console
+                with stage_bars(screen, enabled=bars) as on_progress:
+                    run = run_campaign(
+                        spec, name=name, on_progress=on_progress, wait=wait, on_wait=waiting
+                    )
+        except LeaseHeldError as err:
+            if json_out:
+                print_json(err.as_dict())
+            typer.echo(str(err), err=True)
+            raise typer.Exit(4) from None
     if json_out:
         print_json(run.as_dict())
     else:
@@ -94,11 +101,15 @@ def run_cmd(
 @app.command("submit")
 def submit_cmd(spec_path: SpecArg, name: NameOpt = None, json_out: JsonOpt = False) -> None:
     """Add the campaign's workflows to the FireWorks LaunchPad (once; re-submitting is a no-op)."""
+    from genflow.campaign.chatter import batch_chatter_to_log
+    from genflow.campaign.runner import run_dir
     from genflow.campaign.submit import submit_campaign
 
     spec = load_spec_or_exit(spec_path)
     name = name_or_exit(name, spec)
-    with taken_name_exits():
+    log_path = run_dir(name) / "genflow.log"
+    # unattended (cron, a script): FireWorks' tqdm bar and warnings go to the log
+    with taken_name_exits(), batch_chatter_to_log(log_path):
         report = submit_campaign(spec, name=name)
     if json_out:
         print_json(report.as_dict())

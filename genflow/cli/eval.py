@@ -175,7 +175,8 @@ def compare_cmd(
             "e_d_histogram": str(e_d_histograms({sa.name: sa.e_d, sb.name: sb.e_d},
                                                 out / "e_d_histogram.png", hull=hull)),
             "per_composition_delta_e_form": str(per_composition_delta(
-                [r["delta"] for r in result["per_composition"]], out / "delta_e_form.png",
+                {r["formula"]: r["delta"] for r in result["per_composition"]},
+                out / "delta_e_form.png",
                 label_a=sa.name, label_b=sb.name)),
         }  # fmt: skip
     if json_out:

@@ -41,6 +41,8 @@ def nightly_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Submit tonight's campaign once (idempotent per date) and report last night's new hits."""
+    from genflow.campaign.chatter import batch_chatter_to_log
+    from genflow.campaign.runner import run_dir
     from genflow.campaign.submit import nightly
     from genflow.campaign.view import hits_table
 
@@ -50,10 +52,11 @@ def nightly_cmd(
     except ValueError:
         err_console.print(f"[red]--date {on_date!r}: expected YYYY-MM-DD[/red]")
         raise typer.Exit(2) from None
-    with taken_name_exits():
+    # under cron/systemd: FireWorks' tqdm bar and library warnings go to the log, not the mail
+    with taken_name_exits(), batch_chatter_to_log(run_dir(spec.name) / "genflow.log"):
         report = nightly(spec, date=day)
-    if report_dir is not None:
-        report["report"] = _nightly_report(spec.name, report_dir, before=report["campaign"])
+        if report_dir is not None:
+            report["report"] = _nightly_report(spec.name, report_dir, before=report["campaign"])
     if json_out:
         print_json(report)
         return

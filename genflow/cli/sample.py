@@ -7,6 +7,7 @@ so ``genflow --help`` stays fast.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -29,7 +30,9 @@ def sample_command(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", help=".extxyz, .json (list of Structure.as_dict()), .cif or a directory."
+            "--out",
+            help=".extxyz, .json (list of Structure.as_dict()), .cif or a directory "
+            "(without it, --json carries the structures as Structure.as_dict()).",
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
@@ -55,6 +58,27 @@ def sample_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Sample crystal structures from UniMat, StructRepDiff or the random-search baseline."""
+    from genflow.core.progress import stage, stage_lines
+
+    # stage lines on stderr from the first second: JAX's import and the compile take 15-50 s
+    with stage_lines(sys.stderr):
+        stage("importing the generator (JAX)")
+        _sample(n, composition, elements, n_atoms, out, seed, checkpoint, steps, generator,
+                json_out)  # fmt: skip
+
+
+def _sample(
+    n: int,
+    composition: str | None,
+    elements: str | None,
+    n_atoms: int | None,
+    out: Path | None,
+    seed: int,
+    checkpoint: str | None,
+    steps: int | None,
+    generator: str | None,
+    json_out: bool,
+) -> None:
     from genflow.core.chem import formula
     from genflow.core.structure_io import output_format, write_structures
     from genflow.model.kinds import GENERATOR_KINDS, sample_structures
@@ -91,6 +115,8 @@ def sample_command(
         "provenance": {k: v for k, v in provenance.items() if k != "config"},
     }
     if json_out:
+        if out is None:  # nowhere else to go: the structures ride in the JSON
+            summary["structures"] = [json.loads(s.to_json()) for s in structures]
         typer.echo(json.dumps(summary))
         return
     from rich.console import Console

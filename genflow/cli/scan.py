@@ -42,13 +42,26 @@ def scan_command(
         typer.Option("--out", help="With --sample: write samples as a JSON list to this file."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Sampling seed.")] = 0,
+    oxidation_states: Annotated[
+        str,
+        typer.Option(
+            "--oxidation-states",
+            help="SMACT oxidation-state list: smact14 (CDVAE's, the default: comparable with "
+            "published validity numbers) or icsd24 (SMACT's default: states seen in crystals).",
+        ),
+    ] = "smact14",
 ) -> None:
     """Enumerate CHEMSYS compositions with coefficients up to K; keep SMACT charge-neutral ones."""
     from genflow.model.scan import enumerate_compositions, sample_compositions
 
     console = Console()
     try:
-        result = enumerate_compositions(chemsys, max_coefficient, require_all=not allow_subsystems)
+        result = enumerate_compositions(
+            chemsys,
+            max_coefficient,
+            require_all=not allow_subsystems,
+            oxidation_states_set=oxidation_states,
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="CHEMSYS") from exc
     payload = result.as_dict()
@@ -73,10 +86,21 @@ def scan_command(
     console.print(
         f"{payload['chemsys']} (K={max_coefficient}, {mode}): enumerated {result.enumerated} "
         f"compositions ({result.distinct} distinct reduced), "
-        f"{result.charge_neutral} charge-neutral by SMACT"
+        f"{result.charge_neutral} charge-neutral by SMACT ({oxidation_states} oxidation states)",
+        highlight=False,
     )
-    if result.formulas:
-        console.print(" ".join(result.formulas))
+    uncommon = result.uncommon
+    for name, states in zip(result.formulas, result.oxidation_states, strict=True):
+        # the states that made it neutral, so a reader can judge them (Ti-1 is rare)
+        charges = " ".join(f"{el}{ox:+d}" for el, ox in states.items()) or "no charges (alloy)"
+        mark = f"  * {', '.join(uncommon[name])}: state outside ICSD-24" if name in uncommon else ""
+        console.print(f"  {name:<12} {charges}{mark}", highlight=False)
+    if uncommon:
+        console.print(
+            f"* {len(uncommon)} neutral only with a state not seen in ICSD crystals "
+            "(SMACT's ICSD-24 list); --oxidation-states icsd24 drops them",
+            highlight=False,
+        )
     if sample > 0:
         console.print(f"sampled {payload['sampled']} structures" + (f" -> {out}" if out else ""))
         for err in payload["sample_errors"]:

@@ -256,6 +256,9 @@ def ensure_server(
             return uri
         pid = server_pid(port, run_path)  # also drops a stale pid file
         if pid is None:
+            from genflow.core.progress import stage
+
+            stage(f"starting the embedded database on port {port}")
             pid = _spawn(storage, port, host, log_file, oplog_max_entries)
             pid_file.write_text(f"{pid}\n")
         _wait_until_up(pid, port, host, log_file, timeout)

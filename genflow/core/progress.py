@@ -1,8 +1,16 @@
-"""Progress bars for every room: one rich-based helper instead of one per module.
+"""Progress for every room: bars, stage lines, and the one switch that says who is watching.
 
-Bars draw on stderr (stdout stays clean for piped CSV/JSON) and only when asked for *and*
-stdout is a terminal: callers pass ``enabled=not json_out`` (or their ``progress`` flag), and a
-pipe, a batch job or a test run gets no bar at all.
+:func:`interactive` is the one place that decides whether a person watches (a terminal) or
+not (cron, ``rlaunch``, a pipe, a test run). Bars draw on stderr (stdout stays clean for
+piped CSV/JSON) and only when asked for *and* interactive: callers pass
+``enabled=not json_out`` (or their ``progress`` flag). Off a terminal, library warnings go to
+a log file instead of stderr (:func:`quiet_batch_chatter` inside a worker process;
+``genflow.campaign.chatter`` for the commands).
+
+:func:`stage` announces a slow start ("loading checkpoint perov5…") before it happens, so
+a command is never silent for its first seconds: the line is logged (``genflow.stage``) and,
+inside :func:`stage_lines` (the CLI's ``sample`` and ``campaign run``), written to a stream
+at once. Stage lines are plain text, not bars: they show with or without a terminal.
 
 >>> for row in track(range(3), "scoring", enabled=False):
 ...     pass
@@ -14,19 +22,123 @@ False
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import sys
+import threading
 from collections.abc import Iterable, Iterator
-from typing import Any, Self, TypeVar
+from pathlib import Path
+from typing import Any, Self, TextIO, TypeVar
 
-__all__ = ["ProgressBar", "ProgressDisplay", "progress_bar", "progress_enabled", "track"]
+__all__ = [
+    "ProgressBar",
+    "ProgressDisplay",
+    "interactive",
+    "progress_bar",
+    "progress_enabled",
+    "quiet_batch_chatter",
+    "stage",
+    "stage_lines",
+    "track",
+]
 
 T = TypeVar("T")
 
+#: ``GENFLOW_INTERACTIVE=1`` / ``0`` overrides the terminal test (e.g. ``0`` in a tmux pane
+#: that feeds a log, ``1`` to see bars through ``script``).
+INTERACTIVE_ENV = "GENFLOW_INTERACTIVE"
+_stage_stream: TextIO | None = None
+_stage_lock = threading.Lock()
+_log = logging.getLogger("genflow.stage")
+
+
+def _isatty(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return isatty is not None and bool(isatty())
+    except (ValueError, OSError):  # a closed stream
+        return False
+
+
+def interactive() -> bool:
+    """Whether a person is watching: the one switch for bars and library chatter.
+
+    ``GENFLOW_INTERACTIVE`` (``1``/``0``) if set; otherwise stdout and stderr are both
+    terminals. Cron, ``rlaunch``/``qlaunch``, ``campaign submit`` in a script, ``nightly``
+    under systemd and test runs are not.
+    """
+    forced = os.environ.get(INTERACTIVE_ENV, "").strip().lower()
+    if forced in ("1", "true", "yes", "on"):
+        return True
+    if forced in ("0", "false", "no", "off"):
+        return False
+    return _isatty(sys.stdout) and _isatty(sys.stderr)
+
 
 def progress_enabled(enabled: bool = True) -> bool:
-    """Whether to draw: asked for (``enabled``) and stdout is an interactive terminal."""
-    isatty = getattr(sys.stdout, "isatty", None)
-    return bool(enabled) and isatty is not None and bool(isatty())
+    """Whether to draw: asked for (``enabled``) and :func:`interactive`."""
+    return bool(enabled) and interactive()
+
+
+def stage(message: str) -> None:
+    """Announce a slow start (``stage("loading MLIP CHGNet")`` prints "loading MLIP CHGNet…").
+
+    Logged at INFO on ``genflow.stage``; inside :func:`stage_lines` also written, flushed,
+    to that stream (from any thread: a campaign's jobs run in a worker thread).
+    """
+    _log.info("%s", message)
+    with _stage_lock:
+        stream = _stage_stream
+        if stream is None:
+            return
+        try:
+            stream.write(f"{message}…\n")
+            stream.flush()
+        except (ValueError, OSError):  # the stream closed under a late job
+            pass
+
+
+@contextlib.contextmanager
+def stage_lines(stream: TextIO | None = None) -> Iterator[None]:
+    """Write :func:`stage` lines to ``stream`` (default: stderr) while the context is open."""
+    global _stage_stream
+    with _stage_lock:
+        previous, _stage_stream = _stage_stream, stream if stream is not None else sys.stderr
+    try:
+        yield
+    finally:
+        with _stage_lock:
+            _stage_stream = previous
+
+
+def quiet_batch_chatter(log_path: str | Path = "genflow.log") -> bool:
+    """Off a terminal, send Python warnings to ``log_path`` instead of stderr, for good.
+
+    For jobs that run inside someone else's process (a FireWorks ``rlaunch``): the MLIP's
+    torch warnings would land in the launcher's stderr (cron mail, FireWorks logs). Called
+    where genflow loads a library that warns (MLIPs, generators). A no-op outside a running
+    jobflow job, when :func:`interactive` (a person sees everything) and when warnings are
+    already captured (by an earlier call, or by ``genflow campaign run``, which routes
+    everything to its log).
+    Returns whether it routed anything.
+    """
+    # logging.captureWarnings keeps the original showwarning here while capturing is on
+    if interactive() or getattr(logging, "_warnings_showwarning", None) is not None:
+        return False
+    try:
+        from jobflow import CURRENT_JOB
+    except ImportError:  # pragma: no cover - jobflow is a dependency
+        return False
+    if CURRENT_JOB.job is None:  # a command in a pipe (eval proxy > out.json): not a worker
+        return False
+    handler = logging.FileHandler(Path(log_path).resolve(), encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    warn_log = logging.getLogger("py.warnings")
+    warn_log.addHandler(handler)
+    warn_log.propagate = False  # not to a launcher's stderr handler (or logging's last resort)
+    logging.captureWarnings(True)
+    return True
 
 
 class ProgressDisplay:
@@ -37,7 +149,7 @@ class ProgressDisplay:
     Parameters
     ----------
     enabled : bool
-        Draw at all (still only when stdout is a terminal; see :func:`progress_enabled`).
+        Draw at all (still only when :func:`interactive`; see :func:`progress_enabled`).
     transient : bool
         Erase the bars when the display closes.
     console : rich.console.Console, optional

@@ -1,7 +1,10 @@
 """PNG plots of evaluations and reports (matplotlib, Agg backend: no display needed).
 
 Each function takes plain numbers, writes one PNG and returns its path; an empty input still
-writes a figure that says "no data", so a report never links to a missing file.
+writes a figure that says "no data", so a caller never links to a missing file (the morning
+report draws only the plots it has data for). Histograms that compare sets show fractions of
+each set, so sets of different sizes compare; categories (compositions) sit on a categorical
+axis; every colour bar says what its colour counts.
 """
 
 from __future__ import annotations
@@ -35,46 +38,62 @@ def _empty(ax, what: str) -> None:
 
 
 def e_d_histograms(sets: Mapping[str, Sequence[float]], path: Path, *, hull: str = "") -> Path:
-    """E_d histograms, one per set, on shared bins (Yang et al. 2023, Fig. 6)."""
+    """E_d histograms, one per set, on shared bins (Yang et al. 2023, Fig. 6).
+
+    Each set's bars are fractions of its own scored rows (they sum to 1), so a set of 10 and
+    one of 10,000 compare; the legend gives each n. A set without scored rows draws no bars
+    and says so in the legend.
+    """
     import numpy as np
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     values = [np.asarray(v, dtype=float) for v in sets.values()]
-    finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.zeros(0)
+    values = [v[np.isfinite(v)] for v in values]
+    finite = np.concatenate(values) if values else np.zeros(0)
     if finite.size:
         lo, hi = float(np.percentile(finite, 1)), float(np.percentile(finite, 99))
         bins = np.linspace(min(lo, -0.05), max(hi, 0.05) + 1e-9, 40)
         for name, v in zip(sets, values, strict=True):
-            ax.hist(np.clip(v[np.isfinite(v)], bins[0], bins[-1]), bins=bins, alpha=0.5,
-                    label=f"{name} (n={np.isfinite(v).sum()})")  # fmt: skip
-        ax.axvline(0.0, color="k", lw=1)
-        ax.axvline(0.025, color="k", lw=1, ls="--")
-        ax.legend()
+            if not v.size:
+                ax.plot([], [], " ", label=f"{name}: no scored rows")
+                continue
+            weights = np.full(v.size, 1.0 / v.size)  # fractions: each set sums to 1
+            ax.hist(np.clip(v, bins[0], bins[-1]), bins=bins, alpha=0.5, weights=weights,
+                    label=f"{name} (n={v.size})")  # fmt: skip
+        ax.axvline(0.0, color="k", lw=1, label="E_d = 0 (stable below)")
+        ax.axvline(0.025, color="k", lw=1, ls="--", label="25 meV/atom (metastable below)")
+        ax.legend(fontsize=8)
     else:
         _empty(ax, "no scored rows")
     ax.set_xlabel(f"E_d vs {hull} hull (eV/atom)" if hull else "E_d (eV/atom)")
-    ax.set_ylabel("count")
+    ax.set_ylabel("fraction of the set's scored rows")
     return _save(fig, path)
 
 
 def per_composition_delta(
-    deltas: Sequence[float], path: Path, *, label_a: str = "A", label_b: str = "B"
+    deltas: Mapping[str, float], path: Path, *, label_a: str = "A", label_b: str = "B"
 ) -> Path:
-    """Per-composition E_f^A - E_f^B, sorted (Yang et al. 2023, Figs. 5 and 8)."""
+    """Per-composition E_f^A - E_f^B, sorted (Yang et al. 2023, Figs. 5 and 8).
+
+    ``deltas`` maps each matched composition to its difference; the compositions are the
+    categories of the x axis (every k-th labelled when there are more than 40).
+    """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    d = sorted(deltas)
-    if d:
+    items = sorted(deltas.items(), key=lambda kv: kv[1])
+    fig, ax = plt.subplots(figsize=(max(6.0, min(14.0, 0.25 * len(items) + 2)), 4))
+    if items:
+        names, d = [k for k, _ in items], [v for _, v in items]
         colors = ["tab:green" if x < 0 else "tab:red" for x in d]
-        ax.bar(range(len(d)), d, color=colors, width=1.0)
+        ax.bar(names, d, color=colors, width=0.8)  # categorical: one bar per composition
         ax.axhline(0.0, color="k", lw=1)
-        ax.set_xlabel("matched composition (sorted)")
+        step = -(-len(names) // 40)
+        ax.set_xticks(range(0, len(names), step), names[::step], rotation=90, fontsize=7)
+        ax.set_xlabel("composition held by both sets (sorted by difference)")
     else:
         _empty(ax, "no matched compositions")
     ax.set_ylabel("E_f(A) - E_f(B) (eV/atom)")
-    ax.set_title(f"A = {label_a}, B = {label_b}", fontsize=9)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_title(f"A = {label_a}, B = {label_b}; green: A lower", fontsize=9)
     return _save(fig, path)
 
 
@@ -103,8 +122,13 @@ def _ptable_position(z: int, row: int, group: int) -> tuple[int, int]:
     return row, group
 
 
-def periodic_table_heatmap(counts: Mapping[str, float], path: Path, *, title: str) -> Path:
-    """Element counts on a periodic table (hits per element); elements with 0 stay grey."""
+def periodic_table_heatmap(
+    counts: Mapping[str, float], path: Path, *, title: str, label: str = "count"
+) -> Path:
+    """Element counts on a periodic table (hits per element); elements with 0 stay grey.
+
+    ``label`` names what the colour bar counts (e.g. "hits containing the element").
+    """
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
     from pymatgen.core.periodic_table import Element
@@ -126,7 +150,8 @@ def periodic_table_heatmap(counts: Mapping[str, float], path: Path, *, title: st
     ax.set_aspect("equal")
     ax.axis("off")
     if top:
-        fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.6)
+        bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.6)
+        bar.set_label(label)
     else:
         _empty(ax, title)
     ax.set_title(title)

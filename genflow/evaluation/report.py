@@ -193,24 +193,70 @@ def build_report(
     report["e_d"] = {h: sets[0].e_d(h) for h in hulls}
     if out is not None:
         out = Path(out)
-        plots = {
-            "funnel": bar_chart(funnel, out / "funnel.png", title="campaign funnel"),
-            "rejections": bar_chart(report["failure_counts"], out / "rejections.png",
-                                    title="rejection reasons"),
-            **{f"e_d_{h}": e_d_histograms({s.name: s.e_d(h) for s in sets},
-                                          out / f"e_d_{h}.png", hull=h) for h in hulls},
-            "hits_periodic_table": periodic_table_heatmap(
-                _element_counts(report["hits"]), out / "hits_periodic_table.png",
-                title="hits per element"),
-        }  # fmt: skip
-        for k, ((a, b, h), d) in enumerate(deltas.items()):
-            plots[f"delta_e_form_{k}_{h}"] = per_composition_delta(
-                d, out / f"delta_e_form_{k}_{h}.png", label_a=a, label_b=b)  # fmt: skip
-        report["plots"] = {k: str(v) for k, v in plots.items()}
+        _draw_plots(report, sets, hulls, funnel, deltas, out)
         (out / "report.md").write_text(render_markdown(report))
         (out / "report.html").write_text(render_html(report))
         report["markdown"], report["html"] = str(out / "report.md"), str(out / "report.html")
     return report
+
+
+def _draw_plots(
+    report: dict[str, Any], sets: list, hulls: list[str], funnel: dict, deltas: dict, out: Path
+) -> None:
+    """Draw the plots that have data into ``out``; set ``report["plots"]`` (name → PNG),
+    ``report["captions"]`` (name → what the plot shows) and ``report["not_drawn"]``
+    (name → why: a panel without data is left out, not drawn empty)."""
+    name = report["campaign"]
+    threshold = "the campaign's hit threshold"
+    todo: dict[str, tuple[str, str | None, Any]] = {
+        # name: (caption, reason it has no data or None, drawing function)
+        "funnel": (
+            f"Candidates of {name} reaching each stage (generated, gated, relaxed, scored) "
+            f"and stable on {hulls[0]} (E_d < 0).",
+            None,
+            lambda p: bar_chart(funnel, p, title="campaign funnel", ylabel="candidates"),
+        ),
+        "rejections": (
+            "Candidates rejected at the gate or failed, per reason (the text before ':' of "
+            "each reject reason).",
+            None if report["failure_counts"] else "nothing was rejected",
+            lambda p: bar_chart(report["failure_counts"], p, title="rejection reasons",
+                                ylabel="candidates"),
+        ),
+        "hits_periodic_table": (
+            f"Elements of the hits (E_d below {threshold}): colour = number of hits "
+            "containing the element; grey: none.",
+            None if report["hits"] else "no hits",
+            lambda p: periodic_table_heatmap(
+                _element_counts(report["hits"]), p, title="hits per element",
+                label="hits containing the element"),
+        ),
+    }  # fmt: skip
+    for h in hulls:
+        per_set = {s.name: s.e_d(h) for s in sets}
+        scored = any(per_set.values())  # e_d() keeps finite values only
+        todo[f"e_d_{h}"] = (
+            f"Decomposition energy E_d against the {h} hull of "
+            + ", ".join(per_set) + ": fraction of each set's scored rows per bin "
+            "(sets of different size compare); solid line E_d = 0, dashed 25 meV/atom.",
+            None if scored else f"no scored rows on {h}",
+            lambda p, per_set=per_set, h=h: e_d_histograms(per_set, p, hull=h),
+        )  # fmt: skip
+    for k, ((a, b, h), d) in enumerate(deltas.items()):
+        todo[f"delta_e_form_{k}_{h}"] = (
+            f"Per-composition formation-energy difference E_f({a}) − E_f({b}) on {h}, each "
+            "set's lowest E_f per reduced formula, over the compositions both hold, sorted; "
+            f"green: {a} lower.",
+            None if d else f"{a} and {b} hold no composition in common",
+            lambda p, d=d, a=a, b=b: per_composition_delta(d, p, label_a=a, label_b=b),
+        )  # fmt: skip
+    report["plots"], report["captions"], report["not_drawn"] = {}, {}, {}
+    for key, (caption, missing, draw) in todo.items():
+        if missing:
+            report["not_drawn"][key] = missing
+            continue
+        report["plots"][key] = str(draw(out / f"{key}.png"))
+        report["captions"][key] = caption
 
 
 def latest_nightly(stores: Any, spec_name: str, *, before: str | None = None) -> str | None:

@@ -157,9 +157,28 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["", "sets: " + ", ".join(report["set_names"])]
     for s in sections(report):
         lines += _md_table(s)
-    for name, path in (report.get("plots") or {}).items():
-        lines += ["", f"![{name}]({Path(path).name})"]
+    plots = report.get("plots") or {}
+    if plots or report.get("not_drawn"):
+        lines += ["", "## Plots"]
+    for name, path in plots.items():
+        caption = _caption(report, name)
+        lines += ["", f"![{caption}]({Path(path).name})", "", f"*{caption}*"]
+    if skipped := _not_drawn(report):
+        lines += ["", skipped]
     return "\n".join(lines) + "\n"
+
+
+def _caption(report: dict[str, Any], name: str) -> str:
+    """What a plot shows (the report's caption; the plot's name only if it has none)."""
+    return (report.get("captions") or {}).get(name) or name
+
+
+def _not_drawn(report: dict[str, Any]) -> str:
+    """One line naming the plots left out for lack of data, and why."""
+    skipped = report.get("not_drawn") or {}
+    if not skipped:
+        return ""
+    return "Not drawn (no data): " + "; ".join(f"{k}: {why}" for k, why in skipped.items())
 
 
 _STYLE = (
@@ -194,13 +213,16 @@ def render_html(report: dict[str, Any]) -> str:
         parts.append(f"<p>sets: {e(', '.join(report['set_names']))}</p>")
     parts += [_html_table(s) for s in sections(report)]
     plots = report.get("plots") or {}
-    if plots:
+    if plots or report.get("not_drawn"):
         parts.append("<h2>Plots</h2>")
     for name, path in plots.items():
         data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        caption = e(_caption(report, name))
         parts.append(
-            f'<figure><img alt="{e(name)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{e(name)}</figcaption></figure>"
+            f'<figure id="{e(name)}"><img alt="{caption}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{caption}</figcaption></figure>"
         )
+    if skipped := _not_drawn(report):
+        parts.append(f"<p>{e(skipped)}</p>")
     parts.append("</body></html>\n")
     return "\n".join(parts)

@@ -160,9 +160,10 @@ def set_table(sets: list[ReportSet], hulls: list[str]) -> list[dict[str, Any]]:
 
 def pair_tables(
     sets: list[ReportSet], hulls: list[str]
-) -> tuple[list[dict[str, Any]], dict[tuple[str, str, str], list[float]]]:
+) -> tuple[list[dict[str, Any]], dict[tuple[str, str, str], dict[str, float]]]:
     """Table 2 for every pair (A before B in the argument order) on each hull, plus the
-    sorted per-composition E_f^A(c) - E_f^B(c) of each pair (Figs. 5 and 8)."""
+    per-composition E_f^A(c) - E_f^B(c) of each pair, ``{composition: difference}`` in
+    increasing order (Figs. 5 and 8)."""
     from genflow.hull.metrics import lowest_e_form_per_composition
 
     table, deltas = [], {}
@@ -172,6 +173,8 @@ def pair_tables(
         row.pop("matching", None)
         table.append({"a": a.name, "b": b.name, "hull": h, **row})
         best_a, best_b = lowest_e_form_per_composition(pa), lowest_e_form_per_composition(pb)
-        deltas[(a.name, b.name, h)] = sorted(best_a[c] - best_b[c] for c in set(best_a) & set(
-            best_b))  # fmt: skip
+        matched = set(best_a) & set(best_b)
+        deltas[(a.name, b.name, h)] = dict(
+            sorted(((c, best_a[c] - best_b[c]) for c in matched), key=lambda kv: (kv[1], kv[0]))
+        )
     return table, deltas

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from genflow.campaign.chatter import chatter_to_log
 from genflow.campaign.view import stage_bars
+from genflow.core.progress import stage
 
 
 def test_library_chatter_goes_to_the_log_and_bars_to_the_console(tmp_path):
@@ -23,12 +24,14 @@ def test_library_chatter_goes_to_the_log_and_bars_to_the_console(tmp_path):
             logging.getLogger("jobflow.managers.local").warning("job chatter")
             counts = {"generated": 2, "gated": 1, "rejected_at_gate": 0, "relaxed": 0, "scored": 0}
             on_progress(counts, 6)
+            stage("loading MLIP CHGNet")  # a slow start: printed above the bars
         stream.write("")  # the console stream stays usable inside the context
     text = log.read_text()
     assert "CHGNet v0.3.0 initialized" in text
     assert "FutureWarning: cd is deprecated" in text and "job chatter" in text
     drawn = screen.getvalue()
     assert "generate" in drawn and "2/6" in drawn  # the bars reached the console...
+    assert "loading MLIP CHGNet…" in drawn and "loading MLIP CHGNet" in text  # stage: both
     assert "initialized" not in drawn and "deprecated" not in drawn  # ...and nothing else
 
 

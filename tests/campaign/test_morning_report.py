@@ -59,7 +59,8 @@ def test_report_of_a_finished_campaign(campaign_env, structures_spec, tmp_path, 
     assert set(report["plots"]) == {"funnel", "rejections", "e_d_mp2021", "hits_periodic_table",
                                     "delta_e_form_0_mp2021"}  # fmt: skip
     for name, png in report["plots"].items():
-        assert f"![{name}]({name}.png)" in md
+        caption = report["captions"][name]  # what the plot shows, not its file name
+        assert f"![{caption}]({name}.png)" in md and caption != name
         with Image.open(png) as im:
             assert im.format == "PNG" and im.size[0] > 100 and im.size[1] > 100
             im.verify()
@@ -138,6 +139,10 @@ def _check_tables(report, md, stores, imported) -> None:
     assert {r["composition"] for r in cond["rows"]} >= {"NaCl", "Si"}
     best = {r["composition"]: r["best_e_d"] for r in cond["rows"]}
     assert best["NaCl"] == pytest.approx(e_ds["NaCl"]) and best["Si"] == pytest.approx(e_ds["Si"])
+    for hit in report["hits"]:
+        reduced = Composition(hit["formula"]).reduced_formula
+        assert best[reduced] == pytest.approx(hit["e_d"]), (reduced, best, hit["e_d"])
+        assert f"| {reduced} | 1 | 1 | 1 | {hit['e_d']:.4f} |" in md
     assert cond["convergence_rate"] == 1.0  # both relaxes converged
     for title in ("## Sets on each hull", "## Pairs of sets", "## Conditional generation"):
         body = md.split(title, 1)[1].split("\n## ", 1)[0]
@@ -180,7 +185,9 @@ def _check_html(report, out) -> None:
 
     page = (out / "report.html").read_text()
     assert report["html"] == str(out / "report.html")
-    embedded = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', page)
+    embedded = re.findall(
+        r'<figure id="([^"]+)"><img alt="[^"]+" src="data:image/png;base64,([^"]+)"', page
+    )
     assert {name for name, _ in embedded} == set(report["plots"])
     for name, data in embedded:
         assert base64.b64decode(data) == (out / f"{name}.png").read_bytes()

@@ -36,7 +36,9 @@ def test_progress_draws_on_a_terminal(monkeypatch) -> None:
         def isatty(self) -> bool:
             return True
 
+    monkeypatch.delenv(progress.INTERACTIVE_ENV, raising=False)
     monkeypatch.setattr("sys.stdout", Tty())
+    monkeypatch.setattr("sys.stderr", Tty())  # bars draw on stderr: both are terminals
     assert progress.progress_enabled(True) and not progress.progress_enabled(False)
     assert list(progress.track([1, 2], "rows", enabled=False)) == [1, 2]
     with progress.ProgressDisplay(transient=True) as display:

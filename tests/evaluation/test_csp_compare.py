@@ -59,6 +59,8 @@ def test_compare_sets_tables_and_plots(tmp_path) -> None:
     assert r["e_form_reduction_rate"] == pytest.approx(0.5)
     assert [row["formula"] for row in r["per_composition"]] == ["SrTiO3", "BaTiO3"]
     h = e_d_histograms({"A": a.e_d, "B": b.e_d}, tmp_path / "h.png", hull="mp2021")
-    d = per_composition_delta([x["delta"] for x in r["per_composition"]], tmp_path / "d.png")
+    d = per_composition_delta(
+        {x["formula"]: x["delta"] for x in r["per_composition"]}, tmp_path / "d.png"
+    )
     assert h.stat().st_size > 1000 and d.stat().st_size > 1000
     assert not math.isnan(r["delta_e_form"])

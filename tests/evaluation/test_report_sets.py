@@ -32,7 +32,8 @@ def test_tables_by_hand() -> None:
     assert row["n_matched"] == 2 and row["n_only_b"] == 1 and row["n_only_a"] == 0
     assert row["delta_e_form"] == pytest.approx(0.0, abs=1e-12)
     assert row["e_form_reduction_rate"] == 0.5
-    assert deltas[("A", "B", "h")] == pytest.approx([-0.2, 0.2])
+    assert deltas[("A", "B", "h")] == pytest.approx({"NaCl": -0.2, "KBr": 0.2})
+    assert list(deltas[("A", "B", "h")]) == ["NaCl", "KBr"]  # increasing difference
 
 
 def test_mp20_split_on_the_bundled_hull() -> None:

@@ -44,8 +44,8 @@ def test_sample_json_file_and_summary(tmp_path):
         "sample", "--n", "4", "--composition", "BaTiO3", "--out", str(out), "--json", *STEPS
     )
     assert r.exit_code == 0, r.output
-    summary = json.loads(r.output)
-    assert summary["n"] == 4 and summary["format"] == "json"
+    summary = json.loads(r.stdout)  # stage lines ("loading checkpoint perov5…") go to stderr
+    assert summary["n"] == 4 and summary["format"] == "json" and "structures" not in summary
     assert summary["provenance"]["model_name"] == "unimat"
     structures = [Structure.from_dict(d) for d in json.loads(out.read_text())]
     assert [s.composition for s in structures] == [Composition("BaTiO3")] * 4
@@ -108,3 +108,15 @@ def test_train_command_runs_and_resumes(tmp_path):
     r = _invoke("train", "perov5:tiny", "--workdir", str(wd), "--steps", "4", "--json")
     summary = json.loads(r.output.strip().splitlines()[-1])
     assert summary["start_step"] == 2 and summary["step"] == 4
+
+
+def test_sample_json_without_out_carries_the_structures():
+    """Nowhere else to go: ``--json`` alone must not drop what was sampled (issue 23)."""
+    r = _invoke("sample", "--n", "2", "--composition", "BaTiO3", "--json", *STEPS)
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert "loading checkpoint perov5…" in r.stderr
+    assert summary["out"] is None and len(summary["structures"]) == 2
+    structures = [Structure.from_dict(d) for d in summary["structures"]]
+    assert [s.composition for s in structures] == [Composition("BaTiO3")] * 2
+    assert summary["formulas"] == ["BaTiO3", "BaTiO3"]

@@ -158,3 +158,27 @@ def test_li_p_s_cl_scan_samples_with_the_mp20_checkpoint():
         s = Structure.from_dict(row["structure"])
         assert s.composition == Composition(row["composition"])
         assert {e.symbol for e in s.composition.elements} == {"Li", "P", "S", "Cl"}
+
+
+def test_scan_says_which_oxidation_states_made_each_composition_neutral():
+    """BaTiO and Ba2Ti2O pass only because CDVAE's smact14 list holds Ti−1 (issue 23)."""
+    r = enumerate_compositions("Ba-Ti-O", 4)
+    states = dict(zip(r.formulas, r.oxidation_states, strict=True))
+    assert states["BaTiO3"] == {"Ba": 2, "O": -2, "Ti": 4}  # the common states are preferred
+    assert states["BaTiO"] == {"Ba": 2, "O": -1, "Ti": -1}
+    assert states["Ba2Ti2O"] == {"Ba": 2, "O": -2, "Ti": -1}
+    assert r.uncommon["BaTiO"] == ["Ti"] and "BaTiO3" not in r.uncommon
+    common = enumerate_compositions("Ba-Ti-O", 4, oxidation_states_set="icsd24")
+    assert "BaTiO3" in common.formulas
+    assert "BaTiO" not in common.formulas and "Ba2Ti2O" not in common.formulas
+    assert not common.uncommon
+
+    runner = CliRunner()
+    out = runner.invoke(_app(), ["scan", "Ba-Ti-O", "-k", "2"], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "BaTiO        Ba+2 O-1 Ti-1  * Ti: state outside ICSD-24" in out.output
+    assert "BaTiO2       Ba+2 O-2 Ti+2\n" in out.output
+    payload = json.loads(runner.invoke(_app(), ["scan", "Ba-Ti-O", "-k", "2", "--json"]).output)
+    assert payload["oxidation_states"]["Ba2Ti2O"] == {"Ba": 2, "O": -2, "Ti": -1}
+    assert payload["oxidation_states_set"] == "smact14"
+    assert payload["uncommon_states"] == {"BaTiO": ["Ti"], "Ba2Ti2O": ["Ti"], "BaTi2O2": ["Ti"]}

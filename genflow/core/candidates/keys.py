@@ -66,6 +66,8 @@ class CandidateKey(StrEnum):
     GATE_VALID = "gate.valid"
     GATE_NOVEL = "gate.novel"
     GATE_FINGERPRINT = "gate.fingerprint"
+    GATE_DUPLICATE_OF = "gate.duplicate_of"
+    GATE_NOVELTY_SOURCE = "gate.novelty_source"
     PRERELAX = "prerelax"
     RELAX = "relax"
     RELAX_ENGINE = "relax.engine"
