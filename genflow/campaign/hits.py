@@ -122,6 +122,8 @@ class Hit:
     audit: str | None = None
     beaten_by: str | None = None
     round: int = 0
+    coverage: str | None = None
+    coverage_missing: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``scored_at`` as ISO text) for ``--json``."""
@@ -209,6 +211,8 @@ def find_hits(
                 audit=get_path(score, K.AUDIT_VERDICT),
                 beaten_by=get_path(score, f"{K.AUDIT}.beaten_by"),
                 round=score.get(K.ROUND) or 0,
+                coverage=score.get(K.COVERAGE),
+                coverage_missing=list(score.get(K.COVERAGE_MISSING) or []),
             )
         )
     return hits

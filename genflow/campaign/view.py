@@ -57,12 +57,15 @@ def hits_table(hits: list[dict], title: str = "hits") -> Table:
     table = Table(
         title=f"{title} ({len(hits)})",
         caption="E_d, E_f in eV/atom (latest hull round); GAP? = hull_gap_suspected "
-        "(--hide-gaps); --json gives full ids and checkpoints",
+        "(--hide-gaps); cover thin = the hull lacks a binary of the system; --json gives "
+        "full ids and checkpoints",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
     )
-    columns = ("candidate", "formula", "hull", "E_d", "E_f", "claim", "audit", "engine", "task")
+    columns = (
+        "candidate", "formula", "hull", "E_d", "E_f", "claim", "audit", "cover", "engine", "task"
+    )  # fmt: skip
     rows = [
         (
             h[K.CANDIDATE_ID][:11],
@@ -74,6 +77,7 @@ def hits_table(hits: list[dict], title: str = "hits") -> Table:
                 h.get("novelty") or "", ""
             ),
             {"hull_gap_suspected": "GAP?", "confirmed": "ok"}.get(h.get("audit") or "", "-"),
+            "thin" if h.get("coverage") == "thin" else "",
             str(h.get("engine")),
             str(h.get("task_uuid"))[:8],
         )

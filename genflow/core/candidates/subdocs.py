@@ -137,6 +137,19 @@ class HullScoreDoc(_Doc):
         default_factory=dict, description="'A-B' → the reference has an entry of that binary."
     )
     novelty: str | None = Field(None, description="'new polymorph' or 'new composition'.")
+    implausible: bool | None = Field(
+        None,
+        description="E_d below the physical window (hull.io.score_candidates): never a hit.",
+    )
+    coverage: str | None = Field(
+        None,
+        description="'thin': the reference lacks a binary of the system that data, not "
+        "chemistry, left out (hull.coverage.thin_binaries); else 'ok'.",
+    )
+    coverage_missing: list[str] = Field(
+        default_factory=list,
+        description="What makes coverage thin, e.g. 'no binary Te–Yb compound in mp2021'.",
+    )
     audit: dict | None = Field(
         None,
         description="Hit audit (workflows.hit_audit): verdict 'hull_gap_suspected' or "
