@@ -131,9 +131,11 @@ def _e_d(formula: str, energy_per_atom: float, phases: list[dict]) -> tuple[dict
     for entry, p in zip(entries, phases, strict=True):
         entry._energy = p["energy_per_atom"] * entry.composition.num_atoms
     comp = Composition(formula)
-    hit = PDEntry(comp, energy_per_atom * comp.num_atoms, name="hit")
-    decomp, e_d = PhaseDiagram(entries).get_decomp_and_e_above_hull(hit, allow_negative=True)
-    return decomp, float(e_d)
+    diagram = PhaseDiagram(entries)
+    # from the diagram's own phases: get_decomp_and_e_above_hull returns the hit itself when
+    # it ties a stable phase exactly (same composition and energy per atom)
+    decomp = diagram.get_decomposition(comp)
+    return decomp, float(energy_per_atom - diagram.get_hull_energy_per_atom(comp))
 
 
 def local_verdict(
