@@ -107,6 +107,18 @@ def test_default_campaign_flags_gap_hits_not_ordinary_ones(stores, monkeypatch):
     assert ybn_score["coverage"] == "thin"
     assert ybn_score["coverage_missing"] == ["no binary N–Yb compound in mp2021"]
     assert nacl_score["audit"]["verdict"] == "confirmed" and nacl_score["coverage"] == "ok"
+    # genflow hits: the coverage beside the verdict (table column, --json fields)
+    from genflow.campaign.hits import find_hits
+    from genflow.campaign.view import hits_table
+
+    hits = {h.candidate_id: h for h in find_hits(stores, "mp2021", max_ed=0.0)}
+    assert hits[c_ybn.candidate_id].as_dict()["coverage"] == "thin"
+    assert hits[c_ybn.candidate_id].coverage_missing == ["no binary N–Yb compound in mp2021"]
+    assert hits[c_nacl.candidate_id].coverage == "ok"
+    table = hits_table([h.as_dict() for h in hits.values()])
+    cells = {c.header: c._cells for c in table.columns}
+    rows = dict(zip(cells["audit"], cells["cover"], strict=True))
+    assert rows == {"GAP?": "thin", "ok": ""}
 
 
 def test_decorations_only_for_binaries_the_hull_lacks():
