@@ -53,12 +53,18 @@ def stage_bars(console: Console, *, enabled: bool = True) -> Iterator[Any]:
 
 
 def hits_table(hits: list[dict], title: str = "hits") -> Table:
-    """The hits table (short ids so it fits 80 columns; ``--json`` carries full ids)."""
+    """The hits table (short ids so it fits 80 columns; ``--json`` carries full ids).
+
+    A *cover* column (``thin``: ``hull.coverage.thin_binaries``) appears when some hit's
+    coverage is thin, so the usual table still fits 80 columns.
+    """
+    thin = any(h.get("coverage") == "thin" for h in hits)
     table = Table(
         title=f"{title} ({len(hits)})",
         caption="E_d, E_f in eV/atom (latest hull round); GAP? = hull_gap_suspected "
-        "(--hide-gaps); cover thin = the hull lacks a binary of the system; --json gives "
-        "full ids and checkpoints",
+        "(--hide-gaps); "
+        + ("cover thin = the hull lacks a binary of the system; " if thin else "")
+        + "--json gives full ids and checkpoints",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
@@ -84,11 +90,15 @@ def hits_table(hits: list[dict], title: str = "hits") -> Table:
         for h in hits
     ]
     for i, col in enumerate(columns):
+        if col == "cover" and not thin:
+            continue
         # min_width: rich otherwise crops short no-wrap cells when the console is narrow.
         width = max([len(col), *(len(r[i]) for r in rows)])
         table.add_column(col, no_wrap=True, min_width=width)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(
+            *(cell for col, cell in zip(columns, row, strict=True) if thin or col != "cover")
+        )
     return table
 
 
