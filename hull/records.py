@@ -40,6 +40,11 @@ class HullScore:
     novelty : str or None
         ``"known composition"`` or ``"composition absent from hull"`` (hull coverage, not a
         novelty verdict); None if failed.
+    coverage : str or None
+        ``"thin"`` when the reference lacks a binary of the system that data, not chemistry,
+        left out (``hull.coverage.thin_binaries``), else ``"ok"``; None for a failed row.
+    coverage_missing : list of str
+        What makes it thin, e.g. ``"no binary Te–Yb compound in mp2021"``.
     implausible : bool or None
         E_d below the physical window (``IMPLAUSIBLE_E_D``, :func:`genflow.hull.io.
         score_candidates`): scored, but a unit slip or broken calculation, never a hit
@@ -57,6 +62,8 @@ class HullScore:
     binaries_known: dict[str, bool] = field(default_factory=dict)
     novelty: str | None = None
     implausible: bool | None = None
+    coverage: str | None = None
+    coverage_missing: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

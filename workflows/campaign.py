@@ -191,7 +191,7 @@ class ScoreMaker(Maker):
     hit_threshold
         E_d (eV/atom) below which a score is a hit (None = ``HIT_THRESHOLD`` setting).
     audit, force_field
-        Audit hits with this MLIP (``workflows.hit_audit``).
+        Audit hits with this MLIP (``workflows.hit_audit``); on by default, as in a spec.
     rounds
         Fold stable hits into the next hull round (``hull.rounds``).
     """
@@ -201,7 +201,7 @@ class ScoreMaker(Maker):
     engine: str = "mlip"
     force: bool = False
     hit_threshold: float | None = None
-    audit: bool = False
+    audit: bool = True
     force_field: str = "CHGNet"
     rounds: bool = False
 

@@ -1,8 +1,8 @@
 """Hit audit: is a hit below the hull its own engine finds, or only below a hull with a gap?
 
 A candidate scored "stable" against a reference that lacks a phase of its chemical system
-(rocksalt MgO is in neither GNoME's MP snapshot nor the MP-20 supplement) is a hull gap, not
-a discovery. Before a hit is reported stable, the audit
+(rocksalt YbTe: the bundled ``mp2021`` has no Yb–Te compound at all) is a hull gap, not a
+discovery. Before a hit is reported stable, the audit
 
 1. collects every reference structure genflow holds in the hit's chemical system
    (:func:`reference_structures`: the bundled MP-20 / Perov-5 / Carbon-24 rows) and prototype
@@ -14,16 +14,19 @@ a discovery. Before a hit is reported stable, the audit
    system (both MP2020 / MP-POTCAR scale), and computes the hit's E_d on it (pymatgen
    ``PhaseDiagram``, Eq. E_d of ``ReferenceHull.score``).
 
-A hit whose local E_d is not below ``-tolerance`` is ``hull_gap_suspected``, naming the phase
-that beats it; otherwise ``confirmed``. Engine energies are cached per (chemical system, engine,
-hull) in MongoDB (``hull_audits``), so each system is relaxed once, and only hits are audited.
-Verdicts are stored through ``genflow.core.candidates.record_audit``.
+A hit whose local E_d is not below ``-tolerance``, on a local hull the relaxed phases lowered
+by more than ``tolerance`` at its composition, is ``hull_gap_suspected``, naming the phase that
+beats it; otherwise ``confirmed`` (:func:`local_verdict`). Engine energies are cached per
+(chemical system, engine, hull) in MongoDB (``hull_audits``), so each system is relaxed once,
+and only hits are audited. Campaigns audit by default (``score.audit``; ``false`` turns it
+off); the cost is logged. Verdicts are stored through ``genflow.core.candidates.record_audit``.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from genflow.core.candidates import HULL_GAP_SUSPECTED, get_path, record_audit
@@ -119,6 +122,22 @@ def _mlip_relaxer(force_field: str) -> Callable[[Structure], float]:
     return relax
 
 
+def _e_d(formula: str, energy_per_atom: float, phases: list[dict]) -> tuple[dict, float]:
+    """Decomposition (PDEntry → fraction) and E_d (eV/atom) of a hit on the hull of ``phases``."""
+    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+    from pymatgen.core import Composition
+
+    entries = [PDEntry(Composition(p["composition"]), 0.0, name=p["name"]) for p in phases]
+    for entry, p in zip(entries, phases, strict=True):
+        entry._energy = p["energy_per_atom"] * entry.composition.num_atoms
+    comp = Composition(formula)
+    diagram = PhaseDiagram(entries)
+    # from the diagram's own phases: get_decomp_and_e_above_hull returns the hit itself when
+    # it ties a stable phase exactly (same composition and energy per atom)
+    decomp = diagram.get_decomposition(comp)
+    return decomp, float(energy_per_atom - diagram.get_hull_energy_per_atom(comp))
+
+
 def local_verdict(
     formula: str,
     energy_per_atom: float,
@@ -128,31 +147,36 @@ def local_verdict(
 ) -> dict:
     """E_d of a hit on the local hull of ``phases`` and the verdict.
 
+    A hit is ``hull_gap_suspected`` when it is not ``tolerance`` below the local hull *and*
+    the phases the audit relaxed lower the hull at its composition by more than
+    ``tolerance`` (``local_e_d − reference_e_d``, the reference's own entries being the
+    phases with ``source == "hull"``): it scored well only because the reference lacks a
+    phase. A hit whose hull the audit leaves where it was keeps its E_d (``confirmed``),
+    metastable or not; a hit below the lowered hull is ``confirmed`` too. Without
+    ``source == "hull"`` phases the first condition alone decides.
+
     Parameters
     ----------
     phases
-        Dicts with ``name``, ``composition`` and ``energy_per_atom`` (eV/atom).
+        Dicts with ``name``, ``composition``, ``energy_per_atom`` (eV/atom) and optionally
+        ``source`` (``"hull"``: an entry of the reference itself).
 
     Returns
     -------
     dict
-        ``verdict``, ``local_e_d`` (eV/atom), ``beaten_by`` (the phase of the local hull's
-        decomposition at the hit's composition with the largest share; None if confirmed).
+        ``verdict``, ``local_e_d`` and ``reference_e_d`` (eV/atom; the latter None without
+        reference phases), ``beaten_by`` (the phase of the local hull's decomposition at
+        the hit's composition with the largest share; None if confirmed).
     """
-    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
-    from pymatgen.core import Composition
-
-    entries = [PDEntry(Composition(p["composition"]), 0.0, name=p["name"]) for p in phases]
-    for entry, p in zip(entries, phases, strict=True):
-        entry._energy = p["energy_per_atom"] * entry.composition.num_atoms
-    comp = Composition(formula)
-    hit = PDEntry(comp, energy_per_atom * comp.num_atoms, name="hit")
-    decomp, e_d = PhaseDiagram(entries).get_decomp_and_e_above_hull(hit, allow_negative=True)
-    flagged = e_d > -tolerance
+    decomp, e_d = _e_d(formula, energy_per_atom, phases)
+    own = [p for p in phases if p.get("source") == "hull"]
+    ref_e_d = _e_d(formula, energy_per_atom, own)[1] if own else None
+    flagged = e_d > -tolerance and (ref_e_d is None or e_d - ref_e_d > tolerance)
     top = max(decomp.items(), key=lambda kv: kv[1])[0].name if decomp else None
     return {
         "verdict": HULL_GAP_SUSPECTED if flagged else CONFIRMED,
-        "local_e_d": float(e_d),
+        "local_e_d": e_d,
+        "reference_e_d": ref_e_d,
         "beaten_by": top if flagged else None,
         "local_decomposition": {e.name: float(f) for e, f in decomp.items()},
         "tolerance": tolerance,
@@ -161,8 +185,11 @@ def local_verdict(
 
 def _system_phases(
     stores: GenflowStores, elements: tuple[str, ...], hull: Any, engine: str, relax: Callable
-) -> list[dict]:
-    """Engine energies of the system's references and decorations, cached in MongoDB."""
+) -> tuple[list[dict], int]:
+    """Engine energies of the system's references and decorations, cached in MongoDB.
+
+    Returns the phases and how many structures were relaxed now (0 from the cache).
+    """
     from genflow.hull.coverage import Coverage, composition_key
     from genflow.workflows.prototypes import decorations
 
@@ -170,7 +197,7 @@ def _system_phases(
     coll = stores.db[AUDIT_COLLECTION]
     cached = retry_call(lambda: coll.find_one({"_id": key}), what="read hull audit cache")
     if cached is not None:
-        return cached["phases"]
+        return cached["phases"], 0
     cover = Coverage.of(hull)
     known = lambda c: composition_key(c.items()) in cover.compositions  # noqa: E731
     todo = [(label, s, "reference") for label, s in reference_structures(elements)]
@@ -193,7 +220,7 @@ def _system_phases(
     doc = {"_id": key, "chemsys": chemsys_string(elements), "engine": engine, "hull": hull.name,
            "phases": phases}  # fmt: skip
     retry_call(lambda: coll.replace_one({"_id": key}, doc, upsert=True), what="cache hull audit")
-    return phases
+    return phases, len(todo)
 
 
 def audit_hits(
@@ -226,7 +253,9 @@ def audit_hits(
     Returns
     -------
     dict
-        ``audited``, ``flagged``, ``confirmed`` counts and ``flagged_ids``.
+        ``audited``, ``flagged``, ``confirmed`` counts, ``flagged_ids``, and the cost:
+        ``relaxed`` (structures relaxed now; cached systems cost none), ``seconds`` (wall
+        time) and ``seconds_per_hit``. The cost is logged too (the campaign's log file).
     """
     from pymatgen.core import Structure
 
@@ -239,12 +268,14 @@ def audit_hits(
     )
     proj = [str(k) for k in (K.CANDIDATE_ID, K.REDUCED_FORMULA, K.FORMULA, K.RELAX)]
     proj.append(score_path(key))
+    started = time.perf_counter()
     hits = retry_call(lambda: list(stores.candidates.find(query, proj)), what="read hits")
     if not hits:
-        return {"audited": 0, "flagged": 0, "confirmed": 0, "flagged_ids": []}
+        return {"audited": 0, "flagged": 0, "confirmed": 0, "flagged_ids": [], "relaxed": 0,
+                "seconds": 0.0, "seconds_per_hit": None}  # fmt: skip
     reference = load_hull(hull)
     relax = relax or _mlip_relaxer(force_field)
-    flagged = []
+    flagged, relaxed = [], 0
     for doc in hits:
         formula = doc.get(K.REDUCED_FORMULA) or doc[K.FORMULA]
         elements = tuple(el for el, _ in parse_composition(formula))
@@ -253,9 +284,11 @@ def audit_hits(
         label = f"mlip:{force_field}" + (f" (stand-in for {engine})" if stand_in else "")
         if stand_in:  # the hit's energy must come from the audit's engine too
             energy = relax(Structure.from_dict(get_path(doc, K.RELAX_STRUCTURE)))
+            relaxed += 1
         else:
             energy = get_path(doc, K.RELAX_ENERGY)
-        phases = _system_phases(stores, elements, reference, f"mlip:{force_field}", relax)
+        phases, n_new = _system_phases(stores, elements, reference, f"mlip:{force_field}", relax)
+        relaxed += n_new
         phases = phases + [
             {
                 "name": f"{reference.ids[r]} [{reference.name}]",
@@ -270,9 +303,18 @@ def audit_hits(
         if verdict["verdict"] == HULL_GAP_SUSPECTED:
             flagged.append(doc[K.CANDIDATE_ID])
         record_audit(stores.candidates, key, doc[K.CANDIDATE_ID], verdict)
+    seconds = time.perf_counter() - started
+    log.info(
+        "hit audit on %s: %d hit(s), %d flagged hull_gap_suspected; %d structure(s) relaxed "
+        "with mlip:%s in %.1f s (%.1f s per hit)",
+        hull, len(hits), len(flagged), relaxed, force_field, seconds, seconds / len(hits),
+    )  # fmt: skip
     return {
         "audited": len(hits),
         "flagged": len(flagged),
         "confirmed": len(hits) - len(flagged),
         "flagged_ids": flagged,
+        "relaxed": relaxed,
+        "seconds": seconds,
+        "seconds_per_hit": seconds / len(hits),
     }

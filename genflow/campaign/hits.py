@@ -123,7 +123,8 @@ class Hit:
     seed: int | None = None
     sample_index: int | None = None
     conditioning: dict[str, Any] = field(default_factory=dict)
-    coverage: str | None = None
+    # the hull's entry of the composition: "known composition" / "composition absent from hull"
+    hull_composition: str | None = None
     audit: str | None = None
     beaten_by: str | None = None
     round: int = 0
@@ -139,6 +140,9 @@ class Hit:
     spacegroup_relaxed: str | None = None
     prototype: str | None = None
     prototype_name: str | None = None
+    # "thin": the hull lacks a binary of the system (hull.coverage.thin_binaries), else "ok"
+    coverage: str | None = None
+    coverage_missing: list[str] = field(default_factory=list)
 
     @property
     def sun(self) -> SunFlags:
@@ -235,10 +239,12 @@ def find_hits(
                 e_d=score[K.E_D],
                 e_form=score.get(K.E_FORM),
                 scored_at=get_path(doc, state_at_path(CandidateState.SCORED)),
-                coverage=score.get(K.NOVELTY),
+                hull_composition=score.get(K.NOVELTY),
                 audit=get_path(score, K.AUDIT_VERDICT),
                 beaten_by=get_path(score, f"{K.AUDIT}.beaten_by"),
                 round=score.get(K.ROUND) or 0,
+                coverage=score.get(K.COVERAGE),
+                coverage_missing=list(score.get(K.COVERAGE_MISSING) or []),
             )
         )
     return hits

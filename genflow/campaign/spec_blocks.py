@@ -312,10 +312,11 @@ class ScoreSettings(_Frozen):
         False, description="Score non-MP-compatible (gpaw) energies against MP/GNoME hulls anyway."
     )
     audit: bool = Field(
-        False,
+        True,
         description="Audit each hit before reporting it (workflows.hit_audit): relax the "
         "system's reference structures and prototype decorations with the MLIP and flag "
-        "hull_gap_suspected hits.",
+        "hull_gap_suspected hits. On by default (false turns it off); each (chemical "
+        "system, MLIP, hull) is relaxed once and cached, and the cost is logged.",
     )
     force_field: str = Field("CHGNet", description="MLIP the hit audit relaxes with.")
 

@@ -72,19 +72,25 @@ class _ConsoleLines:
 
 
 def hits_table(hits: list[dict], title: str = "hits") -> Table:
-    """The hits table (short ids; ``--json`` carries full ids, E_f and the S.U.N. flags)."""
+    """The hits table (short ids; ``--json`` carries full ids, E_f and the S.U.N. flags).
+
+    A *cover* column (``thin``: ``hull.coverage.thin_binaries``) appears only when some hit's
+    coverage is thin.
+    """
+    thin = any(h.get("coverage") == "thin" for h in hits)
     table = Table(
         title=f"{title} ({len(hits)})",
         caption="E_d in eV/atom (latest hull round); S U N: E_d ≤ 0, unique after "
         "relaxation, novel (verdict on the relaxed cell, reasons below); space group: "
-        "generated→relaxed; GAP? = hull_gap_suspected (--hide-gaps); --json gives full ids, "
-        "E_f and checkpoints",
+        "generated→relaxed; GAP? = hull_gap_suspected (--hide-gaps); "
+        + ("cover thin = the hull lacks a binary of the system; " if thin else "")
+        + "--json gives full ids, E_f and checkpoints",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
     )
     columns = ("candidate", "formula", "hull", "E_d", "S U N", "novelty", "space group",
-               "prototype", "audit", "engine")  # fmt: skip
+               "prototype", "audit", "cover", "engine")  # fmt: skip
     rows = [
         (
             h[K.CANDIDATE_ID][:11],
@@ -96,16 +102,21 @@ def hits_table(hits: list[dict], title: str = "hits") -> Table:
             _spacegroup_cell(h),
             str(h.get("prototype_name") or h.get("prototype") or "-")[:20],
             {"hull_gap_suspected": "GAP?", "confirmed": "ok"}.get(h.get("audit") or "", "-"),
+            "thin" if h.get("coverage") == "thin" else "",
             str(h.get("engine")),
         )
         for h in hits
     ]
     for i, col in enumerate(columns):
+        if col == "cover" and not thin:
+            continue
         # min_width: rich otherwise crops short no-wrap cells when the console is narrow.
         width = max([len(col), *(len(r[i]) for r in rows)])
         table.add_column(col, no_wrap=True, min_width=width)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(
+            *(cell for col, cell in zip(columns, row, strict=True) if thin or col != "cover")
+        )
     return table
 
 

@@ -78,3 +78,6 @@ def hits_cmd(
         console.print(line, highlight=False, soft_wrap=True)
     if flagged := sum(h.audit == "hull_gap_suspected" for h in hits):
         console.print(f"{flagged} of {len(hits)} hit(s) flagged hull_gap_suspected by the audit")
+    if thin := sorted({m for h in hits for m in h.coverage_missing}):
+        n = sum(h.coverage == "thin" for h in hits)
+        console.print(f"{n} hit(s) on thin coverage: {'; '.join(thin)}")

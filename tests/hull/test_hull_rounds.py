@@ -102,7 +102,7 @@ def test_hits_show_labels_and_hide_gaps(stores):
         stores.candidates, "mp2021", gap, {"verdict": HULL_GAP_SUSPECTED, "beaten_by": "X"}
     )
     (hit,) = find_hits(stores, "mp2021")
-    assert (hit.audit, hit.beaten_by, hit.coverage, hit.round) == (
+    assert (hit.audit, hit.beaten_by, hit.hull_composition, hit.round) == (
         "hull_gap_suspected", "X", "known composition", 0,
     )  # fmt: skip
     assert find_hits(stores, "mp2021", hide_gaps=True) == []

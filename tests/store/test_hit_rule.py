@@ -89,7 +89,7 @@ def test_every_top_level_key_is_a_candidate_field():
     fields = set(Candidate.model_fields) | {"score_rounds"}
     relative = {CandidateKey.E_D, CandidateKey.E_FORM, CandidateKey.SCORE_ERROR}
     relative |= {CandidateKey.AUDIT, CandidateKey.AUDIT_VERDICT, CandidateKey.ROUND}
-    relative.add(CandidateKey.NOVELTY)
+    relative |= {CandidateKey.NOVELTY, CandidateKey.COVERAGE, CandidateKey.COVERAGE_MISSING}
     for key in CandidateKey:
         head = key.value.split(".", 1)[0]
         if key in relative:

@@ -106,6 +106,8 @@ class CandidateKey(StrEnum):
     E_FORM = "e_form"
     SCORE_ERROR = "error"
     NOVELTY = "novelty"
+    COVERAGE = "coverage"
+    COVERAGE_MISSING = "coverage_missing"
     AUDIT = "audit"
     AUDIT_VERDICT = "audit.verdict"
     ROUND = "round"

@@ -145,6 +145,19 @@ class HullScoreDoc(_Doc):
         description="Hull coverage of the composition: 'known composition' or 'composition "
         "absent from hull' (genflow.hull.coverage); the novelty verdict is `verdict.novelty`.",
     )
+    implausible: bool | None = Field(
+        None,
+        description="E_d below the physical window (hull.io.score_candidates): never a hit.",
+    )
+    coverage: str | None = Field(
+        None,
+        description="'thin': the reference lacks a binary of the system that data, not "
+        "chemistry, left out (hull.coverage.thin_binaries); else 'ok'.",
+    )
+    coverage_missing: list[str] = Field(
+        default_factory=list,
+        description="What makes coverage thin, e.g. 'no binary Te–Yb compound in mp2021'.",
+    )
     audit: dict | None = Field(
         None,
         description="Hit audit (workflows.hit_audit): verdict 'hull_gap_suspected' or "
