@@ -68,7 +68,7 @@ def refs_add(
     from genflow.workflows.reference_sources import (
         DEFAULT_SOURCE,
         FORMATS,
-        detect_format,
+        implied_format,
         import_references,
     )
 
@@ -80,7 +80,7 @@ def refs_add(
         raise typer.Exit(2)
     if path is not None and not source:
         try:
-            implied = fmt if fmt != "auto" or path.is_dir() else detect_format(path)
+            implied = implied_format(path, fmt)
         except (OSError, ValueError, ImportError):
             implied = fmt
         source = DEFAULT_SOURCE.get(implied)

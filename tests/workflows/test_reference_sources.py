@@ -219,24 +219,31 @@ def test_import_is_idempotent_resumable_and_indexed(stores, tmp_path, mp20):
     assert [("chemsys", 1)] in [[tuple(k) for k in key] for key in keys]
 
 
-def test_refs_cli_alexandria_default_source(stores, tmp_path, mp20, monkeypatch):
+def test_refs_cli_alexandria_folder_default_source(stores, tmp_path, mp20, monkeypatch):
+    """A folder of Alexandria's files, as downloaded: no --source needed, one row per file."""
     from typer.testing import CliRunner
 
     from genflow.cli import app
 
     monkeypatch.setenv("GENFLOW_DB_URI", stores.uri)
     monkeypatch.setenv("GENFLOW_DB_NAME", stores.db_name)
-    path = tmp_path / "alexandria_000.json.bz2"
-    doc = {"entries": [_entry(mid, s, alexandria=True) for mid, s, _ in mp20] + [{"entry_id": "x"}]}
-    path.write_bytes(bz2.compress(json.dumps(doc).encode()))
-    args = ["refs", "add", str(path), "--no-fingerprints", "--json"]
+    folder = tmp_path / "alexandria"
+    folder.mkdir()
+    entries = [_entry(mid, s, alexandria=True) for mid, s, _ in mp20]
+    for n, part in enumerate((entries[:2], [*entries[2:], {"entry_id": "x"}])):
+        path = folder / f"alexandria_{n:03d}.json.bz2"
+        path.write_bytes(bz2.compress(json.dumps({"entries": part}).encode()))
+    args = ["refs", "add", str(folder), "--no-fingerprints", "--json"]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert (out["source"], out["inserted"], out["n_rejected"]) == ("alexandria", N_ROWS, 1)
     assert out["rejected"] == [{"key": "x", "reason": "document without a structure"}]
+    assert [(f["file"], f["inserted"]) for f in out["files"]] == [
+        ("alexandria_000.json.bz2", 2), ("alexandria_001.json.bz2", N_ROWS - 2)
+    ]  # fmt: skip
     again = json.loads(CliRunner().invoke(app, args).stdout)
-    assert (again["inserted"], again["existing"]) == (0, N_ROWS + 0)
+    assert (again["inserted"], again["existing"]) == (0, N_ROWS)
     assert stores.references.find_one({"ref_id": mp20[0][0]})["fingerprint"] is None
 
 

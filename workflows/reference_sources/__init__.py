@@ -16,6 +16,7 @@ from genflow.workflows.reference_sources.importer import (
     FORMATS,
     ImportSummary,
     detect_format,
+    implied_format,
     import_references,
     read_source,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "FORMATS",
     "ImportSummary",
     "detect_format",
+    "implied_format",
     "import_references",
     "read_source",
 ]

@@ -53,6 +53,7 @@ __all__ = [
     "FORMATS",
     "ImportSummary",
     "detect_format",
+    "implied_format",
     "import_references",
     "read_source",
 ]
@@ -96,6 +97,18 @@ def detect_format(path: str | Path) -> str:
         names = pq.ParquetFile(path).schema_arrow.names
         return "lemat" if is_lemat_schema(names) else "structures"
     return "structures"
+
+
+def implied_format(path: str | Path, fmt: str = "auto") -> str:
+    """The format ``read_source`` will use: ``fmt``, else that of the file (or of a folder's
+    first readable file), which names the default source (:data:`DEFAULT_SOURCE`)."""
+    path = Path(path)
+    if fmt != "auto":
+        return fmt
+    if path.is_dir():
+        first = next((p for p in sorted(path.rglob("*")) if p.is_file() and _readable(p)), None)
+        return detect_format(first) if first is not None else "structures"
+    return detect_format(path)
 
 
 def _generic(path: Path) -> Source:
