@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 __all__ = [
     "LoadSummary",
     "chemsys_of_formula",
-    "has_references",
     "insert_references",
     "reference_key",
     "reference_sources",
@@ -134,39 +133,36 @@ def references_for_chemsys(collection: Collection, chemsys: Iterable[str]) -> li
     )
 
 
-def has_references(collection: Collection, source: str) -> bool:
-    """Whether any reference of ``source`` is stored (an import that finds none skips
-    :func:`stored_ref_ids`: the unique index alone keeps it idempotent)."""
-    found = retry_call(
-        lambda: collection.find_one({"source": source}, {"_id": 1}), what="read references"
-    )
-    return found is not None
-
-
-def stored_ref_ids(collection: Collection, source: str, ref_ids: Iterable[str]) -> set[str]:
+def stored_ref_ids(
+    collection: Collection, source: str, ref_ids: Iterable[str], *, probe: bool = False
+) -> set[str]:
     """Which of ``ref_ids`` of ``source`` are stored already, read on the unique index.
 
     An import asks this once per batch, before parsing it, so re-running an import (or
-    resuming one that stopped) costs a query per batch, not a parse per record. The batch's
-    id range is read first (published sets mostly list ids in order, so the range holds
-    about the batch); only when the range holds many more stored ids is an ``$in`` sent,
-    which SecantusDB answers at ~2 ms per id against ~0.1 ms per id of a range
-    (``benchmarks/bench_refs_scale.py``).
+    resuming one that stopped) costs a query per batch, not a parse per record.
+
+    ``probe``: first ask for the batch's first and last id only, and answer "none" when
+    neither is stored. An import stores a batch whole (or, interrupted, part of one batch),
+    so this is exact for a re-run of the same file, and a wrong guess costs only a parse:
+    the unique index still refuses the duplicate. It matters on SecantusDB, which answers
+    an ``$in`` at ~2 ms per id (``benchmarks/bench_refs_scale.py``): a first import of a
+    million references would otherwise spend half an hour asking about ids it has not stored.
+    (A range or ``find_one`` on ``source`` is no cheaper there: it reads every matching
+    document before the limit.)
     """
-    wanted = set(ref_ids)
-    if not wanted:
+    ids = list(dict.fromkeys(ref_ids))
+    if not ids:
         return set()
-    cap = 2 * len(wanted)
-    in_range = {"source": source, "ref_id": {"$gte": min(wanted), "$lte": max(wanted)}}
-    found = _ref_ids(collection, in_range, limit=cap + 1)
-    if len(found) <= cap:
-        return wanted.intersection(found)
-    return set(_ref_ids(collection, {"source": source, "ref_id": {"$in": sorted(wanted)}}))
+    if probe and len(ids) > 2:
+        ends = _ref_ids(collection, {"source": source, "ref_id": {"$in": [ids[0], ids[-1]]}})
+        if not ends:
+            return set()
+    return set(_ref_ids(collection, {"source": source, "ref_id": {"$in": ids}}))
 
 
-def _ref_ids(collection: Collection, query: dict, limit: int = 0) -> list[str]:
+def _ref_ids(collection: Collection, query: dict) -> list[str]:
     def read() -> list[str]:
-        cursor = collection.find(query, {"_id": 0, "ref_id": 1}).limit(limit)
+        cursor = collection.find(query, {"_id": 0, "ref_id": 1})
         return [d["ref_id"] for d in cursor]
 
     return retry_call(read, what="read reference ids")

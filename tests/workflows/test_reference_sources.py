@@ -247,21 +247,15 @@ def test_refs_cli_alexandria_folder_default_source(stores, tmp_path, mp20, monke
     assert stores.references.find_one({"ref_id": mp20[0][0]})["fingerprint"] is None
 
 
-def test_stored_ref_ids_range_and_in_paths(stores):
-    from genflow.core.references import has_references, insert_references, stored_ref_ids
+def test_stored_ref_ids_and_probe(stores):
+    from genflow.core.references import insert_references, stored_ref_ids
 
-    assert not has_references(stores.references, "s")
     docs = [{"ref_id": f"id-{i:03d}", "source": "s", "reduced_formula": "NaCl"} for i in range(50)]
     insert_references(stores.references, docs)
-    assert has_references(stores.references, "s")
-    # a tight range (sorted ids): read whole; a wide one (scattered ids): the $in query
-    assert stored_ref_ids(stores.references, "s", ["id-010", "id-011", "new"]) == {
-        "id-010",
-        "id-011",
-    }
-    assert stored_ref_ids(stores.references, "s", ["id-000", "id-049", "zz"]) == {
-        "id-000",
-        "id-049",
-    }
+    ids = ["new-1", "id-010", "id-011", "new-2"]
+    assert stored_ref_ids(stores.references, "s", ids) == {"id-010", "id-011"}
+    # probe: neither end stored -> "none" (an import stores batches whole; a miss costs a parse)
+    assert stored_ref_ids(stores.references, "s", ids, probe=True) == set()
+    assert stored_ref_ids(stores.references, "s", ids[1:], probe=True) == {"id-010", "id-011"}
     assert stored_ref_ids(stores.references, "other", ["id-000"]) == set()
     assert stores.references.find_one({"ref_id": "id-000"})["chemsys"] == "Cl-Na"

@@ -15,11 +15,11 @@ format         what                                                        defau
 =============  ==========================================================  ================
 
 A folder is read file by file (Alexandria's ``alexandria_000.json.bz2`` …), each file in its
-own format. Records are taken ``batch_size`` at a time: when the source already has stored
-references, the ids of a batch already stored are skipped before parsing
-(:func:`genflow.core.references.stored_ref_ids`); the rest are parsed, fingerprinted and
-inserted (unique on ``(source, ref_id)``, which alone keeps a first import idempotent). So an
-import is idempotent, and resumable by running it again. A record that does not parse is
+own format. Records are taken ``batch_size`` at a time: the ids of a batch already stored are
+skipped before parsing (:func:`genflow.core.references.stored_ref_ids` with ``probe``: a batch
+whose first and last ids are new costs one two-id query); the rest are parsed, fingerprinted
+and inserted (unique on ``(source, ref_id)``). So an import is idempotent, and resumable by
+running it again. A record that does not parse is
 counted with its reason and the import goes on.
 """
 
@@ -32,7 +32,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genflow.core.references import has_references, insert_references, stored_ref_ids
+from genflow.core.references import insert_references, stored_ref_ids
 from genflow.core.structure_io import format_of, read_structures
 from genflow.workflows.reference_sources.archives import read_cif_zip
 from genflow.workflows.reference_sources.entries import read_entries
@@ -208,14 +208,13 @@ def import_references(
     from genflow.core.progress import ProgressDisplay
 
     summary = ImportSummary()
-    resuming = has_references(collection, source)
     with ProgressDisplay(enabled=progress) as display:
         for f, file_fmt, src in read_source(path, fmt):
             bar = display.add(f"{f.name} ({file_fmt})", src.total)
             before = (summary.read, summary.inserted, summary.existing, summary.rejected)
             for batch in _batches(src.records, batch_size):
                 ids = (r.ref_id for r in batch)
-                known = stored_ref_ids(collection, source, ids) if resuming else set()
+                known = stored_ref_ids(collection, source, ids, probe=True)
                 docs = []
                 for record in batch:
                     if record.ref_id in known:
