@@ -150,8 +150,17 @@ def main() -> dict:
         inserted_ids: list[str] = []
         fresh_ms: list[float] = []
         done, k = 0, 0
-        while done < n_copies:
-            batch = []
+        batch: list[dict] = []
+
+        def flush() -> int:
+            fresh_ms.append(_probe_ms(coll, batch))
+            room = args.n_resume - len(inserted_ids)
+            inserted_ids.extend(d["ref_id"] for d in batch[: max(room, 0)])
+            n = insert_references(coll, batch).inserted
+            batch.clear()
+            return n
+
+        while done + len(batch) < n_copies:
             for doc in base:
                 if done + len(batch) >= n_copies:
                     break
@@ -160,16 +169,10 @@ def main() -> dict:
                               "reduced_formula": doc["reduced_formula"] + tag,
                               "chemsys": doc["chemsys"] + tag})  # fmt: skip
                 if len(batch) == args.batch:
-                    fresh_ms.append(_probe_ms(coll, batch))
-                    done += insert_references(coll, batch).inserted
-                    inserted_ids += [d["ref_id"] for d in batch][
-                        : args.n_resume - len(inserted_ids)
-                    ]
-                    batch = []
-            if batch:
-                fresh_ms.append(_probe_ms(coll, batch))
-                done += insert_references(coll, batch).inserted
+                    done += flush()
             k += 1
+        if batch:
+            done += flush()
         dt = time.perf_counter() - t0
         res["store_docs"] = done
         res["store_docs_per_s"] = done / dt if dt else None

@@ -233,14 +233,18 @@ def test_refs_cli_alexandria_folder_default_source(stores, tmp_path, mp20, monke
     for n, part in enumerate((entries[:2], [*entries[2:], {"entry_id": "x"}])):
         path = folder / f"alexandria_{n:03d}.json.bz2"
         path.write_bytes(bz2.compress(json.dumps({"entries": part}).encode()))
+    (folder / "alexandria_002.json.bz2").write_bytes(b"BZh91AY&SY truncated download")
     args = ["refs", "add", str(folder), "--no-fingerprints", "--json"]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    assert (out["source"], out["inserted"], out["n_rejected"]) == ("alexandria", N_ROWS, 1)
-    assert out["rejected"] == [{"key": "x", "reason": "document without a structure"}]
+    assert (out["source"], out["inserted"], out["n_rejected"]) == ("alexandria", N_ROWS, 2)
+    assert out["rejected"][0] == {"key": "x", "reason": "document without a structure"}
+    assert out["rejected"][1]["key"] == "alexandria_002.json.bz2"
+    assert out["rejected"][1]["reason"].startswith("unreadable file: ")
     assert [(f["file"], f["inserted"]) for f in out["files"]] == [
-        ("alexandria_000.json.bz2", 2), ("alexandria_001.json.bz2", N_ROWS - 2)
+        ("alexandria_000.json.bz2", 2), ("alexandria_001.json.bz2", N_ROWS - 2),
+        ("alexandria_002.json.bz2", 0),
     ]  # fmt: skip
     again = json.loads(CliRunner().invoke(app, args).stdout)
     assert (again["inserted"], again["existing"]) == (0, N_ROWS)

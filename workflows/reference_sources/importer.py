@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from genflow.core.references import insert_references, stored_ref_ids
 from genflow.core.structure_io import format_of, read_structures
+from genflow.core.structure_io.rows import error_row
 from genflow.workflows.reference_sources.archives import read_cif_zip
 from genflow.workflows.reference_sources.entries import read_entries
 from genflow.workflows.reference_sources.optimade import (
@@ -142,8 +143,26 @@ def read_source(path: str | Path, fmt: str = "auto") -> Iterator[tuple[Path, str
     else:
         files = [path]
     for f in files:
-        file_fmt = detect_format(f) if fmt == "auto" else fmt
-        yield f, file_fmt, _READERS[file_fmt](f)
+        try:
+            file_fmt = detect_format(f) if fmt == "auto" else fmt
+            src = _READERS[file_fmt](f)
+        except Exception as exc:  # a corrupt file of a folder is a row, not the end
+            yield f, fmt, Source(_unreadable(f, exc), 1)
+            continue
+        yield f, file_fmt, Source(_guarded(f, src.records), src.total)
+
+
+def _unreadable(path: Path, exc: Exception) -> Iterator[Record]:
+    reason = f"unreadable file: {type(exc).__name__}: {str(exc)[:300]}"
+    yield Record(path.name, lambda: error_row(path.name, reason, source=str(path)))
+
+
+def _guarded(path: Path, records: Iterator[Record]) -> Iterator[Record]:
+    """``records``, ending in one error record if reading the file fails part way."""
+    try:
+        yield from records
+    except Exception as exc:  # truncated archive, bad CSV chunk: keep what was read
+        yield from _unreadable(path, exc)
 
 
 def _readable(path: Path) -> bool:
