@@ -24,6 +24,13 @@ Peak memory: this process (``ru_maxrss``) and the server (``VmHWM``).
 
 Usage: ``python benchmarks/bench_refs_scale.py [--n 1000000] [--quick] [--json]``
 (``--quick``: ``--n 10000``).
+
+Measured (2 shared cores, load 8-13, WiredTiger on disk): at 10^6 documents, store import
+592 docs/s, pipeline (CSV, CIF parse, fingerprint, insert) 42 docs/s, pre-parse check 90 ms
+per batch of 1000 new ids, resume 734 ids/s, lookup 9.9 ms per candidate (p95 30 ms; database
+read 3.6 ms), peak memory 0.5 GB here, 2.4 GB server. The index-dropped scan was run at 10^5
+(``--n-scan 2``): 76 s per lookup, 3466x the indexed 22 ms (database read alone 9048x), server
+peak 3.5 GB; at 10^6 it would need ~30 GB of server memory, so ``--n-scan 0`` there.
 """
 
 from __future__ import annotations
