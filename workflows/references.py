@@ -36,6 +36,7 @@ from genflow.workflows.gate.dedupe import StructureIndex
 from genflow.workflows.gate.fingerprint import fingerprint
 
 if TYPE_CHECKING:
+    from pymatgen.core import Structure
     from pymongo.collection import Collection
 
 __all__ = [
@@ -46,6 +47,8 @@ __all__ = [
     "index_references",
     "load_bundled",
     "mp_api_reference_docs",
+    "ref_id_of_key",
+    "reference_doc",
     "reference_docs",
     "reference_index",
     "reference_set_sizes",
@@ -91,7 +94,7 @@ def bundled_reference_docs(
                 yield {"ref_id": ref_id, "source": source, "reduced_formula": formula, "cif": cif}
 
 
-def _ref_id(key: str) -> str:
+def ref_id_of_key(key: str) -> str:
     """A record key (``by_id.zip/by_id/0a1b.CIF``, ``x.cif#2``, ``mp-1``) → its id (``0a1b``)."""
     name = key.rsplit("/", 1)[-1]
     stem, hash_, index = name.partition("#")
@@ -101,15 +104,28 @@ def _ref_id(key: str) -> str:
     return stem + hash_ + index
 
 
-def _doc_of_row(row: StructureRow, source: str) -> dict[str, Any]:
-    structure = row.structure
+def reference_doc(
+    structure: Structure, ref_id: str, source: str, *, fingerprints: bool = True
+) -> dict[str, Any]:
+    """The stored document of one parsed reference (:mod:`genflow.core.references` fields).
+
+    ``fingerprints=False`` leaves ``fingerprint`` None: the gate computes it the first time a
+    candidate of that formula meets the reference, and stores it (:func:`store_fingerprints`).
+    """
+    composition = structure.composition
     return {
-        "ref_id": _ref_id(row.key),
+        "ref_id": ref_id,
         "source": source,
-        "reduced_formula": structure.composition.reduced_formula,
+        "reduced_formula": composition.reduced_formula,
+        "chemsys": composition.chemical_system,
+        "nsites": len(structure),
         "structure": structure.as_dict(),
-        "fingerprint": fingerprint(structure),
+        "fingerprint": fingerprint(structure) if fingerprints else None,
     }
+
+
+def _doc_of_row(row: StructureRow, source: str) -> dict[str, Any]:
+    return reference_doc(row.structure, ref_id_of_key(row.key), source)
 
 
 def file_reference_docs(

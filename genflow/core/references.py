@@ -6,6 +6,8 @@ One document per reference structure, unique on ``(source, ref_id)``:
 ``ref_id``             the id in its source (``mp-1234``, a GNoME id, a file key)
 ``source``             where it comes from (``mp_20``, ``perov_5``, ``gnome``, a user name)
 ``reduced_formula``    pymatgen reduced formula (the gate reads one formula bucket at a time)
+``chemsys``            chemical system, sorted and dash-joined (``"Fe-Li-O"``); filled from
+                       ``reduced_formula`` when a loader leaves it out
 ``structure``          pymatgen structure dict, or None when only ``cif`` is stored
 ``cif``                CIF text (the bundled sets keep their CIF; parsed when first needed)
 ``fingerprint``        the dedupe fingerprint (``genflow.workflows.gate.fingerprint``), or
@@ -13,8 +15,13 @@ One document per reference structure, unique on ``(source, ref_id)``:
 ``added_at``           when it was loaded
 =====================  ================================================================
 
-Loading is idempotent: a reference already stored is counted, never overwritten. Fingerprints
-computed later are written back with :func:`set_fingerprints`. Building documents (parsing,
+Both ``reduced_formula`` and ``chemsys`` are indexed (``genflow.core.store``), so a lookup
+reads one bucket of a million-document collection, not the collection.
+
+Loading is idempotent: a reference already stored is counted, never overwritten; an import
+that stopped half way asks :func:`stored_ref_ids` which ids of its next batch are stored and
+skips them before parsing anything (the resume). Fingerprints computed later are written back
+with :func:`set_fingerprints`. Building documents (parsing,
 fingerprinting, the bundled sets) is the workflows room's job
 (:mod:`genflow.workflows.references`).
 """
@@ -35,12 +42,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LoadSummary",
+    "chemsys_of_formula",
     "insert_references",
     "reference_key",
     "reference_sources",
+    "references_for_chemsys",
     "references_for_formulas",
     "set_fingerprints",
     "split_reference_key",
+    "stored_ref_ids",
 ]
 
 _BATCH = 1000
@@ -56,6 +66,16 @@ def split_reference_key(key: str) -> tuple[str | None, str]:
     """``(source, ref_id)`` of :func:`reference_key` (source None if the key has none)."""
     source, sep, ref_id = key.partition(_KEY_SEP)
     return (source, ref_id) if sep else (None, key)
+
+
+def chemsys_of_formula(formula: str) -> str | None:
+    """``"Fe-Li-O"`` for ``"LiFeO2"``; None for a formula that does not parse."""
+    from genflow.core.chem import chemsys_string, parse_composition
+
+    try:
+        return chemsys_string(el for el, _ in parse_composition(formula))
+    except (ValueError, KeyError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -79,7 +99,10 @@ def insert_references(collection: Collection, docs: Iterable[Mapping[str, Any]])
 
     now = utcnow()
     for doc in docs:
-        batch.append({"structure": None, "cif": None, "fingerprint": None, **doc, "added_at": now})
+        full = {"structure": None, "cif": None, "fingerprint": None, **doc, "added_at": now}
+        if full.get("chemsys") is None:
+            full["chemsys"] = chemsys_of_formula(full["reduced_formula"])
+        batch.append(full)
         if len(batch) >= _BATCH:
             flush()
     flush()
@@ -95,6 +118,54 @@ def references_for_formulas(collection: Collection, formulas: Iterable[str]) -> 
     return retry_call(
         lambda: list(collection.find(query, {"_id": 0, "added_at": 0})), what="read references"
     )
+
+
+def references_for_chemsys(collection: Collection, chemsys: Iterable[str]) -> list[dict]:
+    """Every stored reference of one of these chemical systems (``"Fe-Li-O"``, any spelling)."""
+    from genflow.core.chem import chemsys_string
+
+    wanted = sorted({chemsys_string(c) for c in chemsys if c})
+    if not wanted:
+        return []
+    query = {"chemsys": {"$in": wanted}}
+    return retry_call(
+        lambda: list(collection.find(query, {"_id": 0, "added_at": 0})), what="read references"
+    )
+
+
+def stored_ref_ids(
+    collection: Collection, source: str, ref_ids: Iterable[str], *, probe: bool = False
+) -> set[str]:
+    """Which of ``ref_ids`` of ``source`` are stored already, read on the unique index.
+
+    An import asks this once per batch, before parsing it, so re-running an import (or
+    resuming one that stopped) costs a query per batch, not a parse per record.
+
+    ``probe``: first ask for the batch's first and last id only, and answer "none" when
+    neither is stored. An import stores a batch whole (or, interrupted, part of one batch),
+    so this is exact for a re-run of the same file, and a wrong guess costs only a parse:
+    the unique index still refuses the duplicate. It matters on SecantusDB, which answers
+    an ``$in`` at ~2 ms per id (``benchmarks/bench_refs_scale.py``): a first import of a
+    million references would otherwise spend half an hour asking about ids it has not stored.
+    (A range or ``find_one`` on ``source`` is no cheaper there: it reads every matching
+    document before the limit.)
+    """
+    ids = list(dict.fromkeys(ref_ids))
+    if not ids:
+        return set()
+    if probe and len(ids) > 2:
+        ends = _ref_ids(collection, {"source": source, "ref_id": {"$in": [ids[0], ids[-1]]}})
+        if not ends:
+            return set()
+    return set(_ref_ids(collection, {"source": source, "ref_id": {"$in": ids}}))
+
+
+def _ref_ids(collection: Collection, query: dict) -> list[str]:
+    def read() -> list[str]:
+        cursor = collection.find(query, {"_id": 0, "ref_id": 1})
+        return [d["ref_id"] for d in cursor]
+
+    return retry_call(read, what="read reference ids")
 
 
 def set_fingerprints(collection: Collection, fingerprints: Mapping[str, dict]) -> int:

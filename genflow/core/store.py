@@ -100,6 +100,7 @@ _INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
     # Known structures for the novelty gate (genflow.core.references).
     (REFERENCES, [("source", ASCENDING), ("ref_id", ASCENDING)], {"unique": True}),
     (REFERENCES, [("reduced_formula", ASCENDING)], {}),
+    (REFERENCES, [("chemsys", ASCENDING)], {}),
     # jobflow writes with ReplaceOne keyed on (uuid, index); hosts serves flow-level queries.
     (JOB_DOCS, [("uuid", ASCENDING), ("index", ASCENDING)], {"unique": True}),
     (JOB_DOCS, [("hosts", ASCENDING)], {}),
