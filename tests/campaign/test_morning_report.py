@@ -87,7 +87,7 @@ def test_report_of_a_finished_campaign(campaign_env, structures_spec, tmp_path, 
     runner = CliRunner(env={"COLUMNS": "200"})
     res = runner.invoke(app, ["report", "--nightly", str(path), "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["campaign"] == NIGHT
+    assert json.loads(res.stdout)["campaign"] == NIGHT
     res = runner.invoke(app, ["report", NIGHT, "--out", str(tmp_path / "cli")])
     assert res.exit_code == 0, res.output
     assert res.output.startswith(f"# Campaign {NIGHT}") and (tmp_path / "cli/funnel.png").is_file()

@@ -110,7 +110,7 @@ def test_sample_generator_random_is_the_baseline_command(tmp_path, require_modul
         app, ["sample", "--generator", "random", *args, "--out", str(tmp_path / "a.json"), "--json"]
     )
     assert res.exit_code == 0, res.output
-    summary = json.loads(res.output)
+    summary = json.loads(res.stdout)  # stage lines ("importing the generator…") go to stderr
     assert summary["n"] == 2 and summary["formulas"] == ["NaCl", "NaCl"]
     assert summary["provenance"]["model_name"] == "random-search"
     assert summary["provenance"]["parameters"]["volume_scale"] == [0.4, 1.2]

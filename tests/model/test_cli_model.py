@@ -95,7 +95,7 @@ def test_sample_bad_input_is_a_clear_error(tmp_path):
 def test_scan_is_mounted():
     r = _invoke("scan", "Ba-Ti-O", "--max-coefficient", "3", "--json")
     assert r.exit_code == 0, r.output
-    payload = json.loads(r.output)
+    payload = json.loads(r.stdout)
     assert payload["enumerated"] > 0 and "BaTiO3" in payload["compositions"]
 
 

@@ -119,7 +119,7 @@ def test_cli_sample_hands_survivors_to_the_generator(monkeypatch, tmp_path):
         _app(), ["scan", "Ba-Ti-O", "-k", "2", "--json", "--sample", "2", "--out", str(out_file)]
     )
     assert res.exit_code == 0, res.output
-    payload = json.loads(res.output)
+    payload = json.loads(res.stdout)
     survivors = payload["compositions"]  # BaTiO, BaTiO2, Ba2Ti2O, BaTi2O2
     too_big = [f for f in survivors if Composition(f).num_atoms > 6]
     assert [e["composition"] for e in payload["sample_errors"]] == too_big
@@ -135,7 +135,7 @@ def test_cli_sample_with_the_bundled_generator():
     """End to end: survivors of Ba-Ti-O (K=2) sampled by the real model, exact compositions."""
     res = CliRunner().invoke(_app(), ["scan", "Ba-Ti-O", "-k", "2", "--json", "--sample", "1"])
     assert res.exit_code == 0, res.output
-    payload = json.loads(res.output)
+    payload = json.loads(res.stdout)
     assert not payload["sample_errors"]
     assert payload["sampled"] == len(payload["samples"]) == payload["charge_neutral"]
     for row in payload["samples"]:
@@ -151,7 +151,7 @@ def test_li_p_s_cl_scan_samples_with_the_mp20_checkpoint():
         ["scan", "Li-P-S-Cl", "-k", "2", "--json", "--sample", "1", "--checkpoint", "mp20"],
     )
     assert res.exit_code == 0, res.output
-    payload = json.loads(res.output)
+    payload = json.loads(res.stdout)
     assert payload["charge_neutral"] == 12 and not payload["sample_errors"]
     assert payload["sampled"] == len(payload["samples"]) == 12
     for row in payload["samples"]:

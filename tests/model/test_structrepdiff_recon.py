@@ -92,7 +92,7 @@ def test_reconstruct_command_reports_bad_rows(tmp_path, perov):
         ],
     )
     assert res.exit_code == 0, res.output
-    summary = json.loads(res.output)
+    summary = json.loads(res.stdout)
     assert summary["n"] == 3 and summary["reconstructed"] == 2 and summary["failed"] == 1
     rows = summary["rows"]
     assert rows[0]["match"] is True and rows[0]["rmse"] < RECOVERED_RMSE

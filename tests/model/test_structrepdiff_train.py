@@ -91,6 +91,6 @@ def test_sample_command_with_bundled_name(tmp_path):
         ],
     )
     assert res.exit_code == 0, res.output
-    summary = json.loads(res.output)
+    summary = json.loads(res.stdout)
     assert summary["provenance"]["model_name"] == "structrepdiff"
     assert summary["formulas"] == ["SrTiO3"]

@@ -22,7 +22,7 @@ def _distorted(s: Structure, rng: np.random.Generator) -> Structure:
     out = s.copy()
     eps = rng.uniform(-1, 1, size=(3, 3)) * rng.choice([0.15, 0.5])
     out.lattice = Lattice(out.lattice.matrix @ (np.eye(3) + (eps + eps.T) / 2))
-    out.perturb(float(rng.uniform(0, 0.3)), min_distance=0.0)
+    out.perturb(float(rng.uniform(0, 0.3)), min_distance=0.0, seed=int(rng.integers(2**31)))
     if rng.random() < 0.3:
         out.make_supercell([[1, 1, 0], [0, 1, 0], [0, 0, 1]])
     return out

@@ -117,7 +117,7 @@ def _perturbed_supercell(s: Structure, seed: int) -> Structure:
     out = s.make_supercell([2, 1, 1], in_place=False)
     out.apply_strain(0.03)
     out.translate_sites(list(range(len(out))), rng.random(3))
-    out.perturb(0.03, min_distance=0.0)
+    out.perturb(0.03, min_distance=0.0, seed=0)
     order = rng.permutation(len(out))
     return Structure(out.lattice, [out[i].species for i in order], out.frac_coords[order])
 

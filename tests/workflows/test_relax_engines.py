@@ -50,7 +50,7 @@ def test_chgnet_relax_static_real_structure(memory_job_store, in_tmp_dir):
 
     start = mp20("mp-1266")
     start.apply_strain(0.05)
-    start.perturb(0.05)
+    start.perturb(0.05, seed=0)
     flow, relax_doc, static_doc = _run(relax_static_maker("mlip"), start, memory_job_store)
 
     assert [j.name for j in flow.jobs] == ["CHGNet relax", "CHGNet static"]
