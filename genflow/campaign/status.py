@@ -21,23 +21,35 @@ from genflow.core.candidates import (
 if TYPE_CHECKING:
     from genflow.core.store import GenflowStores
 
-__all__ = ["campaign_report", "campaign_summaries", "fireworks_status", "stage_counts"]
+__all__ = [
+    "campaign_report",
+    "campaign_summaries",
+    "fireworks_status",
+    "stage_counts",
+    "stage_queries",
+]
 
 S = CandidateState
 _CAMPAIGN, _STATE, _RELAX = K.CAMPAIGN.value, K.STATE.value, K.RELAX.value
 
 
+def stage_queries(name: str) -> dict[str, dict[str, Any]]:
+    """The filter counted for each stage of :func:`stage_counts` (each led by ``campaign``,
+    so the ``(campaign, state)`` index answers it: ``tests/store/test_query_plans.py``)."""
+    q = {_CAMPAIGN: name}
+    return {
+        "generated": q,
+        "gated": {**q, _STATE: {"$ne": str(S.GENERATED)}},
+        "rejected_at_gate": {**q, _STATE: str(S.REJECTED), _RELAX: None},
+        "relaxed": {**q, _RELAX: {"$ne": None}},
+        "scored": {**q, _STATE: str(S.SCORED)},
+    }
+
+
 def stage_counts(stores: GenflowStores, name: str) -> dict[str, int]:
     """Candidates that finished each stage: generated, gated (decided), relaxed, scored."""
     coll = stores.candidates
-    q = {_CAMPAIGN: name}
-    return {
-        "generated": coll.count_documents(q),
-        "gated": coll.count_documents({**q, _STATE: {"$ne": str(S.GENERATED)}}),
-        "rejected_at_gate": coll.count_documents({**q, _STATE: str(S.REJECTED), _RELAX: None}),
-        "relaxed": coll.count_documents({**q, _RELAX: {"$ne": None}}),
-        "scored": coll.count_documents({**q, _STATE: str(S.SCORED)}),
-    }
+    return {stage: coll.count_documents(q) for stage, q in stage_queries(name).items()}
 
 
 def campaign_summaries(stores: GenflowStores) -> list[dict[str, Any]]:
