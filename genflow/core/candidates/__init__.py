@@ -63,6 +63,7 @@ from genflow.core.candidates.repository import (
     record_audit,
     record_rescores,
     record_scores,
+    reopen_for_rerun,
     transition,
     update_states,
 )
@@ -116,6 +117,7 @@ __all__ = [
     "record_audit",
     "record_rescores",
     "record_scores",
+    "reopen_for_rerun",
     "score_key",
     "score_path",
     "score_round_path",

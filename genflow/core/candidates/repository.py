@@ -39,6 +39,7 @@ from genflow.core.candidates.keys import (
 )
 from genflow.core.candidates.queries import by_id, by_ids
 from genflow.core.candidates.record import (
+    RERUN_TRANSITIONS,
     Candidate,
     CandidateState,
     StateChange,
@@ -68,6 +69,7 @@ __all__ = [
     "record_audit",
     "record_rescores",
     "record_scores",
+    "reopen_for_rerun",
     "transition",
     "update_states",
 ]
@@ -405,3 +407,32 @@ def record_audit(
     """Store a hit audit's verdict as ``scores.<hull>.audit`` (``workflows.hit_audit``)."""
     update = {"$set": {score_path(hull, K.AUDIT): dict(audit)}}
     retry_call(lambda: collection.update_one(by_id(candidate_id), update), what="record hit audit")
+
+
+def reopen_for_rerun(collection: Collection, notes: Mapping[str, str]) -> list[str]:
+    """Move relax failures back to ``gated`` for a rerun; return the ids reopened.
+
+    Only a candidate ``rejected`` with a ``relax`` sub-document (its relaxation failed) is
+    reopened (``record.RERUN_TRANSITIONS``): gate decisions and scored candidates are never
+    touched, so each candidate is still scored once. One conditional update per candidate, so
+    two reruns racing reopen it once. ``reject_reason`` and ``relax`` are cleared (the score job
+    writes them anew); the history keeps every earlier entry and gains one ``gated`` entry
+    whose note (``notes[id]``) says why, with what settings and from which geometry.
+    """
+    source, target = next(iter(RERUN_TRANSITIONS.items()))
+    reopened = []
+    for cid, note in notes.items():
+        now = utcnow()
+        entry = StateChange(state=target, at=now, note=note).model_dump()
+        query = {_ID: cid, _STATE: str(source), K.RELAX.value: {"$exists": True}}
+        update = {
+            "$set": {_STATE: str(target), K.UPDATED_AT.value: now},
+            "$unset": {K.REJECT_REASON.value: "", K.RELAX.value: ""},
+            "$push": {K.HISTORY.value: entry},
+        }
+        result = retry_call(
+            lambda q=query, u=update: collection.update_one(q, u), what="reopen for a rerun"
+        )
+        if result.modified_count:
+            reopened.append(cid)
+    return reopened

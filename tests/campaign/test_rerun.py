@@ -1,0 +1,163 @@
+"""``genflow campaign failures`` and ``campaign rerun`` (issue 22): relax failures grouped by
+reason and rerun with edited settings, the way the campaign ran (here or as FireWorks), each
+candidate scored once, history kept.
+
+The failures are real rows: a candidate rejected by ``record_and_score`` when its relax job
+produced nothing (what a killed or fizzled job leaves), beside a gate rejection. The reruns run
+a real CHGNet relax+static (locally, and through ``rlaunch`` for FireWorks).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from ase.io import read
+from pymatgen.core import Structure
+from typer.testing import CliRunner
+
+from genflow.campaign.ledger import claim_campaign, set_state
+from genflow.campaign.rerun import failure_groups, rerun_failures
+from genflow.campaign.spec import CampaignSpec
+from genflow.core.candidates import (
+    Candidate,
+    CandidateState,
+    StateUpdate,
+    by_id,
+    insert_candidates,
+    update_states,
+)
+from tests.campaign.conftest import structures_spec_dict
+
+DATA = Path(__file__).parent / "data"
+
+
+def _campaign(stores, name: str, mode: str) -> None:
+    spec = CampaignSpec.model_validate(structures_spec_dict(["NaCl.cif"], name=name))
+    claim_campaign(stores, spec, name, mode)
+    set_state(stores, name, "completed" if mode == "local" else "submitted")
+
+
+def _failed(stores, name: str, index: int, uuids: list[str] | None = None) -> str:
+    """A candidate whose relax job produced nothing: rejected ``relax_failed``."""
+    from genflow.workflows.score import record_and_score
+
+    structure = Structure.from_file(DATA / "NaCl.cif")
+    prov = {"model_name": "import", "checkpoint_hash": "x", "conditioning": {}}
+    cand = Candidate.from_structure(structure, name, prov, seed=0, index=index)
+    insert_candidates(stores.candidates, [cand])
+    update_states(stores.candidates, [StateUpdate(cand.candidate_id, CandidateState.GATED)])
+    results = {cand.candidate_id: {"output": None, "task_uuid": None, "uuids": uuids or []}}
+    record_and_score(stores, results, hulls=["mp2021"], engine="mlip")
+    return cand.candidate_id
+
+
+def _gate_rejected(stores, name: str) -> str:
+    structure = Structure.from_file(DATA / "Si.cif")
+    prov = {"model_name": "import", "checkpoint_hash": "x", "conditioning": {}}
+    cand = Candidate.from_structure(structure, name, prov, seed=0, index=99)
+    insert_candidates(stores.candidates, [cand])
+    reason = {"reject_reason": "duplicate: duplicate of batch gf-x"}
+    update_states(stores.candidates, [StateUpdate(cand.candidate_id, "rejected", reason)])
+    return cand.candidate_id
+
+
+def _cli(*args: str):
+    from genflow.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_failures_grouped_by_reason_and_dry_run_changes_nothing(campaign_env):
+    stores = campaign_env.stores
+    _campaign(stores, "rr-dry", "local")
+    ids = [_failed(stores, "rr-dry", i) for i in range(2)]
+    dup = _gate_rejected(stores, "rr-dry")
+
+    groups = failure_groups(stores, "rr-dry")
+    assert [(g["code"], g["count"], g["rerunnable"]) for g in groups] == [
+        ("relax_failed", 2, 2),
+        ("duplicate", 1, 0),
+    ]
+    out = _cli("campaign", "failures", "rr-dry", "--json")
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["groups"][0]["count"] == 2
+
+    before = list(stores.candidates.find({}, {"_id": 0}))
+    out = _cli("campaign", "rerun", "rr-dry", "--reason", ".", "--set", "relax.steps=3",
+               "--dry-run", "--json")  # fmt: skip
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.output)
+    assert sorted(report["selected"]) == sorted(ids) and dup in report["skipped"]
+    assert report["settings"] == {"relax.steps": 3}
+    assert list(stores.candidates.find({}, {"_id": 0})) == before  # nothing written
+
+    bad = _cli("campaign", "rerun", "rr-dry", "--reason", ".", "--set", "relax.steps=-1")
+    assert bad.exit_code == 2 and "steps" in bad.output
+    assert _cli("campaign", "rerun", "nosuch", "--reason", ".").exit_code == 1
+
+
+@pytest.mark.slow
+def test_local_rerun_by_reason_with_an_edited_setting(campaign_env, tmp_path):
+    """Must show: the relax failures rerun with relax.steps=3 (the spec said 100), scored once."""
+    stores = campaign_env.stores
+    _campaign(stores, "rr-local", "local")
+    cid = _failed(stores, "rr-local", 0)
+    dup = _gate_rejected(stores, "rr-local")
+    root = tmp_path / "runs"
+
+    report = rerun_failures(
+        stores, "rr-local", r"relax_failed: mlip",
+        ["relax.steps=3", "relax.fmax=0.0001"], root_dir=root,
+    )  # fmt: skip
+    assert report.reopened == [cid] and report.mode == "local"
+    assert dup not in report.selected
+
+    doc = stores.candidates.find_one(by_id(cid))
+    assert doc["state"] == "scored" and doc["scores"]["mp2021"]["error"] is None
+    states = [h["state"] for h in doc["history"]]
+    assert states == ["generated", "gated", "rejected", "gated", "relaxed", "scored"]
+    note = doc["history"][3]["note"]
+    assert f"rerun {report.rerun_id}" in note and "relax.steps=3" in note
+    assert "was: relax_failed: mlip" in note
+    # the relax ran the edited 3 steps: its per-step trajectory has the start + 3 frames
+    trajs = list(root.rglob("relax_checkpoint.traj"))
+    assert len(trajs) == 1 and len(read(trajs[0], ":")) == 4
+    # recorded on the campaign; the gate decision untouched; a second rerun finds nothing
+    camp = stores.campaigns.find_one({"name": "rr-local"})
+    assert camp["reruns"][0]["candidates"] == [cid]
+    assert stores.candidates.find_one(by_id(dup))["state"] == "rejected"
+    again = rerun_failures(stores, "rr-local", "relax_failed", ["relax.steps=3"], root_dir=root)
+    assert again.selected == [] and again.reopened == []
+
+
+@pytest.mark.slow
+def test_fireworks_rerun_with_edited_spec_and_walltime(campaign_env):
+    """A FireWorks campaign's failures rerun as a workflow whose relax fireworks carry the
+    edited settings and walltime; rlaunch runs it; the candidate is scored once."""
+    stores = campaign_env.stores
+    _campaign(stores, "rr-fw", "fireworks")
+    cid = _failed(stores, "rr-fw", 0)
+
+    report = rerun_failures(
+        stores, "rr-fw", "relax_failed",
+        ["relax.steps=3", "fw._queueadapter.walltime=48:00:00"],
+    )  # fmt: skip
+    assert report.mode == "fireworks" and report.reopened == [cid] and report.fw_ids
+    lpad = stores.launchpad
+    wf = lpad.workflows.find_one({"metadata.genflow_rerun": report.rerun_id})
+    assert wf is not None and sorted(wf["nodes"]) == report.fw_ids
+    relax_fws = list(lpad.fireworks.find({"fw_id": {"$in": report.fw_ids}, "name": "CHGNet relax"}))
+    assert len(relax_fws) == 1
+    spec = relax_fws[0]["spec"]
+    assert spec["_queueadapter"] == {"walltime": "48:00:00"} and spec["_category"] == "hpc"
+    maker = spec["_tasks"][0]["job"]["function"]["@bound"]
+    assert maker["steps"] == 3
+    assert stores.candidates.find_one(by_id(cid))["state"] == "gated"
+
+    campaign_env.run("hpc")
+    campaign_env.run("cpu")
+    doc = stores.candidates.find_one(by_id(cid))
+    assert doc["state"] == "scored", campaign_env.last_log()
+    assert [h["state"] for h in doc["history"]].count("scored") == 1
