@@ -29,7 +29,14 @@ if TYPE_CHECKING:
 
     from pymatgen.core import Structure
 
-__all__ = ["CHECKPOINT_TRAJ", "LastGeometry", "find_job_dirs", "last_geometry"]
+__all__ = [
+    "CHECKPOINT_TRAJ",
+    "LastGeometry",
+    "find_job_dirs",
+    "last_geometry",
+    "same_cell",
+    "start_geometry",
+]
 
 #: File name of the force-field relax's per-step trajectory, in the job's directory.
 CHECKPOINT_TRAJ = "relax_checkpoint.traj"
@@ -90,14 +97,70 @@ def last_geometry(directory: str | Path) -> LastGeometry | None:
     return _contcar(directory) or _trajectory(directory)
 
 
-def find_job_dirs(roots: Iterable[str | Path], uuids: Iterable[str]) -> list[Path]:
-    """Job directories under ``roots`` named after one of ``uuids`` (jobflow's ``run_locally``
-    names them ``job_<time>-<uuid>-<n>``), newest first."""
+def start_geometry(directory: str | Path) -> Structure | None:
+    """The geometry a relaxation in ``directory`` started from: its POSCAR (VASP) or the first
+    frame of its checkpoint trajectory (force fields); None if neither is readable."""
+    from pymatgen.io.vasp import Poscar
+
+    directory = Path(directory)
+    for name in ("POSCAR", "POSCAR.gz"):
+        path = directory / name
+        if path.is_file() and path.stat().st_size:
+            try:
+                return Poscar.from_file(path, check_for_potcar=False).structure
+            except Exception:
+                continue
+    path = directory / CHECKPOINT_TRAJ
+    if path.is_file():
+        from ase.io import read
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        try:
+            return AseAtomsAdaptor.get_structure(read(path, 0))
+        except Exception:
+            return None
+    return None
+
+
+def same_cell(a: Structure, b: Structure, tol: float = 1e-4) -> bool:
+    """Same species in the same order, lattice and fractional coordinates within ``tol``."""
+    import numpy as np
+
+    if len(a) != len(b) or [s.symbol for s in a.species] != [s.symbol for s in b.species]:
+        return False
+    if not np.allclose(a.lattice.matrix, b.lattice.matrix, atol=tol):
+        return False
+    diff = a.frac_coords - b.frac_coords
+    return bool(np.allclose(diff - np.round(diff), 0.0, atol=tol))
+
+
+def find_job_dirs(
+    roots: Iterable[str | Path], uuids: Iterable[str] = (), start: Structure | None = None
+) -> list[Path]:
+    """Job directories under ``roots`` of one relaxation, latest step first.
+
+    A directory belongs to it if its name holds one of ``uuids``, or if it started from
+    ``start`` (jobflow's ``run_locally`` names directories ``job_<time>-<random>``, so a local
+    job is found by its first geometry); from there each directory that started where the last
+    one stopped (VASP's second relax from the first one's CONTCAR) joins the chain.
+    """
     wanted = [u for u in uuids if u]
-    found = []
-    for root in roots:
-        root = Path(root)
-        if not root.is_dir() or not wanted:
-            continue
-        found += [p for p in root.rglob("job_*") if p.is_dir() and any(u in p.name for u in wanted)]
+    dirs = [p for root in roots if Path(root).is_dir() for p in Path(root).rglob("job_*")]
+    dirs = [p for p in dirs if p.is_dir()]
+    found = [p for p in dirs if any(u in p.name for u in wanted)]
+    if start is not None:
+        starts = {p: start_geometry(p) for p in dirs}
+        chain = [p for p, s in starts.items() if s is not None and same_cell(s, start)]
+        seen = set(chain)
+        frontier = list(chain)
+        while frontier:  # follow the chain: a later relax started at this one's last geometry
+            geometry = last_geometry(frontier.pop())
+            if geometry is None:
+                continue
+            for p, s in starts.items():
+                if p not in seen and s is not None and same_cell(s, geometry.structure):
+                    seen.add(p)
+                    chain.append(p)
+                    frontier.append(p)
+        found += [p for p in chain if p not in found]
     return sorted(set(found), key=lambda p: p.stat().st_mtime, reverse=True)

@@ -302,7 +302,10 @@ def _start_geometries(
         start = get_path(doc, "prerelax.structure") or doc[K.STRUCTURE.value]
         uuids = get_path(doc, K.RELAX_TASK_UUIDS) or []
         geometry = None
-        for job_dir in find_job_dirs(roots, uuids) + _launch_dirs(stores, report, uuids):
+        from pymatgen.core import Structure
+
+        dirs = find_job_dirs(roots, uuids, start=Structure.from_dict(start))
+        for job_dir in dirs + _launch_dirs(stores, report, uuids):
             if geometry := last_geometry(job_dir):
                 break
         origin = "start: gate structure"
