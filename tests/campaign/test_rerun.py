@@ -10,8 +10,13 @@ a real CHGNet relax+static (locally, and through ``rlaunch`` for FireWorks).
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from ase.io import read
 from pymatgen.core import Structure
@@ -39,11 +44,11 @@ def _campaign(stores, name: str, mode: str) -> None:
     set_state(stores, name, "completed" if mode == "local" else "submitted")
 
 
-def _failed(stores, name: str, index: int, uuids: list[str] | None = None) -> str:
+def _failed(stores, name: str, index: int, uuids: list[str] | None = None, structure=None) -> str:
     """A candidate whose relax job produced nothing: rejected ``relax_failed``."""
     from genflow.workflows.score import record_and_score
 
-    structure = Structure.from_file(DATA / "NaCl.cif")
+    structure = structure or Structure.from_file(DATA / "NaCl.cif")
     prov = {"model_name": "import", "checkpoint_hash": "x", "conditioning": {}}
     cand = Candidate.from_structure(structure, name, prov, seed=0, index=index)
     insert_candidates(stores.candidates, [cand])
@@ -161,3 +166,66 @@ def test_fireworks_rerun_with_edited_spec_and_walltime(campaign_env):
     doc = stores.candidates.find_one(by_id(cid))
     assert doc["state"] == "scored", campaign_env.last_log()
     assert [h["state"] for h in doc["history"]].count("scored") == 1
+
+
+# A CHGNet relax that cannot converge (fmax 1e-6) on a strained, displaced NaCl cell, run as
+# its own process the way a worker runs it; argv: start structure, root dir, uuid file.
+KILLED_RELAX = """
+import sys
+from pathlib import Path
+from jobflow import run_locally
+from pymatgen.core import Structure
+from genflow.workflows.relax import relax_static_maker
+job = relax_static_maker("mlip", fmax=1e-6, steps=5000).relax_maker.make(
+    Structure.from_file(sys.argv[1]))
+Path(sys.argv[3]).write_text(job.uuid)
+run_locally(job, create_folders=True, root_dir=sys.argv[2], log=False)
+"""
+
+
+@pytest.mark.slow
+def test_rerun_resumes_a_killed_relax_from_its_last_geometry(campaign_env, tmp_path):
+    """Must show (force fields): a real CHGNet relax SIGTERMed after a few ionic steps reruns
+    from its last trajectory frame, and the candidate's history says so."""
+    from genflow.workflows.restart import CHECKPOINT_TRAJ
+
+    stores = campaign_env.stores
+    _campaign(stores, "rr-kill", "local")
+    start = Structure.from_file(DATA / "NaCl.cif")
+    start.scale_lattice(start.volume * 1.08)
+    start.translate_sites([0], [0.08, 0.05, 0.0], frac_coords=False)
+    start.to(filename=str(tmp_path / "start.json"))
+    root, uuid_file = tmp_path / "runs", tmp_path / "uuid"
+    script = [sys.executable, "-c", KILLED_RELAX, str(tmp_path / "start.json"), str(root)]
+    proc = subprocess.Popen([*script, str(uuid_file)], env=campaign_env.env)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        trajs = list(root.rglob(CHECKPOINT_TRAJ))
+        try:
+            n_frames = len(read(trajs[0], ":")) if trajs else 0
+        except Exception:  # a frame being written
+            n_frames = 0
+        if n_frames >= 4:  # start + 3 ionic steps
+            proc.send_signal(signal.SIGTERM)  # what SLURM sends at the walltime
+            break
+        time.sleep(0.5)
+    assert proc.wait(timeout=60) == -signal.SIGTERM, "the relax ended before it was killed"
+    (killed_traj,) = root.rglob(CHECKPOINT_TRAJ)
+    killed = read(killed_traj, ":")
+    assert len(killed) >= 4
+    cid = _failed(stores, "rr-kill", 0, uuids=[uuid_file.read_text()], structure=start)
+
+    report = rerun_failures(stores, "rr-kill", "relax_failed", ["relax.steps=2"], root_dir=root)
+    assert report.reopened == [cid]
+    assert report.resumed == {cid: str(killed_traj)}
+    doc = stores.candidates.find_one(by_id(cid))
+    assert doc["state"] == "scored"
+    note = doc["history"][3]["note"]
+    assert f"resumed from last geometry: trajectory {killed_traj}" in note
+    assert f"ionic step {len(killed) - 1}" in note
+    # the rerun's relax started where the killed one stopped, not at the start
+    (resumed_traj,) = (root / f"rerun-{report.rerun_id}").rglob(CHECKPOINT_TRAJ)
+    first = read(resumed_traj, 0)
+    assert np.allclose(first.cell[:], killed[-1].cell[:], atol=1e-5)
+    assert np.allclose(first.positions, killed[-1].positions, atol=1e-5)
+    assert not np.allclose(first.cell[:], killed[0].cell[:], atol=1e-3)
