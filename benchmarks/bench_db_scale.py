@@ -144,6 +144,12 @@ def reads(stores, n: int) -> dict[str, Callable[[], object]]:
     }
 
 
+def _progress(what: str, figures: dict) -> None:
+    """One line per phase as it ends, so a long run leaves figures even if stopped later."""
+    print(f"[{time.strftime('%H:%M:%S')} load {os.getloadavg()[0]:.1f}] {what}: {figures}",
+          flush=True)  # fmt: skip
+
+
 def _row(plain: float | str, indexed: float | str) -> dict:
     ms = {k: round(1000 * v, 2) if isinstance(v, float) else v for k, v in
           (("no_index", plain), ("indexed", indexed))}  # fmt: skip
@@ -187,6 +193,7 @@ def main() -> None:
             coll = stores.candidates
             t_ins = insert(coll, 0, args.n, base, rng)
             result["insert_per_s_no_index"] = round(args.n / t_ins)
+            _progress("inserted without indexes", result)
             plain = {
                 k: timed(f, args.repeat_plain, args.plain_limit)
                 for k, f in reads(stores, args.n).items()
@@ -194,6 +201,7 @@ def main() -> None:
             t0 = time.perf_counter()
             ensure_indexes(stores.db)
             result["index_build_s"] = round(time.perf_counter() - t0, 1)
+            _progress("indexes built", result)
             indexed = {k: timed(f, args.repeat) for k, f in reads(stores, args.n).items()}
             t_extra = insert(coll, args.n, args.extra, base, rng)
             result["insert_per_s_indexed"] = round(args.extra / t_extra)
