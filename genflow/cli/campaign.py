@@ -189,8 +189,10 @@ def rerun_cmd(
     ] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Rerun the relax failures whose reason matches, with edited settings, from their last
-    geometry, the way the campaign ran (here, or as a FireWorks workflow); each is scored once.
+    """Rerun relax failures selected by reason, with edited settings, from their last geometry.
+
+    The rerun goes the way the campaign ran (here, or as a FireWorks workflow whose relax
+    fireworks carry the edited spec); each candidate is still scored once; --dry-run lists.
 
     Exit codes: 0 done (or nothing matched); 1 unknown campaign; 2 bad --reason, --set or
     edited spec; 4 another run holds the campaign (local campaigns).
