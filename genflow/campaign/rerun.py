@@ -32,6 +32,7 @@ reason matches a regular expression:
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -39,7 +40,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genflow.core.candidates import CandidateKey as K
-from genflow.core.candidates import by_ids, failures, get_path, reopen_for_rerun
+from genflow.core.candidates import (
+    by_ids,
+    count_states,
+    failures,
+    get_path,
+    reopen_for_rerun,
+)
 from genflow.core.retry import retry_call
 
 if TYPE_CHECKING:
@@ -234,6 +241,7 @@ def rerun_failures(
     validate, all before anything is written.
     """
     from genflow.campaign.flows import campaign_maker
+    from genflow.campaign.ledger import record_rerun
 
     doc = retry_call(
         lambda: stores.campaigns.find_one({"name": name}, {"_id": 0}), what="read campaign"
@@ -260,27 +268,34 @@ def rerun_failures(
             report.selected.append(cid)
     if dry_run or not report.selected:
         return report
-    starts, notes = _start_geometries(stores, name, report, root_dir)
-    report.reopened = reopen_for_rerun(stores.candidates, notes)
-    survivors = {cid: starts[cid] for cid in report.reopened}
-    if not survivors:
-        return report
-    maker = campaign_maker(spec)
-    record = {
-        "rerun_id": report.rerun_id, "reason": reason, "settings": spec_sets,
-        "fw_spec": report.fw_spec, "candidates": report.reopened,
-    }  # fmt: skip
-    from genflow.campaign.ledger import record_rerun
-
-    record_rerun(stores, name, record)
-    if report.mode == "fireworks":
-        report.fw_ids = _submit(stores, name, spec, maker, survivors, report)
-    else:
-        _run_here(stores, name, spec, maker, survivors, report, root_dir)
-    from genflow.core.candidates import count_states
-
+    maker = campaign_maker(spec)  # a spec that cannot build its makers fails before writes
+    # Local: the campaign's lease first, so a running campaign is never reopened under it.
+    with _lease(stores, name, report.mode):
+        starts, notes = _start_geometries(stores, name, report, root_dir)
+        report.reopened = reopen_for_rerun(stores.candidates, notes)
+        survivors = {cid: starts[cid] for cid in report.reopened}
+        if not survivors:
+            return report
+        record = {
+            "rerun_id": report.rerun_id, "reason": reason, "settings": spec_sets,
+            "fw_spec": report.fw_spec, "candidates": report.reopened,
+        }  # fmt: skip
+        record_rerun(stores, name, record)
+        if report.mode == "fireworks":
+            report.fw_ids = _submit(stores, name, spec, maker, survivors, report)
+        else:
+            _run_here(stores, name, spec, maker, survivors, report, root_dir)
     report.counts = count_states(stores.candidates, name)
     return report
+
+
+def _lease(stores: GenflowStores, name: str, mode: str) -> Any:
+    """The campaign's lease for a local rerun; nothing to hold for a FireWorks one."""
+    if mode == "fireworks":
+        return contextlib.nullcontext()
+    from genflow.campaign.lease import acquire_lease
+
+    return acquire_lease(stores, name)
 
 
 def _start_geometries(
@@ -372,23 +387,21 @@ def _run_here(
     report: RerunReport,
     root_dir: str | Path | None,
 ) -> None:
-    """Run the rerun flow in this process under the campaign's lease."""
+    """Run the rerun flow in this process (the caller holds the campaign's lease)."""
     from jobflow.managers.local import run_locally
 
-    from genflow.campaign.lease import acquire_lease
     from genflow.campaign.runner import run_dir
 
     root = Path(root_dir) if root_dir is not None else run_dir(name)
     root = root / f"rerun-{report.rerun_id}"
     root.mkdir(parents=True, exist_ok=True)
-    with acquire_lease(stores, name):
-        run_locally(
-            _flow(name, spec, maker, survivors, report),
-            store=stores.job_store,
-            create_folders=True,
-            root_dir=str(root),
-            log=False,
-        )
+    run_locally(
+        _flow(name, spec, maker, survivors, report),
+        store=stores.job_store,
+        create_folders=True,
+        root_dir=str(root),
+        log=False,
+    )
 
 
 def _submit(

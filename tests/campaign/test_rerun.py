@@ -103,6 +103,22 @@ def test_failures_grouped_by_reason_and_dry_run_changes_nothing(campaign_env):
     assert _cli("campaign", "rerun", "nosuch", "--reason", ".").exit_code == 1
 
 
+def test_local_rerun_waits_for_no_one_while_the_campaign_runs(campaign_env):
+    """A local rerun takes the campaign's lease first: with a runner holding it, nothing is
+    reopened and the rerun names the holder (CLI exit 4)."""
+    from genflow.campaign.lease import LeaseHeldError, acquire_lease
+
+    stores = campaign_env.stores
+    _campaign(stores, "rr-held", "local")
+    cid = _failed(stores, "rr-held", 0)
+    with acquire_lease(stores, "rr-held"):
+        with pytest.raises(LeaseHeldError):
+            rerun_failures(stores, "rr-held", "relax_failed", ["relax.steps=3"])
+        assert _cli("campaign", "rerun", "rr-held", "--reason", "relax").exit_code == 4
+    doc = stores.candidates.find_one(by_id(cid))
+    assert doc["state"] == "rejected" and len(doc["history"]) == 3
+
+
 @pytest.mark.slow
 def test_local_rerun_by_reason_with_an_edited_setting(campaign_env, tmp_path):
     """Must show: the relax failures rerun with relax.steps=3 (the spec said 100), scored once."""
