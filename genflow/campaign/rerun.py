@@ -360,7 +360,7 @@ def _launch_dirs(stores: GenflowStores, report: RerunReport, uuids: list[str]) -
     query = {"spec._tasks.job.uuid": {"$in": uuids}}  # jobflow's JobFiretask holds the job
     fws = list(lpad.fireworks.find(query, {"launches": 1}))
     ids = [lid for fw in fws for lid in fw.get("launches", [])]
-    launches = lpad.launches.find({"launch_id": {"$in": ids}}, {"launch_dir": 1})
+    launches = lpad.launches.find({"launch_id": {"$in": ids}}, {"launch_dir": 1, "launch_id": 1})
     return [Path(d["launch_dir"]) for d in sorted(launches, key=lambda d: -d["launch_id"])]
 
 

@@ -245,3 +245,34 @@ def test_rerun_resumes_a_killed_relax_from_its_last_geometry(campaign_env, tmp_p
     assert np.allclose(first.cell[:], killed[-1].cell[:], atol=1e-5)
     assert np.allclose(first.positions, killed[-1].positions, atol=1e-5)
     assert not np.allclose(first.cell[:], killed[0].cell[:], atol=1e-3)
+
+
+def test_fireworks_rerun_resumes_from_the_launch_dirs_contcar(campaign_env, tmp_path):
+    """A FireWorks relax stopped mid-run: its launch directory (found through the LaunchPad
+    by the job's uuid) holds a CONTCAR; the rerun's workflow starts from it."""
+    import shutil
+
+    from pymatgen.io.vasp import Poscar
+
+    stores = campaign_env.stores
+    lpad = stores.launchpad
+    _campaign(stores, "rr-fwdir", "fireworks")
+    launch_dir = tmp_path / "launcher_2026-12-06-00-00-00-000000"
+    launch_dir.mkdir()
+    ref = Path(__file__).parents[1] / "test_data/vasp/Si_mp_gga_relax/GGA_Relax_1/outputs"
+    shutil.copy(ref / "CONTCAR.gz", launch_dir / "CONTCAR.gz")
+    # what FireWorks stored for the killed relax: its firework (jobflow's job in the spec)
+    lpad.fireworks.insert_one(
+        {"fw_id": 9001, "state": "FIZZLED", "launches": [77],
+         "spec": {"_tasks": [{"job": {"uuid": "u-killed"}}]}}
+    )  # fmt: skip
+    lpad.launches.insert_one({"launch_id": 77, "fw_id": 9001, "launch_dir": str(launch_dir)})
+    cid = _failed(stores, "rr-fwdir", 0, uuids=["u-killed", "u-static"])
+
+    report = rerun_failures(stores, "rr-fwdir", "relax_failed", [])
+    assert report.resumed == {cid: str(launch_dir / "CONTCAR.gz")}
+    note = stores.candidates.find_one(by_id(cid))["history"][-1]["note"]
+    assert "resumed from last geometry: CONTCAR" in note
+    relax = lpad.fireworks.find_one({"fw_id": {"$in": report.fw_ids}, "name": "CHGNet relax"})
+    start = Structure.from_dict(relax["spec"]["_tasks"][0]["job"]["function_args"][0])
+    assert start == Poscar.from_file(launch_dir / "CONTCAR.gz").structure
