@@ -198,6 +198,7 @@ def main() -> None:
                 k: timed(f, args.repeat_plain, args.plain_limit)
                 for k, f in reads(stores, args.n).items()
             }
+            _progress("reads without indexes (s)", plain)
             t0 = time.perf_counter()
             ensure_indexes(stores.db)
             result["index_build_s"] = round(time.perf_counter() - t0, 1)
