@@ -103,7 +103,7 @@ def test_status_counts_use_the_campaign_index(filled) -> None:
     queries = stage_queries("c1")
     assert len(queries) == 5
     plans = {k: _indexed(filled.candidates, q, K.CAMPAIGN, count=True) for k, q in queries.items()}
-    assert plans["generated"] == plans["scored"] == "IXSCAN"
+    assert plans["generated"] == plans["gated"] == plans["scored"] == "IXSCAN"
 
 
 def test_trace_reads_use_the_id_indexes(filled) -> None:
