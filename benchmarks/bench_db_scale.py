@@ -212,7 +212,6 @@ def main() -> None:
             _progress("reads with indexes (s)", indexed)
             t_extra = insert(coll, args.n, args.extra, base, rng)
             result["insert_per_s_indexed"] = round(args.extra / t_extra)
-            result["n_hits_bench3"] = len(find_hits(stores, "mp2021", 0.0, "bench-3"))
             stores.client.drop_database(db_name)
     finally:
         if port is not None:
