@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from genflow.campaign.status import stage_queries
+from genflow.campaign.status import stage_counts, stage_pipeline
 from genflow.core.candidates import CandidateKey as K
 from genflow.core.candidates.queries import by_id, e_d_sort, scored_hits_filter
 from genflow.core.candidates.reads import failures_filter
@@ -42,7 +42,7 @@ def _count_plan(coll, query: dict[str, Any]) -> dict:
 
 
 def _stages(plan: dict) -> str:
-    return json.dumps(plan)
+    return json.dumps(plan, default=str)
 
 
 def _index_heads(coll) -> set[str]:
@@ -100,10 +100,13 @@ def test_hits_query_uses_the_e_d_or_campaign_index(filled) -> None:
 
 
 def test_status_counts_use_the_campaign_index(filled) -> None:
-    queries = stage_queries("c1")
-    assert len(queries) == 5
-    plans = {k: _indexed(filled.candidates, q, K.CAMPAIGN, count=True) for k, q in queries.items()}
-    assert plans["generated"] == plans["gated"] == plans["scored"] == "IXSCAN"
+    cmd = {"aggregate": "candidates", "pipeline": stage_pipeline("c1"), "cursor": {}}
+    out = filled.db.command("explain", cmd)
+    assert "IXSCAN" in _stages(out) and "COLLSCAN" not in _stages(out)
+    # 15 of c1: states cycle scored, rejected, gated; none has a relax result
+    assert stage_counts(filled, "c1") == {
+        "generated": 15, "gated": 15, "rejected_at_gate": 5, "relaxed": 0, "scored": 5,
+    }  # fmt: skip
 
 
 def test_trace_reads_use_the_id_indexes(filled) -> None:
