@@ -34,6 +34,7 @@ __all__ = [
     "ImportStructuresMaker",
     "ScoreMaker",
     "campaign_job",
+    "relax_and_score_flow",
     "set_category",
     "tolerate_failed_parents",
 ]
@@ -256,23 +257,49 @@ class FanOutMaker(Maker):
         summary = {**gate_summary, "survivors": sorted(survivors)}
         if self.relax_maker is None or not survivors:
             return Response(output=summary)
-        flows, results = [], {}
-        for cid, structure in survivors.items():
-            # The gate's output went through the JobStore, where monty revived the dicts.
-            if not isinstance(structure, Structure):
-                structure = Structure.from_dict(structure)
-            flow = self.relax_maker.make(structure)
-            flow.name = f"{flow.name} {cid}"
-            flow.update_metadata({"genflow_campaign": campaign, K.CANDIDATE_ID.value: cid})
-            set_category(flow, self.relax_category)
-            flows.append(flow)
-            results[cid] = relax_outputs(flow)
-        if self.score_maker is not None:
-            score = tolerate_failed_parents(self.score_maker.make(campaign, results))
-            set_category(score, self.score_category)
-            score.update_metadata({"genflow_campaign": campaign})
-            flows.append(score)
-        return Response(output=summary, addition=Flow(flows, name=f"{campaign} relax+score"))
+        flow = relax_and_score_flow(
+            campaign, survivors, self.relax_maker, self.score_maker,
+            relax_category=self.relax_category, score_category=self.score_category,
+        )  # fmt: skip
+        return Response(output=summary, addition=flow)
+
+
+def relax_and_score_flow(
+    campaign: str,
+    survivors: dict[str, Structure | dict],
+    relax_maker: Maker,
+    score_maker: ScoreMaker | None,
+    *,
+    relax_category: str | None = None,
+    score_category: str | None = None,
+    relax_spec: dict | None = None,
+) -> Flow:
+    """One relax+static flow per candidate, then one score job over them all.
+
+    The fan-out adds this at run time; ``genflow campaign rerun`` builds it up front.
+    ``relax_spec`` goes into every relax job's FireWorks spec (``manager_config``), e.g.
+    ``{"_queueadapter": {"walltime": "48:00:00"}}``.
+    """
+    flows, results = [], {}
+    for cid, structure in survivors.items():
+        # The gate's output went through the JobStore, where monty revived the dicts.
+        if not isinstance(structure, Structure):
+            structure = Structure.from_dict(structure)
+        flow = relax_maker.make(structure)
+        flow.name = f"{flow.name} {cid}"
+        flow.update_metadata({"genflow_campaign": campaign, K.CANDIDATE_ID.value: cid})
+        set_category(flow, relax_category)
+        if relax_spec:  # manager_config is replaced as a whole: keep the category in it
+            config = {**({"_category": relax_category} if relax_category else {}), **relax_spec}
+            flow.update_config({"manager_config": config}, dynamic=False)
+        flows.append(flow)
+        results[cid] = relax_outputs(flow)
+    if score_maker is not None:
+        score = tolerate_failed_parents(score_maker.make(campaign, results))
+        set_category(score, score_category)
+        score.update_metadata({"genflow_campaign": campaign})
+        flows.append(score)
+    return Flow(flows, name=f"{campaign} relax+score")
 
 
 @dataclass

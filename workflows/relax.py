@@ -36,6 +36,7 @@ from genflow.workflows.mlips import (
     MLIPUnavailableError,
     resolve_mlip,
 )
+from genflow.workflows.restart import CHECKPOINT_TRAJ
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -251,7 +252,12 @@ def relax_static_maker(
             logger.debug("vasp engine: fmax/steps ignored, MP input sets fix EDIFFG and NSW")
         return _vasp_maker(paper_settings, allow_incompatible, **overrides)
 
-    relax_kwargs = {"fmax": 0.05 if fmax is None else fmax, "final_atoms_object_file": None}
+    relax_kwargs = {
+        "fmax": 0.05 if fmax is None else fmax,
+        "final_atoms_object_file": None,
+        # every step appended to the job's directory: a killed relax resumes from it
+        "trajectory": CHECKPOINT_TRAJ,
+    }
     steps = 500 if steps is None else steps
     name = overrides.pop("name", None)
     if engine == "mlip":

@@ -24,6 +24,7 @@ __all__ = [
     "claim_batch",
     "claim_campaign",
     "mark_batch",
+    "record_rerun",
     "set_state",
 ]
 
@@ -128,4 +129,14 @@ def set_state(stores: GenflowStores, name: str, state: str, **fields: Any) -> No
             {"name": name}, {"$set": {"state": state, "updated_at": utcnow(), **fields}}
         ),
         what=f"mark the campaign {state}",
+    )
+
+
+def record_rerun(stores: GenflowStores, name: str, rerun: dict[str, Any]) -> None:
+    """Append one rerun (its id, selection, settings, candidates) to the campaign document."""
+    retry_call(
+        lambda: stores.campaigns.update_one(
+            {"name": name}, {"$push": {"reruns": rerun}, "$set": {"updated_at": utcnow()}}
+        ),
+        what="record a rerun",
     )

@@ -27,23 +27,37 @@ __all__ = [
     "fireworks_status",
     "no_physics",
     "stage_counts",
+    "stage_pipeline",
 ]
 
 S = CandidateState
 _CAMPAIGN, _STATE, _RELAX = K.CAMPAIGN.value, K.STATE.value, K.RELAX.value
 
 
+def stage_pipeline(name: str) -> list[dict[str, Any]]:
+    """The one aggregation :func:`stage_counts` runs: the campaign's candidates (an index scan
+    of ``(campaign, state)``, on SecantusDB too: ``tests/store/test_query_plans.py``) counted
+    per state and whether a ``relax`` result is stored. Five ``count_documents`` with ``$ne``
+    and null predicates made SecantusDB scan the whole collection for two of them."""
+    relax = {"$type": f"${_RELAX}"}  # "missing" or "null": no relax result
+    return [
+        {"$match": {_CAMPAIGN: name}},
+        {"$group": {"_id": {"state": f"${_STATE}", "relax": relax}, "n": {"$sum": 1}}},
+    ]
+
+
 def stage_counts(stores: GenflowStores, name: str) -> dict[str, int]:
     """Candidates that finished each stage: generated, gated (decided), relaxed, scored."""
-    coll = stores.candidates
-    q = {_CAMPAIGN: name}
-    return {
-        "generated": coll.count_documents(q),
-        "gated": coll.count_documents({**q, _STATE: {"$ne": str(S.GENERATED)}}),
-        "rejected_at_gate": coll.count_documents({**q, _STATE: str(S.REJECTED), _RELAX: None}),
-        "relaxed": coll.count_documents({**q, _RELAX: {"$ne": None}}),
-        "scored": coll.count_documents({**q, _STATE: str(S.SCORED)}),
-    }
+    counts = dict.fromkeys(("generated", "gated", "rejected_at_gate", "relaxed", "scored"), 0)
+    for row in stores.candidates.aggregate(stage_pipeline(name)):
+        state, n = row["_id"].get("state"), int(row["n"])
+        relaxed = row["_id"].get("relax") not in ("missing", "null")
+        counts["generated"] += n
+        counts["gated"] += n if state != str(S.GENERATED) else 0
+        counts["rejected_at_gate"] += n if state == str(S.REJECTED) and not relaxed else 0
+        counts["relaxed"] += n if relaxed else 0
+        counts["scored"] += n if state == str(S.SCORED) else 0
+    return counts
 
 
 def campaign_summaries(stores: GenflowStores) -> list[dict[str, Any]]:

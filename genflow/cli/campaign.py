@@ -1,4 +1,4 @@
-"""``genflow campaign run|submit|status|audit|judge``: a campaign from its spec to its hits.
+"""``genflow campaign run|submit|status|failures|rerun|audit|judge``: a campaign, spec to hits.
 
 Every command that prints results takes ``--json``; bad specs exit with code 2 and one line
 per bad field naming the spec file.
@@ -195,3 +195,70 @@ def judge_cmd(
             f"{row['n_references']:,} reference structures",
             highlight=False,
         )
+
+
+NameArg = Annotated[str, typer.Argument(help="Campaign name.")]
+
+
+@app.command("failures")
+def failures_cmd(name: NameArg, json_out: JsonOpt = False) -> None:
+    """Failed and rejected candidates grouped by reason, with counts (and how many can rerun)."""
+    from genflow.campaign.rerun import failure_groups, failure_lines
+    from genflow.core.store import connect
+
+    groups = failure_groups(connect(), name)
+    if json_out:
+        print_json({"campaign": name, "groups": groups})
+        return
+    for line in failure_lines(name, groups):
+        console.print(line, highlight=False, markup=False)
+
+
+@app.command("rerun")
+def rerun_cmd(
+    name: NameArg,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Regular expression matched against the reasons.")
+    ],
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="key=value edit of the spec (relax.steps=1000, relax.fmax=0.02) or of the relax "
+            "fireworks' spec (fw._queueadapter.walltime=48:00:00); repeatable.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would rerun; change nothing.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Rerun relax failures selected by reason, with edited settings, from their last geometry.
+
+    The rerun goes the way the campaign ran (here, or as a FireWorks workflow whose relax
+    fireworks carry the edited spec); each candidate is still scored once; --dry-run lists.
+
+    Exit codes: 0 done (or nothing matched); 1 unknown campaign; 2 bad --reason, --set or
+    edited spec; 4 another run holds the campaign (local campaigns).
+    """
+    from genflow.campaign.lease import LeaseHeldError
+    from genflow.campaign.rerun import rerun_failures, rerun_lines
+    from genflow.campaign.spec import CampaignSpecError
+    from genflow.core.store import connect
+
+    try:
+        report = rerun_failures(connect(), name, reason, sets or [], dry_run=dry_run)
+    except KeyError as err:
+        err_console.print(f"[red]{err.args[0]}[/red]")
+        raise typer.Exit(1) from None
+    except (ValueError, CampaignSpecError) as err:
+        err_console.print(f"[red]{err}[/red]", markup=False)
+        raise typer.Exit(2) from None
+    except LeaseHeldError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(4) from None
+    if json_out:
+        print_json(report.as_dict())
+        return
+    for line in rerun_lines(report):
+        console.print(line, highlight=False, markup=False)

@@ -74,6 +74,7 @@ from genflow.core.candidates.repository import (
     record_rescores,
     record_scores,
     record_verdicts,
+    reopen_for_rerun,
     transition,
     update_states,
 )
@@ -133,6 +134,7 @@ __all__ = [
     "record_rescores",
     "record_scores",
     "record_verdicts",
+    "reopen_for_rerun",
     "score_key",
     "score_path",
     "score_round_path",

@@ -28,6 +28,7 @@ __all__ = [
     "count_states",
     "failure_counts",
     "failures",
+    "failures_filter",
     "get_candidate",
     "iter_candidates",
     "throughput",
@@ -103,12 +104,11 @@ def count_states(collection: Collection, campaign: str | None = None) -> dict[st
     return counts
 
 
-def failures(
-    collection: Collection, campaign: str | None = None, *, limit: int = 0
-) -> list[dict[str, Any]]:
-    """Return failed candidates as rows: rejected ones and non-converged relaxations.
+def failures_filter(campaign: str | None = None) -> dict[str, Any]:
+    """Filter: rejected candidates and relaxations that failed or did not converge.
 
-    Each row has candidate_id, campaign, state, formula, reason and updated_at, newest first.
+    A scored candidate whose relaxation did not converge is a result, not a failure to rerun;
+    it is still listed (its score is flagged), as before.
     """
     query: dict[str, Any] = {
         "$or": [
@@ -119,6 +119,17 @@ def failures(
     }
     if campaign is not None:
         query[_CAMPAIGN] = campaign
+    return query
+
+
+def failures(
+    collection: Collection, campaign: str | None = None, *, limit: int = 0
+) -> list[dict[str, Any]]:
+    """Return failed candidates as rows: rejected ones and non-converged relaxations.
+
+    Each row has candidate_id, campaign, state, formula, reason and updated_at, newest first.
+    """
+    query = failures_filter(campaign)
     extra = (K.UPDATED_AT, K.REJECT_REASON, K.RELAX_CONVERGED, K.RELAX_ERROR)
     proj = [str(k) for k in _FAILURE_FIELDS + extra]
     rows = []

@@ -4,7 +4,9 @@ Every room reads and writes this one schema (pydantic v2). A candidate moves thr
 
 ``generated → gated → prerelaxed → relaxed → scored``, and any non-terminal state may go to
 ``rejected`` (with ``reject_reason``). ``gated → relaxed`` is allowed for campaigns without an
-MLIP pre-relax. Re-applying the current state is a no-op, so a rerun job (FireWorks lost-run
+MLIP pre-relax. One way back: ``genflow campaign rerun`` reopens a candidate rejected by its
+relaxation, ``rejected → gated`` (:data:`RERUN_TRANSITIONS`, history kept); pipeline jobs never
+undo a rejection. Re-applying the current state is a no-op, so a rerun job (FireWorks lost-run
 rerun) can repeat its transition safely; anything else raises ``ValueError``.
 
 ``candidate_id`` is deterministic (:mod:`genflow.core.candidates.ids`), so re-submitting a
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "RERUN_TRANSITIONS",
     "Candidate",
     "CandidateState",
     "StateChange",
@@ -80,6 +83,9 @@ ALLOWED_TRANSITIONS: dict[CandidateState, frozenset[CandidateState]] = {
     S.SCORED: frozenset(),
     S.REJECTED: frozenset(),
 }
+#: Reopened by a rerun only (``repository.reopen_for_rerun``), never by a pipeline job: kept out
+#: of ALLOWED_TRANSITIONS so a repeated gate job cannot move a rejected candidate back.
+RERUN_TRANSITIONS: dict[CandidateState, CandidateState] = {S.REJECTED: S.GATED}
 
 
 def allowed_sources(target: CandidateState | str) -> list[str]:

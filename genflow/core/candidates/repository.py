@@ -20,7 +20,6 @@ InsertSummary(inserted=100, existing=0)
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +38,7 @@ from genflow.core.candidates.keys import (
 )
 from genflow.core.candidates.queries import by_id, by_ids
 from genflow.core.candidates.record import (
+    RERUN_TRANSITIONS,
     Candidate,
     CandidateState,
     StateChange,
@@ -52,6 +52,12 @@ from genflow.core.candidates.subdocs import (
     RelaxDoc,
     VerdictDoc,
     utcnow,
+)
+from genflow.core.candidates.updates import (
+    InsertSummary,
+    Rescore,
+    StateUpdate,
+    TransitionSummary,
 )
 from genflow.core.jsonsafe import finite_or_none
 from genflow.core.retry import retry_call
@@ -70,6 +76,7 @@ __all__ = [
     "record_rescores",
     "record_scores",
     "record_verdicts",
+    "reopen_for_rerun",
     "transition",
     "update_states",
 ]
@@ -78,37 +85,6 @@ DEFAULT_BATCH = 1000
 # plain-str field names for the BSON documents this module builds
 _ID, _STATE, _HIT_HULLS = K.CANDIDATE_ID.value, K.STATE.value, K.HIT_HULLS.value
 _DUPLICATE_KEY = 11000
-
-
-@dataclass(frozen=True)
-class InsertSummary:
-    """Result of :func:`insert_candidates`: new documents vs ids that were already stored."""
-
-    inserted: int
-    existing: int
-    ids: list[str] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class StateUpdate:
-    """One requested state change: move ``candidate_id`` to ``state`` and ``$set`` ``fields``.
-
-    ``fields`` keys may be dotted paths (``"relax.converged"``); values must be BSON-ready
-    (use ``model.model_dump()`` for pydantic sub-documents).
-    """
-
-    candidate_id: str
-    state: CandidateState | str
-    fields: Mapping[str, Any] = field(default_factory=dict)
-    note: str | None = None
-
-
-@dataclass(frozen=True)
-class TransitionSummary:
-    """Result of :func:`update_states`; ``errors`` maps candidate_id → reason, one row each."""
-
-    updated: int
-    errors: dict[str, str]
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -361,21 +337,6 @@ def _hit_hulls_ops(candidate_id: str, hits: list[str], misses: list[str]) -> lis
     return ops
 
 
-@dataclass(frozen=True)
-class Rescore:
-    """A candidate's score on a later hull round (``genflow.hull.rounds``), eV/atom.
-
-    ``previous`` is the stored score it replaces, kept under ``score_rounds.<hull>.<round>``;
-    ``duplicate_of`` the candidate's ``verdict.duplicate_of`` (a duplicate stays no hit).
-    """
-
-    candidate_id: str
-    hull: str
-    score: HullScoreDoc
-    previous: Mapping[str, Any]
-    duplicate_of: str | None = None
-
-
 def record_rescores(
     collection: Collection, rescores: Iterable[Rescore], *, hit_threshold: float
 ) -> int:
@@ -438,3 +399,32 @@ def record_verdicts(
     if ops:
         retry_call(lambda: collection.bulk_write(ops, ordered=True), what="record verdicts")
     return len(verdicts)
+
+
+def reopen_for_rerun(collection: Collection, notes: Mapping[str, str]) -> list[str]:
+    """Move relax failures back to ``gated`` for a rerun; return the ids reopened.
+
+    Only a candidate ``rejected`` with a ``relax`` sub-document (its relaxation failed) is
+    reopened (``record.RERUN_TRANSITIONS``): gate decisions and scored candidates are never
+    touched, so each candidate is still scored once. One conditional update per candidate, so
+    two reruns racing reopen it once. ``reject_reason`` and ``relax`` are cleared (the score job
+    writes them anew); the history keeps every earlier entry and gains one ``gated`` entry
+    whose note (``notes[id]``) says why, with what settings and from which geometry.
+    """
+    source, target = next(iter(RERUN_TRANSITIONS.items()))
+    reopened = []
+    for cid, note in notes.items():
+        now = utcnow()
+        entry = StateChange(state=target, at=now, note=note).model_dump()
+        query = {_ID: cid, _STATE: str(source), K.RELAX.value: {"$exists": True}}
+        update = {
+            "$set": {_STATE: str(target), K.UPDATED_AT.value: now},
+            "$unset": {K.REJECT_REASON.value: "", K.RELAX.value: ""},
+            "$push": {K.HISTORY.value: entry},
+        }
+        result = retry_call(
+            lambda q=query, u=update: collection.update_one(q, u), what="reopen for a rerun"
+        )
+        if result.modified_count:
+            reopened.append(cid)
+    return reopened
