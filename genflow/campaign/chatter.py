@@ -60,6 +60,16 @@ def chatter_to_log(log_path: str | Path, *, verbose: bool = False) -> Iterator[T
     if not verbose:
         root.handlers = []  # a library's stderr handler would print to the console
     root.addHandler(handler)
+    # core.progress.quiet_batch_chatter detaches py.warnings from the root logger in a worker
+    # process; an in-process run after it (a library user, the test suite) still wants this
+    # run's warnings in this run's log
+    warn_log = logging.getLogger("py.warnings")
+    old_propagate, warn_log.propagate = warn_log.propagate, True
+    # captureWarnings(True) is a no-op while capture is already on, and would then keep a
+    # showwarning installed after it (a test runner's); re-capture from the current one
+    captured_before = getattr(logging, "_warnings_showwarning", None) is not None
+    if captured_before:
+        logging.captureWarnings(False)
     logging.captureWarnings(True)
     try:
         if verbose:
@@ -97,6 +107,9 @@ def chatter_to_log(log_path: str | Path, *, verbose: bool = False) -> Iterator[T
             yield console
     finally:
         logging.captureWarnings(False)
+        if captured_before:
+            logging.captureWarnings(True)
+        warn_log.propagate = old_propagate
         root.removeHandler(handler)
         root.handlers = old_handlers if not verbose else root.handlers
         root.setLevel(old_level)
