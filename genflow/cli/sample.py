@@ -85,7 +85,7 @@ def sample_command(
         "n": len(structures),
         "out": str(out) if out is not None else None,
         "format": fmt,
-        "formulas": [formula(s.composition) for s in structures],
+        "formulas": [formula(s.composition) if len(s) else "" for s in structures],
         "structure_valid_fraction": sum(valid) / len(valid),
         "seed": seed,
         "provenance": {k: v for k, v in provenance.items() if k != "config"},
