@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import tempfile
 import time
@@ -206,7 +207,9 @@ def run(
     else:
         load_data, _, _ = _model_hooks(config)
         arrays, meta = load_data(config)
-        pack_data(arrays, meta, out.parent / f"data-{config_name.replace(':', '_')}.npz")
+        # a file name for any config string: perov5:tiny,steps=9 -> perov5_tiny_steps_9
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", config_name)
+        pack_data(arrays, meta, out.parent / f"data-{safe}.npz")
     if resume is not None:
         meta = json.loads((Path(resume) / "meta.json").read_text())
         meta.pop("step", None)

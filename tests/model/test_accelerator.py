@@ -63,7 +63,7 @@ def test_budgeted_run_resumes_from_its_own_output(tmp_path):
     cmd = [sys.executable, str(script), "perov5:tiny,steps=1000", "0.4", "--out", str(out1)]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
     s1 = json.loads(first.stdout[first.stdout.index("{") :])
-    pack = tmp_path / "data-perov5_tiny_steps=1000.npz"
+    pack = tmp_path / "data-perov5_tiny_steps_1000.npz"
     assert pack.exists() and pack.stat().st_size < acc.MAX_TOTAL_BYTES
     cmd = [sys.executable, str(script), "perov5:tiny,steps=1000", "0.4", "--out", str(out2),
            "--resume", str(out1), "--data", str(pack)]  # fmt: skip
