@@ -185,6 +185,7 @@ def loss_fn(
     schedule: Callable[[jax.Array], jax.Array],
     weights: PyTree | None = None,
     parameterization: str = "eps",
+    element_weights: PyTree | None = None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """ε-prediction MSE loss (Yang et al. 2023, Eq. 1): E_{t,ε} ||ε − ε_θ(α_t x + σ_t ε, t)||².
 
@@ -205,6 +206,11 @@ def loss_fn(
         Optional per-leaf scalar weights (default 1); the loss is the weighted mean over leaves of
         each leaf's per-element mean squared error, so a 6-number lattice is not drowned by the
         coordinate tensor.
+    element_weights
+        Optional per-element weights, a pytree with some leaves ``None`` (unweighted) and others
+        arrays broadcastable to that leaf: the leaf's loss is then the weighted mean
+        ``Σ w (target − out)² / Σ w``. UniMat weights occupied coordinate slots against the
+        far more numerous null slots (``config.diffusion.atom_weight``).
 
     Returns
     -------
@@ -225,6 +231,12 @@ def loss_fn(
     else:
         target = eps
     per_leaf = jax.tree.map(lambda e, eh: jnp.mean(jnp.square(e - eh)), target, out)
+    if element_weights is not None:
+        for key, w in element_weights.items():
+            if w is not None:
+                sq = jnp.square(target[key] - out[key])
+                w = jnp.broadcast_to(w, sq.shape)
+                per_leaf[key] = jnp.sum(w * sq) / jnp.sum(w)
     if weights is None:
         weights = jax.tree.map(lambda _: 1.0, per_leaf)
     total_w = sum(jax.tree.leaves(weights))

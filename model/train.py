@@ -82,8 +82,17 @@ def main(
     steps: int | None = None,
     progress: bool = False,
     devices: list[jax.Device] | None = None,
+    data: tuple[dict[str, np.ndarray], dict] | None = None,
+    start_state: dict[str, Any] | None = None,
+    max_seconds: float | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) until ``steps`` (default ``config.train.total_steps``) updates.
+
+    ``data`` is ``(arrays, meta)`` as the model's ``load_training_data`` returns them (e.g.
+    unpacked from a file carried to another machine), instead of loading ``config.data``.
+    ``start_state`` is a saved state (:meth:`TrainState.to_saveable`) to start from when the
+    workdir has no checkpoint yet. ``max_seconds`` is a wall-clock budget: when it is spent,
+    the run saves a checkpoint and stops, like a SIGTERM.
 
     Returns a summary dict (final step, last loss, wall time, workdir).
     """
@@ -95,7 +104,7 @@ def main(
 
     # ---------------------------------------------------------------- data + metadata
     load_data, make_step, prepare = _model_hooks(config)
-    arrays, meta = load_data(config)
+    arrays, meta = load_data(config) if data is None else data
     meta_path = workdir / "meta.json"
     if meta_path.exists():  # resume: keep the stats the run started with
         old = json.loads(meta_path.read_text())
@@ -135,6 +144,10 @@ def main(
         restored = mngr.restore(mngr.latest_step(), args=ocp.args.StandardRestore(target))
         state = state.from_saveable(restored)
         _log(f"resumed from checkpoint step {int(state.step)}")
+    elif start_state is not None:
+        placed = jax.device_put(start_state, shd.shardings_for(state.to_saveable(), mesh))
+        state = state.from_saveable(placed)
+        _log(f"started from the given state at step {int(state.step)}")
 
     # ---------------------------------------------------------------- loop
     log_file = (workdir / "log.jsonl").open("a")
@@ -148,6 +161,8 @@ def main(
         batch = shd.shard_batch({k: v[idx] for k, v in arrays.items()}, mesh)
         state, m = step_fn(state, batch)
         done = step + 1
+        if max_seconds is not None and time.time() - t_start > max_seconds:
+            stop.requested = stop.requested or "time budget"
         if done % config.train.log_every == 0 or done == total:
             metrics = {k: float(v) for k, v in m.items()}
             rate = (done - first) / max(time.time() - t_loop, 1e-9)

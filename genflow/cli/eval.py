@@ -82,9 +82,13 @@ def proxy_cmd(
     ] = None,
     processes: ProcOpt = None,
     column: ColumnOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the sites-per-sample plot.")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """CDVAE proxy metrics (validity, COV, Wasserstein), uniqueness, novelty, S.U.N."""
+    """CDVAE proxy metrics (validity, COV, Wasserstein), sites per sample, uniqueness, novelty,
+    S.U.N."""
     from genflow.evaluation.energies import hull_e_d, parse_energy_source, with_mlip_energies
     from genflow.evaluation.proxy import proxy_metrics
 
@@ -116,6 +120,12 @@ def proxy_cmd(
                            **extra)  # fmt: skip
     result["unreadable"] = {"n_rows": unreadable.n_rows, "n_unreadable": unreadable.n_unreadable,
                             "first": [list(kr) for kr in unreadable.first]}  # fmt: skip
+    if out is not None:
+        from genflow.evaluation.plots import site_count_histogram
+
+        result["plots"] = {"sites_per_sample": str(site_count_histogram(
+            {s.name: result["sites_hist"], r.name: result["sites_hist_reference"]},
+            out / "sites_per_sample.png"))}  # fmt: skip
     _emit(result, f"proxy metrics: {s.name} vs {r.name}", json_out, skip=("unreadable",))
 
 

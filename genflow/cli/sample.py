@@ -109,7 +109,7 @@ def _sample(
         "n": len(structures),
         "out": str(out) if out is not None else None,
         "format": fmt,
-        "formulas": [formula(s.composition) for s in structures],
+        "formulas": [formula(s.composition) if len(s) else "" for s in structures],
         "structure_valid_fraction": sum(valid) / len(valid),
         "seed": seed,
         "provenance": {k: v for k, v in provenance.items() if k != "config"},

@@ -12,7 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["bar_chart", "e_d_histograms", "per_composition_delta", "periodic_table_heatmap"]
+__all__ = [
+    "bar_chart",
+    "e_d_histograms",
+    "per_composition_delta",
+    "periodic_table_heatmap",
+    "site_count_histogram",
+]
 
 
 def _pyplot():
@@ -155,4 +161,28 @@ def periodic_table_heatmap(
     else:
         _empty(ax, title)
     ax.set_title(title)
+    return _save(fig, path)
+
+
+def site_count_histogram(hists: Mapping[str, Mapping[str, float]], path: Path) -> Path:
+    """Sites per sample, one bar series per set (fractions from
+    :func:`genflow.evaluation.atom_counts.site_histogram`): a generator that puts the wrong
+    number of atoms in its samples shows up as bars away from the reference's."""
+    import numpy as np
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    counts = sorted({int(k) for h in hists.values() for k in h if k != "unreadable"})
+    if counts and hists:
+        x = np.arange(counts[0], counts[-1] + 1)
+        width = 0.8 / len(hists)
+        for j, (name, h) in enumerate(hists.items()):
+            ax.bar(x + (j - (len(hists) - 1) / 2) * width, [h.get(str(c), 0.0) for c in x],
+                   width=width, label=name)  # fmt: skip
+        ax.legend()
+        ax.set_xlabel("sites per structure")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    else:
+        _empty(ax, "no structures")
+    ax.set_ylabel("fraction of structures")
     return _save(fig, path)

@@ -17,6 +17,8 @@ Every definition follows the code that produced the published tables:
   :class:`~genflow.workflows.gate.dedupe.StructureIndex`): ``uniqueness`` = unique valid
   samples / valid samples (a sample is unique if it matches no earlier valid sample);
   ``novelty`` = unique samples matching no reference structure / unique samples;
+* sites per sample against the reference (``sites_*`` keys,
+  :mod:`genflow.evaluation.atom_counts`);
 * S.U.N. and M.S.U.N. (MatterGen, Zeni et al. 2025; the one rule,
   :func:`genflow.core.candidates.sun_flags`): E_d ≤ 0 (≤ 0.1) eV/atom on the named hull,
   unique and novel against the named reference set of stated size, over all generated rows.
@@ -33,6 +35,7 @@ from scipy.spatial.distance import cdist
 from scipy.stats import wasserstein_distance
 
 from genflow.core.candidates import MSUN_MAX_ED, SUN_MAX_ED, sun_counts
+from genflow.evaluation.atom_counts import site_count_metrics
 from genflow.evaluation.features import Fingerprints, featurise, standardise_composition
 from genflow.evaluation.sets import StructureSet, dataset_of
 from genflow.model.validity import cdvae_structure_validity, smact_validity
@@ -198,6 +201,8 @@ def proxy_metrics(
         "comp_valid": float(np.mean(comp_ok)),
         "valid": float(np.mean(valid)),
     }
+    # sites per sample vs the reference (atom-count diagnostics, issue 24)
+    out.update(site_count_metrics(samples.structures, reference.ok))
     # 3. coverage with CDVAE's cutoffs
     cut = COV_CUTOFFS[dataset]
     out.update(coverage(gen_fps, ref_fps, struc_cutoff=cut["struc"], comp_cutoff=cut["comp"]))

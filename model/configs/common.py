@@ -183,6 +183,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.diffusion.num_steps = 256
     c.diffusion.gamma = 0.1  # log-variance interpolation between the two DDPM variances
     c.diffusion.lattice_weight = 1.0  # weight of the lattice-ε MSE against the coordinate MSE
+    # loss weight of occupied coordinate slots against null ones (1 = plain mean). Not a fix for
+    # atom counts (issue 24): 10 made an overfit Perov-5 run emit ~10 sites instead of 5.
+    c.diffusion.atom_weight = 1.0
     c.diffusion.guidance = 0.0  # classifier-free guidance ω at sampling time (Eq. 2)
 
     c.cond = ml_collections.ConfigDict()

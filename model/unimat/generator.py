@@ -10,12 +10,19 @@ Conditioning modes of :meth:`Generator.sample`:
   with ``n_atoms`` atoms are enumerated, SMACT-valid ones preferred, and each sample draws one
   and is sampled with exact-composition conditioning, so both constraints hold exactly.
 * ``elements`` alone: composition-types conditioning (the model picks the counts).
-* nothing: unconditional.
+* nothing: unconditional. When the checkpoint carries its training compositions
+  (``meta["compositions"]``, or ``compositions.json`` beside ``meta.json`` for checkpoints
+  exported before it), each sample draws one of them (weighted by how many training rows have
+  it) and is sampled with exact-composition conditioning, so its atom count is one the data
+  has (issue 24: the model alone got the count wrong in most samples; see
+  :func:`genflow.model.unimat.train.composition_prior`). ``composition_prior=False`` gives the
+  model-only unconditional mode.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -50,6 +57,12 @@ class Generator(CheckpointGenerator):
         self.aux_names = list(meta["aux"]["names"])
         self.model = build_model(self.config.model, self.table.shape, len(self.aux_names))
         self._samplers: dict[tuple, Any] = {}
+        prior = meta.get("compositions")
+        prior_file = Path(path) / "compositions.json"
+        if prior is None and prior_file.is_file():
+            prior = json.loads(prior_file.read_text())
+        #: training compositions and their row counts (None: model-only unconditional mode)
+        self.composition_prior: dict[str, int] | None = prior or None
 
     @property
     def parameterization(self) -> str:
@@ -171,6 +184,7 @@ class Generator(CheckpointGenerator):
         batch_size: int = 64,
         properties: dict[str, float] | None = None,
         guidance: float | None = None,
+        composition_prior: bool = True,
     ) -> list[SampleRow]:
         """Draw ``n`` crystals, one :class:`~genflow.model.rows.SampleRow` per sample: a sample
         that does not decode is a row with its reason, the others go on.
@@ -195,6 +209,9 @@ class Generator(CheckpointGenerator):
             classifier-free guidance.
         guidance
             ω of Eq. 2 (default ``config.diffusion.guidance``).
+        composition_prior
+            With no conditioning, draw each sample's composition from the training
+            compositions when the checkpoint has them (module docstring); False: model only.
 
         Returns
         -------
@@ -206,6 +223,12 @@ class Generator(CheckpointGenerator):
         steps = int(num_steps or self.config.diffusion.num_steps)
         omega = float(self.config.diffusion.guidance if guidance is None else guidance)
         rng = np.random.default_rng(seed)
+        unconditional = composition is None and elements is None and n_atoms is None
+        if unconditional and composition_prior and self.composition_prior:
+            keys = list(self.composition_prior)
+            weights = np.asarray([self.composition_prior[k] for k in keys], np.float64)
+            picks = rng.choice(len(keys), size=n, p=weights / weights.sum())
+            composition = [keys[k].replace(" ", "") for k in picks]
         exact, types, labels = self._conditions(n, composition, elements, n_atoms, rng)
         aux = self._aux(properties)
         bs = min(batch_size, n)
