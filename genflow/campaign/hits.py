@@ -31,6 +31,7 @@ from genflow.core.candidates import (
     get_candidate,
     get_path,
     hit_threshold,
+    resolve_candidate_id,
     score_key,
     score_path,
     scored_hits_filter,
@@ -368,7 +369,7 @@ def trace_hit(
     Parameters
     ----------
     candidate_id
-        The hit's id.
+        The hit's id, or its start as ``genflow hits`` shows it (11 characters).
     hull
         If given, check that the candidate is scored on that hull (else a ``problems`` row).
     load_blobs
@@ -378,7 +379,10 @@ def trace_hit(
     ------
     KeyError
         If the candidate does not exist.
+    ValueError
+        If ``candidate_id`` is the start of several candidates' ids.
     """
+    candidate_id = resolve_candidate_id(stores.candidates, candidate_id)
     candidate = get_candidate(stores.candidates, candidate_id)
     problems: list[str] = []
     if hull is not None and score_key(hull) not in candidate.scores:

@@ -72,25 +72,34 @@ class _ConsoleLines:
 
 
 def hits_table(hits: list[dict], title: str = "hits") -> Table:
-    """The hits table (short ids; ``--json`` carries full ids, E_f and the S.U.N. flags).
+    """The hits table, 80 columns wide (short ids; ``--json`` carries full ids, E_f, the
+    engine and the S.U.N. flags).
 
-    A *cover* column (``thin``: ``hull.coverage.thin_binaries``) appears only when some hit's
-    coverage is thin.
+    Columns that would say the same on every row are left out: the hull (named in the title
+    when every hit is on one), *prototype* unless some hit has one, *cover* (``thin``:
+    ``hull.coverage.thin_binaries``) unless some hit's coverage is thin.
     """
     thin = any(h.get("coverage") == "thin" for h in hits)
+    hulls = sorted({str(h["hull"]) for h in hits})
+    named = len(hulls) == 1
     table = Table(
-        title=f"{title} ({len(hits)})",
+        title=f"{title} on {hulls[0]} ({len(hits)})" if named else f"{title} ({len(hits)})",
         caption="E_d in eV/atom (latest hull round); S U N: E_d ≤ 0, unique after "
         "relaxation, novel (verdict on the relaxed cell, reasons below); space group: "
         "generated→relaxed; GAP? = hull_gap_suspected (--hide-gaps); "
         + ("cover thin = the hull lacks a binary of the system; " if thin else "")
-        + "--json gives full ids, E_f and checkpoints",
+        + "--json gives full ids, E_f, engine and checkpoints",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
     )
     columns = ("candidate", "formula", "hull", "E_d", "S U N", "novelty", "space group",
-               "prototype", "audit", "cover", "engine")  # fmt: skip
+               "prototype", "audit", "cover")  # fmt: skip
+    shown = {
+        "hull": not named,
+        "prototype": any(h.get("prototype_name") or h.get("prototype") for h in hits),
+        "cover": thin,
+    }
     rows = [
         (
             h[K.CANDIDATE_ID][:11],
@@ -103,21 +112,24 @@ def hits_table(hits: list[dict], title: str = "hits") -> Table:
             str(h.get("prototype_name") or h.get("prototype") or "-")[:20],
             {"hull_gap_suspected": "GAP?", "confirmed": "ok"}.get(h.get("audit") or "", "-"),
             "thin" if h.get("coverage") == "thin" else "",
-            str(h.get("engine")),
         )
         for h in hits
     ]
-    for i, col in enumerate(columns):
-        if col == "cover" and not thin:
+    keep = [i for i, col in enumerate(columns) if shown.get(col, True)]
+    for i in keep:
+        if columns[i] in _WRAPPED:  # these give way on a narrow terminal, on word breaks
+            table.add_column(columns[i], min_width=len(columns[i]))
             continue
         # min_width: rich otherwise crops short no-wrap cells when the console is narrow.
-        width = max([len(col), *(len(r[i]) for r in rows)])
-        table.add_column(col, no_wrap=True, min_width=width)
+        width = max([len(columns[i]), *(len(r[i]) for r in rows)])
+        table.add_column(columns[i], no_wrap=True, min_width=width)
     for row in rows:
-        table.add_row(
-            *(cell for col, cell in zip(columns, row, strict=True) if thin or col != "cover")
-        )
+        table.add_row(*(row[i] for i in keep))
     return table
+
+
+#: hits-table columns that wrap rather than push the table past the terminal's width
+_WRAPPED = frozenset({"novelty", "space group", "prototype"})
 
 
 def _sun_cell(hit: dict) -> str:

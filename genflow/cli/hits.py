@@ -46,6 +46,7 @@ def hits_cmd(
     S (E_d ≤ 0), U (unique after relaxation) and N (novel) and the novelty verdict's reason."""
     from genflow.campaign.hits import campaign_hit_threshold, find_hits, write_cifs
     from genflow.campaign.view import hit_reasons, hits_table
+    from genflow.core.candidates import hit_threshold
     from genflow.core.store import connect
 
     if json_out and cif_dir is not None:
@@ -55,8 +56,13 @@ def hits_cmd(
         err_console.print("[red]--sun and --msun are exclusive[/red]")
         raise typer.Exit(2)
     stores = connect()
+    why = "--max-ed"
     if max_ed is None and campaign is not None:
         max_ed = campaign_hit_threshold(stores, campaign)  # one meaning of "hit" per campaign
+        why = f"campaign {campaign}'s score.hit_threshold"
+    if max_ed is None:
+        why = "the HIT_THRESHOLD setting"
+    threshold = hit_threshold(max_ed)
     try:
         hits = find_hits(
             stores, hull=hull, max_ed=max_ed, campaign=campaign, since=since,
@@ -73,6 +79,8 @@ def hits_cmd(
         console.print(f"wrote {len(paths)} CIF(s) to {cif_dir}")
         return
     rows = [h.as_dict() for h in hits]
+    # which hull and which threshold made these hits: the table alone does not say
+    console.print(f"hull {hull}; a hit has E_d < {threshold:g} eV/atom ({why})", highlight=False)
     console.print(hits_table(rows))
     for line in hit_reasons(rows):
         console.print(line, highlight=False, soft_wrap=True)

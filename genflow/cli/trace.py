@@ -12,7 +12,9 @@ __all__ = ["trace_cmd"]
 
 
 def trace_cmd(
-    candidate_id: Annotated[str, typer.Argument(help="Candidate id (e.g. from genflow hits).")],
+    candidate_id: Annotated[
+        str, typer.Argument(help="Candidate id, or its start as genflow hits shows it.")
+    ],
     json_out: JsonOpt = False,
 ) -> None:
     """Hit → score round → relax task → gate record → candidate → generator sample."""
@@ -26,6 +28,9 @@ def trace_cmd(
         except KeyError:
             err_console.print(f"[red]no candidate {candidate_id!r}[/red]")
             raise typer.Exit(1) from None
+        except ValueError as err:  # a short id that several candidates start with
+            err_console.print(f"[red]{err}[/red]")
+            raise typer.Exit(2) from None
     if json_out:
         print_json(chain)
         return

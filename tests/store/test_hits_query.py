@@ -189,3 +189,45 @@ def test_trace_prints_the_chain_to_the_generator_sample(populated, monkeypatch) 
     text = CliRunner().invoke(app, ["trace", hit.candidate_id]).stdout
     assert "seed 3 index 420" in text and "chemsys" in text
     assert CliRunner().invoke(app, ["trace", "gf-unknown"]).exit_code == 1
+
+
+def test_trace_takes_the_short_id_hits_shows(populated, monkeypatch) -> None:
+    """`genflow hits` shows 11 characters of an id; `genflow trace` takes them back."""
+    from typer.testing import CliRunner
+
+    from genflow.campaign.view import hits_table
+    from genflow.cli import app
+    from genflow.core.candidates import resolve_candidate_id
+
+    stores, hit, *_ = populated
+    table = hits_table([h.as_dict() for h in find_hits(stores, "mp2021", max_ed=0.0)])
+    short = next(iter(table.columns[0].cells))
+    assert len(short) == 11 and hit.candidate_id.startswith(short)
+    chain = _cli(stores, monkeypatch, "trace", short)
+    assert chain["candidate_id"] == hit.candidate_id
+    assert resolve_candidate_id(stores.candidates, hit.candidate_id) == hit.candidate_id
+    with pytest.raises(ValueError, match="matches several candidates"):
+        resolve_candidate_id(stores.candidates, "gf-")  # every id starts so: say which
+    with pytest.raises(KeyError):
+        resolve_candidate_id(stores.candidates, "gf-zzz")
+    res = CliRunner().invoke(app, ["trace", "gf-"])
+    assert res.exit_code == 2 and "give more of the id" in res.output
+
+
+def test_plain_hits_says_which_hull_and_threshold(populated, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from genflow.cli import app
+
+    stores, *_ = populated
+    monkeypatch.setenv("GENFLOW_DB_URI", stores.uri)
+    monkeypatch.setenv("GENFLOW_DB_NAME", stores.db_name)
+    monkeypatch.setenv("GENFLOW_HIT_THRESHOLD", "0.0")
+    runner = CliRunner(env={"COLUMNS": "80"})
+    text = runner.invoke(app, ["hits"]).stdout
+    assert "hull mp2021; a hit has E_d < 0 eV/atom (the HIT_THRESHOLD setting)" in text
+    assert "hits on mp2021 (2)" in text
+    # the caption wraps on word breaks inside 80 columns (it was cut mid-word, "(--hide-gaps")
+    assert "(--hide-gaps);" in text and all(len(line) <= 80 for line in text.splitlines())
+    text = runner.invoke(app, ["hits", "--max-ed", "0.05"]).stdout
+    assert "E_d < 0.05 eV/atom (--max-ed)" in text

@@ -53,6 +53,7 @@ from genflow.core.candidates.reads import (
     failures,
     get_candidate,
     iter_candidates,
+    resolve_candidate_id,
     throughput,
 )
 from genflow.core.candidates.record import (
@@ -135,6 +136,7 @@ __all__ = [
     "record_scores",
     "record_verdicts",
     "reopen_for_rerun",
+    "resolve_candidate_id",
     "score_key",
     "score_path",
     "score_round_path",

@@ -31,6 +31,7 @@ __all__ = [
     "failures_filter",
     "get_candidate",
     "iter_candidates",
+    "resolve_candidate_id",
     "throughput",
 ]
 
@@ -52,6 +53,37 @@ def get_candidate(collection: Collection, candidate_id: str) -> Candidate:
     if doc is None:
         raise KeyError(f"candidate {candidate_id!r} not found in {collection.full_name}")
     return Candidate.from_mongo(doc)
+
+
+def resolve_candidate_id(collection: Collection, prefix: str) -> str:
+    """The full id of the one candidate whose id is ``prefix`` or starts with it.
+
+    ``genflow hits`` shows ids cut to 11 characters; ``genflow trace`` takes them back. A
+    range read on the id index, so any MongoDB server answers it alike.
+
+    Raises
+    ------
+    KeyError
+        No candidate id starts with ``prefix``.
+    ValueError
+        Several do (the first few are named): give more characters.
+    """
+    prefix = prefix.strip()
+    if not prefix:
+        raise KeyError("an empty candidate id")
+    query = {_ID: {"$gte": prefix, "$lt": prefix + "\U0010ffff"}}
+    docs = retry_call(
+        lambda: list(collection.find(query, {"_id": 0, _ID: 1}).limit(4)), what="resolve an id"
+    )
+    ids = sorted(d[_ID] for d in docs)
+    if prefix in ids:
+        return prefix
+    if not ids:
+        raise KeyError(f"no candidate id starts with {prefix!r} in {collection.full_name}")
+    if len(ids) > 1:
+        shown = ", ".join(ids[:3]) + (", ..." if len(ids) > 3 else "")
+        raise ValueError(f"{prefix!r} matches several candidates ({shown}): give more of the id")
+    return ids[0]
 
 
 def iter_candidates(
