@@ -76,8 +76,9 @@ def hits_table(hits: list[dict], title: str = "hits") -> Table:
     engine and the S.U.N. flags).
 
     Columns that would say the same on every row are left out: the hull (named in the title
-    when every hit is on one), *prototype* unless some hit has one, *cover* (``thin``:
-    ``hull.coverage.thin_binaries``) unless some hit's coverage is thin.
+    when every hit is on one) and *cover* (``thin``: ``hull.coverage.thin_binaries``) unless
+    some hit's coverage is thin. The AFLOW prototype goes in :func:`hit_reasons` below the
+    table (its names are too long for a column).
     """
     thin = any(h.get("coverage") == "thin" for h in hits)
     hulls = sorted({str(h["hull"]) for h in hits})
@@ -94,12 +95,8 @@ def hits_table(hits: list[dict], title: str = "hits") -> Table:
         collapse_padding=True,
     )
     columns = ("candidate", "formula", "hull", "E_d", "S U N", "novelty", "space group",
-               "prototype", "audit", "cover")  # fmt: skip
-    shown = {
-        "hull": not named,
-        "prototype": any(h.get("prototype_name") or h.get("prototype") for h in hits),
-        "cover": thin,
-    }
+               "audit", "cover")  # fmt: skip
+    shown = {"hull": not named, "cover": thin}
     rows = [
         (
             h[K.CANDIDATE_ID][:11],
@@ -109,7 +106,6 @@ def hits_table(hits: list[dict], title: str = "hits") -> Table:
             _sun_cell(h),
             _novelty_cell(h),
             _spacegroup_cell(h),
-            str(h.get("prototype_name") or h.get("prototype") or "-")[:20],
             {"hull_gap_suspected": "GAP?", "confirmed": "ok"}.get(h.get("audit") or "", "-"),
             "thin" if h.get("coverage") == "thin" else "",
         )
@@ -129,7 +125,7 @@ def hits_table(hits: list[dict], title: str = "hits") -> Table:
 
 
 #: hits-table columns that wrap rather than push the table past the terminal's width
-_WRAPPED = frozenset({"novelty", "space group", "prototype"})
+_WRAPPED = frozenset({"novelty", "space group"})
 
 
 def _sun_cell(hit: dict) -> str:
@@ -156,12 +152,16 @@ def _spacegroup_cell(hit: dict) -> str:
 
 
 def hit_reasons(hits: list[dict]) -> list[str]:
-    """One line per hit: its novelty verdict's reason (``verdict.novelty_reason``)."""
-    return [
-        f"{h[K.CANDIDATE_ID][:11]} {h.get('novelty')}: {h['novelty_reason']}"
-        for h in hits
-        if h.get("novelty_reason")
-    ]
+    """One line per hit: its novelty verdict's reason (``verdict.novelty_reason``) and, where
+    pymatgen's AFLOW library recognises it, the prototype."""
+    lines = []
+    for h in hits:
+        proto = h.get("prototype_name") or h.get("prototype")
+        if not (h.get("novelty_reason") or proto):
+            continue
+        line = f"{h[K.CANDIDATE_ID][:11]} {h.get('novelty')}: {h.get('novelty_reason') or ''}"
+        lines.append(line + (f" · prototype {proto}" if proto else ""))
+    return lines
 
 
 def print_report(console: Console, report: dict) -> None:
@@ -177,6 +177,8 @@ def print_report(console: Console, report: dict) -> None:
         for flag in why["flags"]:
             console.print(f"  to change it: {flag}", highlight=False)
     console.print(hits_table(report["hits"]))
+    for line in hit_reasons(report["hits"]):
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def print_run(console: Console, run: dict, log_path: str | None = None) -> None:
