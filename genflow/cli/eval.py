@@ -5,6 +5,7 @@ Every command prints a table, or JSON with ``--json``; heavy imports stay inside
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -118,8 +119,7 @@ def proxy_cmd(
         extra["sun_hull"] = hull
     result = proxy_metrics(s, r, dataset=dataset, processes=processes, progress=not json_out,
                            **extra)  # fmt: skip
-    result["unreadable"] = {"n_rows": unreadable.n_rows, "n_unreadable": unreadable.n_unreadable,
-                            "first": [list(kr) for kr in unreadable.first]}  # fmt: skip
+    result["unreadable"] = dataclasses.asdict(unreadable)  # n_rows, n_unreadable, first
     if out is not None:
         from genflow.evaluation.plots import site_count_histogram
 

@@ -19,8 +19,7 @@ import pytest
 
 from genflow.model.configs import get_config
 from genflow.model.unimat.generator import Generator
-from genflow.model.unimat.network import LatticeNorm
-from genflow.model.unimat.train import load_training_data, make_train_step
+from genflow.model.unimat.train import load_training_data, make_train_step, prepare_arrays
 
 
 def _train(config_name: str, limit: int, steps: int):
@@ -30,8 +29,7 @@ def _train(config_name: str, limit: int, steps: int):
     config.optim.lr = 3e-3
     config.optim.grad_clip = 1.0
     arrays, meta = load_training_data(config)
-    norm = LatticeNorm.from_dict(meta["lattice_norm"])
-    arrays["lattice"] = np.asarray(norm.normalize(arrays["lattice"]), np.float32)
+    arrays = prepare_arrays(arrays, meta)  # the lattice standardised as training does
     _, init_fn, train_step = make_train_step(config, meta)
     state = jax.jit(init_fn)(jax.random.key(0))
     step = jax.jit(train_step, donate_argnums=0)
