@@ -22,10 +22,12 @@ from the two raw files bundled next to it (see ``hull/data/README.md``). Steps:
    (``source`` = ``mp20_supplement``; ``load_hull("mp2021-snapshot")`` leaves them out);
 6. let MP-20's values win over composition-based corrections (``genflow.hull.derived``:
    same material → MP-20's energy; an entry below MP's hull at its composition → raised);
-7. append derived MP hull points (E_f − e_above_hull of every MP-20 row, one per
+7. raise the snapshot compounds no MP-20 row checks that still hold the hull more than
+   25 meV/atom below MP's at an MP-20 composition onto the lowest energy MP's value there
+   allows (``genflow.hull.derived.bound_by_mp20``, ``mp20_bound:<id>``);
+8. append derived MP hull points (E_f − e_above_hull of every MP-20 row, one per
    composition, ``source`` = ``mp20_hull_point``, ``kind`` = ``hull_point``) where they lower
-   the materials' hull by more than 1 meV/atom; flag the snapshot entries that still hold the
-   hull more than 25 meV/atom below MP's at an MP-20 composition (``below_mp_hull:...``).
+   the materials' hull by more than 1 meV/atom.
 
 ``--extract-mp20 DIR`` first regenerates the MP-20 row extract from MP-20 CSVs in ``DIR``
 (e.g. ``model/data/mp_20``).
@@ -49,7 +51,7 @@ from genflow.core.chem import parse_composition
 from genflow.core.structure_io import read_file_text
 from genflow.hull.derived import (
     KIND_MATERIAL,
-    flag_below_mp_hull,
+    bound_by_mp20,
     informative_points,
     mp_hull_points,
     reconcile_with_mp20,
@@ -198,12 +200,13 @@ def build_mp2021_table(
     )
     table, changes = reconcile_with_mp20(table, rows, points)
     log.info("MP-20 values replaced %d entries:\n%s", len(changes), changes.to_string())
+    table, bounds, unresolved = bound_by_mp20(table, points)
+    log.info("raised onto MP-20's bound: %d entries:\n%s", len(bounds), bounds.to_string())
+    if unresolved:
+        log.warning("hull > 25 meV/atom below MP's, nothing adjustable: %s", unresolved)
     stored = informative_points(points, table)
     log.info("%d derived hull points, %d lower the hull and are stored", len(points), len(stored))
-    table = pd.concat([table, stored[COLUMNS]], ignore_index=True)
-    table, low = flag_below_mp_hull(table, points)
-    log.info("hull > 25 meV/atom below MP's at %d MP-20 compositions: %s", len(low), low)
-    return table
+    return pd.concat([table, stored[COLUMNS]], ignore_index=True)
 
 
 def write_csv_gz(table: pd.DataFrame, path: Path) -> None:

@@ -16,7 +16,8 @@ newer than MP-20). Two hulls are compared per part:
 - ``before``: today's build before derived points — snapshot with composition-only MP2020
   corrections (pymatgen's oxide-type fallback, no MP-20 values) plus the training parts'
   MP-20 vertices;
-- ``after``: the current build — scale fixes and derived points of the training parts.
+- ``after``: the current build — scale fixes, MP-20 bounds (``derived.bound_by_mp20``,
+  redone from the training parts' points) and derived points of the training parts.
 
 Parts (:func:`holdout_parts`): ``pilot`` (MP-20 pilot train/val/test compositions),
 ``biternary`` (bi/ternary val compositions) and ``fold<i>/<k>`` (a seeded k-fold split of
@@ -31,7 +32,9 @@ import numpy as np
 import pandas as pd
 
 from genflow.hull.derived import (
+    BOUND_RULE,
     KIND_MATERIAL,
+    bound_by_mp20,
     composition_keys,
     mp_hull_energies,
     mp_hull_points,
@@ -119,8 +122,8 @@ def hull_variant(
     mu : mapping
         The table's elemental references (eV/atom).
     after : bool
-        True: current scheme (scale fixes outside ``held``, derived points of every other
-        composition); False: composition-only scale, MP-20 vertices only.
+        True: current scheme (scale fixes outside ``held``, MP-20 bounds and derived points
+        from every other composition); False: composition-only scale, MP-20 vertices only.
     drop_elements : iterable of str
         Remove every non-elemental entry containing one of these (a deliberately holed hull).
     """
@@ -130,13 +133,22 @@ def hull_variant(
     before = _composition_based(materials)
     energy = materials["energy_per_atom"].to_numpy(dtype=float)
     energy = np.where(in_held, before, energy) if after else before
+    # MP-20 bounds come from points at other compositions: undone here, redone below from
+    # the points of the compositions kept
+    bounded = materials["scale_flag"].fillna("").str.contains(BOUND_RULE).to_numpy()
+    unbound = (materials["energy"] + materials["correction"]) / materials["n_sites"]
+    energy = np.where(bounded, unbound.to_numpy(), energy) if after else energy
     keep = ~(in_held & (materials["source"] == SUPPLEMENT_SOURCE).to_numpy())
-    comps, energies = materials["composition"][keep].tolist(), energy[keep]
+    materials = materials.assign(energy_per_atom=energy)[keep].reset_index(drop=True)
     if after:
         train = rows[[key not in held for key in composition_keys(rows["composition"].tolist())]]
         points = mp_hull_points(train, mu)
-        comps += points["composition"].tolist()
-        energies = np.concatenate([energies, points["energy_per_atom"].to_numpy()])
+        materials, _, _ = bound_by_mp20(materials, points)
+        comps = materials["composition"].tolist() + points["composition"].tolist()
+        energies = np.concatenate([materials["energy_per_atom"], points["energy_per_atom"]])
+    else:
+        comps, energies = materials["composition"].tolist(), materials["energy_per_atom"]
+        energies = energies.to_numpy()
     dropped = set(drop_elements)
     if dropped:
         mask = [len(k) == 1 or not dropped & {el for el, _ in k} for k in composition_keys(comps)]

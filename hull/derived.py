@@ -22,10 +22,11 @@ of which only the ``e_above_hull == 0`` vertices were used before (``genflow.hul
   raised to it. Both keep their composition-based ``energy``/``correction`` columns and say
   so in ``scale_flag`` (``mp20_energy:<id>`` / ``mp20_hull:<id>``), so the composition-based
   value stays recoverable as (energy + correction) / n_sites.
-- :func:`flag_below_mp_hull`: where the finished hull still lies more than
-  :data:`SCALE_TOL` below MP's at an MP-20 composition, the snapshot compounds that hold it
-  there and that no MP-20 row checks (newer MP data, or a scale no composition can settle)
-  get ``below_mp_hull:<formula>`` in ``scale_flag``.
+- :func:`bound_by_mp20`: where the hull still lies more than :data:`SCALE_TOL` below MP's
+  at an MP-20 composition, through snapshot compounds that no MP-20 row checks (a later MP
+  recalculation, or a scale no composition settles), the one no other MP-20 composition
+  vouches for is raised onto the lowest energy MP's value there allows
+  (``mp20_bound:<id>`` in ``scale_flag``), until no such composition is left.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from genflow.hull.coverage import composition_key
 from genflow.hull.scheme import energy_from_formation
 
 __all__ = [
+    "BOUND_RULE",
     "HULL_POINT_SOURCE",
     "HULL_POINT_TAG",
     "KIND_HULL_POINT",
@@ -47,8 +49,8 @@ __all__ = [
     "POINT_TOL",
     "SAME_ID_TOL",
     "SCALE_TOL",
+    "bound_by_mp20",
     "composition_keys",
-    "flag_below_mp_hull",
     "informative_points",
     "is_hull_point",
     "mp_hull_energies",
@@ -71,6 +73,8 @@ SCALE_TOL = 0.025
 #: it the two are MP recalculations of one material (a few meV/atom apart even without any
 #: MP2020 correction, e.g. CaZn2), and the snapshot's newer number stays.
 SAME_ID_TOL = SCALE_TOL
+#: ``scale_flag`` rule of an entry raised onto the lowest energy MP-20's hull energies allow.
+BOUND_RULE = "mp20_bound"
 
 
 def is_hull_point(entry_id: str) -> bool:
@@ -195,45 +199,118 @@ def reconcile_with_mp20(
     return table, pd.DataFrame(changes, columns=cols)
 
 
-def flag_below_mp_hull(table: pd.DataFrame, points: pd.DataFrame) -> tuple[pd.DataFrame, list]:
-    """Flag snapshot entries that put the hull > ``SCALE_TOL`` below MP's at a point.
+def _adjustable(table: pd.DataFrame, checked: set) -> np.ndarray:
+    """Rows whose energy MP-20 checks nowhere directly: non-elemental snapshot materials whose
+    own composition has no MP-20 point (elemental references, supplement rows and points are
+    MP's values; snapshot entries at a point's composition were reconciled with it)."""
+    keys = composition_keys(table["composition"].tolist())
+    own = np.asarray([len(k) > 1 and k not in checked for k in keys], dtype=bool)
+    snap = (table["source"] == "gnome_mp_snapshot").to_numpy()
+    return snap & (table["kind"] == KIND_MATERIAL).to_numpy() & own
+
+
+def _decompositions(comps: list, energy: np.ndarray, points: pd.DataFrame, name: str):
+    """Hull of ``comps``/``energy`` scored at the points: (scores, vertex rows as positions
+    in ``comps``, -1 where none; a row the hull skipped would shift its own numbering)."""
+    from genflow.hull.reference import ReferenceHull
+
+    hull = ReferenceHull(comps, energy, ids=[str(i) for i in range(len(comps))], name=name)
+    scores = hull.score(points["composition"].tolist(), points["energy_per_atom"].to_numpy())
+    position = np.asarray([int(i) for i in hull.ids] + [-1])
+    return scores, position[np.where(scores.vertex_rows >= 0, scores.vertex_rows, -1)]
+
+
+def _vouched(comps: list, energy: np.ndarray, points: pd.DataFrame) -> np.ndarray:
+    """Per row of ``comps``/``energy``: how many points vouch for its energy, i.e. have it in
+    their decomposition on the hull of these rows alone while that hull lies no more than
+    :data:`POINT_TOL` below MP's value (raising the row would lift the hull there above it)."""
+    scores, vertex = _decompositions(comps, energy, points, "mp20-vouch")
+    at_mp = scores.e_hull - points["energy_per_atom"].to_numpy() >= -POINT_TOL
+    rows = vertex[at_mp][scores.amounts[at_mp] > 0]
+    return np.bincount(rows[rows >= 0], minlength=len(comps))
+
+
+def bound_by_mp20(
+    table: pd.DataFrame, points: pd.DataFrame, *, max_rounds: int = 20
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Raise unchecked snapshot compounds that hold the hull below MP's at an MP-20 point.
+
+    MP's hull energy at a composition is the lowest any combination of MP's entries reaches
+    there, so no genuine entry of the database MP-20 came from can combine with others to
+    lie below it. Where the hull of ``table`` plus every point lies more than
+    :data:`SCALE_TOL` below a point, some vertex of that decomposition had a higher energy
+    in MP-20's database (or was not in it): a later MP recalculation, or a scale no
+    composition settles. Of its adjustable vertices (:func:`_adjustable`) the one fewest
+    other points vouch for (:func:`_vouched`; then one whose MP2020 correction the
+    composition cannot settle, ``scheme.scale_flag``; then the largest share a) is raised by
+    |gap| / a, which puts the hull there exactly on MP's value: MP-20 says only how high
+    the entry must have been, and this is the least change that agrees. Rounds repeat until
+    no point sits more than :data:`SCALE_TOL` above the hull (another decomposition can take
+    over once an entry rises). Raised rows keep their composition-based ``energy`` and
+    ``correction`` and get ``mp20_bound:<id>`` (the MP-20 row whose hull energy set the
+    final bound) in ``scale_flag``.
 
     Parameters
     ----------
     table : pandas.DataFrame
-        The finished ``mp2021`` table (``scale_flag`` column present).
+        ``mp2021`` table rows (``kind`` and ``scale_flag`` columns present).
     points : pandas.DataFrame
-        ``mp_hull_points`` output (every point, stored or not).
+        ``mp_hull_points`` output: MP's hull energy per composition (every point, stored or not).
+    max_rounds : int
+        Give up (``RuntimeError``) if the hull still lies below MP's after this many rounds.
 
     Returns
     -------
     table : pandas.DataFrame
-        With ``below_mp_hull:<formula>`` appended to the ``scale_flag`` of each snapshot
-        compound in the decomposition at such a composition that no MP-20 row checks (its
-        own composition has no point; elemental references are never flagged).
-    low : list of str
-        Formulas of the compositions where the hull lies below MP's.
+        With ``energy_per_atom`` raised and ``scale_flag`` tagged where a bound applied.
+    changes : pandas.DataFrame
+        ``material_id, formula, rule, mp20_id, before, after`` (eV/atom) per raised row.
+    unresolved : list of str
+        Formulas of points still more than :data:`SCALE_TOL` above the hull through vertices
+        none of which is adjustable (MP-20 rows contradicting each other).
     """
-    from genflow.hull.reference import ReferenceHull
-
-    table = table.copy()
-    hull = ReferenceHull(
-        table["composition"].tolist(),
-        table["energy_per_atom"].to_numpy(),
-        ids=[str(i) for i in range(len(table))],
-        name="mp2021",
-    )
-    energy = points["energy_per_atom"].to_numpy()
-    scores = hull.score(points["composition"].tolist(), energy)
-    low = np.flatnonzero(scores.e_hull < energy - SCALE_TOL).tolist()
-    checked = set(points["key"])  # compositions where MP-20 shows MP's value
-    for j in low:
-        rows_amounts = zip(scores.vertex_rows[j], scores.amounts[j], strict=True)
-        for r in [int(hull.ids[r]) for r, a in rows_amounts if r >= 0 and a > 0]:
-            flag = table.at[r, "scale_flag"]
-            [key] = composition_keys([table.at[r, "composition"]])
-            if table.at[r, "source"] != "gnome_mp_snapshot" or len(key) == 1 or key in checked:
+    table = table.reset_index(drop=True)
+    adjustable = _adjustable(table, set(points["key"]))
+    # a correction the composition cannot settle (scheme.scale_flag) is the likelier slip
+    settled = ~table["scale_flag"].fillna("").str.contains("unsettled|anion_guess").to_numpy()
+    energy = table["energy_per_atom"].to_numpy(dtype=float).copy()
+    before, n = energy.copy(), len(table)
+    comps = table["composition"].tolist() + points["composition"].tolist()
+    target = points["energy_per_atom"].to_numpy(dtype=float)
+    bound_by: dict[int, str] = {}
+    for _ in range(max_rounds):
+        energies = np.concatenate([energy, target])
+        scores, vertex = _decompositions(comps, energies, points, "mp20-bound")
+        low = np.flatnonzero(scores.e_hull - target < -SCALE_TOL).tolist()
+        unresolved = []
+        if not low:
+            break
+        vouched = _vouched(comps[:n], energy, points)
+        raise_by: dict[int, tuple[float, str]] = {}
+        for j in low:
+            shares = zip(scores.amounts[j], vertex[j], strict=True)
+            movable = [(vouched[r], settled[r], -a, r) for a, r in shares if 0 <= r < n and a > 0]
+            movable = [m for m in movable if adjustable[m[3]]]
+            if not movable:
+                unresolved.append(str(points["formula"].iat[j]))
                 continue
-            tag = f"below_mp_hull:{points['formula'].iat[j]}"
-            table.at[r, "scale_flag"] = ";".join(f for f in (flag, tag) if f)
-    return table, points["formula"].iloc[low].tolist()
+            *_, share, row = min(movable)
+            shift = (scores.e_hull[j] - target[j]) / share  # share < 0: a positive shift
+            if shift > raise_by.get(row, (0.0, ""))[0]:
+                raise_by[row] = (shift, str(points["material_id"].iat[j]))
+        if not raise_by:
+            break
+        for row, (shift, mid) in raise_by.items():
+            energy[row] += shift
+            bound_by[row] = mid
+    else:
+        raise RuntimeError(f"bound_by_mp20: hull still below MP's after {max_rounds} rounds")
+    changes = []
+    for row, mid in sorted(bound_by.items()):
+        flag = table.at[row, "scale_flag"]
+        table.at[row, "scale_flag"] = ";".join(f for f in (f"{BOUND_RULE}:{mid}", flag) if f)
+        mat_id, formula = table.at[row, "material_id"], table.at[row, "formula"]
+        changes.append((mat_id, formula, BOUND_RULE, mid, before[row], energy[row]))
+    table["energy_per_atom"] = energy
+    cols = ["material_id", "formula", "rule", "mp20_id", "before", "after"]
+    return table, pd.DataFrame(changes, columns=cols), unresolved
