@@ -37,6 +37,7 @@ __all__ = [
     "checkpoint_hash",
     "checkpoint_kind_error",
     "checkpoint_model_name",
+    "checkpoint_training_set",
     "export_checkpoint",
     "resolve_checkpoint",
     "restore_ema",
@@ -105,13 +106,26 @@ def bundled_names() -> list[str]:
     return [k for k, v in CHECKPOINTS.items() if (CHECKPOINT_DIR / v / "meta.json").is_file()]
 
 
-def checkpoint_model_name(checkpoint: str | Path | None) -> str | None:
-    """``meta.json``'s ``model_name`` (``"unimat"`` when unset); None: no readable meta.json."""
+def _checkpoint_meta(checkpoint: str | Path | None) -> dict | None:
+    """The checkpoint's ``meta.json``; None when it cannot be found or read."""
     try:
-        meta = resolve_checkpoint(checkpoint) / "meta.json"
-        return json.loads(meta.read_text()).get("model_name", "unimat")
+        return json.loads((resolve_checkpoint(checkpoint) / "meta.json").read_text())
     except (OSError, ValueError):
         return None
+
+
+def checkpoint_model_name(checkpoint: str | Path | None) -> str | None:
+    """``meta.json``'s ``model_name`` (``"unimat"`` when unset); None: no readable meta.json."""
+    meta = _checkpoint_meta(checkpoint)
+    return None if meta is None else meta.get("model_name", "unimat")
+
+
+def checkpoint_training_set(checkpoint: str | Path | None) -> str | None:
+    """The data set the checkpoint was trained on, as training named it (``meta.json``'s
+    ``data.source``: ``"perov_5"``, ``"mp_20:train"`` or a file path); None when the
+    checkpoint or that field cannot be read."""
+    source = ((_checkpoint_meta(checkpoint) or {}).get("data") or {}).get("source")
+    return str(source) if source else None
 
 
 def checkpoint_kind_error(kind: str, checkpoint: str | Path | None) -> str | None:

@@ -41,6 +41,17 @@ def report_cmd(
             "(size: N_s, the population a stratum stands for).",
         ),
     ] = None,
+    training_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--training-rows",
+            min=0,
+            help="Rows per file of the generator checkpoint's training set read for the "
+            "sites-per-structure table (default: the report's TRAINING_ROWS, 1000; 0: leave "
+            "the training set out).",
+            show_default=False,
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Stages, rejections, hits with provenance, Tables 2-3 against other sets, plots."""
@@ -72,7 +83,8 @@ def report_cmd(
             campaign = names.pop(0)
         try:
             table = read_strata(strata) if strata is not None else None
-            report = build_report(stores, campaign, out, others=names, strata=table)
+            rows = {} if training_rows is None else {"training_rows": training_rows}
+            report = build_report(stores, campaign, out, others=names, strata=table, **rows)
         except (FileNotFoundError, ValueError, KeyError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from exc

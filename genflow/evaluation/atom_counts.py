@@ -22,32 +22,38 @@ from typing import Any
 
 from pymatgen.core import Structure
 
-__all__ = ["site_count_metrics", "site_histogram"]
+__all__ = ["count_histogram", "count_metrics", "site_count_metrics", "site_histogram"]
+
+
+def count_histogram(counts: Sequence[int | None]) -> dict[str, float]:
+    """Fraction of rows per site count (None: a row without a structure, key
+    ``"unreadable"``), keys in ascending count (``"unreadable"`` last)."""
+    n = len(counts)
+    if n == 0:
+        return {}
+    tally = Counter("unreadable" if c is None else int(c) for c in counts)
+    keys = sorted(k for k in tally if k != "unreadable") + (
+        ["unreadable"] if "unreadable" in tally else []
+    )
+    return {str(k): tally[k] / n for k in keys}
 
 
 def site_histogram(structures: Sequence[Structure | None]) -> dict[str, float]:
     """Fraction of rows per site count, keys in ascending count (``"unreadable"`` last)."""
-    n = len(structures)
-    if n == 0:
-        return {}
-    counts = Counter("unreadable" if s is None else len(s) for s in structures)
-    keys = sorted(k for k in counts if k != "unreadable") + (
-        ["unreadable"] if "unreadable" in counts else []
-    )
-    return {str(k): counts[k] / n for k in keys}
+    return count_histogram([None if s is None else len(s) for s in structures])
 
 
-def site_count_metrics(
-    samples: Sequence[Structure | None], reference: Sequence[Structure]
-) -> dict[str, Any]:
-    """The ``sites_*`` keys of the proxy metrics (module docstring) of ``samples``."""
-    hist = site_histogram(samples)
-    ref_hist = site_histogram(reference)
+def count_metrics(counts: Sequence[int | None], reference: Sequence[int]) -> dict[str, Any]:
+    """The ``sites_*`` keys (module docstring) from site counts: ``counts`` per sample (None:
+    unreadable) against ``reference`` per reference row. The morning report passes the
+    candidates' stored counts, so it needs no structure rebuilt."""
+    hist = count_histogram(counts)
+    ref_hist = count_histogram(reference)
     keys = set(hist) | set(ref_hist)
     tvd = 0.5 * sum(abs(hist.get(k, 0.0) - ref_hist.get(k, 0.0)) for k in keys)
-    ref_counts = {len(s) for s in reference}
-    n = len(samples)
-    readable = [len(s) for s in samples if s is not None]
+    ref_counts = set(reference)
+    n = len(counts)
+    readable = [c for c in counts if c is not None]
     in_ref = sum(1 for c in readable if c in ref_counts)
     out: dict[str, Any] = {
         "sites_hist": hist,
@@ -57,10 +63,16 @@ def site_count_metrics(
         "sites_exact_share": None,
         "sites_empty_share": sum(1 for c in readable if c == 0) / n if n else None,
         "sites_mean": sum(readable) / len(readable) if readable else None,
-        "sites_mean_reference": sum(len(s) for s in reference) / len(reference)
-        if reference
-        else None,
+        "sites_mean_reference": sum(reference) / len(reference) if reference else None,
     }
     if len(ref_counts) == 1:  # fixed-count dataset: the share of exact matches is the number
         out["sites_exact_share"] = in_ref / n if n else None
     return out
+
+
+def site_count_metrics(
+    samples: Sequence[Structure | None], reference: Sequence[Structure]
+) -> dict[str, Any]:
+    """The ``sites_*`` keys of the proxy metrics (module docstring) of ``samples``."""
+    return count_metrics([None if s is None else len(s) for s in samples],
+                         [len(s) for s in reference])  # fmt: skip

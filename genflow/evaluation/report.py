@@ -8,9 +8,10 @@ counts and rates per hull (:func:`genflow.campaign.hits.campaign_sun`), Table 3 
 sets) of Yang et al. 2023 over the campaign and any other sets
 (:mod:`genflow.evaluation.report_sets`), the per-composition best of N of conditional
 generation, and plots: the funnel, rejection reasons, E_d histograms of every set per hull
-(Fig. 6), sorted per-composition E_f differences of every pair (Figs. 5 and 8) and hits on a
-periodic table. ``report.md`` links the PNGs beside it; ``report.html`` embeds them
-(:mod:`genflow.evaluation.report_render`).
+(Fig. 6), sorted per-composition E_f differences of every pair (Figs. 5 and 8), hits on a
+periodic table and sites per generated structure against the other sets and the generator's
+training set (:mod:`genflow.evaluation.report_sites`). ``report.md`` links the PNGs beside
+it; ``report.html`` embeds them (:mod:`genflow.evaluation.report_render`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from genflow.evaluation.plots import (
     e_d_histograms,
     per_composition_delta,
     periodic_table_heatmap,
+    site_count_histogram,
 )
 from genflow.evaluation.report_render import render_html, render_markdown
 from genflow.evaluation.report_sets import (
@@ -34,6 +36,7 @@ from genflow.evaluation.report_sets import (
     pair_tables,
     set_table,
 )
+from genflow.evaluation.report_sites import TRAINING_ROWS, sites_table, training_set
 
 __all__ = [
     "build_report",
@@ -169,11 +172,14 @@ def build_report(
     *,
     others: list[str] | tuple = (),
     strata: dict[str, tuple[str, float]] | None = None,
+    training_rows: int | None = TRAINING_ROWS,
 ) -> dict[str, Any]:
     """The report of campaign ``name`` against ``others`` (campaign names, files of
     compositions + energies, MP-20 splits) as a dict; with ``out``, also ``report.md``,
     ``report.html`` and the PNGs there. ``strata`` (composition → (stratum, N_s)) adds the
-    stratified convergence rate of App. 8."""
+    stratified convergence rate of App. 8. ``training_rows``: rows per file of the generator
+    checkpoint's training set read for the sites-per-structure table (None: all; 0: leave
+    the training set out)."""
     from genflow.campaign.hits import campaign_sun
     from genflow.campaign.status import campaign_report
 
@@ -191,6 +197,11 @@ def build_report(
         report["conditional"]["stratified"] = stratified(report["conditional"], strata)
     funnel = {**report["stages"], f"stable on {hulls[0]}": sets[0].n_stable(hulls[0])}
     report["e_d"] = {h: sets[0].e_d(h) for h in hulls}
+    training, about = (None, "left out (training_rows=0)")
+    if training_rows != 0:
+        training, about = training_set(stores, name, training_rows)
+    report["sites"] = {**sites_table([*sets, *([training] if training else [])]),
+                       "training": about}  # fmt: skip
     if out is not None:
         out = Path(out)
         _draw_plots(report, sets, hulls, funnel, deltas, out)
@@ -232,6 +243,7 @@ def _draw_plots(
                 label="hits containing the element"),
         ),
     }  # fmt: skip
+    todo["sites_per_structure"] = _sites_panel(report)
     for h in hulls:
         per_set = {s.name: s.e_d(h) for s in sets}
         scored = any(per_set.values())  # e_d() keeps finite values only
@@ -257,6 +269,24 @@ def _draw_plots(
             continue
         report["plots"][key] = str(draw(out / f"{key}.png"))
         report["captions"][key] = caption
+
+
+def _sites_panel(report: dict[str, Any]) -> tuple[str, str | None, Any]:
+    """Caption, reason it has no data (None: it has) and drawing of the sites panel."""
+    sites = report.get("sites") or {}
+    name = sites.get("campaign", report["campaign"])
+    hists = {r["set"]: r["hist"] for r in sites.get("rows", [])}
+    drawn = set(hists.get(name) or {}) - {"unreadable"}  # the campaign has a counted row
+    others = ", ".join(k for k in hists if k != name) or "no other set"
+    skipped = "; ".join(f"{k}: {v}" for k, v in (sites.get("skipped") or {}).items())
+    caption = (
+        f"Sites per structure: fraction of each set's rows per site count, {name}'s candidates "
+        f"as generated (before relaxation) against {others}; rows without a structure are not "
+        "drawn (their share is in the table)."
+        + (f" Not compared (no site counts): {skipped}." if skipped else "")
+    )
+    missing = None if drawn else f"no candidate of {name} has a structure"
+    return caption, missing, lambda p: site_count_histogram(hists, p)
 
 
 def latest_nightly(stores: Any, spec_name: str, *, before: str | None = None) -> str | None:

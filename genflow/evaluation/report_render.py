@@ -85,6 +85,8 @@ def sections(report: dict[str, Any]) -> list[Section]:
             "each candidate's score against round r of the hull (round 0: the reference; "
             "later rounds add earlier stable hits, `genflow hull fold`).",
         ))  # fmt: skip
+    if report.get("sites"):
+        out.append(_sites_section(report["sites"]))
     cond = report.get("conditional")
     if cond:
         out.append(Section(
@@ -124,6 +126,37 @@ def _sun_section(rows: list[dict[str, Any]]) -> Section:
         f"{rows[0]['msun_max_ed']}); unique after relaxation; novel against "
         f"{rows[0]['n_references']:,} reference structures ({named}); rates over every "
         "candidate generated.",
+    )  # fmt: skip
+
+
+def _sites_section(sites: dict[str, Any]) -> Section:
+    """Sites per structure per set (``genflow.evaluation.report_sites.sites_table``)."""
+
+    def common(hist: dict[str, float]) -> str:
+        counted = {k: v for k, v in hist.items() if k != "unreadable"}
+        top = sorted(counted.items(), key=lambda kv: -kv[1])[:3]
+        return ", ".join(f"{k}: {v:.2f}" for k, v in top) or "–"
+
+    text = (
+        f"sites per structure, {sites['campaign']}'s candidates as generated (before "
+        "relaxation); TVD: total variation distance between the set's distribution and the "
+        "campaign's (0 same, 1 disjoint); in set: share of the campaign's rows whose site count "
+        "the set holds (exact: the set has one count only). "
+        f"Training set: {sites.get('training') or '–'}."
+    )
+    if sites.get("skipped"):
+        text += " Not compared (no site counts): " + "; ".join(
+            f"{k}: {v}" for k, v in sites["skipped"].items()
+        )
+    return Section(
+        "Sites per structure",
+        ["set", "kind", "rows", "mean sites", "most common (share)", "empty", "no structure",
+         "TVD to campaign", "campaign in set", "campaign exact"],
+        [[r["set"], r["kind"], str(r["n"]), _num(r["mean"], ".2f"), common(r["hist"]),
+          _num(r["empty_share"], ".3f"), _num(r["unreadable_share"], ".3f"),
+          _num(r["tvd"], ".3f"), _num(r["campaign_in_set_share"], ".3f"),
+          _num(r["campaign_exact_share"], ".3f")] for r in sites["rows"]],
+        text,
     )  # fmt: skip
 
 

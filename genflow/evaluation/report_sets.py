@@ -8,6 +8,11 @@ and # metastable per set per hull, :func:`genflow.hull.metrics.count_below`) of 
 unscored rows); a file is scored on each hull (:func:`genflow.evaluation.compare.score_file`);
 a reference split is MP-20's, whose MP formation energies are put on the hull's scale through
 its own elemental references.
+
+Each set also carries its sites per structure where it has them (issue 24): a campaign's
+stored count per candidate, a split's per structure, a file's per structure it holds (or per
+composition with counts, :func:`file_site_counts`); ``sites`` is None, with ``sites_note``
+saying why, where the set has none.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from genflow.hull.metrics import compare_formation_energies, count_below
 __all__ = [
     "ReportSet",
     "campaign_set",
+    "file_site_counts",
     "load_report_set",
     "pair_tables",
     "reduced_or_none",
@@ -40,6 +46,9 @@ class ReportSet:
     name: str
     kind: str
     rows: dict[str, list[Row]] = field(default_factory=dict)  # hull → rows
+    #: sites per structure, one per row (None: a row without a structure); None: no counts
+    sites: tuple[int | None, ...] | None = None
+    sites_note: str | None = None  # why ``sites`` is None
 
     def e_d(self, hull: str) -> list[float]:
         """Finite E_d of the scored rows on ``hull`` (eV/atom)."""
@@ -56,12 +65,13 @@ class ReportSet:
 
 
 def campaign_set(stores: Any, name: str, hulls: list[str]) -> ReportSet:
-    """Every candidate of campaign ``name``: its score on each hull, or None if unscored."""
+    """Every candidate of campaign ``name``: its score on each hull, or None if unscored, and
+    its generated structure's site count (before relaxation; None: no structure was read)."""
     from genflow.core.candidates import CandidateKey as K
     from genflow.core.candidates import get_path, score_path
 
     paths = {h: score_path(h) for h in hulls}
-    projection = [K.FORMULA.value, *paths.values()]
+    projection = [K.FORMULA.value, K.NSITES.value, *paths.values()]
     docs = list(stores.candidates.find({K.CAMPAIGN.value: name}, projection))
     rows: dict[str, list[Row]] = {h: [] for h in hulls}
     for doc in docs:
@@ -69,7 +79,8 @@ def campaign_set(stores: Any, name: str, hulls: list[str]) -> ReportSet:
         for h in hulls:
             score = get_path(doc, paths[h], {})
             rows[h].append((formula, score.get(K.E_D), score.get(K.E_FORM)))
-    return ReportSet(name, "campaign", rows)
+    sites = tuple(get_path(doc, K.NSITES) for doc in docs)
+    return ReportSet(name, "campaign", rows, sites)
 
 
 def reduced_or_none(formula: str | None) -> str | None:
@@ -92,7 +103,53 @@ def _file_set(path: Path, hulls: dict[str, Any]) -> ReportSet:
         scored = score_file(path, hull)
         rows[h] = [(s.formula and reduced_or_none(s.formula), s.e_d if s.ok else None,
                     s.e_form if s.ok else None) for s in scored.scores]  # fmt: skip
-    return ReportSet(path.name, "file", rows)
+    return ReportSet(path.name, "file", rows, *file_site_counts(path))
+
+
+_NO_COUNTS = "a reduced formula does not say how many sites the cell had"
+
+
+def file_site_counts(path: Path) -> tuple[tuple[int | None, ...] | None, str | None]:
+    """Sites per row of a file: per structure where it holds structures, else per composition
+    where its compositions carry counts; ``(None, why)`` where it has neither.
+
+    A composition column counts as cell compositions only if at least one formula is not
+    reduced (``Na2Cl2``): a file of reduced formulas only (``NaCl``) does not say whether a
+    row's cell held 2 sites or 8.
+    """
+    from genflow.evaluation.sets import load_set
+
+    try:
+        structures = load_set(path)
+    except (OSError, ValueError):
+        structures = None
+    if structures is not None and structures.ok:
+        return tuple(None if s is None else len(s) for s in structures.structures), None
+    return _composition_counts(path)
+
+
+def _composition_counts(path: Path) -> tuple[tuple[int | None, ...] | None, str | None]:
+    from genflow.core.chem import CompositionError, to_composition
+    from genflow.hull.io import read_candidates
+
+    try:
+        rows, _ = read_candidates(path)
+    except (OSError, ValueError) as exc:
+        return None, f"no structures, and no compositions read: {exc}"
+    counts: list[int | None] = []
+    multiple = False  # some formula is a multiple of its reduced one: the column holds cells
+    for row in rows:
+        try:
+            comp = to_composition(row.composition)
+        except CompositionError:
+            counts.append(None)
+            continue
+        n = comp.num_atoms
+        multiple |= n > comp.reduced_composition.num_atoms + 1e-6
+        counts.append(round(n) if abs(n - round(n)) < 1e-6 else None)
+    if not multiple:
+        return None, f"no structures and only reduced formulas ({_NO_COUNTS})"
+    return tuple(counts), None
 
 
 def _split_set(name: str, hulls: dict[str, Any], limit: int | None) -> ReportSet:
@@ -115,7 +172,7 @@ def _split_set(name: str, hulls: dict[str, Any], limit: int | None) -> ReportSet
         )
         rows[h] = [(reduced_or_none(c.formula), s.e_d if s.ok else None, s.e_form if s.ok else None)
                    for c, s in zip(comps, scores, strict=True)]  # fmt: skip
-    return ReportSet(name, "reference", rows)
+    return ReportSet(name, "reference", rows, tuple(len(s) for s in ds.structures))
 
 
 def load_report_set(

@@ -57,7 +57,7 @@ def test_report_of_a_finished_campaign(campaign_env, structures_spec, tmp_path, 
         assert f"| {h['engine']} | {h['checkpoint_hash']} | {h['candidate_id']} |" in md
         assert h["engine"] and h["engine"].startswith("mlip")
     assert set(report["plots"]) == {"funnel", "rejections", "e_d_mp2021", "hits_periodic_table",
-                                    "delta_e_form_0_mp2021"}  # fmt: skip
+                                    "delta_e_form_0_mp2021", "sites_per_structure"}  # fmt: skip
     for name, png in report["plots"].items():
         caption = report["captions"][name]  # what the plot shows, not its file name
         assert f"![{caption}]({name}.png)" in md and caption != name
@@ -70,6 +70,7 @@ def test_report_of_a_finished_campaign(campaign_env, structures_spec, tmp_path, 
     assert sun["n_references"] == sum(sun["references"].values()) > 10_000
     assert f"| mp2021 | 4 | 2 | {sun['n_sun']} | " in md and "reference structures (" in md
     _check_tables(report, md, stores, imported)
+    _check_sites(report, md, stores, out)
     _check_html(report, out)
     _check_rounds_and_strata(stores, tmp_path)
 
@@ -80,7 +81,7 @@ def test_report_of_a_finished_campaign(campaign_env, structures_spec, tmp_path, 
     written = write_nightly_report(stores, "morning", tmp_path / "nightly", before="z")
     assert written == tmp_path / "nightly" / NIGHT / "report.html" and written.is_file()
     assert (written.parent / "report.md").is_file()
-    assert written.read_text().count('src="data:image/png;base64,') == 4  # no other set: no Δ
+    assert written.read_text().count('src="data:image/png;base64,') == 5  # no other set: no Δ
 
     from genflow.cli import app
 
@@ -93,10 +94,11 @@ def test_report_of_a_finished_campaign(campaign_env, structures_spec, tmp_path, 
     assert res.output.startswith(f"# Campaign {NIGHT}") and (tmp_path / "cli/funnel.png").is_file()
     res = runner.invoke(app, ["report"])
     assert res.exit_code == 2 and "CAMPAIGN name or --nightly SPEC" in res.output
-    res = runner.invoke(app, ["report", NIGHT, str(imported), "--json"])
+    res = runner.invoke(app, ["report", NIGHT, str(imported), "--json", "--training-rows", "0"])
     assert res.exit_code == 0, res.output
     pairs = json.loads(res.stdout)["pairs"]
     assert pairs == json.loads(json.dumps(report["pairs"]))
+    assert json.loads(res.stdout)["sites"]["training"] == "left out (training_rows=0)"
     res = runner.invoke(app, ["report", NIGHT, "no-such-set"])
     assert res.exit_code == 2 and "not a campaign in the store, a file" in res.output
 
@@ -108,7 +110,7 @@ def test_report_of_a_finished_campaign(campaign_env, structures_spec, tmp_path, 
     assert night["campaign"] == "morning-2025-01-03" and night["submitted"]
     page = tmp_path / "reports" / NIGHT / "report.html"
     assert night["report"] == str(page) and (page.parent / "report.md").is_file()
-    assert page.read_text().count('src="data:image/png;base64,') == 4
+    assert page.read_text().count('src="data:image/png;base64,') == 5
 
 
 def _check_tables(report, md, stores, imported) -> None:
@@ -148,6 +150,34 @@ def _check_tables(report, md, stores, imported) -> None:
         body = md.split(title, 1)[1].split("\n## ", 1)[0]
         assert body.count("\n| ") >= 2, f"{title}: empty table"  # header + at least one row
     assert f"| {NIGHT} | imported.csv | mp2021 | {pair['delta_e_form']:.4f} |" in md
+
+
+def _check_sites(report, md, stores, out) -> None:
+    """Sites per structure: the candidates' generated structures counted here, one by one,
+    against the report's numbers; the imported formulas (all reduced) are named, not compared."""
+    from collections import Counter
+
+    from pymatgen.core import Structure
+
+    docs = list(stores.candidates.find({"campaign": NIGHT}, {"structure": 1}))
+    counts = [len(Structure.from_dict(d["structure"])) if d.get("structure") else None
+              for d in docs]  # fmt: skip
+    assert None in counts and len(set(counts)) >= 3  # malformed.cif has no structure
+    tally = Counter("unreadable" if c is None else str(c) for c in counts)
+    sites = report["sites"]
+    (row,) = sites["rows"]  # imported.csv has no counts
+    assert row["set"] == NIGHT and row["kind"] == "campaign" and row["n"] == len(docs) == 4
+    assert row["hist"] == {k: v / 4 for k, v in tally.items()}
+    assert list(row["hist"])[-1] == "unreadable"
+    readable = [c for c in counts if c is not None]
+    assert row["mean"] == pytest.approx(sum(readable) / len(readable))
+    assert row["unreadable_share"] == 0.25 and row["empty_share"] == 0.0
+    assert "only reduced formulas" in sites["skipped"]["imported.csv"]
+    assert "'structures' samples no trained checkpoint" in sites["training"]
+    assert (out / "sites_per_structure.png").stat().st_size > 1000
+    assert "imported.csv: no structures" in report["captions"]["sites_per_structure"]
+    assert f"| {NIGHT} | campaign | 4 | {row['mean']:.2f} | " in md
+    assert "| 0.000 | 0.250 | – | – | – |" in md  # empty, no structure; no set to compare
 
 
 def _check_rounds_and_strata(stores, tmp_path) -> None:
@@ -195,6 +225,7 @@ def _check_html(report, out) -> None:
     assert len(re.findall(r"(?:src|href|url)\s*[=(]", text)) == len(embedded)  # data URIs only
     assert "http" not in text and "<script" not in text and "<link" not in text
     for title in ("Stages", "Rejections and failures", "Hits", "S.U.N.", "Sets on each hull",
-                  "Pairs of sets", "Per hull round", "Conditional generation"):  # fmt: skip
+                  "Pairs of sets", "Per hull round", "Sites per structure",
+                  "Conditional generation"):  # fmt: skip
         table = page.split(f"<h2>{title}", 1)[1].split("</table>", 1)[0]
         assert table.count("<tr>") >= 2 and ">none<" not in table, title

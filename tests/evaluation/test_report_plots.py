@@ -12,6 +12,7 @@ from genflow.evaluation import plots
 from genflow.evaluation.report import _draw_plots
 from genflow.evaluation.report_render import render_html, render_markdown
 from genflow.evaluation.report_sets import ReportSet, pair_tables
+from genflow.evaluation.report_sites import sites_table
 
 
 @pytest.fixture
@@ -29,9 +30,11 @@ def figures(monkeypatch):
 
 
 def _sets() -> list[ReportSet]:
-    small = ReportSet("night", "campaign", {"mp2021": [("NaCl", -0.01, -2.0), ("KBr", 0.2, -1.5)]})
+    rows = {"mp2021": [("NaCl", -0.01, -2.0), ("KBr", 0.2, -1.5)]}
+    small = ReportSet("night", "campaign", rows, sites=(8, 2, None))  # one failed to parse
     big_rows = [("NaCl", 0.05 * i, -1.8) for i in range(10)] + [("LiF", 0.1, -3.0)]
-    big = ReportSet("mp_20:test", "reference", {"mp2021": [*big_rows, ("KBr", 0.0, -1.7)]})
+    big = ReportSet("mp_20:test", "reference", {"mp2021": [*big_rows, ("KBr", 0.0, -1.7)]},
+                    sites=(2,) * 9 + (4,) * 3)  # fmt: skip
     return [small, big]
 
 
@@ -47,10 +50,10 @@ def _report(**over) -> dict:
 def test_plots_have_captions_labels_categories_and_fractions(tmp_path, figures):
     sets = _sets()
     _, deltas = pair_tables(sets, ["mp2021"])
-    report = _report()
+    report = _report(sites=sites_table(sets))
     _draw_plots(report, sets, ["mp2021"], {"generated": 3, "scored": 2}, deltas, tmp_path)
     assert set(report["plots"]) == {"funnel", "rejections", "hits_periodic_table", "e_d_mp2021",
-                                    "delta_e_form_0_mp2021"}  # fmt: skip
+                                    "delta_e_form_0_mp2021", "sites_per_structure"}  # fmt: skip
     assert not report["not_drawn"]
     for name, caption in report["captions"].items():
         assert caption != name and len(caption) > 40, (name, caption)
@@ -69,6 +72,21 @@ def test_plots_have_captions_labels_categories_and_fractions(tmp_path, figures):
     assert ticks == list(deltas[("night", "mp_20:test", "mp2021")]) == ["NaCl", "KBr"]
     assert "composition" in ax.get_xlabel()
 
+    # sites per structure: one bar series per set on integer site counts, fractions of all
+    # rows (night's unparsed row is a third of its rows and is not drawn)
+    (ax,) = figures["sites_per_structure"].axes
+    assert ax.get_xlabel() == "sites per structure"
+    night, ref = ax.containers
+    assert [round(p.get_height(), 3) for p in night] == [0.333, 0, 0, 0, 0, 0, 0.333]  # 2…8
+    assert [p.get_height() for p in ref][:3] == [0.75, 0.0, 0.25]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["night", "mp_20:test"]
+    (mine, theirs) = report["sites"]["rows"]
+    assert mine["tvd"] is None and mine["unreadable_share"] == pytest.approx(1 / 3)
+    # ½ (|1/3 − 0.75| on 2 + 0.25 on 4 + 1/3 on 8 + 1/3 unreadable) = 2/3
+    assert theirs["tvd"] == pytest.approx(2 / 3) and theirs["mean"] == pytest.approx(2.5)
+    assert theirs["campaign_in_set_share"] == pytest.approx(1 / 3)
+    assert theirs["campaign_exact_share"] is None  # mp_20:test holds two counts
+
     # hits per element: the colour bar says what its colour counts
     _, colour_bar = figures["hits_periodic_table"].axes
     assert colour_bar.get_ylabel() == "hits containing the element"
@@ -82,16 +100,20 @@ def test_plots_have_captions_labels_categories_and_fractions(tmp_path, figures):
 
 
 def test_panels_without_data_are_left_out_and_named(tmp_path, figures):
-    night = ReportSet("night", "campaign", {"mp2021": [(None, None, None)]})  # nothing scored
-    other = ReportSet("other", "file", {"mp2021": [("LiF", 0.1, -3.0)]})
+    # nothing scored, nothing parsed
+    night = ReportSet("night", "campaign", {"mp2021": [(None, None, None)]}, sites=(None,))
+    other = ReportSet("other", "file", {"mp2021": [("LiF", 0.1, -3.0)]},
+                      sites_note="no structures and only reduced formulas")  # fmt: skip
     _, deltas = pair_tables([night, other], ["mp2021"])
-    report = _report(failure_counts={}, hits=[])
+    report = _report(failure_counts={}, hits=[], sites=sites_table([night, other]))
+    assert report["sites"]["skipped"] == {"other": "no structures and only reduced formulas"}
     _draw_plots(report, [night, other], ["mp2021"], {"generated": 1}, deltas, tmp_path)
     assert set(report["plots"]) == {"funnel", "e_d_mp2021"}  # 'other' has E_d rows
     assert report["not_drawn"] == {
         "rejections": "nothing was rejected",
         "hits_periodic_table": "no hits",
         "delta_e_form_0_mp2021": "night and other hold no composition in common",
+        "sites_per_structure": "no candidate of night has a structure",
     }
     assert set(figures) == {"funnel", "e_d_mp2021"}  # no empty figure was even drawn
     (ax,) = figures["e_d_mp2021"].axes
