@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import genflow.model.diffusion as diffusion
 from genflow.model.unimat.representation import NULL_COORD
 
-__all__ = ["make_denoiser", "make_sampler", "null_mask"]
+__all__ = ["clip_x", "make_denoiser", "make_sampler", "null_mask"]
 
 # Clip x̂ into the data range while sampling: coordinates live in [−1, 1) (null at −1) and
 # standardised lattice parameters beyond ±6 σ are far outside any training cell.
@@ -41,7 +41,8 @@ def null_mask(cond: dict[str, jax.Array]) -> jax.Array:
     return ((cond["exact"] < -0.5) | absent)[..., None]
 
 
-def _clip_x(x: dict[str, jax.Array]) -> dict[str, jax.Array]:
+def clip_x(x: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """x̂ clipped into the data range before it enters an ancestral step."""
     return {
         "coords": jnp.clip(x["coords"], NULL_COORD, 1.0),
         "lattice": jnp.clip(x["lattice"], -_LATTICE_CLIP, _LATTICE_CLIP),
@@ -116,7 +117,7 @@ def make_sampler(
             schedule=schedule,
             num_steps=num_steps,
             gamma=gamma,
-            clip_x=_clip_x,
+            clip_x=clip_x,
             project=project,
             parameterization=parameterization,
         )
