@@ -19,6 +19,7 @@ from genflow.core.candidates import (
     score_key,
     score_path,
     score_round_path,
+    scored_hits_filter,
     state_at_path,
 )
 from genflow.core.settings import get_settings
@@ -55,6 +56,30 @@ def test_is_hit_and_hit_filter_agree_in_the_database(stores):
         d["i"] for d in docs if "mp2021" in d["scores"] and is_hit(d["scores"]["mp2021"], THRESHOLD)
     }
     assert found == expected == {0, 1, 6}
+
+
+@pytest.mark.parametrize("campaign", [None, "c"])
+def test_the_hits_index_finds_what_is_hit_finds(stores, campaign):
+    """The same scores as candidates, through the compound hits index (``hits_index_keys``)
+    the embedded server walks: boundaries, ±0, NaN, ±inf, None and errors as in Python."""
+    docs = [
+        {"candidate_id": f"gf-{i}", "campaign": "c", "state": "scored",
+         "scores": {"mp2021": {"e_d": e_d, "error": error}}}
+        for i, (e_d, error) in enumerate(SCORES)
+    ]  # fmt: skip
+    docs.append({"candidate_id": "gf-other", "campaign": "d", "state": "scored",
+                 "scores": {"mp2021": {"e_d": -0.3, "error": None}}})  # fmt: skip
+    stores.candidates.insert_many(docs)
+    query = scored_hits_filter("mp2021", THRESHOLD, campaign=campaign)
+    plan = stores.db.command("explain", {"find": "candidates", "filter": query})
+    assert plan["queryPlanner"]["winningPlan"]["inputStage"]["stage"] == "IXSCAN"
+    found = {d["candidate_id"] for d in stores.candidates.find(query)}
+    expected = {
+        d["candidate_id"]
+        for d in docs
+        if campaign in (None, d["campaign"]) and is_hit(d["scores"]["mp2021"], THRESHOLD)
+    }
+    assert found == expected == {"gf-0", "gf-1", "gf-6"} | ({"gf-other"} if not campaign else set())
 
 
 @pytest.mark.parametrize("threshold", [-0.1, 0.0, 0.5])

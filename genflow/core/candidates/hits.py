@@ -83,9 +83,10 @@ def hit_filter(hull: str, threshold: float) -> dict[str, Any]:
 
     ``$lt`` matches numbers only (never null or a missing field); ``$gt: -inf`` leaves out
     -inf and NaN (which MongoDB orders below every number), so only finite E_d below the
-    threshold match, and a score with an error never does. It stays a range on the indexed
-    ``scores.<hull>.e_d`` field. ``verdict.duplicate_of: None`` also matches a candidate
-    judged before verdicts existed (no ``verdict``).
+    threshold match, and a score with an error never does. ``verdict.duplicate_of: None``
+    also matches a candidate judged before verdicts existed (no ``verdict``). Equalities
+    (null ones included) and one range: the shape an index serves on SecantusDB as on
+    MongoDB, the hits index of :func:`~genflow.core.candidates.queries.hits_index_keys`.
     """
     return {
         score_path(hull, K.E_D): {"$lt": float(threshold), "$gt": -math.inf},
