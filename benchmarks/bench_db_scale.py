@@ -22,7 +22,7 @@ Memory: a read SecantusDB answers by scanning decodes every document of the coll
 it filters (about 10 kB of Python objects per 3 kB document here), so at 10^6 one scan holds
 several GB until its ``maxTimeMS`` (``--plain-limit``) stops it. The reads run one at a time
 and the next waits until the server answers a point lookup again; keep ``--plain-limit`` short
-on a small box (60 s peaked at about 8 GB).
+on a small box (at 10^6 and 60 s the server peaked at 16 GB).
 """
 
 from __future__ import annotations
