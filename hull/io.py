@@ -12,7 +12,7 @@ import io
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ import pandas as pd
 from genflow.core.chem import CompositionError, formula, parse_composition
 from genflow.core.structure_io import read_file_text, read_structures
 from genflow.hull.keys import HullColumn
-from genflow.hull.records import HullScore
+from genflow.hull.records import HullScore, apply_window, implausible_window
 
 if TYPE_CHECKING:
     from genflow.hull.reference import ReferenceHull
@@ -226,12 +226,8 @@ def score_candidates(
     place as a failed score carrying that reason. ``progress`` shows a bar only for inputs
     longer than :data:`PROGRESS_ROWS`. A score with E_d below ``implausible_below``
     (eV/atom; default the ``IMPLAUSIBLE_E_D`` setting) is kept but marked ``implausible``,
-    with ``is_stable``/``is_metastable`` None: -1e9 eV/atom is a slip, not a discovery.
+    with ``is_stable``/``is_metastable`` None (:func:`genflow.hull.records.apply_window`).
     """
-    if implausible_below is None:
-        from genflow.core.settings import get_settings
-
-        implausible_below = get_settings().IMPLAUSIBLE_E_D
     good = [i for i, r in enumerate(rows) if r.error is None]
     scored = reference.score(
         [rows[i].composition for i in good],
@@ -239,12 +235,9 @@ def score_candidates(
         progress=progress and len(rows) > PROGRESS_ROWS,
     )
     scores: list[HullScore] = [HullScore.failed(r.error or "") for r in rows]
+    below = implausible_window(implausible_below)  # the setting read once, not per row
     for i, s in zip(good, scored, strict=True):
-        if s.ok:
-            bad = bool(s.e_d < implausible_below)  # type: ignore[operator]
-            stable = (None, None) if bad else (s.is_stable, s.is_metastable)
-            s = replace(s, implausible=bad, is_stable=stable[0], is_metastable=stable[1])
-        scores[i] = s
+        scores[i] = apply_window(s, below)
     return scores
 
 

@@ -1,14 +1,23 @@
-"""Frozen records returned by hull scoring (energies in eV/atom)."""
+"""Frozen records returned by hull scoring (energies in eV/atom), and the physical window a
+score must fall in to be plausible (:func:`apply_window`, the one home of that rule: ``genflow
+hull score`` and campaign scoring both go through it).
+
+>>> s = apply_window(HullScore(formula="NaCl", e_d=-1e9, is_stable=True), below=-1.0)
+>>> s.implausible, s.is_stable
+(True, None)
+>>> implausible_reason(s, below=-1.0)
+'implausible: E_d -1e+09 eV/atom, below the physical window (-1 eV/atom); not a hit'
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from genflow.hull.keys import HullColumn
 
-__all__ = ["HullScore"]
+__all__ = ["HullScore", "apply_window", "implausible_reason", "implausible_window"]
 
 
 @dataclass(frozen=True)
@@ -88,3 +97,36 @@ class HullScore:
     def failed(cls, error: str, formula: str | None = None) -> HullScore:
         """A row that could not be scored, carrying the reason."""
         return cls(formula=formula, error=error)
+
+
+def implausible_window(below: float | None = None) -> float:
+    """The lower edge of the physical window (E_d, eV/atom): ``below``, or the
+    ``IMPLAUSIBLE_E_D`` setting when it is None (the campaign spec's
+    ``score.implausible_below`` and ``genflow hull score --implausible-below`` pass theirs)."""
+    if below is not None:
+        return float(below)
+    from genflow.core.settings import get_settings
+
+    return get_settings().IMPLAUSIBLE_E_D
+
+
+def apply_window(score: HullScore, below: float | None = None) -> HullScore:
+    """``score`` checked against the physical window: E_d below ``below`` (eV/atom; None:
+    :func:`implausible_window`) marks it ``implausible``, kept but with ``is_stable`` /
+    ``is_metastable`` None, so it is never stable nor a hit: -1e9 eV/atom is a unit or sign
+    slip or a broken calculation, not a discovery. A failed score comes back unchanged."""
+    if not score.ok:
+        return score
+    bad = bool(score.e_d < implausible_window(below))  # type: ignore[operator]
+    stable = (None, None) if bad else (score.is_stable, score.is_metastable)
+    return replace(score, implausible=bad, is_stable=stable[0], is_metastable=stable[1])
+
+
+def implausible_reason(score: HullScore, below: float | None = None) -> str | None:
+    """Why an implausible score is one (None for any other): its E_d and the window's edge."""
+    if not score.implausible:
+        return None
+    return (
+        f"implausible: E_d {score.e_d:.4g} eV/atom, below the physical window "
+        f"({implausible_window(below):g} eV/atom); not a hit"
+    )

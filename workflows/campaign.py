@@ -195,6 +195,9 @@ class ScoreMaker(Maker):
         Audit hits with this MLIP (``workflows.hit_audit``); on by default, as in a spec.
     rounds
         Fold stable hits into the next hull round (``hull.rounds``).
+    implausible_below
+        E_d (eV/atom) below which a score is marked implausible, never a hit (None =
+        ``IMPLAUSIBLE_E_D`` setting; ``genflow.hull.records.apply_window``).
     """
 
     name: str = "score"
@@ -205,6 +208,7 @@ class ScoreMaker(Maker):
     audit: bool = True
     force_field: str = "CHGNet"
     rounds: bool = False
+    implausible_below: float | None = None
 
     @campaign_job
     def make(self, campaign: str, results: dict[str, dict]) -> dict:
@@ -225,6 +229,7 @@ class ScoreMaker(Maker):
                 audit=self.audit,
                 force_field=self.force_field,
                 rounds=self.rounds,
+                implausible_below=self.implausible_below,
             )
 
 

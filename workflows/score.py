@@ -138,23 +138,31 @@ def record_and_score(
     audit: bool = False,
     force_field: str = "CHGNet",
     rounds: bool = False,
+    implausible_below: float | None = None,
 ) -> dict:
     """Record relax results (→ relaxed, or rejected with the reason) and score (→ scored).
+
+    A score with E_d below ``implausible_below`` (eV/atom; None: the ``IMPLAUSIBLE_E_D``
+    setting) is stored but marked implausible (``genflow.hull.records.apply_window``, as
+    ``genflow hull score`` does), the reason in its ``scored`` history note: never a hit.
 
     Returns
     -------
     dict
-        ``scored``/``failed`` counts, ``failures`` (id → reason), ``hits`` (hull → ids),
+        ``scored``/``failed`` counts, ``failures`` (id → reason), ``implausible`` (id →
+        reason), ``hits`` (hull → ids),
         ``refused`` hulls (GPAW energies on MP-compatible hulls without ``force``),
         ``audits`` (hull → ``hit_audit.audit_hits`` summary) and ``rounds`` (hull →
         ``hull.rounds.fold`` summary) when asked for, ``novelty`` (verdict → count) and
         ``duplicates`` (id → the earlier candidate it relaxed into) of the relaxed cells
         (``workflows.verdicts``).
     """
+    from genflow.hull.records import apply_window, implausible_reason, implausible_window
     from genflow.hull.rounds import load_latest
     from genflow.hull.scheme import to_potcar_scale
 
     threshold = resolve_threshold(hit_threshold)
+    below = implausible_window(implausible_below)
     relaxed = {
         cid: relax_doc(engine, r.get("output"), r.get("task_uuid"), r.get("uuids") or [])
         for cid, r in results.items()
@@ -175,6 +183,7 @@ def record_and_score(
         )
     }
     scores: dict[str, dict[str, Any]] = {cid: {} for cid in ok}
+    implausible: dict[str, list[str]] = {}
     for name in hulls:
         key = score_key(name)
         todo = [cid for cid in ok if not (name in refused and cid in incompatible)]
@@ -194,9 +203,13 @@ def record_and_score(
         ]
         hull_scores = hull.score([formulas[c] for c in todo], energies)
         for cid, score in zip(todo, hull_scores, strict=True):
+            score = apply_window(score, below)
+            if score.implausible:
+                implausible.setdefault(cid, []).append(f"{key}: {implausible_reason(score, below)}")
             scores[cid][key] = {**dataclasses.asdict(score), "round": round_no}
+    notes = {cid: "; ".join(why) for cid, why in implausible.items()}
     if hulls:  # no hulls: record the relax results only (candidates stay `relaxed`)
-        record_scores(coll, scores, hit_threshold=threshold)
+        record_scores(coll, scores, hit_threshold=threshold, notes=notes)
     # novelty and uniqueness of the relaxed cells (hits also get their structure type); a
     # candidate that relaxed into an earlier one's crystal loses its hit flags here
     from genflow.workflows.verdicts import judge_relaxed
@@ -223,6 +236,7 @@ def record_and_score(
         "scored": len(ok),
         "failed": len(failures),
         "failures": failures,
+        "implausible": notes,
         "hits": hits,
         "refused": refused,
         "audits": audits,

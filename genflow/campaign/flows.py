@@ -80,6 +80,7 @@ def campaign_maker(spec: CampaignSpec) -> CampaignMaker:
         audit=spec.score.audit,
         force_field=spec.score.force_field,
         rounds=spec.hull.rounds,
+        implausible_below=spec.score.implausible_below,
     )
     return CampaignMaker(
         generate_maker=generate,

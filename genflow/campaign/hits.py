@@ -259,12 +259,13 @@ def campaign_sun(stores: GenflowStores, name: str, hull: str = "mp2021") -> dict
 
     key = score_key(hull)
     fields = [score_path(key, K.E_D), score_path(key, K.SCORE_ERROR), K.DUPLICATE_OF.value,
-              K.VERDICT_NOVELTY.value]  # fmt: skip
+              score_path(key, K.IMPLAUSIBLE), K.VERDICT_NOVELTY.value]  # fmt: skip
     docs = list(stores.candidates.find({K.CAMPAIGN.value: name}, fields))
     rows = [
-        (
+        (  # an errored or implausible score counts as unscored: never stable
             None
             if get_path(d, score_path(key, K.SCORE_ERROR))
+            or get_path(d, score_path(key, K.IMPLAUSIBLE))
             else get_path(d, score_path(key, K.E_D)),
             get_path(d, K.DUPLICATE_OF),
             get_path(d, K.VERDICT_NOVELTY),

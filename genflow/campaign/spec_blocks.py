@@ -308,6 +308,12 @@ class ScoreSettings(_Frozen):
     hit_threshold: float | None = Field(
         None, description="E_d (eV/atom) below which a candidate is a hit; None = settings."
     )
+    implausible_below: float | None = Field(
+        None,
+        description="E_d (eV/atom) below which a score is implausible (a unit slip, a broken "
+        "calculation): stored, marked `implausible` with the reason, never a hit; None = "
+        "settings (IMPLAUSIBLE_E_D), as `genflow hull score --implausible-below`.",
+    )
     force: bool = Field(
         False, description="Score non-MP-compatible (gpaw) energies against MP/GNoME hulls anyway."
     )

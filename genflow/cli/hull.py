@@ -112,6 +112,7 @@ def score(
     from genflow.hull.io import write_scores
     from genflow.hull.keys import HullColumn
     from genflow.hull.metrics import summarize_scores
+    from genflow.hull.records import implausible_reason
 
     reference = _load(hull)
     scores, table = _score_rows(input_file, reference, not json_output, implausible_below)
@@ -124,9 +125,7 @@ def score(
     }
     failed = [(i, s.error) for i, s in enumerate(scores) if not s.ok]
     failed += [
-        (i, f"implausible: E_d {s.e_d:.4g} eV/atom, below the physical window; not a hit")
-        for i, s in enumerate(scores)
-        if s.implausible
+        (i, implausible_reason(s, implausible_below)) for i, s in enumerate(scores) if s.implausible
     ]
     failed.sort()
     if json_output:

@@ -34,6 +34,7 @@ from pymongo.errors import OperationFailure, PyMongoError
 
 from genflow.core.candidates.keys import CandidateKey as K
 from genflow.core.candidates.keys import score_path, state_at_path
+from genflow.core.candidates.queries import hits_index_keys
 from genflow.core.candidates.record import CandidateState
 from genflow.core.retry import retry_call
 
@@ -182,9 +183,24 @@ def ensure_index(collection: Collection, keys: list[tuple[str, int]], **options:
     return True
 
 
-def ensure_score_index(db: Database, hull: str) -> bool:
-    """Index ``scores.<hull>.e_d`` so hit queries on that hull are index scans."""
-    return ensure_index(db[CANDIDATES], [(score_path(hull, K.E_D), ASCENDING)])
+def ensure_score_index(db: Database, hull: str) -> list[str]:
+    """Index a hull's scores; return the key patterns created (``+``-joined).
+
+    ``scores.<hull>.e_d`` (E_d sorts, and the clause SecantusDB looks up first for a hits
+    filter no compound index covers), and the hits indexes of
+    :func:`~genflow.core.candidates.queries.hits_index_keys`, with and without ``campaign``:
+    the hit rule's null predicates are equalities there, so ``genflow hits`` is an index
+    scan on SecantusDB too, not only on MongoDB.
+    """
+    created = []
+    for keys in (
+        [(score_path(hull, K.E_D), ASCENDING)],
+        hits_index_keys(hull),
+        hits_index_keys(hull, by_campaign=True),
+    ):
+        if ensure_index(db[CANDIDATES], keys):
+            created.append("+".join(k for k, _ in keys))
+    return created
 
 
 def ensure_indexes(db: Database, score_hulls: tuple[str, ...] = DEFAULT_SCORE_HULLS) -> list[str]:
@@ -194,8 +210,7 @@ def ensure_indexes(db: Database, score_hulls: tuple[str, ...] = DEFAULT_SCORE_HU
         if ensure_index(db[coll], keys, **options):
             created.append(f"{coll}:{'+'.join(k for k, _ in keys)}")
     for hull in score_hulls:
-        if ensure_score_index(db, hull):
-            created.append(f"{CANDIDATES}:scores.{hull}.e_d")
+        created += [f"{CANDIDATES}:{keys}" for keys in ensure_score_index(db, hull)]
     return created
 
 

@@ -60,7 +60,9 @@ def conditional_table(stores: Any, name: str, hull: str) -> dict[str, Any]:
     from genflow.evaluation.report_sets import reduced_or_none
 
     e_d_path = score_path(score_key(hull), K.E_D)
-    proj = [str(k) for k in (K.FORMULA, K.CONDITIONING, K.RELAX_CONVERGED)] + [e_d_path]
+    slip_path = score_path(score_key(hull), K.IMPLAUSIBLE)  # never a group's best
+    proj = [str(k) for k in (K.FORMULA, K.CONDITIONING, K.RELAX_CONVERGED)]
+    proj += [e_d_path, slip_path]
     groups: dict[str, dict[str, Any]] = {}
     conditioned = 0
     for doc in stores.candidates.find({K.CAMPAIGN.value: name}, proj):
@@ -74,7 +76,7 @@ def conditional_table(stores: Any, name: str, hull: str) -> dict[str, Any]:
         if relax is not None:
             g["attempted"] += 1
             g["converged"] += bool(get_path(doc, K.RELAX_CONVERGED))
-        e_d = get_path(doc, e_d_path)
+        e_d = None if get_path(doc, slip_path) else get_path(doc, e_d_path)
         if e_d is not None and (g["best_e_d"] is None or e_d < g["best_e_d"]):
             g["best_e_d"] = float(e_d)
     rows = sorted(groups.values(), key=lambda g: (g["best_e_d"] is None, g["best_e_d"] or 0.0))
@@ -101,8 +103,8 @@ def round_table(stores: Any, name: str, hulls: list[str]) -> list[dict[str, Any]
         for doc in stores.candidates.find(query, [latest_path, earlier_path]):
             latest = get_path(doc, latest_path)
             scores = {**get_path(doc, earlier_path, {}), str(latest.get(K.ROUND, 0)): latest}
-            for r, sc in scores.items():
-                if sc and sc.get(K.E_D) is not None:
+            for r, sc in scores.items():  # an implausible score is never counted stable
+                if sc and sc.get(K.E_D) is not None and not sc.get(K.IMPLAUSIBLE):
                     by.setdefault((h, int(r)), []).append(float(sc[K.E_D]))
     return [
         {"hull": h, "round": r, "n_scored": len(v), "n_stable": count_below(v, STABLE_THRESHOLD),

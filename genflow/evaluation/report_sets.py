@@ -65,8 +65,9 @@ class ReportSet:
 
 
 def campaign_set(stores: Any, name: str, hulls: list[str]) -> ReportSet:
-    """Every candidate of campaign ``name``: its score on each hull, or None if unscored, and
-    its generated structure's site count (before relaxation; None: no structure was read)."""
+    """Every candidate of campaign ``name``: its score on each hull, or None if unscored (or
+    implausible, as ``genflow hull score`` never counts one: ``hull.records.apply_window``),
+    and its generated structure's site count (before relaxation; None: no structure read)."""
     from genflow.core.candidates import CandidateKey as K
     from genflow.core.candidates import get_path, score_path
 
@@ -78,6 +79,8 @@ def campaign_set(stores: Any, name: str, hulls: list[str]) -> ReportSet:
         formula = reduced_or_none(doc.get(K.FORMULA))
         for h in hulls:
             score = get_path(doc, paths[h], {})
+            if score.get(K.IMPLAUSIBLE):
+                score = {}
             rows[h].append((formula, score.get(K.E_D), score.get(K.E_FORM)))
     sites = tuple(get_path(doc, K.NSITES) for doc in docs)
     return ReportSet(name, "campaign", rows, sites)

@@ -17,6 +17,7 @@ from genflow.core.candidates import (
     failure_counts,
     failures,
     get_candidate,
+    hits_index_keys,
     insert_candidates,
     iter_candidates,
     record_scores,
@@ -229,7 +230,9 @@ def test_indexes_exist_and_are_idempotent(stores) -> None:
         ("created_at",),
         ("scores.mp2021.e_d",),
         ("scores.gnome.e_d",),
-    ]:
+        *(tuple(k for k, _ in hits_index_keys(h, by_campaign=c))
+          for h in ("mp2021", "gnome") for c in (False, True)),
+    ]:  # fmt: skip
         assert wanted in keys
     assert stores.campaigns.index_information()["name_1"]["unique"]
     jobs = stores.db["outputs"].index_information()

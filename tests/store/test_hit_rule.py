@@ -19,6 +19,7 @@ from genflow.core.candidates import (
     score_key,
     score_path,
     score_round_path,
+    scored_hits_filter,
     state_at_path,
 )
 from genflow.core.settings import get_settings
@@ -39,15 +40,22 @@ SCORES = [
     (None, None),
     (-0.2, "hull failed"),
     (None, "no composition"),
+    (-2.0, "implausible"),  # scored, E_d below the physical window: marked, never a hit
 ]
+
+
+def _score(e_d, error) -> dict:
+    """The stored score of a ``SCORES`` row, as the repository writes it (HullScoreDoc)."""
+    if error == "implausible":
+        return HullScoreDoc(e_d=e_d, implausible=True).model_dump()
+    return {"e_d": e_d} if error is None else {"e_d": e_d, "error": error}
 
 
 def test_is_hit_and_hit_filter_agree_in_the_database(stores):
     coll = stores.db["hit_rule"]
     docs = []
     for i, (e_d, error) in enumerate(SCORES):
-        score = {"e_d": e_d} if error is None else {"e_d": e_d, "error": error}
-        docs.append({"i": i, "scores": {"mp2021": score}})
+        docs.append({"i": i, "scores": {"mp2021": _score(e_d, error)}})
     docs.append({"i": len(SCORES), "scores": {"gnome": {"e_d": -1.0}}})  # no mp2021 score
     coll.insert_many(docs)
     found = {d["i"] for d in coll.find(hit_filter("mp2021", THRESHOLD), {"i": 1})}
@@ -55,6 +63,39 @@ def test_is_hit_and_hit_filter_agree_in_the_database(stores):
         d["i"] for d in docs if "mp2021" in d["scores"] and is_hit(d["scores"]["mp2021"], THRESHOLD)
     }
     assert found == expected == {0, 1, 6}
+
+
+@pytest.mark.parametrize("campaign", [None, "c"])
+def test_the_hits_index_finds_what_is_hit_finds(stores, campaign):
+    """The same scores as candidates, through the compound hits index (``hits_index_keys``)
+    the embedded server walks: boundaries, ±0, NaN, ±inf, None and errors as in Python."""
+    docs = [
+        {"candidate_id": f"gf-{i}", "campaign": "c", "state": "scored",
+         "scores": {"mp2021": _score(e_d, error)}}
+        for i, (e_d, error) in enumerate(SCORES)
+    ]  # fmt: skip
+    docs.append({"candidate_id": "gf-other", "campaign": "d", "state": "scored",
+                 "scores": {"mp2021": {"e_d": -0.3, "error": None}}})  # fmt: skip
+    stores.candidates.insert_many(docs)
+    query = scored_hits_filter("mp2021", THRESHOLD, campaign=campaign)
+    plan = stores.db.command("explain", {"find": "candidates", "filter": query})
+    assert plan["queryPlanner"]["winningPlan"]["inputStage"]["stage"] == "IXSCAN"
+    found = {d["candidate_id"] for d in stores.candidates.find(query)}
+    expected = {
+        d["candidate_id"]
+        for d in docs
+        if campaign in (None, d["campaign"]) and is_hit(d["scores"]["mp2021"], THRESHOLD)
+    }
+    assert found == expected == {"gf-0", "gf-1", "gf-6"} | ({"gf-other"} if not campaign else set())
+
+
+def test_an_implausible_mark_is_stored_true_or_null():
+    """``implausible`` is stored as true or null (never false), so the hit filter's
+    ``implausible: null`` equality is the rule's ``not implausible``."""
+    assert HullScoreDoc(e_d=-0.1, implausible=False).model_dump()["implausible"] is None
+    assert HullScoreDoc.from_score({"e_d": -3.0, "implausible": True}).implausible is True
+    assert is_hit({"e_d": -0.1, "implausible": False}, THRESHOLD)
+    assert not is_hit({"e_d": -0.1, "implausible": True}, THRESHOLD)
 
 
 @pytest.mark.parametrize("threshold", [-0.1, 0.0, 0.5])
@@ -87,7 +128,8 @@ def test_every_top_level_key_is_a_candidate_field():
     """Each top-level ``CandidateKey`` is a ``Candidate`` field (or a stored extra such as
     ``score_rounds``), and each sub-document path names a field of its model."""
     fields = set(Candidate.model_fields) | {"score_rounds"}
-    relative = {CandidateKey.E_D, CandidateKey.E_FORM, CandidateKey.SCORE_ERROR}
+    relative = {CandidateKey.E_D, CandidateKey.E_FORM, CandidateKey.SCORE_ERROR,
+                CandidateKey.IMPLAUSIBLE}  # fmt: skip
     relative |= {CandidateKey.AUDIT, CandidateKey.AUDIT_VERDICT, CandidateKey.ROUND}
     relative |= {CandidateKey.NOVELTY, CandidateKey.COVERAGE, CandidateKey.COVERAGE_MISSING}
     for key in CandidateKey:

@@ -3,13 +3,16 @@ indexes, and SecantusDB's ``explain`` shows an index scan wherever its planner c
 (issue 22).
 
 The filters are built by the same functions the commands use, on a database whose indexes
-``connect`` created (``genflow.core.store.ensure_indexes``). SecantusDB 8.2's planner (unlike
-MongoDB's) picks an index only when *every* predicate is an equality or range on the index's
-fields: a ``null``, ``$ne``, ``$nin`` or ``$or`` predicate makes it scan the collection
-(``test_secantusdb_planner_limit`` pins this). For those queries the test checks that the index
-MongoDB would use exists (the leading equality/range field heads an index); the figures of
-``benchmarks/bench_db_scale.py`` show what that costs on the embedded server. A control query on
-an unindexed field shows the check can fail (``COLLSCAN``).
+``connect`` created (``genflow.core.store.ensure_indexes``). SecantusDB's planner (unlike
+MongoDB's) picks an index only when *every* predicate is an equality or one range on the
+index's leading fields: a predicate no index covers, ``$ne``, ``$nin`` or ``$or`` makes it
+scan the collection (``test_secantusdb_planner_limit`` pins this). The hits query is built for
+it: its null predicates are equalities of the compound hits index
+(``genflow.core.candidates.hits_index_keys``), so ``genflow hits`` is an index scan there,
+with or without ``--campaign``. For the failures and dedupe queries (``$or``, ``$nin``) the test
+checks that the index MongoDB would use exists (the leading equality/range field heads an
+index); ``benchmarks/bench_db_scale.py`` shows what that costs on the embedded server. A control
+query on an unindexed field shows the check can fail (``COLLSCAN``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import pytest
 
 from genflow.campaign.status import stage_counts, stage_pipeline
 from genflow.core.candidates import CandidateKey as K
-from genflow.core.candidates.queries import by_id, e_d_sort, scored_hits_filter
+from genflow.core.candidates import get_path, is_hit
+from genflow.core.candidates.queries import by_id, e_d_sort, hits_index_keys, scored_hits_filter
 from genflow.core.candidates.reads import failures_filter
 from genflow.workflows.gate.dedupe import earlier_candidates_filter
 
@@ -81,7 +85,9 @@ def filled(stores):
             K.STATE.value: ["scored", "rejected", "gated"][i % 3],
             K.REDUCED_FORMULA.value: f"Na{i}Cl",
             K.STRUCTURE.value: {"x": i},
-            "scores": {"mp2021": {"e_d": 0.1 * i - 0.2, "error": None}},
+            # E_d from -1 up; every 4th score errored, every 5th candidate a relaxed duplicate
+            "scores": {"mp2021": {"e_d": 0.1 * i - 1.0, "error": "boom" if i % 4 == 3 else None}},
+            **({"verdict": {"duplicate_of": "gf-0"}} if i % 5 == 1 else {}),
         }
         for i in range(30)
     ]
@@ -93,10 +99,39 @@ def filled(stores):
     return stores
 
 
-def test_hits_query_uses_the_e_d_or_campaign_index(filled) -> None:
+def test_hits_query_is_an_index_scan_of_the_hits_index(filled) -> None:
+    """``genflow hits`` (and ``--campaign``) walks the compound hits index on SecantusDB: the
+    plan names it, and the documents found are the hits the Python rule finds."""
+    coll = filled.candidates
     for campaign in (None, "c1"):
         query = scored_hits_filter("mp2021", 0.0, campaign=campaign)
-        _indexed(filled.candidates, query, "scores.mp2021.e_d", e_d_sort("mp2021"))
+        plan = _plan(coll, query, e_d_sort("mp2021"))
+        assert "IXSCAN" in _stages(plan) and "COLLSCAN" not in _stages(plan), plan
+        keys = dict(hits_index_keys("mp2021", by_campaign=campaign is not None))
+        assert f'"keyPattern": {json.dumps(keys)}' in _stages(plan)
+        found = [d[K.CANDIDATE_ID] for d in coll.find(query).sort(e_d_sort("mp2021"))]
+        expected = [
+            d[K.CANDIDATE_ID]
+            for d in sorted(coll.find(), key=lambda d: get_path(d, "scores.mp2021.e_d"))
+            if d[K.STATE] == "scored"
+            and campaign in (None, d[K.CAMPAIGN])
+            and is_hit(d["scores"]["mp2021"], 0.0, duplicate_of=get_path(d, K.DUPLICATE_OF))
+        ]
+        assert found == expected and found, (campaign, found)
+
+
+def test_hits_variants_still_have_their_index(filled) -> None:
+    """``--since`` (a second range) and ``hide_gaps`` (``$ne``) fall outside what SecantusDB
+    plans on one index; the E_d index MongoDB uses for them exists."""
+    from datetime import UTC, datetime
+
+    since = datetime(2020, 1, 1, tzinfo=UTC)
+    for query in (
+        scored_hits_filter("mp2021", 0.0, scored_since=since),
+        scored_hits_filter("mp2021", 0.0, campaign="c1", hide_gaps=True),
+    ):
+        assert "scores.mp2021.e_d" in _index_heads(filled.candidates)
+        assert next(iter(query)) == "scores.mp2021.e_d"  # the clause looked up first
 
 
 def test_status_counts_use_the_campaign_index(filled) -> None:
@@ -133,8 +168,9 @@ def test_an_unindexed_field_is_a_collection_scan(filled) -> None:
 
 
 def test_secantusdb_planner_limit(filled) -> None:
-    """Pinned: an equality the index covers is a scan; adding a null predicate makes it a
-    collection scan. If SecantusDB lifts this, the hits/dedupe plans above become IXSCAN."""
+    """Pinned: a range the index covers is an index scan; adding a null predicate no index
+    leads with makes it a collection scan (why the hits index carries the hit rule's null
+    fields). If SecantusDB lifts this, the dedupe and failures plans above become IXSCAN."""
     e_d = {"scores.mp2021.e_d": {"$lt": 0.0}}
     assert "IXSCAN" in _stages(_plan(filled.candidates, e_d))
     with_null = {**e_d, "scores.mp2021.error": None}

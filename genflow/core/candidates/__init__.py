@@ -44,6 +44,7 @@ from genflow.core.candidates.queries import (
     by_id,
     by_ids,
     e_d_sort,
+    hits_index_keys,
     scored_hits_filter,
     scored_on_filter,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "hit_filter",
     "hit_path",
     "hit_threshold",
+    "hits_index_keys",
     "insert_candidates",
     "insert_new",
     "is_hit",

@@ -1,14 +1,15 @@
 """The one hit rule and the one S.U.N. rule, each in its Python and its MongoDB form.
 
-Hit: a score with no error and a finite E_d below a threshold, on a candidate that did not
-relax into an earlier candidate's crystal (``verdict.duplicate_of``; two candidates that relax
-into one crystal are one hit). :func:`is_hit` judges a score in Python (when scores are
-written), :func:`hit_filter` is the MongoDB filter that finds the same candidates in the
-database (hit lists, audits, hull rounds). Both live here, next to :func:`hit_threshold` (the
-one place a threshold left unset becomes ``settings.HIT_THRESHOLD``);
+Hit: a score with no error, not marked implausible (E_d below the physical window,
+``genflow.hull.records.apply_window``) and a finite E_d below a threshold, on a candidate
+that did not relax into an earlier candidate's crystal (``verdict.duplicate_of``; two
+candidates that relax into one crystal are one hit). :func:`is_hit` judges a score in Python
+(when scores are written), :func:`hit_filter` is the MongoDB filter that finds the same
+candidates in the database (hit lists, audits, hull rounds). Both live here, next to
+:func:`hit_threshold` (the one place a threshold left unset becomes ``settings.HIT_THRESHOLD``);
 :mod:`genflow.core.candidates.repository` is the one place that stores the verdicts
 (``is_hit.<hull>``, ``hit_hulls``). ``tests/store/test_hit_rule.py`` checks that the two forms
-agree on boundary values, NaN, ±inf, None and errored scores.
+agree on boundary values, NaN, ±inf, None, errored and implausible scores.
 
 S.U.N. (MatterGen, Zeni et al. 2025; LeMat-GenBench), defined once in :func:`sun_flags`::
 
@@ -23,7 +24,7 @@ Thresholds and E_d are eV/atom.
 (True, False, False)
 >>> hit_filter("mp2021", 0.0)
 {'scores.mp2021.e_d': {'$lt': 0.0, '$gt': -inf}, 'scores.mp2021.error': None, \
-'verdict.duplicate_of': None}
+'scores.mp2021.implausible': None, 'verdict.duplicate_of': None}
 >>> sun_flags(-0.02, None, "novel")
 SunFlags(stable=True, metastable=True, unique=True, novel=True, sun=True, msun=True)
 """
@@ -66,12 +67,13 @@ def hit_threshold(value: float | None = None) -> float:
 def is_hit(
     score: HullScoreDoc | dict, threshold: float, *, duplicate_of: str | None = None
 ) -> bool:
-    """Return True if a score is a hit: no error and a finite E_d strictly below ``threshold``,
-    on a candidate that is no duplicate of an earlier one after relaxation."""
+    """Return True if a score is a hit: no error, not implausible and a finite E_d strictly
+    below ``threshold``, on a candidate that is no duplicate of an earlier one after relaxation."""
     doc = score if isinstance(score, HullScoreDoc) else HullScoreDoc.model_validate(score)
     return (
         duplicate_of is None
         and doc.error is None
+        and not doc.implausible
         and doc.e_d is not None
         and math.isfinite(doc.e_d)
         and doc.e_d < threshold
@@ -83,13 +85,17 @@ def hit_filter(hull: str, threshold: float) -> dict[str, Any]:
 
     ``$lt`` matches numbers only (never null or a missing field); ``$gt: -inf`` leaves out
     -inf and NaN (which MongoDB orders below every number), so only finite E_d below the
-    threshold match, and a score with an error never does. It stays a range on the indexed
-    ``scores.<hull>.e_d`` field. ``verdict.duplicate_of: None`` also matches a candidate
-    judged before verdicts existed (no ``verdict``).
+    threshold match, and a score with an error never does. ``implausible: None``: a score
+    marked implausible is stored with ``true``, any other with null (``HullScoreDoc``), so
+    the equality is the rule's ``not implausible``. ``verdict.duplicate_of: None``
+    also matches a candidate judged before verdicts existed (no ``verdict``). Equalities
+    (null ones included) and one range: the shape an index serves on SecantusDB as on
+    MongoDB, the hits index of :func:`~genflow.core.candidates.queries.hits_index_keys`.
     """
     return {
         score_path(hull, K.E_D): {"$lt": float(threshold), "$gt": -math.inf},
         score_path(hull, K.SCORE_ERROR): None,
+        score_path(hull, K.IMPLAUSIBLE): None,
         K.DUPLICATE_OF.value: None,
     }
 
@@ -125,6 +131,7 @@ def sun_filter(hull: str, *, metastable: bool = False) -> dict[str, Any]:
         score_path(hull, K.E_D): {"$lte": MSUN_MAX_ED if metastable else SUN_MAX_ED,
                                   "$gt": -math.inf},
         score_path(hull, K.SCORE_ERROR): None,
+        score_path(hull, K.IMPLAUSIBLE): None,
         K.DUPLICATE_OF.value: None,
         K.VERDICT_NOVELTY.value: "novel",
     }  # fmt: skip

@@ -105,6 +105,7 @@ class CandidateKey(StrEnum):
     E_D = "e_d"
     E_FORM = "e_form"
     SCORE_ERROR = "error"
+    IMPLAUSIBLE = "implausible"
     NOVELTY = "novelty"
     COVERAGE = "coverage"
     COVERAGE_MISSING = "coverage_missing"

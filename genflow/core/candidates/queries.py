@@ -29,6 +29,7 @@ __all__ = [
     "by_id",
     "by_ids",
     "e_d_sort",
+    "hits_index_keys",
     "scored_hits_filter",
     "scored_on_filter",
 ]
@@ -77,7 +78,9 @@ def scored_hits_filter(
     hide_gaps
         Leave out hits the audit labelled ``hull_gap_suspected`` (``workflows.hit_audit``).
     """
-    query: dict[str, Any] = {K.STATE.value: SCORED, **hit_filter(hull, threshold)}
+    # The hit rule's E_d range first: where no index covers the whole filter (``since``,
+    # ``hide_gaps``), SecantusDB looks up the first clause an index serves and checks the rest.
+    query: dict[str, Any] = {**hit_filter(hull, threshold), K.STATE.value: SCORED}
     if candidate_ids is not None:
         query.update(by_ids(candidate_ids))
     if campaign is not None:
@@ -87,6 +90,29 @@ def scored_hits_filter(
     if hide_gaps:
         query[score_path(hull, K.AUDIT_VERDICT)] = {"$ne": HULL_GAP_SUSPECTED}
     return query
+
+
+def hits_index_keys(hull: str, *, by_campaign: bool = False) -> list[tuple[str, int]]:
+    """The compound index that serves :func:`scored_hits_filter` (``by_campaign``: with
+    ``campaign``) on ``hull``: its equality fields (the hit rule's null predicates included),
+    then the E_d range, read off the filter itself so the two cannot drift apart.
+
+    SecantusDB's planner uses an index for a filter of equalities plus one range only when
+    the index leads with exactly those equality fields and then the range field; MongoDB
+    plans the same index (equality, then range). ``genflow.core.store.ensure_indexes``
+    creates both forms for the default hulls.
+
+    >>> [k for k, _ in hits_index_keys("mp2021")][-1]
+    'scores.mp2021.e_d'
+    """
+    query = scored_hits_filter(hull, 0.0, campaign="" if by_campaign else None)
+    lead = [K.CAMPAIGN.value, K.STATE.value]  # as the (campaign, state) index has them
+    equal = sorted(
+        (k for k, v in query.items() if not isinstance(v, dict)),
+        key=lambda k: lead.index(k) if k in lead else len(lead),
+    )
+    ranges = [k for k, v in query.items() if isinstance(v, dict)]
+    return [(k, 1) for k in (*equal, *ranges)]
 
 
 def scored_on_filter(hull: str) -> dict[str, Any]:

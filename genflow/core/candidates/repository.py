@@ -287,6 +287,7 @@ def record_scores(
     *,
     hit_threshold: float,
     strict: bool = False,
+    notes: Mapping[str, str] | None = None,
 ) -> TransitionSummary:
     """Write hull scores, mark hits and move candidates to ``scored``.
 
@@ -297,7 +298,11 @@ def record_scores(
         named keep their earlier scores (scoring on a second hull later is allowed).
     hit_threshold
         E_d (eV/atom) strictly below which a score is a hit (``settings.HIT_THRESHOLD``).
+    notes
+        candidate_id → a note for its ``scored`` history entry (e.g. why a score is
+        implausible).
     """
+    notes = notes or {}
     updates = []
     hit_changes: list[tuple[str, list[str], list[str]]] = []
     for cid, per_hull in scores.items():
@@ -310,7 +315,7 @@ def record_scores(
             flag = is_hit(doc, hit_threshold)
             fields[hit_path(key)] = flag
             (hits if flag else misses).append(key)
-        updates.append(StateUpdate(cid, CandidateState.SCORED, fields))
+        updates.append(StateUpdate(cid, CandidateState.SCORED, fields, note=notes.get(cid)))
         hit_changes.append((cid, hits, misses))
     summary = update_states(collection, updates, strict=strict)
     ops = [

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monty.json import jsanitize
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "GateResult",
@@ -147,7 +147,9 @@ class HullScoreDoc(_Doc):
     )
     implausible: bool | None = Field(
         None,
-        description="E_d below the physical window (hull.io.score_candidates): never a hit.",
+        description="True: E_d below the physical window (hull.records.apply_window), scored "
+        "but never a hit. Stored as true or null, never false: the hit filter's "
+        "`implausible: null` is then an equality the hits index serves.",
     )
     coverage: str | None = Field(
         None,
@@ -164,6 +166,11 @@ class HullScoreDoc(_Doc):
         "'confirmed', the engine, the local-hull E_d and the phase that beats the hit.",
     )
     round: int = Field(0, description="Hull round scored against (0: the reference itself).")
+
+    @field_validator("implausible")
+    @classmethod
+    def _true_or_none(cls, value: bool | None) -> bool | None:
+        return True if value else None
 
     @classmethod
     def from_score(cls, score: Any) -> HullScoreDoc:
