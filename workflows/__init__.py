@@ -22,7 +22,7 @@ from typing import Any
 _EXPORTS = {
     "gate.ts_relax": ["BatchRelaxResult"],
     "gate.dedupe": ["DuplicateResult", "NoveltyResult", "StructureIndex", "check_novelty",
-                    "earlier_candidates_filter", "find_duplicates"],
+                    "earlier_candidates", "earlier_candidates_filter", "find_duplicates"],
     "gate.fingerprint": ["FINGERPRINT_FIELD"],
     "gate.records": ["GateRecord", "GateStage", "PrerelaxResult"],
     "gate.checks": ["check_structures"],
@@ -65,6 +65,7 @@ __all__ = [
     "check_novelty",
     "check_structures",
     "dedupe_records",
+    "earlier_candidates",
     "earlier_candidates_filter",
     "find_duplicates",
     "mp_compatibility_problems",

@@ -43,12 +43,11 @@ def _load(stores: GenflowStores, ids: list[str]) -> dict[str, Candidate]:
 
 def _stored_rows(stores: GenflowStores, todo: list[Candidate]) -> list[tuple]:
     """Earlier candidates of the batch's formulas, with their stored dedupe fingerprints."""
-    from genflow.workflows.gate.dedupe import earlier_candidates_filter
+    from genflow.workflows.gate.dedupe import earlier_candidates, earlier_candidates_filter
 
-    formulas = {c.reduced_formula for c in todo}
-    query = earlier_candidates_filter(formulas, exclude_ids=[c.candidate_id for c in todo])
-    query[K.GATE_VALID.value] = {"$ne": False}  # broken cells (NaN, overlaps) match nothing
-    docs = retry_call(lambda: list(stores.candidates.find(query)), what="read earlier candidates")
+    query = earlier_candidates_filter({c.reduced_formula for c in todo})
+    found = retry_call(lambda: list(stores.candidates.find(query)), what="read earlier candidates")
+    docs = earlier_candidates(found, exclude_ids=[c.candidate_id for c in todo])
     # Stored lattice fingerprints let the dedupe index skip parsing and reducing every
     # earlier cell of a crowded chemistry (see genflow.workflows.gate.fingerprint).
     return [(d[K.CANDIDATE_ID], d[K.STRUCTURE], get_path(d, K.GATE_FINGERPRINT)) for d in docs]

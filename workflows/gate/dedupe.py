@@ -56,12 +56,12 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Composition, Structure
 
 from genflow.core.candidates import CandidateKey as K
+from genflow.core.candidates import get_path
 from genflow.workflows.gate.dedupe_buckets import CompositionKey, Entry, SizeBucket
 from genflow.workflows.gate.fingerprint import FINGERPRINT_FIELD
 from genflow.workflows.gate.match_kernel import fit_prepared, kernel_applies
@@ -73,6 +73,7 @@ __all__ = [
     "StructureIndex",
     "check_novelty",
     "composition_key",
+    "earlier_candidates",
     "earlier_candidates_filter",
     "find_duplicates",
 ]
@@ -367,16 +368,27 @@ def check_novelty(
     return out
 
 
-def earlier_candidates_filter(formulas: Iterable[str], exclude_ids: Iterable[str] = ()) -> dict:
-    """MongoDB filter for the stored candidates a batch must be deduplicated against.
+def earlier_candidates_filter(formulas: Iterable[str]) -> dict:
+    """MongoDB filter for the stored candidates a batch may have to be deduplicated against.
 
     Only candidates sharing a reduced formula can match, so this loads a small slice of the
-    collection; the ``reduced_formula`` index answers it.
+    collection. It holds the ``reduced_formula`` ``$in`` alone, so the ``reduced_formula``
+    index answers it on SecantusDB too, whose planner scans the collection as soon as a
+    ``$ne``/``$nin`` predicate joins in; :func:`earlier_candidates` applies the rest of the
+    selection to the documents it returns.
     """
-    query: dict[str, Any] = {
-        K.REDUCED_FORMULA.value: {"$in": sorted(set(formulas))},
-        K.STRUCTURE.value: {"$ne": None},
-    }
-    if ids := sorted(set(exclude_ids)):
-        query[K.CANDIDATE_ID.value] = {"$nin": ids}
-    return query
+    return {K.REDUCED_FORMULA.value: {"$in": sorted(set(formulas))}}
+
+
+def earlier_candidates(docs: Iterable[dict], exclude_ids: Iterable[str] = ()) -> list[dict]:
+    """The documents of :func:`earlier_candidates_filter` a batch is deduplicated against:
+    those with a stored structure, not in the batch itself (``exclude_ids``) and not broken
+    cells (gate ``valid`` false: NaN, overlapping atoms), which match nothing."""
+    excluded = set(exclude_ids)
+    return [
+        d
+        for d in docs
+        if d.get(K.STRUCTURE.value) is not None
+        and d.get(K.CANDIDATE_ID.value) not in excluded
+        and get_path(d, K.GATE_VALID) is not False
+    ]
