@@ -11,6 +11,7 @@ is listed with the reason.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from genflow.evaluation.atom_counts import count_histogram, count_metrics
@@ -46,18 +47,25 @@ def training_set(
     source = checkpoint_training_set(checkpoint)
     if source is None:
         return None, f"checkpoint {checkpoint!r} names no training set (meta.json data.source)"
-    from genflow.model.data import load_dataset
-
     try:
-        ds = load_dataset(source, limit=rows)
+        sites = _training_sites(source, rows)
     except (OSError, ValueError) as exc:
         return None, f"training set {source!r} of checkpoint {checkpoint!r} not readable: {exc}"
     label = f"{source} (training set)"
     first = f"the first {rows} rows of each file" if rows else "every row"
-    sites = tuple(len(s) for s in ds.structures)
     return ReportSet(label, "training", sites=sites), (
         f"{source}, as checkpoint {checkpoint!r} names it, {first} ({len(sites)} structures)"
     )
+
+
+@lru_cache(maxsize=8)
+def _training_sites(source: str, rows: int | None) -> tuple[int, ...]:
+    """Site counts of a training set's first ``rows`` rows per file. Cached: the data does not
+    change under a running process, and every report (each ``genflow web`` view) would
+    otherwise parse the same CIFs again (4-12 s). A read that fails is not cached."""
+    from genflow.model.data import load_dataset
+
+    return tuple(len(s) for s in load_dataset(source, limit=rows).structures)
 
 
 def sites_table(sets: list[ReportSet]) -> dict[str, Any]:

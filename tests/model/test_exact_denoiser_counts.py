@@ -7,7 +7,7 @@ Gaussian likelihoods N(z; α x_k, σ² I), the posterior mean a perfectly traine
 Every sample must then be one of the training crystals' occupancy patterns, so its atom count
 is right. It is (100 % at 8 and at 32 steps on 4 and 64 Perov-5 crystals): the representation
 and sampler do not lose or add atoms, and an overfit network that misses counts is off its
-loss optimum (``test_overfit_counts.py`` compares the two losses).
+loss optimum (``model/checkpoints/README.md`` gives both losses).
 """
 
 from __future__ import annotations
