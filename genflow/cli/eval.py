@@ -1,4 +1,4 @@
-"""``genflow eval proxy|csp|compare``: evaluate generated sets against references.
+"""``genflow eval proxy|csp|compare|denoiser-gap``: evaluate generated sets against references.
 
 Every command prints a table, or JSON with ``--json``; heavy imports stay inside commands.
 """
@@ -13,10 +13,12 @@ import typer
 from rich.console import Console
 
 from genflow.cli._common import ColumnOpt, err_console, print_finite_json, print_metrics
+from genflow.cli.denoiser_gap import denoiser_gap_cmd
 
 __all__ = ["app", "load_set_or_exit"]
 
 app = typer.Typer(help="Evaluate generated sets: proxy metrics, CSP, head-to-head.")
+app.command("denoiser-gap")(denoiser_gap_cmd)
 console = Console(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]

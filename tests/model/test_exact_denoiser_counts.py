@@ -19,29 +19,11 @@ import pytest
 
 from genflow.model import diffusion
 from genflow.model.configs import get_config
+from genflow.model.unimat.denoiser_gap import exact_denoiser
 from genflow.model.unimat.network import LatticeNorm
 from genflow.model.unimat.representation import ElementTable, decode_many
 from genflow.model.unimat.sampler import clip_x
 from genflow.model.unimat.train import load_training_data, prepare_arrays
-
-
-def exact_denoiser(arrays: dict[str, np.ndarray], parameterization: str = "v"):
-    """``model_fn(z, logsnr)`` returning the posterior-mean prediction over ``arrays``."""
-    coords = jnp.asarray(arrays["coords"])
-    flat = jnp.concatenate([coords.reshape(len(coords), -1), jnp.asarray(arrays["lattice"])], 1)
-    n_coords = flat.shape[1] - 6
-
-    def model_fn(z, logsnr):
-        a = jnp.sqrt(jax.nn.sigmoid(logsnr))[:, None]
-        s = jnp.sqrt(jax.nn.sigmoid(-logsnr))[:, None]
-        zf = jnp.concatenate([z["coords"].reshape(len(logsnr), -1), z["lattice"]], 1)
-        d2 = jnp.sum((zf[:, None, :] - a[:, :, None] * flat[None]) ** 2, -1)
-        x_hat = jax.nn.softmax(-d2 / (2 * s**2), axis=1) @ flat
-        out = (a * zf - x_hat) / s if parameterization == "v" else (zf - a * x_hat) / s
-        coords_out = out[:, :n_coords].reshape(z["coords"].shape)
-        return {"coords": coords_out, "lattice": out[:, n_coords:]}
-
-    return model_fn
 
 
 def _training_set(limit: int):
@@ -59,7 +41,7 @@ def _sample(arrays, *, steps: int, n: int = 32, param: str = "v"):
     }
     run = jax.jit(
         lambda rng: diffusion.sample_loop(
-            model_fn=exact_denoiser(arrays, param),
+            model_fn=exact_denoiser(arrays["coords"], arrays["lattice"], param),
             shape_like=shape_like,
             rng=rng,
             schedule=diffusion.get_schedule("cosine"),
