@@ -42,6 +42,7 @@ __all__ = [
     "get_schedule",
     "init_noise",
     "loss_fn",
+    "min_snr_weight",
     "predict_x0",
     "read_output",
     "sample_loop",
@@ -177,6 +178,14 @@ def read_output(
     return jax.tree.map(eps_of, z, out), jax.tree.map(x_of, z, out)
 
 
+def min_snr_weight(logsnr: jax.Array, gamma: float, parameterization: str) -> jax.Array:
+    """Per-example Min-SNR-γ loss weight (Hang et al. 2023, Eq. 8); all ones for γ = 0."""
+    if gamma <= 0:
+        return jnp.ones_like(logsnr)
+    snr = jnp.exp(logsnr)
+    return jnp.minimum(snr, gamma) / (snr + 1.0 if parameterization == "v" else snr)
+
+
 def loss_fn(
     *,
     model_fn: ModelFn,
@@ -186,6 +195,7 @@ def loss_fn(
     weights: PyTree | None = None,
     parameterization: str = "eps",
     element_weights: PyTree | None = None,
+    min_snr_gamma: float = 0.0,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """ε-prediction MSE loss (Yang et al. 2023, Eq. 1): E_{t,ε} ||ε − ε_θ(α_t x + σ_t ε, t)||².
 
@@ -211,6 +221,12 @@ def loss_fn(
         arrays broadcastable to that leaf: the leaf's loss is then the weighted mean
         ``Σ w (target − out)² / Σ w``. UniMat weights occupied coordinate slots against the
         far more numerous null slots (``config.diffusion.atom_weight``).
+    min_snr_gamma
+        γ > 0 weights each example by Min-SNR-γ (Hang et al. 2023, Eq. 8):
+        min(SNR, γ)/SNR for ε and min(SNR, γ)/(SNR + 1) for v, i.e. an x-space weight capped
+        at γ. The weight depends on the noise level only, so each level's optimum (the
+        posterior mean) is unchanged; what changes is how much of the gradient goes to the
+        nearly-clean levels. 0 (default) is the plain loss.
 
     Returns
     -------
@@ -230,13 +246,14 @@ def loss_fn(
         target = jax.tree.map(lambda e, x_: _bcast(alpha, e) * e - _bcast(sigma, e) * x_, eps, x)
     else:
         target = eps
-    per_leaf = jax.tree.map(lambda e, eh: jnp.mean(jnp.square(e - eh)), target, out)
+    time_w = min_snr_weight(logsnr, min_snr_gamma, parameterization)
+    sq = jax.tree.map(lambda e, eh: _bcast(time_w, e) * jnp.square(e - eh), target, out)
+    per_leaf = jax.tree.map(jnp.mean, sq)
     if element_weights is not None:
         for key, w in element_weights.items():
             if w is not None:
-                sq = jnp.square(target[key] - out[key])
-                w = jnp.broadcast_to(w, sq.shape)
-                per_leaf[key] = jnp.sum(w * sq) / jnp.sum(w)
+                w = jnp.broadcast_to(w, sq[key].shape)
+                per_leaf[key] = jnp.sum(w * sq[key]) / jnp.sum(w)
     if weights is None:
         weights = jax.tree.map(lambda _: 1.0, per_leaf)
     total_w = sum(jax.tree.leaves(weights))

@@ -130,6 +130,7 @@ def make_train_step(config: ml_collections.ConfigDict, meta: dict):
     # Occupied slots are ~1-2 % of the coordinate tensor; without this weight the MSE is all
     # about nulls and an under-trained model drops atoms (see ``atom_weight`` in configs).
     atom_weight = float(config.diffusion.get("atom_weight", 1.0))
+    min_snr_gamma = float(config.diffusion.get("min_snr_gamma", 0.0))
 
     def init_fn(rng: jax.Array) -> TrainState:
         k_param, k_state = jax.random.split(rng)
@@ -173,6 +174,7 @@ def make_train_step(config: ml_collections.ConfigDict, meta: dict):
                 weights=weights,
                 parameterization=parameterization,
                 element_weights=slot_weights,
+                min_snr_gamma=min_snr_gamma,
             )
 
         (value, per_leaf), grads = jax.value_and_grad(loss, has_aux=True)(state.params)

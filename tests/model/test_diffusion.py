@@ -181,3 +181,34 @@ def test_loss_decreases_when_fitting_a_linear_denoiser():
         p = jax.tree.map(lambda a, b: a - 0.1 * b, p, g)
     last = np.mean([float(evaluate(p, jax.random.key(i))) for i in range(20)])
     assert last < 0.7 * first
+
+
+def test_min_snr_weight_caps_the_x_space_weight_and_keeps_the_plain_loss_at_zero():
+    logsnr = jnp.array([-6.0, 0.0, float(np.log(5.0)), 6.0])
+    snr = jnp.exp(logsnr)
+    assert jnp.all(D.min_snr_weight(logsnr, 0.0, "v") == 1.0)
+    w_v = D.min_snr_weight(logsnr, 5.0, "v")
+    w_eps = D.min_snr_weight(logsnr, 5.0, "eps")
+    # v-MSE is (SNR + 1)·x-MSE and ε-MSE is SNR·x-MSE: both become min(SNR, 5)·x-MSE
+    np.testing.assert_allclose(w_v * (snr + 1), jnp.minimum(snr, 5.0), rtol=1e-5)
+    np.testing.assert_allclose(w_eps * snr, jnp.minimum(snr, 5.0), rtol=1e-5)
+    assert w_v[-1] < 0.02 and w_eps[0] == 1.0  # nearly-clean levels get little weight
+
+
+def test_loss_fn_applies_min_snr_per_example():
+    """A model off its v-target by exactly 1 everywhere has loss mean_b w(λ_b)."""
+    x = {"a": jnp.full((64, 3), 0.3)}
+
+    def model(z, logsnr):  # recovers ε from z (x is known) and returns v + 1
+        a, s = jnp.sqrt(jax.nn.sigmoid(logsnr))[:, None], jnp.sqrt(jax.nn.sigmoid(-logsnr))[:, None]
+        eps = (z["a"] - a * x["a"]) / s
+        return {"a": a * eps - s * x["a"] + 1.0}
+
+    sched = D.get_schedule("cosine", logsnr_min=-10.0, logsnr_max=10.0)
+    rng = jax.random.key(3)
+    kw = dict(model_fn=model, x=x, rng=rng, schedule=sched, parameterization="v")
+    plain, _ = D.loss_fn(**kw)
+    weighted, _ = D.loss_fn(**kw, min_snr_gamma=5.0)
+    lam = sched(jax.random.uniform(jax.random.split(rng)[0], (64,)))  # loss_fn's own t draw
+    np.testing.assert_allclose(plain, 1.0, rtol=1e-3)
+    np.testing.assert_allclose(weighted, D.min_snr_weight(lam, 5.0, "v").mean(), rtol=1e-3)
