@@ -8,6 +8,7 @@ at each sampling step against the exact denoiser's (``genflow.model.unimat.denoi
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -35,6 +36,9 @@ def denoiser_gap_cmd(
     samples: Annotated[int, typer.Option("--samples", min=1, help="Samples to follow.")] = 64,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Sampling steps.")] = 32,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Noise draws per level.")] = 2,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the atoms-along-the-sampler PNG.")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Per-noise-level errors and per-step atom counts: the network vs the exact denoiser."""
@@ -64,10 +68,17 @@ def denoiser_gap_cmd(
         "noise_levels": [dataclasses.asdict(r) for r in levels],
         "steps": [dataclasses.asdict(r) for r in per_step],
     }
+    if out is not None:
+        from genflow.evaluation.plots import atoms_along_sampler
+
+        png = atoms_along_sampler(result["steps"], result["noise_levels"], out / "atoms.png")
+        result["plots"] = {"atoms": str(png)}
     if json_out:
         print_finite_json(result)
         return
     _print_tables(console, result)
+    if out is not None:
+        console.print(f"plot: {result['plots']['atoms']}")
 
 
 def _print_tables(console: Console, result: dict) -> None:

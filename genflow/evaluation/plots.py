@@ -186,3 +186,29 @@ def site_count_histogram(hists: Mapping[str, Mapping[str, float]], path: Path) -
         _empty(ax, "no structures")
     ax.set_ylabel("fraction of structures")
     return _save(fig, path)
+
+
+def atoms_along_sampler(
+    steps: Sequence[Mapping[str, float]], levels: Sequence[Mapping[str, float]], path: Path
+) -> Path:
+    """``genflow eval denoiser-gap``: atoms in x̂ against log-SNR, network vs exact denoiser,
+    along the sampler (lines) and on noised training crystals (markers), with the data's
+    count; where the network's line leaves the exact one is where it loses or adds atoms."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if steps:
+        lam = [s["logsnr"] for s in steps]
+        ax.plot(lam, [s["net_atoms"] for s in steps], "-", color="C0", label="network, sampling")
+        ax.plot(lam, [s["exact_atoms"] for s in steps], "-", color="C1", label="exact, sampling")
+    if levels:
+        lam = [r["logsnr"] for r in levels]
+        ax.plot(lam, [r["net_atoms"] for r in levels], "o", color="C0", label="network, training")
+        ax.plot(lam, [r["exact_atoms"] for r in levels], "s", color="C1", label="exact, training")
+        ax.axhline(levels[0]["data_atoms"], color="grey", ls=":", label="data")
+    if not (steps or levels):
+        _empty(ax, "nothing measured")
+    else:
+        ax.legend(fontsize="small")
+    ax.set_xlabel("log-SNR (noisy → clean)")
+    ax.set_ylabel("atoms per structure in x̂")
+    return _save(fig, path)

@@ -58,15 +58,18 @@ def test_gap_table_and_steps_on_the_bundled_checkpoint():
     assert logsnrs == sorted(logsnrs) and logsnrs[0] == -20.0
 
 
-def test_cli_json_and_a_clear_error_for_a_structrepdiff_checkpoint():
+def test_cli_json_plot_and_a_clear_error_for_a_structrepdiff_checkpoint(tmp_path):
     runner = CliRunner()
     args = ["eval", "denoiser-gap", "--checkpoint", "perov5", "--rows", "8", "--limit", "8",
-            "--samples", "8", "--steps", "4", "--repeats", "1", "--json"]  # fmt: skip
+            "--samples", "8", "--steps", "4", "--repeats", "1", "--json",
+            "--out", str(tmp_path)]  # fmt: skip
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["training_rows"] == 16 and len(out["steps"]) == 4
     assert {"net_occupied", "exact_atoms", "data_atoms"} <= set(out["noise_levels"][0])
+    png = tmp_path / "atoms.png"
+    assert out["plots"]["atoms"] == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = runner.invoke(app, ["eval", "denoiser-gap", "--checkpoint", "structrepdiff-perov5"])
     message = " ".join(bad.output.replace("│", " ").split())  # rich wraps it in a box
     assert bad.exit_code == 2 and "is a structrepdiff checkpoint" in message, message
