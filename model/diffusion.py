@@ -47,6 +47,7 @@ __all__ = [
     "read_output",
     "sample_loop",
     "timestep_embedding",
+    "v_target",
 ]
 
 PyTree = Any
@@ -178,6 +179,12 @@ def read_output(
     return jax.tree.map(eps_of, z, out), jax.tree.map(x_of, z, out)
 
 
+def v_target(*, x: PyTree, eps: PyTree, logsnr: jax.Array) -> PyTree:
+    """The v-parameterisation's target v = α ε − σ x (Salimans & Ho 2022, §4)."""
+    alpha, sigma = _alpha_sigma(logsnr)
+    return jax.tree.map(lambda e, x_: _bcast(alpha, e) * e - _bcast(sigma, e) * x_, eps, x)
+
+
 def min_snr_weight(logsnr: jax.Array, gamma: float, parameterization: str) -> jax.Array:
     """Per-example Min-SNR-γ loss weight (Hang et al. 2023, Eq. 8); all ones for γ = 0."""
     if gamma <= 0:
@@ -241,11 +248,7 @@ def loss_fn(
     z = diffuse(x=x, logsnr=logsnr, eps=eps)
     out = model_fn(z, logsnr)
     assert jax.tree.structure(out) == jax.tree.structure(x), "model_fn output structure"
-    if parameterization == "v":
-        alpha, sigma = _alpha_sigma(logsnr)
-        target = jax.tree.map(lambda e, x_: _bcast(alpha, e) * e - _bcast(sigma, e) * x_, eps, x)
-    else:
-        target = eps
+    target = v_target(x=x, eps=eps, logsnr=logsnr) if parameterization == "v" else eps
     time_w = min_snr_weight(logsnr, min_snr_gamma, parameterization)
     sq = jax.tree.map(lambda e, eh: _bcast(time_w, e) * jnp.square(e - eh), target, out)
     per_leaf = jax.tree.map(jnp.mean, sq)

@@ -117,17 +117,6 @@ def _network_fn(generator, n: int) -> ModelFn:
     return jax.jit(lambda z, logsnr: generator.model.apply(generator.params, z, logsnr, cond))
 
 
-def _velocity(x: dict, eps: dict, logsnr: jax.Array) -> dict:
-    """v = α ε − σ x, the v-parameterisation's target (``diffusion.loss_fn``)."""
-    a, s = jnp.sqrt(jax.nn.sigmoid(logsnr)), jnp.sqrt(jax.nn.sigmoid(-logsnr))
-
-    def one(e: jax.Array, xx: jax.Array) -> jax.Array:
-        shape = (-1,) + (1,) * (xx.ndim - 1)
-        return a.reshape(shape) * e - s.reshape(shape) * xx
-
-    return jax.tree.map(one, eps, x)
-
-
 def _atoms(x_coords: jax.Array) -> float:
     return float(jnp.mean(jnp.sum(is_atom(x_coords), axis=(1, 2, 3))))
 
@@ -166,7 +155,7 @@ def noise_level_gap(
             }
             logsnr = jnp.full((n,), float(lam))
             z = diffusion.diffuse(x=x, logsnr=logsnr, eps=eps)
-            target = eps if param == "eps" else _velocity(x, eps, logsnr)
+            target = eps if param == "eps" else diffusion.v_target(x=x, eps=eps, logsnr=logsnr)
             row = []
             for fn in (net, exact):
                 pred = fn(z, logsnr)
