@@ -66,7 +66,7 @@ def bench_one(name: str, *, batch: int, steps: int, repeat: int, peak: float) ->
     gen = load_generator(name)
     steps = steps or int(gen.config.diffusion.num_steps)
     d = gen.config.diffusion
-    schedule = diffusion.get_schedule(d.schedule, logsnr_min=d.logsnr_min, logsnr_max=d.logsnr_max)
+    schedule = diffusion.schedule_from_config(d)
     cond = empty_condition(batch, gen.grid, len(gen.aux_names))
     key = jax.random.key(0)
     kw = dict(

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 __all__ = [
     "PARAMETERIZATIONS",
     "SCHEDULES",
+    "alpha_sigma",
     "ancestral_step",
     "cfg_model_fn",
     "cosine_logsnr",
@@ -46,6 +47,7 @@ __all__ = [
     "predict_x0",
     "read_output",
     "sample_loop",
+    "schedule_from_config",
     "timestep_embedding",
     "v_target",
 ]
@@ -106,6 +108,12 @@ def get_schedule(name: str, **kwargs: float) -> Callable[[jax.Array], jax.Array]
     return factory(**kwargs)
 
 
+def schedule_from_config(d: Any) -> Callable[[jax.Array], jax.Array]:
+    """The schedule a model config's ``diffusion`` block names (``schedule``, ``logsnr_min``,
+    ``logsnr_max``): what training, sampling and diagnostics of one checkpoint must share."""
+    return get_schedule(d.schedule, logsnr_min=d.logsnr_min, logsnr_max=d.logsnr_max)
+
+
 # --------------------------------------------------------------------------- helpers
 def _batch_size(tree: PyTree) -> int:
     leaves = jax.tree.leaves(tree)
@@ -121,7 +129,8 @@ def _bcast(v: jax.Array, leaf: jax.Array) -> jax.Array:
     return v.reshape(v.shape + (1,) * (leaf.ndim - 1))
 
 
-def _alpha_sigma(logsnr: jax.Array) -> tuple[jax.Array, jax.Array]:
+def alpha_sigma(logsnr: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(α, σ) of a log-SNR: α² = sigmoid(λ), σ² = sigmoid(−λ) (module conventions)."""
     return jnp.sqrt(jax.nn.sigmoid(logsnr)), jnp.sqrt(jax.nn.sigmoid(-logsnr))
 
 
@@ -141,13 +150,13 @@ def diffuse(*, x: PyTree, logsnr: jax.Array, eps: PyTree) -> PyTree:
     """Sample q(z_t | x) = N(α_t x, σ_t² I) with the given noise: z = α x + σ ε."""
     batch = _batch_size(x)
     assert logsnr.shape == (batch,), (logsnr.shape, batch)
-    alpha, sigma = _alpha_sigma(logsnr)
+    alpha, sigma = alpha_sigma(logsnr)
     return jax.tree.map(lambda x_, e: _bcast(alpha, x_) * x_ + _bcast(sigma, x_) * e, x, eps)
 
 
 def predict_x0(*, z: PyTree, eps: PyTree, logsnr: jax.Array) -> PyTree:
     """Invert z = α x + σ ε for x given a predicted ε."""
-    alpha, sigma = _alpha_sigma(logsnr)
+    alpha, sigma = alpha_sigma(logsnr)
     return jax.tree.map(lambda z_, e: (z_ - _bcast(sigma, z_) * e) / _bcast(alpha, z_), z, eps)
 
 
@@ -168,7 +177,7 @@ def read_output(
     _check_parameterization(parameterization)
     if parameterization == "eps":
         return out, predict_x0(z=z, eps=out, logsnr=logsnr)
-    alpha, sigma = _alpha_sigma(logsnr)
+    alpha, sigma = alpha_sigma(logsnr)
 
     def x_of(z_, v):
         return _bcast(alpha, z_) * z_ - _bcast(sigma, z_) * v
@@ -181,7 +190,7 @@ def read_output(
 
 def v_target(*, x: PyTree, eps: PyTree, logsnr: jax.Array) -> PyTree:
     """The v-parameterisation's target v = α ε − σ x (Salimans & Ho 2022, §4)."""
-    alpha, sigma = _alpha_sigma(logsnr)
+    alpha, sigma = alpha_sigma(logsnr)
     return jax.tree.map(lambda e, x_: _bcast(alpha, e) * e - _bcast(sigma, e) * x_, eps, x)
 
 
@@ -315,8 +324,8 @@ def ancestral_step(
         x_hat = predict_x0(z=z_t, eps=eps_hat, logsnr=logsnr_t)
     if clip_x is not None:
         x_hat = clip_x(x_hat)
-    alpha_s, _ = _alpha_sigma(logsnr_s)
-    alpha_t, _ = _alpha_sigma(logsnr_t)
+    alpha_s, _ = alpha_sigma(logsnr_s)
+    alpha_t, _ = alpha_sigma(logsnr_t)
     r = jnp.exp(logsnr_t - logsnr_s)  # SNR(t)/SNR(s) < 1
     one_minus_r = -jnp.expm1(logsnr_t - logsnr_s)
     log_one_minus_r = jnp.log(jnp.maximum(one_minus_r, 1e-30))

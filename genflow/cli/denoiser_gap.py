@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from genflow.cli._common import print_finite_json
+from genflow.cli._common import JsonOpt, print_finite_json
 
 __all__ = ["denoiser_gap_cmd"]
 
@@ -39,7 +39,7 @@ def denoiser_gap_cmd(
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for the atoms-along-the-sampler PNG.")
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Per-noise-level errors and per-step atom counts: the network vs the exact denoiser."""
     from genflow.model.kinds import load_generator

@@ -81,9 +81,7 @@ class StructRepDiffGenerator(CheckpointGenerator):
     @functools.cache  # noqa: B019 (one generator per checkpoint, kept for the process)
     def _sampler(self, num_steps: int, batch: int):
         d = self.config.diffusion
-        schedule = diffusion.get_schedule(
-            d.schedule, logsnr_min=d.logsnr_min, logsnr_max=d.logsnr_max
-        )
+        schedule = diffusion.schedule_from_config(d)
         clip = float(d.get("clip", 10.0))
 
         def run(params, known, mask, rng):
@@ -91,9 +89,8 @@ class StructRepDiffGenerator(CheckpointGenerator):
                 return {"rep": self.model.apply(params, z["rep"], logsnr)}
 
             def project(z, logsnr, key):
-                alpha = jnp.sqrt(jax.nn.sigmoid(logsnr))[:, None]
-                sigma = jnp.sqrt(jax.nn.sigmoid(-logsnr))[:, None]
-                noisy = alpha * known + sigma * jax.random.normal(key, known.shape)
+                eps = jax.random.normal(key, known.shape)
+                noisy = diffusion.diffuse(x=known, logsnr=logsnr, eps=eps)  # q(z_t | known)
                 return {"rep": jnp.where(mask, noisy, z["rep"])}
 
             x = diffusion.sample_loop(

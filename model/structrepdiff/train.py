@@ -84,11 +84,7 @@ def make_train_step(config: ml_collections.ConfigDict, meta: dict):
     """Return ``(model, init_fn(rng) -> TrainState, train_step(state, batch))``."""
     dim = RepSpec.from_dict(meta["spec"]).dim
     model = build_model(config.model)
-    schedule = diffusion.get_schedule(
-        config.diffusion.schedule,
-        logsnr_min=config.diffusion.logsnr_min,
-        logsnr_max=config.diffusion.logsnr_max,
-    )
+    schedule = diffusion.schedule_from_config(config.diffusion)
     tx = make_optimizer(
         lr=config.optim.lr, b1=config.optim.b1, b2=config.optim.b2, grad_clip=config.optim.grad_clip
     )

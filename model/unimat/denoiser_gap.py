@@ -23,7 +23,7 @@ from genflow.model.data import load_dataset
 from genflow.model.unimat.augment import is_atom
 from genflow.model.unimat.network import empty_condition
 from genflow.model.unimat.representation import encode_dataset
-from genflow.model.unimat.sampler import clip_x
+from genflow.model.unimat.sampler import clip_x, make_denoiser
 
 __all__ = [
     "DEFAULT_LOGSNRS",
@@ -55,8 +55,7 @@ def exact_denoiser(coords: np.ndarray, lattice: np.ndarray, parameterization: st
     n_coords = flat.shape[1] - lattice.shape[1]
 
     def model_fn(z: dict[str, jax.Array], logsnr: jax.Array) -> dict[str, jax.Array]:
-        a = jnp.sqrt(jax.nn.sigmoid(logsnr))[:, None]
-        s = jnp.sqrt(jax.nn.sigmoid(-logsnr))[:, None]
+        a, s = (v[:, None] for v in diffusion.alpha_sigma(logsnr))
         zf = jnp.concatenate([z["coords"].reshape(len(logsnr), -1), z["lattice"]], axis=1)
         d2 = jnp.sum(zf * zf, 1, keepdims=True) - 2 * a * (zf @ flat.T) + a**2 * sq[None]
         x_hat = jax.nn.softmax(-d2 / (2 * s**2), axis=1) @ flat
@@ -113,8 +112,9 @@ def training_arrays(generator, limit: int | None = None) -> dict[str, np.ndarray
 
 
 def _network_fn(generator, n: int) -> ModelFn:
+    """The checkpoint's network, unconditioned, as the sampler calls it."""
     cond = empty_condition(n, generator.grid, len(generator.aux_names))
-    return jax.jit(lambda z, logsnr: generator.model.apply(generator.params, z, logsnr, cond))
+    return jax.jit(make_denoiser(generator.model, generator.params, cond, guidance=0.0))
 
 
 def _atoms(x_coords: jax.Array) -> float:
@@ -165,9 +165,9 @@ def noise_level_gap(
                     float(jnp.sum(se * ~occupied) / jnp.maximum(jnp.sum(~occupied), 1)),
                     float(jnp.mean(jnp.square(pred["lattice"] - target["lattice"]))),
                 ]
-                x_hat = diffusion.read_output(out=pred, z=z, logsnr=logsnr, parameterization=param)[
-                    1
-                ]
+                _, x_hat = diffusion.read_output(
+                    out=pred, z=z, logsnr=logsnr, parameterization=param
+                )
                 row.append(_atoms(x_hat["coords"]))
             sums += np.array(row) / repeats
         (no, nn_, nl, na, eo, en, el, ea) = sums.tolist()
@@ -190,11 +190,7 @@ def occupancy_per_step(
         "coords": jax.ShapeDtypeStruct((n, *generator.grid, 3), jnp.float32),
         "lattice": jax.ShapeDtypeStruct((n, 6), jnp.float32),
     }
-    schedule = diffusion.get_schedule(
-        generator.config.diffusion.schedule,
-        logsnr_min=generator.config.diffusion.logsnr_min,
-        logsnr_max=generator.config.diffusion.logsnr_max,
-    )
+    schedule = diffusion.schedule_from_config(generator.config.diffusion)
     fns = {
         "net": _network_fn(generator, n),
         "exact": jax.jit(exact_denoiser(train["coords"], train["lattice"], param)),

@@ -35,7 +35,7 @@ from pymatgen.core import Composition
 from genflow.core.chem import formula, parse_chemsys, to_composition
 from genflow.core.progress import progress_bar
 from genflow.model.checkpoint_generator import CheckpointGenerator
-from genflow.model.diffusion import get_schedule
+from genflow.model.diffusion import schedule_from_config
 from genflow.model.rows import SampleRow
 from genflow.model.unimat.network import LatticeNorm, build_model, empty_condition
 from genflow.model.unimat.representation import ElementTable, decode_many
@@ -160,7 +160,7 @@ class Generator(CheckpointGenerator):
         key = (num_steps, guidance)
         if key not in self._samplers:
             d = self.config.diffusion
-            schedule = get_schedule(d.schedule, logsnr_min=d.logsnr_min, logsnr_max=d.logsnr_max)
+            schedule = schedule_from_config(d)
             self._samplers[key] = make_sampler(
                 self.model,
                 schedule=schedule,

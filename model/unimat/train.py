@@ -15,7 +15,7 @@ import ml_collections
 import numpy as np
 
 from genflow.model.data import load_dataset, portable_path
-from genflow.model.diffusion import get_schedule, loss_fn
+from genflow.model.diffusion import loss_fn, schedule_from_config
 from genflow.model.train_state import TrainState, make_optimizer
 from genflow.model.unimat.augment import augment, is_atom
 from genflow.model.unimat.network import (
@@ -116,11 +116,7 @@ def make_train_step(config: ml_collections.ConfigDict, meta: dict):
     grid = (meta["max_atoms"], *table.shape)
     num_aux = len(meta["aux"]["names"])
     model = build_model(config.model, table.shape, num_aux)
-    schedule = get_schedule(
-        config.diffusion.schedule,
-        logsnr_min=config.diffusion.logsnr_min,
-        logsnr_max=config.diffusion.logsnr_max,
-    )
+    schedule = schedule_from_config(config.diffusion)
     cell_mask = jnp.asarray(table.mask)
     tx = make_optimizer(
         lr=config.optim.lr, b1=config.optim.b1, b2=config.optim.b2, grad_clip=config.optim.grad_clip
