@@ -48,6 +48,7 @@ __all__ = [
     "read_output",
     "sample_loop",
     "schedule_from_config",
+    "self_conditioned",
     "timestep_embedding",
     "v_target",
 ]
@@ -273,6 +274,41 @@ def loss_fn(
     return loss / total_w, per_leaf
 
 
+def self_conditioned(
+    model_fn: Callable[[PyTree, jax.Array, PyTree], PyTree],
+    *,
+    rng: jax.Array,
+    parameterization: str,
+    clip_x: Callable[[PyTree], PyTree] | None = None,
+    p: float = 0.5,
+) -> ModelFn:
+    """Self-conditioning for training (Chen, Zhang & Hinton 2022, "Analog Bits", §3.2).
+
+    ``model_fn(z, logsnr, x_prev)`` also sees an estimate of x. Returns the
+    ``(z, logsnr) -> out`` that :func:`loss_fn` trains: with probability ``p`` (once per
+    batch) x_prev is the network's own x̂ from a first pass with x_prev = 0, with gradients
+    stopped; otherwise x_prev = 0. The sampler then feeds each step the previous step's x̂
+    (:func:`sample_loop` with ``self_condition=True``), so the net refines its own estimate
+    instead of deciding every slot afresh from z alone. ``clip_x`` is the sampler's clip,
+    applied here too so training and sampling hand the net the same kind of estimate.
+    """
+
+    def fn(z: PyTree, logsnr: jax.Array) -> PyTree:
+        zeros = jax.tree.map(jnp.zeros_like, z)
+
+        def estimate(_):
+            out = model_fn(z, logsnr, zeros)
+            _, x_hat = read_output(out=out, z=z, logsnr=logsnr, parameterization=parameterization)
+            x_hat = clip_x(x_hat) if clip_x is not None else x_hat
+            return jax.lax.stop_gradient(x_hat)
+
+        use = jax.random.uniform(rng) < p
+        x_prev = jax.lax.cond(use, estimate, lambda _: zeros, None)
+        return model_fn(z, logsnr, x_prev)
+
+    return fn
+
+
 # --------------------------------------------------------------------------- guidance
 def cfg_model_fn(*, cond_fn: ModelFn, aux_fn: ModelFn, guidance: float) -> ModelFn:
     """Classifier-free guidance (Yang et al. 2023, Eq. 2).
@@ -286,9 +322,9 @@ def cfg_model_fn(*, cond_fn: ModelFn, aux_fn: ModelFn, guidance: float) -> Model
     if guidance == 0.0:
         return aux_fn
 
-    def guided(z: PyTree, logsnr: jax.Array) -> PyTree:
-        e_aux = aux_fn(z, logsnr)
-        e_c = cond_fn(z, logsnr)
+    def guided(z: PyTree, logsnr: jax.Array, *x_prev: PyTree) -> PyTree:
+        e_aux = aux_fn(z, logsnr, *x_prev)
+        e_c = cond_fn(z, logsnr, *x_prev)
         return jax.tree.map(lambda a, c: (1.0 + guidance) * a - guidance * c, e_aux, e_c)
 
     return guided
@@ -361,6 +397,7 @@ def sample_loop(
     clip_x: Callable[[PyTree], PyTree] | None = None,
     project: Callable[[PyTree, jax.Array, jax.Array], PyTree] | None = None,
     parameterization: str = "eps",
+    self_condition: bool = False,
 ) -> PyTree:
     """Ancestral sampling from t=1 to t=0 in ``num_steps`` steps, as one ``lax.fori_loop``.
 
@@ -381,6 +418,9 @@ def sample_loop(
         known values (the "replacement" method of conditional sampling).
     parameterization
         How ``model_fn``'s output is read: ``"eps"`` or ``"v"`` (see :func:`read_output`).
+    self_condition
+        ``model_fn`` is ``(z, logsnr, x_prev)`` and is given the previous step's x̂ (zeros at
+        the first step): self-conditioning (Chen, Zhang & Hinton 2022, §3.2).
 
     Returns
     -------
@@ -402,9 +442,15 @@ def sample_loop(
         project=project,
         parameterization=parameterization,
     )
-    z = jax.lax.fori_loop(0, num_steps - 1, lambda i, z: step(i=i, z=z)[0], z)
-    _, x_hat = step(i=num_steps - 1, z=z)
-    return x_hat
+    if not self_condition:
+        z = jax.lax.fori_loop(0, num_steps - 1, lambda i, z: step(i=i, z=z)[0], z)
+        return step(i=num_steps - 1, z=z)[1]
+    # The carry holds the previous x̂ as well: x̂_0 = 0 ("no estimate yet"), as in training.
+    x_prev = jax.tree.map(jnp.zeros_like, z)
+    z, x_prev = jax.lax.fori_loop(
+        0, num_steps - 1, lambda i, c: step(i=i, z=c[0], x_prev=c[1]), (z, x_prev)
+    )
+    return step(i=num_steps - 1, z=z, x_prev=x_prev)[1]
 
 
 def sample_step(
@@ -419,10 +465,13 @@ def sample_step(
     clip_x: Callable[[PyTree], PyTree] | None = None,
     project: Callable[[PyTree, jax.Array, jax.Array], PyTree] | None = None,
     parameterization: str = "eps",
+    x_prev: PyTree | None = None,
 ) -> tuple[PyTree, PyTree]:
     """Step ``i`` of ``num_steps`` (i=0 at t=1): returns (z_s, x̂ predicted from z_t).
 
     Exposed separately so a per-step Python loop (benchmarks) runs the very same maths.
+    With ``x_prev`` (self-conditioning, see :func:`sample_loop`) the denoiser is called as
+    ``model_fn(z, logsnr, x_prev)``.
     """
     batch = _batch_size(z)
     t = 1.0 - jnp.asarray(i, jnp.float32) / num_steps
@@ -432,9 +481,8 @@ def sample_step(
     noise_rng, project_rng = jax.random.split(jax.random.fold_in(rng, i))
     if project is not None:
         z = project(z, logsnr_t, project_rng)
-    eps_hat, x_hat = read_output(
-        out=model_fn(z, logsnr_t), z=z, logsnr=logsnr_t, parameterization=parameterization
-    )
+    out = model_fn(z, logsnr_t) if x_prev is None else model_fn(z, logsnr_t, x_prev)
+    eps_hat, x_hat = read_output(out=out, z=z, logsnr=logsnr_t, parameterization=parameterization)
     if clip_x is not None:
         x_hat = clip_x(x_hat)
     noise = _normal_like(noise_rng, z)

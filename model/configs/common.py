@@ -109,13 +109,19 @@ def unimat_config(
     table_layout: str,
     aux_properties: tuple[str, ...],
 ) -> tuple[ml_collections.ConfigDict, ml_collections.ConfigDict]:
-    """A UniMat dataset config's start: (:func:`base_config` on ``source``, parsed options)."""
+    """A UniMat dataset config's start: (:func:`base_config` on ``source``, parsed options).
+
+    UniMat takes one option beyond :data:`RUN_OPTIONS`: ``selfcond`` trains a self-conditioned
+    denoiser (``model.self_condition``; :func:`genflow.model.diffusion.self_conditioned`).
+    """
     c = base_config()
     c.data.source = source
     c.data.max_atoms = max_atoms
     c.data.table_layout = table_layout
     c.data.aux_properties = aux_properties
-    return c, parse_run_options(arg)
+    a = parse_arg(arg, **RUN_OPTIONS, selfcond=False)
+    c.model.self_condition = a.selfcond
+    return c, a
 
 
 def unimat_runlocal(
@@ -172,6 +178,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.attn_levels = (1, 2)
     c.model.head_dim = 64
     c.model.dropout = 0.1
+    c.model.self_condition = False  # previous x̂ as extra input (Chen et al. 2022); issue 24
 
     c.diffusion = ml_collections.ConfigDict()
     c.diffusion.schedule = "cosine"

@@ -111,10 +111,20 @@ def training_arrays(generator, limit: int | None = None) -> dict[str, np.ndarray
     return {"coords": enc.coords.astype(np.float32), "lattice": np.asarray(lattice, np.float32)}
 
 
-def _network_fn(generator, n: int) -> ModelFn:
-    """The checkpoint's network, unconditioned, as the sampler calls it."""
+def _network_fn(generator, n: int, *, one_shot: bool = True) -> ModelFn:
+    """The checkpoint's network, unconditioned, as the sampler calls it.
+
+    A self-conditioned network (``model.self_condition``) called ``one_shot`` refines its own
+    first estimate, as in training; otherwise it takes the previous x̂ as a third argument.
+    """
     cond = empty_condition(n, generator.grid, len(generator.aux_names))
-    return jax.jit(make_denoiser(generator.model, generator.params, cond, guidance=0.0))
+    fn = make_denoiser(generator.model, generator.params, cond, guidance=0.0)
+    if one_shot and generator.model.self_condition:
+        fn = diffusion.self_conditioned(
+            fn, rng=jax.random.key(0), parameterization=generator.parameterization,
+            clip_x=clip_x, p=1.0,
+        )  # fmt: skip
+    return jax.jit(fn)
 
 
 def _atoms(x_coords: jax.Array) -> float:
@@ -191,23 +201,26 @@ def occupancy_per_step(
         "lattice": jax.ShapeDtypeStruct((n, 6), jnp.float32),
     }
     schedule = diffusion.schedule_from_config(generator.config.diffusion)
+    self_cond = bool(generator.model.self_condition)
     fns = {
-        "net": _network_fn(generator, n),
+        "net": _network_fn(generator, n, one_shot=False),
         "exact": jax.jit(exact_denoiser(train["coords"], train["lattice"], param)),
     }
     gamma = float(generator.config.diffusion.gamma)
     counts: dict[str, list[float]] = {}
     for name, fn in fns.items():
         step = jax.jit(
-            lambda i, z, rng, fn=fn: diffusion.sample_step(
+            lambda i, z, rng, x_prev, fn=fn: diffusion.sample_step(
                 i=i, z=z, model_fn=fn, rng=rng, schedule=schedule, num_steps=num_steps,
-                gamma=gamma, clip_x=clip_x, parameterization=param,
+                gamma=gamma, clip_x=clip_x, parameterization=param, x_prev=x_prev,
             )
         )  # fmt: skip
         z, loop_rng = diffusion.init_noise(shape_like=shape_like, rng=jax.random.key(seed))
+        carry = self_cond and name == "net"  # the exact denoiser takes no previous x̂
+        x_hat = jax.tree.map(jnp.zeros_like, z)
         counts[name] = []
         for i in range(num_steps):
-            z, x_hat = step(jnp.asarray(i, jnp.int32), z, loop_rng)
+            z, x_hat = step(jnp.asarray(i, jnp.int32), z, loop_rng, x_hat if carry else None)
             counts[name].append(_atoms(x_hat["coords"]))
     logsnr = [float(schedule(jnp.asarray(1.0 - i / num_steps))) for i in range(num_steps)]
     return [

@@ -75,6 +75,7 @@ def build_model(model_config: Any, grid_shape: tuple[int, int], num_aux: int) ->
         dropout=float(model_config.dropout),
         grid_shape=tuple(grid_shape),
         num_aux=int(num_aux),
+        self_condition=bool(model_config.get("self_condition", False)),
     )
 
 

@@ -55,10 +55,11 @@ def make_denoiser(
     """``model_fn(z, logsnr) -> ε`` (or v) for the sampler, with classifier-free guidance (Eq. 2).
 
     Guidance needs auxiliary properties (``cond["aux_mask"]``); ω is applied only where it is 1.
+    A self-conditioned model's function takes the previous x̂ as a third argument.
     """
 
     def with_cond(c):
-        return lambda z, logsnr: model.apply(params, z, logsnr, c, train=False)
+        return lambda z, logsnr, x_prev=None: model.apply(params, z, logsnr, c, x_prev, train=False)
 
     if "aux_mask" not in cond or guidance == 0.0:
         return with_cond(cond)
@@ -123,9 +124,13 @@ def make_sampler(
         )
         return shape_like, step_kw, fixed
 
+    self_condition = bool(getattr(model, "self_condition", False))
+
     def sample(params: Any, cond: dict[str, jax.Array], rng: jax.Array) -> dict[str, jax.Array]:
         shape_like, step_kw, fixed = setup(params, cond)
-        x = diffusion.sample_loop(shape_like=shape_like, rng=rng, **step_kw)
+        x = diffusion.sample_loop(
+            shape_like=shape_like, rng=rng, self_condition=self_condition, **step_kw
+        )
         return dict(x, coords=jnp.where(fixed, NULL_COORD, x["coords"]))
 
     if not per_step:
@@ -134,8 +139,10 @@ def make_sampler(
     def init(params, cond, rng):
         return diffusion.init_noise(shape_like=setup(params, cond)[0], rng=rng)
 
-    def step(params, cond, loop_rng, i, z):
-        return diffusion.sample_step(i=i, z=z, rng=loop_rng, **setup(params, cond)[1])
+    def step(params, cond, loop_rng, i, z, x_prev):
+        return diffusion.sample_step(
+            i=i, z=z, rng=loop_rng, x_prev=x_prev, **setup(params, cond)[1]
+        )
 
     def finish(cond, x):
         return dict(x, coords=jnp.where(null_mask(cond), NULL_COORD, x["coords"]))
@@ -145,9 +152,10 @@ def make_sampler(
 
     def sample_per_step(params, cond, rng):
         z, loop_rng = init(params, cond, rng)
-        x = None
+        sc = self_condition
+        x = jax.tree.map(jnp.zeros_like, z) if sc else None
         for i in range(num_steps):
-            z, x = step(params, cond, loop_rng, jnp.asarray(i, jnp.int32), z)
+            z, x = step(params, cond, loop_rng, jnp.asarray(i, jnp.int32), z, x if sc else None)
         return finish(cond, x)
 
     return sample_per_step

@@ -15,7 +15,7 @@ import ml_collections
 import numpy as np
 
 from genflow.model.data import load_dataset, portable_path
-from genflow.model.diffusion import loss_fn, schedule_from_config
+from genflow.model.diffusion import loss_fn, schedule_from_config, self_conditioned
 from genflow.model.train_state import TrainState, make_optimizer
 from genflow.model.unimat.augment import augment, is_atom
 from genflow.model.unimat.network import (
@@ -26,6 +26,7 @@ from genflow.model.unimat.network import (
     empty_condition,
 )
 from genflow.model.unimat.representation import ElementTable, encode_dataset
+from genflow.model.unimat.sampler import clip_x
 
 __all__ = ["composition_prior", "load_training_data", "make_train_step", "prepare_arrays"]
 
@@ -139,6 +140,7 @@ def make_train_step(config: ml_collections.ConfigDict, meta: dict):
     def train_step(state: TrainState, batch: dict[str, jax.Array]):
         rng = jax.random.fold_in(state.rng, state.step)
         k_aug, k_drop, k_loss, k_dropout = jax.random.split(rng, 4)
+        k_sc = jax.random.fold_in(rng, 1)  # not a 5th split: runs without it keep their keys
         coords = batch["coords"]
         if config.train.augment:
             coords = augment(k_aug, coords)
@@ -159,8 +161,15 @@ def make_train_step(config: ml_collections.ConfigDict, meta: dict):
             slot_weights = {"coords": jnp.where(occupied, atom_weight, 1.0), "lattice": None}
 
         def loss(params):
-            def model_fn(z, logsnr):
-                return model.apply(params, z, logsnr, cond, train=True, rngs={"dropout": k_dropout})
+            def model_fn(z, logsnr, x_prev=None):
+                return model.apply(
+                    params, z, logsnr, cond, x_prev, train=True, rngs={"dropout": k_dropout}
+                )
+
+            if model.self_condition:
+                model_fn = self_conditioned(
+                    model_fn, rng=k_sc, parameterization=parameterization, clip_x=clip_x
+                )
 
             return loss_fn(
                 model_fn=model_fn,

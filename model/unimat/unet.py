@@ -134,6 +134,10 @@ class UNet3D(nn.Module):
         ``(H, W)`` of the element table (for the per-cell embedding).
     num_aux
         Number of auxiliary properties (0 disables the property embedding).
+    self_condition
+        Take a previous estimate x̂ of the clean state as 9 more input channels (its
+        coordinates, and its lattice broadcast like z's): self-conditioning,
+        :func:`genflow.model.diffusion.self_conditioned`. Off for checkpoints without it.
     """
 
     base_channels: int
@@ -144,6 +148,7 @@ class UNet3D(nn.Module):
     dropout: float
     grid_shape: tuple[int, int]
     num_aux: int = 0
+    self_condition: bool = False
 
     @nn.compact
     def __call__(
@@ -151,6 +156,7 @@ class UNet3D(nn.Module):
         z: dict[str, jax.Array],
         logsnr: jax.Array,
         cond: dict[str, jax.Array],
+        x_prev: dict[str, jax.Array] | None = None,
         *,
         train: bool = False,
     ) -> dict[str, jax.Array]:
@@ -165,6 +171,9 @@ class UNet3D(nn.Module):
         cond
             ``exact`` [B, L, H, W] and ``types`` [B, H, W] in {−1, 0, +1}; with ``num_aux > 0``
             also ``aux`` [B, num_aux] and ``aux_mask`` [B] (1 = use the properties).
+        x_prev
+            With ``self_condition``: the previous x̂, shaped like ``z`` (None = zeros, "no
+            estimate yet"). Ignored without it.
         train
             Enables dropout (needs a ``"dropout"`` rng).
         """
@@ -191,6 +200,11 @@ class UNet3D(nn.Module):
         lat = jnp.broadcast_to(lattice[:, None, None, None, :], (b, *grid, 6))
         types = jnp.broadcast_to(cond["types"][:, None, :, :, None], (b, *grid, 1))
         x = jnp.concatenate([coords, lat, cond["exact"][..., None], types], axis=-1)
+        if self.self_condition:
+            if x_prev is None:
+                x_prev = {"coords": jnp.zeros_like(coords), "lattice": jnp.zeros_like(lattice)}
+            prev_lat = jnp.broadcast_to(x_prev["lattice"][:, None, None, None, :], (b, *grid, 6))
+            x = jnp.concatenate([x, x_prev["coords"], prev_lat], axis=-1)
         factor = 2 ** (len(self.channel_mults) - 1)
         padded = tuple(-(-d // factor) * factor for d in grid)
         x = jnp.pad(x, ((0, 0), *[(0, p - d) for p, d in zip(padded, grid, strict=True)], (0, 0)))
