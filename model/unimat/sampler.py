@@ -152,10 +152,10 @@ def make_sampler(
 
     def sample_per_step(params, cond, rng):
         z, loop_rng = init(params, cond, rng)
-        sc = self_condition
-        x = jax.tree.map(jnp.zeros_like, z) if sc else None
+        x = jax.tree.map(jnp.zeros_like, z) if self_condition else None
         for i in range(num_steps):
-            z, x = step(params, cond, loop_rng, jnp.asarray(i, jnp.int32), z, x if sc else None)
+            x_prev = x if self_condition else None
+            z, x = step(params, cond, loop_rng, jnp.asarray(i, jnp.int32), z, x_prev)
         return finish(cond, x)
 
     return sample_per_step
