@@ -51,8 +51,10 @@ def test_load_set_counts_unreadable_rows_with_reasons(tmp_path, mp20_rows) -> No
     assert s.unreadable.n_rows == 4 and s.unreadable.n_unreadable == 1
     (key, reason), = s.unreadable.first  # fmt: skip
     assert key == "cf.csv#row-4" and reason
-    assert load_set(_flowmm(tmp_path / "fm.csv", mp20_rows)).unreadable.first[0][1].endswith(
-        "relaxation diverged)"
+    assert (
+        load_set(_flowmm(tmp_path / "fm.csv", mp20_rows))
+        .unreadable.first[0][1]
+        .endswith("relaxation diverged)")
     )
     # naming a column that holds no structures: every row says so, nothing is silently dropped
     named = load_set(tmp_path / "fm.csv", column="formula")
