@@ -442,15 +442,15 @@ def sample_loop(
         project=project,
         parameterization=parameterization,
     )
-    if not self_condition:
-        z = jax.lax.fori_loop(0, num_steps - 1, lambda i, z: step(i=i, z=z)[0], z)
-        return step(i=num_steps - 1, z=z)[1]
-    # The carry holds the previous x̂ as well: x̂_0 = 0 ("no estimate yet"), as in training.
-    x_prev = jax.tree.map(jnp.zeros_like, z)
-    z, x_prev = jax.lax.fori_loop(
-        0, num_steps - 1, lambda i, c: step(i=i, z=c[0], x_prev=c[1]), (z, x_prev)
-    )
-    return step(i=num_steps - 1, z=z, x_prev=x_prev)[1]
+
+    # The carry holds the previous x̂ too: x̂_0 = 0 ("no estimate yet", as in training); only a
+    # self-conditioned model_fn is given it.
+    def step_carry(i, carry):
+        return step(i=i, z=carry[0], x_prev=carry[1] if self_condition else None)
+
+    carry = (z, jax.tree.map(jnp.zeros_like, z))
+    carry = jax.lax.fori_loop(0, num_steps - 1, step_carry, carry)
+    return step_carry(num_steps - 1, carry)[1]
 
 
 def sample_step(
